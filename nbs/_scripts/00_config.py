@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any
 
+
 # %% [markdown]
 # Every number that shapes a run lives in one of four dataclasses, grouped in a `Config`:
 #
@@ -42,6 +43,7 @@ class MelConfig:
     fmax: float | None = 8000.0       # the generator's input mel
     fmax_loss: float | None = None    # the loss mel: full band, up to sampling_rate / 2
 
+
 # %%
 #| export
 @dataclass
@@ -62,6 +64,7 @@ class GeneratorConfig:
         for r in self.upsample_rates: out *= r
         return out
 
+
 # %% [markdown]
 # The three generator presets of the paper, plus `tiny`, a deliberately small generator that trains at well under a second per step on a laptop CPU: it exists for tests and demos, not for quality.
 
@@ -78,6 +81,7 @@ GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
                             resblock_dilation_sizes=((1, 3), (1, 3))),
 }
 
+
 # %%
 #| export
 @dataclass
@@ -90,6 +94,7 @@ class DiscriminatorConfig:
     @property
     def num_subdiscriminators(self) -> int:
         return len(self.periods) + self.num_scales
+
 
 # %%
 #| export
@@ -118,6 +123,7 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "auto"            # auto | fp32 | fp16 | bf16
 
+
 # %%
 #| export
 @dataclass
@@ -130,8 +136,10 @@ class Config:
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+
 # %%
 show_doc(Config)
+
 
 # %% [markdown]
 # ## Presets
@@ -158,6 +166,7 @@ TRAINING_PRESETS = {
     "tiny": _tiny,
 }
 
+
 # %%
 #| export
 def preset_config(name: str) -> Config:
@@ -171,6 +180,7 @@ def preset_config(name: str) -> Config:
         return Config(preset=key, generator_preset=key, generator=dataclasses.replace(GENERATOR_PRESETS[key]))
     raise ValueError(f"unknown preset {name!r}: choose one of {', '.join([*TRAINING_PRESETS, *GENERATOR_PRESETS])}")
 
+
 # %%
 cfg = preset_config("recipe")
 t = cfg.train
@@ -181,6 +191,7 @@ assert all(preset_config(p).generator.hop_size == 256 for p in ["v1", "v2", "v3"
 assert preset_config("exp3").train.betas == (0.3, 0.8) and preset_config("v3").generator.resblock == "2"
 try: preset_config("v4")
 except ValueError as e: print(e)
+
 
 # %% [markdown]
 # ## Saving, loading and overriding
@@ -213,6 +224,7 @@ def _from_dict(cls, data: dict, where: str):
         else: kwargs[k] = _coerce(v, d) if v is not None else None
     return cls(**kwargs)
 
+
 # %%
 #| export
 def config_to_dict(cfg: Config) -> dict:
@@ -226,6 +238,7 @@ def config_to_dict(cfg: Config) -> dict:
 def config_from_dict(data: dict, where: str = "config") -> Config:
     "Inverse of `config_to_dict`; unknown keys raise a `ValueError` naming them."
     return _from_dict(Config, data, where)
+
 
 # %%
 #| export
@@ -261,6 +274,7 @@ def _deep_merge(base: dict, new: dict) -> dict:
         out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
+
 # %% [markdown]
 # A file only needs the keys it changes: everything else comes from the preset it names (or `recipe`).
 
@@ -277,6 +291,7 @@ with tempfile.TemporaryDirectory() as d:
     p.write_text("train:\n  lamda_mel: 30\n")
     try: load_config(p); raise AssertionError("a misspelt key must fail")
     except ValueError as e: print(e)
+
 
 # %% [markdown]
 # Command-line overrides use dotted paths, `section.key=value`, with the value parsed as YAML so that numbers, lists and `null` work as expected: `--set train.lambda_mel=30 --set mel.fmax=null --set train.betas=[0.8,0.99]`.
@@ -300,10 +315,10 @@ def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
         except yaml.YAMLError: raise ValueError(f"override {item!r}: cannot parse value {raw!r}") from None
     return config_from_dict(data, "override")
 
+
 # %%
 c = apply_overrides(preset_config("recipe"), ["train.lambda_mel=30", "mel.fmax=null", "train.betas=[0.5, 0.9]"])
 assert c.train.lambda_mel == 30.0 and c.mel.fmax is None and c.train.betas == (0.5, 0.9)
 for bad in ["train.lamda=1", "nothing", "bogus.x=1"]:
     try: apply_overrides(c, [bad]); raise AssertionError(bad)
     except ValueError as e: print(e)
-

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import MelConfig
 
+
 # %% [markdown]
 # A vocoder is only as good as its agreement with the acoustic model about what a mel spectrogram *is*. Tacotron 2, FastSpeech 2 and most open Russian TTS recipes emit mels computed the HiFi-GAN way, so this module reproduces that computation exactly:
 #
@@ -48,10 +49,12 @@ def hann_window(win_size: int, device: str = "cpu", dtype: torch.dtype = torch.f
     "Periodic Hann window, cached per size, device and dtype."
     return torch.hann_window(win_size, device=device, dtype=dtype)
 
+
 # %%
 fb = mel_filterbank(22050, 1024, 80, 0.0, 8000.0)
 assert fb.shape == (80, 513) and mel_filterbank(22050, 1024, 80, 0.0, 8000.0) is fb  # cached, not rebuilt
 assert mel_filterbank(22050, 1024, 80, 0.0, None)[:, 372:].sum() > 0 and fb[:, 372:].sum() == 0  # 8 kHz = bin 371.5
+
 
 # %%
 #| export
@@ -75,6 +78,7 @@ def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *, for_lo
         mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
         mel = torch.log(torch.clamp(basis @ mag, min=1e-5))
     return mel[0] if squeeze else mel
+
 
 # %%
 show_doc(mel_spectrogram)
@@ -114,9 +118,10 @@ except ValueError as e: print(e)
 # %%
 import matplotlib.pyplot as plt
 ref = np.load(ref_dir / "mel_espeak_ru.npz")
-fig, (a0, a1) = plt.subplots(2, 1, figsize=(8, 4), sharex=False)
+fig, (a0, a1) = plt.subplots(2, 1, figsize=(7, 3.5), dpi=72)
 t = np.arange(len(ref["audio"])) / 22050
-a0.plot(t, ref["audio"], lw=0.4); a0.set(xlim=(0, t[-1]), ylabel="amplitude", title="waveform")
+env = ref["audio"][: len(t) // 64 * 64].reshape(-1, 64)  # min/max envelope: the same picture as every sample, a fraction of the size
+a0.fill_between(t[: env.size : 64], env.min(1), env.max(1), lw=0); a0.set(xlim=(0, t[-1]), ylabel="amplitude", title="waveform")
 im = a1.imshow(mel_spectrogram(torch.from_numpy(ref["audio"])).numpy(), origin="lower", aspect="auto", cmap="magma",
                extent=(0, t[-1], 0, 80))
 a1.set(xlabel="seconds", ylabel="mel band", title="log-mel (80 bands, 0-8 kHz)")

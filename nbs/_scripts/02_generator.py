@@ -65,6 +65,7 @@ def remove_weight_norm_from(modules) -> None:
 def init_weights(m: nn.Module, std: float = 0.01) -> None:
     if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)): m.weight.data.normal_(0.0, std)
 
+
 # %% [markdown]
 # One residual block class serves both block types: `ResBlock1` is the case `two_convs=True`. The state-dict keys follow the reference (`convs1`/`convs2` for ResBlock1, `convs` for ResBlock2) so that official weights load unchanged.
 
@@ -93,6 +94,7 @@ class ResBlock(nn.Module):
             if c2 is not None: xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
             x = xt + x
         return x
+
 
 # %%
 #| export
@@ -140,6 +142,7 @@ class Generator(nn.Module):
     @property
     def num_params(self) -> int: return sum(p.numel() for p in self.parameters())
 
+
 # %%
 show_doc(Generator.from_preset)
 
@@ -172,6 +175,7 @@ with torch.no_grad():
         assert y.shape == (2, 1, 256 * frames) and y.abs().max() <= 1
 print(tuple(y.shape))
 
+
 # %% [markdown]
 # ## Official checkpoints
 #
@@ -191,6 +195,7 @@ def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) 
         U, S, Vh = torch.linalg.svd(sd[k].flatten(1), full_matrices=False)
         sd[k[:-4] + "u"], sd[k[:-4] + "v"] = U[:, 0].contiguous(), Vh[0].contiguous()
     return sd
+
 
 # %%
 import json, numpy as np

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from hifigan_ruslan.config import DiscriminatorConfig
 from hifigan_ruslan.generator import LRELU_SLOPE, get_padding, weight_norm
 
+
 # %% [markdown]
 # ## Why two discriminators
 #
@@ -42,6 +43,7 @@ def spectral_norm(module: nn.Module) -> nn.Module:
 def _ch(c: int, width: float) -> int:
     "Channel count scaled by `width`, kept a multiple of 16 so that the grouped convolutions stay valid."
     return c if width == 1 else max(16, int(round(c * width / 16)) * 16)
+
 
 # %%
 #| export
@@ -67,6 +69,7 @@ class PeriodDiscriminator(nn.Module):
         x = self.conv_post(x)
         fmap.append(x)
         return torch.flatten(x, 1, -1), fmap
+
 
 # %%
 #| export
@@ -95,6 +98,7 @@ class ScaleDiscriminator(nn.Module):
         x = self.conv_post(x)
         fmap.append(x)
         return torch.flatten(x, 1, -1), fmap
+
 
 # %% [markdown]
 # The two ensembles share their forward pass: run every sub-discriminator, collect scores and feature maps. The MSD feeds each scale the average-pooled output of the previous one.
@@ -134,6 +138,7 @@ class MultiScaleDiscriminator(_Ensemble):
         xs = [y]
         for pool in self.meanpools: xs.append(pool(xs[-1]))
         return xs
+
 
 # %%
 show_doc(MultiPeriodDiscriminator.forward)

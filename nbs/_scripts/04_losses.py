@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from hifigan_ruslan.config import MelConfig
 from hifigan_ruslan.mel import mel_spectrogram
 
+
 # %% [markdown]
 # HiFi-GAN trains with three kinds of loss. Each function returns the total first and, after it, the value per sub-discriminator, so that a trainer can log which sub-discriminator is winning without recomputing anything.
 #
@@ -54,6 +55,7 @@ def chance_discriminator_loss(num_subdiscriminators: int) -> float:
     "The LSGAN discriminator loss of a discriminator that outputs 0.5 everywhere: 0.5 per sub-discriminator."
     return 0.5 * num_subdiscriminators
 
+
 # %%
 show_doc(discriminator_loss)
 
@@ -65,6 +67,7 @@ assert perfect.item() == 0 and generator_loss([torch.ones(3)] * 8)[0].item() == 
 assert min(discriminator_loss([torch.randn(9) * 10] * 8, [torch.randn(9) * 10] * 8)[0].item(),
            generator_loss([torch.randn(9) * 10] * 8)[0].item()) >= 0  # sums of squares: never negative
 
+
 # %%
 #| export
 def mel_loss(real_audio: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig | None = None,
@@ -72,6 +75,7 @@ def mel_loss(real_audio: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig 
     "L1 distance between the full-band loss mels of real and generated audio `[B, 1, N]` or `[B, N]`; pass `real_mel` to reuse it."
     if real_mel is None: real_mel = mel_spectrogram(real_audio.flatten(1), cfg, for_loss=True)
     return F.l1_loss(mel_spectrogram(fake_audio.flatten(1), cfg, for_loss=True), real_mel)
+
 
 # %%
 show_doc(mel_loss)

@@ -19,6 +19,7 @@ import torch
 from hifigan_ruslan.config import Config, GENERATOR_PRESETS, config_from_dict, preset_config
 from hifigan_ruslan.generator import Generator
 
+
 # %% [markdown]
 # ## File layout
 #
@@ -57,6 +58,7 @@ def atomic_save(obj, path) -> Path:
     except OSError: pass
     return path
 
+
 # %%
 #| export
 def load_checkpoint(path, map_location="cpu") -> dict:
@@ -69,6 +71,7 @@ def load_checkpoint(path, map_location="cpu") -> dict:
         raise ValueError(f"{path}: not a readable checkpoint ({reason.split('. ')[0][:160]})") from None
     if not isinstance(ckpt, dict): raise ValueError(f"{path}: not a checkpoint (expected a dict, got {type(ckpt).__name__})")
     return ckpt
+
 
 # %%
 show_doc(load_checkpoint)
@@ -89,6 +92,7 @@ with tempfile.TemporaryDirectory() as d:
     try: load_checkpoint(evil); raise AssertionError
     except ValueError as e: print(str(e)[:110], "...")
 
+
 # %% [markdown]
 # ## Finding checkpoints
 
@@ -105,11 +109,13 @@ def list_steps(ckpt_dir, prefix: str = "g") -> list[int]:
     if not d.is_dir(): return []
     return sorted(int(m.group(1)) for f in d.iterdir() if (m := pat.match(f.name)))
 
+
 # %%
 with tempfile.TemporaryDirectory() as d:
     for s in (40, 20, 60): step_path(d, "g", s).touch()
     step_path(d, "do", 20).touch(); (Path(d) / "g_00000080.tmp").touch()
     assert list_steps(d) == [20, 40, 60] and list_steps(d, "do") == [20] and step_path(d, "g", 60).name == "g_00000060"
+
 
 # %% [markdown]
 # ## Loading a generator from any checkpoint
@@ -133,6 +139,7 @@ def infer_generator_preset(state_dict: dict) -> str | None:
     shapes = _shapes(state_dict)
     return next((n for n in GENERATOR_PRESETS if _preset_shapes(n, fused) == shapes), None)
 
+
 # %%
 #| export
 def generator_from_checkpoint(path, preset: str | None = None, map_location="cpu") -> tuple[Generator, Config]:
@@ -155,6 +162,7 @@ def generator_from_checkpoint(path, preset: str | None = None, map_location="cpu
     except RuntimeError as e:
         raise ValueError(f"{path}: generator weights do not fit preset {cfg.generator_preset}: {str(e).splitlines()[1].strip()}") from None
     return g, cfg
+
 
 # %%
 show_doc(generator_from_checkpoint)

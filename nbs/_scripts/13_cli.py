@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
 
+
 # %%
 #| export
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         print(f"hifigan-ruslan {name}: error: {e}", file=sys.stderr)
         return 2
+
 
 # %%
 show_doc(main)
