@@ -21,7 +21,7 @@ from .mel import mel_spectrogram
 __all__ = ['METADATA_NAME', 'SILENCE_PEAK', 'CLIPPED_FRACTION', 'MIN_SEGMENT_FRACTION', 'TARGET_SUBTYPE', 'MANIFEST_NAME',
            'MEL_FRAME_TOLERANCE', 'LOG_MEL_FLOOR', 'bundled_corpus', 'clip_key', 'id_variants', 'find_corpus',
            'MetaEntry', 'read_metadata', 'wav_truncation', 'to_pcm16', 'process_clip', 'default_workers', 'split_ids',
-           'prepare_corpus', 'find_mel_file', 'aligned_mel_frames', 'check_mel_dir', 'format_summary', 'main_prepare',
+           'prepare_corpus', 'format_summary', 'find_mel_file', 'aligned_mel_frames', 'check_mel_dir', 'main_prepare',
            'read_split', 'VocoderDataset', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06_data.ipynb #4faafffd
@@ -362,6 +362,24 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     if not kept: raise ValueError(f"{data_path}: no usable clip among {len(pairs)} ({len(problems)} problems listed in {out / 'report.json'})")
     return report
 
+# %% ../nbs/06_data.ipynb #33c5b6f5
+def format_summary(report: dict) -> str:
+    "A few lines a person reads after `prepare`."
+    rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
+    counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
+    lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
+             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
+             f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
+             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) in {report['elapsed_s']:.1f} s",
+             f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
+             f"  problems: {counts}"]
+    if "mel_dir" in report:
+        m = report["mel_dir"]
+        lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, {m['mismatched']} mismatched")
+    out = Path(report["out"])
+    lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
+    return "\n".join(lines)
+
 # %% ../nbs/06_data.ipynb #62c94ca8
 MEL_FRAME_TOLERANCE = 2
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -404,23 +422,6 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
             "mismatched": counts["mismatched"]}
 
 # %% ../nbs/06_data.ipynb #51a0ef25
-def format_summary(report: dict) -> str:
-    "A few lines a person reads after `prepare`."
-    rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
-    counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
-    lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
-             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
-             f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
-             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) in {report['elapsed_s']:.1f} s",
-             f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
-             f"  problems: {counts}"]
-    if "mel_dir" in report:
-        m = report["mel_dir"]
-        lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, {m['mismatched']} mismatched")
-    out = Path(report["out"])
-    lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
-    return "\n".join(lines)
-
 def main_prepare(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan prepare`: check, resample and split a RUSLAN-shaped corpus."
     p = argparse.ArgumentParser(prog="hifigan-ruslan prepare",

@@ -567,6 +567,201 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     if not kept: raise ValueError(f"{data_path}: no usable clip among {len(pairs)} ({len(problems)} problems listed in {out / 'report.json'})")
     return report
 
+# %%
+#| export
+def format_summary(report: dict) -> str:
+    "A few lines a person reads after `prepare`."
+    rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
+    counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
+    lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
+             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
+             f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
+             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) in {report['elapsed_s']:.1f} s",
+             f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
+             f"  problems: {counts}"]
+    if "mel_dir" in report:
+        m = report["mel_dir"]
+        lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, {m['mismatched']} mismatched")
+    out = Path(report["out"])
+    lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
+    return "\n".join(lines)
+
+# %%
+show_doc(prepare_corpus)
+
+# %% [markdown]
+# On the bundled corpus (no progress bar in this notebook):
+
+# %%
+work = Path(tempfile.mkdtemp())
+tiny_report = prepare_corpus(tiny, work / "tiny", workers=2, progress=False)
+print(format_summary(tiny_report))
+assert tiny_report["kept"] == 12 and tiny_report["sample_rates"] == {"22050": 6, "44100": 6}
+assert (tiny_report["train"], tiny_report["val"]) == (10, 2)
+assert {p["kind"] for p in tiny_report["problems"]} == {"sample_rate"} and all(p["action"] == "kept" for p in tiny_report["problems"])
+assert sorted(p.name for p in (work / "tiny/wavs").iterdir()) == [f"{i:06d}_RUSLAN.wav" for i in range(12)]
+assert all(sf.info(p).samplerate == 22050 and sf.info(p).subtype == "PCM_16" for p in (work / "tiny/wavs").iterdir())
+assert json.loads((work / "tiny/report.json").read_text())["kept"] == 12
+print((work / "tiny/val.txt").read_text())
+
+# %% [markdown]
+# ### The corpus at a glance
+#
+# What `prepare` made of the bundled corpus: how long the clips are, how much audio there is, and one clip as a waveform and as the log-mel the generator will read. (The same cell on the real RUSLAN shows 22,200 clips of 1 to 15 s, 31 hours.)
+
+# %%
+import matplotlib.pyplot as plt
+from IPython.display import Audio, display
+durations = [sf.info(p).duration for p in sorted((work / "tiny/wavs").glob("*.wav"))]
+print(f"{len(durations)} clips, {sum(durations) / 3600:.4f} h ({sum(durations):.1f} s), "
+      f"{min(durations):.2f}-{max(durations):.2f} s each; problems: {tiny_report['problem_counts']}")
+first_id = (work / "tiny/train.txt").read_text().split("|")[0]
+clip, clip_sr = sf.read(work / "tiny/wavs" / f"{first_id}.wav", dtype="float32")
+fig, axes = plt.subplots(1, 3, figsize=(11, 2.8), gridspec_kw={"width_ratios": [1, 1.3, 1.6]})
+axes[0].hist(durations, bins=8, color="tab:blue"); axes[0].set(xlabel="seconds", ylabel="clips", title="clip durations")
+axes[1].plot(np.arange(len(clip)) / clip_sr, clip, lw=0.4); axes[1].set(xlabel="seconds", title=f"{first_id}: waveform")
+axes[2].imshow(mel_spectrogram(torch.from_numpy(clip)).numpy(), origin="lower", aspect="auto", cmap="magma",
+               extent=(0, len(clip) / clip_sr, 0, 80))
+axes[2].set(xlabel="seconds", ylabel="mel band", title="log-mel (input, 0-8 kHz)")
+fig.tight_layout(); plt.show()
+display(Audio(clip, rate=clip_sr))
+
+# %% [markdown]
+# ### Every bad case, end to end
+#
+# A corpus with everything wrong with it, in a layout unlike RUSLAN's: the WAVs in `ruslan_dataset/`, some named with bare numbers, the metadata with a BOM and CRLF endings. Each WAV defect from above gets its own ID; one metadata line has no `|`, one entry has no WAV, and one WAV has no entry.
+
+# %%
+def make_corpus(root: Path, clips: dict[str, tuple], extra_lines=(), folder="ruslan_dataset", bom=True, crlf=True) -> Path:
+    "A RUSLAN-shaped corpus of tiny WAVs: `clips` maps a file stem to `(audio, sr, subtype)` or to raw bytes."
+    (root / folder).mkdir(parents=True)
+    for stem, spec in clips.items():
+        if isinstance(spec, bytes): (root / folder / f"{stem}.wav").write_bytes(spec)
+        else: sf.write(root / folder / f"{stem}.wav", spec[0], spec[1], subtype=spec[2])
+    ids = [s if s.endswith("_RUSLAN") else f"{s}_RUSLAN" for s in clips]
+    lines = [f"{u}|Текст «{u}», \"в кавычках\"." for u in ids] + list(extra_lines)
+    nl = "\r\n" if crlf else "\n"
+    (root / METADATA_NAME).write_bytes((codecs.BOM_UTF8 if bom else b"") + (nl.join(lines) + nl).encode())
+    return root
+
+ok = (tone(seconds=1.0), 44100, "PCM_16")
+bad_corpus = make_corpus(work / "bad_in", {
+    "000000_RUSLAN": ok, "000001": ok,  # a bare number matches 000001_RUSLAN in the metadata
+    "000002_RUSLAN": (tone(seconds=1.0, channels=2), 44100, "PCM_16"),
+    "000003_RUSLAN": (tone(seconds=1.0, amp=1.6), 44100, "FLOAT"),
+    "000004_RUSLAN": (np.clip(tone(seconds=1.0, amp=3.0), -1, 1), 44100, "PCM_16"),
+    "000005_RUSLAN": (tone(sr=16000, seconds=0.25), 16000, "PCM_16"),
+    "000006_RUSLAN": (np.zeros(44100, np.float32), 44100, "PCM_16"),
+    "000007_RUSLAN": (tone(seconds=0.03), 44100, "PCM_16"),
+    "000008_RUSLAN": b"",
+    "000009_RUSLAN": full[: len(full) // 3],
+    "000010_RUSLAN": b"RIFF junk that is not a WAV",
+    "000011_RUSLAN": ok,
+}, extra_lines=["000012_RUSLAN|этот файл потерян", "", "а эта строка без разделителя"])
+(bad_corpus / "ruslan_dataset/000011_RUSLAN.wav").rename(bad_corpus / "ruslan_dataset/000099_RUSLAN.wav")  # 11 loses its WAV...
+(bad_corpus / "ruslan_dataset/000099_RUSLAN.wav").write_bytes((bad_corpus / "ruslan_dataset/000000_RUSLAN.wav").read_bytes())  # ...99 is not in the metadata
+input_state = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in bad_corpus.rglob("*")}
+report = prepare_corpus(bad_corpus, work / "bad_out", workers=2, progress=False)
+print(format_summary(report))
+for p in report["problems"]: print(" ", p.get("id", f"line {p.get('line')}"), p["action"], "-", p["reason"])
+
+# %%
+by_kind = {(p["kind"], p.get("id", p.get("line")), p["action"]) for p in report["problems"]}
+assert by_kind == {("bom", 1, "kept"), ("crlf", 1, "kept"), ("blank_line", 14, "skipped"), ("no_separator", 15, "skipped"),
+                   ("missing_wav", "000011_RUSLAN", "skipped"), ("missing_wav", "000012_RUSLAN", "skipped"),
+                   ("not_in_metadata", "000099_RUSLAN", "skipped"), ("stereo", "000002_RUSLAN", "kept"),
+                   ("format", "000003_RUSLAN", "kept"), ("out_of_range", "000003_RUSLAN", "kept"),
+                   ("clipped", "000004_RUSLAN", "kept"), ("sample_rate", "000005_RUSLAN", "kept"),
+                   ("silent", "000006_RUSLAN", "skipped"), ("too_short", "000007_RUSLAN", "skipped"),
+                   ("empty_file", "000008_RUSLAN", "skipped"), ("truncated", "000009_RUSLAN", "skipped"),
+                   ("unreadable", "000010_RUSLAN", "skipped")}, sorted(by_kind)
+kept_ids = sorted(p.stem for p in (work / "bad_out/wavs").glob("*.wav"))
+assert kept_ids == ["000000_RUSLAN", "000001_RUSLAN", "000002_RUSLAN", "000003_RUSLAN", "000004_RUSLAN", "000005_RUSLAN"]
+assert report["kept"] == 6 and report["sample_rates"] == {"16000": 1, "44100": 7} and report["clips_found"] == 14
+assert sorted((work / "bad_out/train.txt").read_text().splitlines() + (work / "bad_out/val.txt").read_text().splitlines()) == \
+       [f'{u}|Текст «{u}», "в кавычках".' for u in kept_ids]
+assert input_state == {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in bad_corpus.rglob("*")}  # the input is untouched
+
+# %% [markdown]
+# When nothing usable is found the call raises a one-line error, which the command turns into exit status 2; the report is still written when the corpus was found, so the reasons can be read. A wrong path, and a folder whose only clip is silent:
+
+# %%
+for args in [(work / "no_such_corpus", work / "o1"),
+             (make_corpus(work / "all_silent", {"000000_RUSLAN": (np.zeros(22050, np.float32), 22050, "PCM_16")},
+                         bom=False, crlf=False), work / "o2")]:
+    try: prepare_corpus(*args, progress=False); raise AssertionError("no error")
+    except (ValueError, FileNotFoundError) as e: print(type(e).__name__, e); assert "\n" not in str(e)
+assert not (work / "o1").exists() and json.loads((work / "o2/report.json").read_text())["problem_counts"] == {"silent": 1}
+
+# %% [markdown]
+# The output folder may never be inside the input:
+
+# %%
+try: prepare_corpus(bad_corpus, bad_corpus / "prepared", progress=False); raise AssertionError("no error")
+except ValueError as e: print(e)
+assert not (bad_corpus / "prepared").exists()
+
+# %% [markdown]
+# ### The split is deterministic
+#
+# The same seed gives the same files byte for byte, whatever the number of workers; another seed another split.
+
+# %%
+again = prepare_corpus(tiny, work / "tiny_again", workers=1, progress=False)
+assert all((work / "tiny" / f).read_bytes() == (work / "tiny_again" / f).read_bytes() for f in ["train.txt", "val.txt"])
+other = prepare_corpus(tiny, work / "tiny_seed7", seed=7, progress=False)
+assert (work / "tiny" / "val.txt").read_text() != (work / "tiny_seed7" / "val.txt").read_text()
+assert all((work / "tiny/wavs" / p.name).read_bytes() == p.read_bytes() for p in (work / "tiny_again/wavs").iterdir())
+
+# %% [markdown]
+# ### A second run reuses, a killed run resumes
+#
+# Running again over a finished folder converts nothing and touches no WAV (their modification times do not change):
+
+# %%
+mtimes = {p.name: p.stat().st_mtime_ns for p in (work / "tiny/wavs").iterdir()}
+t0 = time.perf_counter(); rerun = prepare_corpus(tiny, work / "tiny", workers=2, progress=False); t_rerun = time.perf_counter() - t0
+print(f"rerun: reused {rerun['reused']}, processed {rerun['processed']} in {t_rerun:.2f} s (first run: {tiny_report['elapsed_s']:.2f} s)")
+assert (rerun["reused"], rerun["processed"], rerun["kept"]) == (12, 0, 12)
+assert mtimes == {p.name: p.stat().st_mtime_ns for p in (work / "tiny/wavs").iterdir()}
+bad_rerun = prepare_corpus(bad_corpus, work / "bad_out", progress=False)
+assert (bad_rerun["processed"], bad_rerun["reused"]) == (0, 11) and bad_rerun["problems"] == report["problems"]  # skips remembered
+
+# %% [markdown]
+# Reuse is checked, not assumed. A changed source, an output that was damaged, and an output whose manifest line was lost are all redone; the rest is not:
+
+# %%
+src = work / "tiny_src"
+import shutil; shutil.copytree(tiny, src)
+prepare_corpus(src, work / "tiny_chk", progress=False)
+sf.write(src / "RUSLAN/000003_RUSLAN.wav", sf.read(src / "RUSLAN/000003_RUSLAN.wav")[0][:30000], 22050)  # source changed
+damaged = work / "tiny_chk/wavs/000004_RUSLAN.wav"
+damaged.write_bytes(damaged.read_bytes()[:5000])                                                      # output damaged
+manifest = (work / "tiny_chk" / MANIFEST_NAME).read_text().splitlines(keepends=True)
+(work / "tiny_chk" / MANIFEST_NAME).write_text("".join(l for l in manifest if '"000005_RUSLAN"' not in l))  # record lost
+r = prepare_corpus(src, work / "tiny_chk", progress=False)
+assert (r["processed"], r["reused"]) == (3, 9)
+assert sf.info(work / "tiny_chk/wavs/000003_RUSLAN.wav").frames == 30000 and sf.info(damaged).frames > 5000
+
+# %% [markdown]
+# A kill half-way leaves finished WAVs with their manifest lines, perhaps a half-written line at the end of the manifest, a temporary file of the clip in flight, and no output for the clips not yet started. Simulated here exactly like that, the next run removes the temporary file, converts the missing clips and nothing else:
+
+# %%
+killed = work / "tiny_killed"
+prepare_corpus(tiny, killed, progress=False)
+lines = (killed / MANIFEST_NAME).read_text().splitlines(keepends=True)
+unfinished = [json.loads(l)["id"] for l in lines[7:]]
+for uid in unfinished: (killed / "wavs" / f"{uid}.wav").unlink()
+(killed / MANIFEST_NAME).write_text("".join(lines[:7]) + lines[7][: len(lines[7]) // 2])  # cut mid-line by the kill
+(killed / "wavs" / f".{unfinished[0]}.partial.wav").write_bytes(b"RIFF half a file")
+for f in ["train.txt", "val.txt", "report.json"]: (killed / f).unlink()
+mtimes = {p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("*.wav")}
+r = prepare_corpus(tiny, killed, progress=False)
+print(f"resumed: processed {r['processed']}, reused {r['reused']}")
+assert (r["processed"], r["reused"], r["kept"]) == (5, 7, 12) and not list((killed / "wavs").glob(".*"))
+assert all(p.stat().st_mtime_ns == mtimes[p.name] for p in (killed / "wavs").glob("*.wav") if p.name in mtimes)
+assert (killed / "val.txt").read_text() == (work / "tiny/val.txt").read_text()
+
 # %% [markdown]
 # ## The optional mel cache
 #
@@ -614,6 +809,19 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
     return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],
             "mismatched": counts["mismatched"]}
 
+# %%
+show_doc(aligned_mel_frames)
+
+# %%
+mels = work / "mel_unit"; mels.mkdir()
+np.save(mels / "a.npy", np.zeros((80, 101), np.float32)); np.save(mels / "b.npy", np.zeros((80, 107), np.float32))
+np.save(mels / "c.npy", np.zeros((101, 80), np.float32))
+assert aligned_mel_frames(mels / "a.npy", 100 * 256 + 17) == 100   # one frame too many: trimmed
+assert aligned_mel_frames(mels / "a.npy", 102 * 256) == 101         # one frame short: the audio is trimmed
+for name in ["b", "c"]:
+    try: aligned_mel_frames(mels / f"{name}.npy", 100 * 256); raise AssertionError("no error")
+    except ValueError as e: print(e)
+
 # %% [markdown]
 # ## The command
 #
@@ -621,23 +829,6 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
 
 # %%
 #| export
-def format_summary(report: dict) -> str:
-    "A few lines a person reads after `prepare`."
-    rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
-    counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
-    lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
-             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
-             f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
-             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) in {report['elapsed_s']:.1f} s",
-             f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
-             f"  problems: {counts}"]
-    if "mel_dir" in report:
-        m = report["mel_dir"]
-        lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, {m['mismatched']} mismatched")
-    out = Path(report["out"])
-    lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
-    return "\n".join(lines)
-
 def main_prepare(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan prepare`: check, resample and split a RUSLAN-shaped corpus."
     p = argparse.ArgumentParser(prog="hifigan-ruslan prepare",
@@ -654,6 +845,25 @@ def main_prepare(argv: list[str] | None = None) -> int:
     report = prepare_corpus(args.data_path, args.out, args.workers, args.val_size, args.seed, args.mel_dir)
     print(format_summary(report))
     return 0
+
+# %%
+show_doc(main_prepare)
+
+# %% [markdown]
+# The command on the bundled corpus, then on a wrong path:
+
+# %%
+#| slow
+import subprocess, sys
+cli = [sys.executable, "-m", "hifigan_ruslan", "prepare"]
+res = subprocess.run(cli + ["--data-path", str(tiny), "--out", str(work / "cli"), "--workers", "2"], capture_output=True, text=True)
+print(res.stdout)
+assert res.returncode == 0 and "kept 12 of 12 clips" in res.stdout and (work / "cli/report.json").is_file()
+assert (work / "cli/val.txt").read_text() == (work / "tiny/val.txt").read_text()
+res = subprocess.run(cli + ["--data-path", str(work / "nowhere"), "--out", str(work / "cli2")], capture_output=True, text=True)
+print(res.returncode, res.stderr)
+assert res.returncode == 2 and res.stderr.count("\n") == 1 and "nowhere: no such file or directory" in res.stderr
+assert not (work / "cli2").exists()
 
 # %% [markdown]
 # ## The dataset
@@ -743,6 +953,89 @@ class VocoderDataset(Dataset):
         if mel.shape[1] < want: mel = torch.nn.functional.pad(mel, (0, want - mel.shape[1]), value=LOG_MEL_FLOOR)
         return mel, audio
 
+# %%
+show_doc(VocoderDataset)
+
+# %% [markdown]
+# With the `tiny` preset (4,096-sample segments, 16 frames):
+
+# %%
+from hifigan_ruslan.config import preset_config
+cfg = preset_config("tiny")
+train_ds = VocoderDataset(work / "tiny", "train", cfg, seed=0)
+val_ds = VocoderDataset(work / "tiny", "val", cfg, train=False)
+mel, audio = train_ds[0]
+print(len(train_ds), len(val_ds), train_ds.ids[:3], train_ds.texts[0], tuple(mel.shape), tuple(audio.shape))
+assert mel.shape == (80, 16) and audio.shape == (4096,) and audio.dtype == torch.float32 and audio.abs().max() <= 1
+assert torch.allclose(mel, mel_spectrogram(audio, cfg.mel))
+vmel, vaudio = val_ds[0]
+whole = sf.read(work / "tiny/wavs" / f"{val_ds.ids[0]}.wav", dtype="int16")[0]
+assert vaudio.shape == (len(whole) // 256 * 256,) and vmel.shape == (80, len(whole) // 256)
+assert torch.equal(vaudio, torch.from_numpy(whole[: len(vaudio)] / 32768).float())
+
+# %% [markdown]
+# A training window is a slice of the file that starts on a hop boundary, and windows differ from draw to draw; the same seed gives the same windows:
+
+# %%
+whole = torch.from_numpy(sf.read(train_ds.wav_paths[0], dtype="int16")[0] / 32768).float()
+starts = set()
+for _ in range(20):
+    _, a = train_ds[0]
+    offsets = [s for s in range(0, len(whole) - 4096 + 1) if torch.equal(whole[s:s + 4096], a)]
+    assert offsets and offsets[0] % 256 == 0
+    starts.add(offsets[0])
+assert len(starts) > 3
+draw = lambda seed: VocoderDataset(work / "tiny", "train", cfg, seed=seed)[3][1]
+assert torch.equal(draw(5), draw(5)) and not torch.equal(draw(5), draw(6))
+
+# %% [markdown]
+# A clip shorter than a segment is zero-padded: with the recipe's 8,192-sample segments, the 0.25 s clip `000005_RUSLAN` of the bad corpus above:
+
+# %%
+short = VocoderDataset(work / "bad_out", "train", preset_config("recipe"), seed=0)
+lengths = {u: sf.info(p).frames for u, p in zip(short.ids, short.wav_paths)}
+uid = min(lengths, key=lengths.get)
+mel, audio = short[short.ids.index(uid)]
+print(uid, lengths[uid], "samples ->", tuple(audio.shape), tuple(mel.shape))
+assert lengths[uid] < 8192 and audio.shape == (8192,) and mel.shape == (80, 32) and not audio[lengths[uid]:].any()
+
+# %% [markdown]
+# Errors name the file: a folder that was not prepared, and a split file whose WAV has gone.
+
+# %%
+for args in [(work / "nothing_here",), (work / "tiny_chk", "val")]:
+    try: VocoderDataset(*args, cfg=cfg); print("ok")
+    except FileNotFoundError as e: print(e)
+broken = work / "broken"; shutil.copytree(work / "tiny", broken); (broken / "wavs" / f"{train_ds.ids[0]}.wav").unlink()
+try: VocoderDataset(broken, cfg=cfg); raise AssertionError("no error")
+except FileNotFoundError as e: print(e); assert train_ds.ids[0] in str(e)
+
+# %% [markdown]
+# ### Cached mels
+#
+# Here the "acoustic model" is played by `mel_spectrogram` itself on the whole prepared clip, saved with one frame too many (as a centred STFT would give); the dataset trims that frame and cuts each training mel at the frames of its audio window. A mel that is five frames off is an error that names it, from the dataset and from `prepare --mel-dir`.
+
+# %%
+mel_dir = work / "mels"; mel_dir.mkdir()
+for uid in train_ds.ids + val_ds.ids:
+    a = torch.from_numpy(sf.read(work / "tiny/wavs" / f"{uid}.wav", dtype="int16")[0] / 32768).float()
+    m = mel_spectrogram(a, cfg.mel).numpy()
+    np.save(mel_dir / f"{uid.removesuffix('_RUSLAN')}.npy", np.concatenate([m, m[:, -1:]], 1))  # bare-number names, +1 frame
+cached = VocoderDataset(work / "tiny", "train", cfg, mel_dir=mel_dir, seed=0)
+for i in range(len(cached)):
+    mel, audio = cached[i]
+    full_mel = np.load(find_mel_file(mel_dir, cached.ids[i]))
+    whole = torch.from_numpy(sf.read(cached.wav_paths[i], dtype="int16")[0] / 32768).float()
+    start = next(s for s in range(0, len(whole) - 4096 + 1, 256) if torch.equal(whole[s:s + 4096], audio))
+    assert mel.shape == (80, 16) and np.array_equal(mel.numpy(), full_mel[:, start // 256: start // 256 + 16])
+vmel, vaudio = VocoderDataset(work / "tiny", "val", cfg, train=False, mel_dir=mel_dir)[0]
+assert vmel.shape[1] * 256 == len(vaudio) == sf.info(val_ds.wav_paths[0]).frames // 256 * 256
+m = np.load(mel_dir / "000003.npy"); np.save(mel_dir / "000003.npy", np.concatenate([m] + [m[:, -1:]] * 4, 1))
+try: VocoderDataset(work / "tiny", "train", cfg, mel_dir=mel_dir); raise AssertionError("no error")
+except ValueError as e: print(e)
+r = prepare_corpus(tiny, work / "tiny", mel_dir=mel_dir, progress=False)
+print(r["mel_dir"]); assert (r["mel_dir"]["ok"], r["mel_dir"]["mismatched"]) == (11, 1) and r["problem_counts"]["mel_frames"] == 1
+
 # %% [markdown]
 # ## Data loaders
 #
@@ -784,3 +1077,37 @@ def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, wor
     return DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True, num_workers=workers,
                       pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0, worker_init_fn=seed_worker,
                       generator=torch.Generator().manual_seed(seed))
+
+# %%
+show_doc(make_dataloader)
+
+# %% [markdown]
+# Batches of `[B, 80, 16]` mels and `[B, 4096]` audio; the same seed gives the same batches (with worker processes too), the next epoch another order; two DDP ranks see disjoint clips; validation is one whole clip at a time, in order.
+
+# %%
+loader = make_dataloader(train_ds, cfg)
+mel, audio = next(iter(loader))
+print(len(loader), "batches:", tuple(mel.shape), tuple(audio.shape))
+assert mel.shape == (4, 80, 16) and audio.shape == (4, 4096) and len(loader) == 2
+
+# %%
+#| slow
+def epoch_sums(workers, epochs=2):
+    c = preset_config("tiny"); c.train.num_workers = workers
+    ld = make_dataloader(VocoderDataset(work / "tiny", "train", c), c)
+    return [[round(a.sum().item(), 4) for _, a in ld] for _ in range(epochs)]
+a, b = epoch_sums(2), epoch_sums(2)
+assert a == b and a[0] != a[1]
+assert epoch_sums(0) == epoch_sums(0)
+
+# %%
+ranks = [make_dataloader(train_ds, cfg, rank=r, world_size=2) for r in (0, 1)]
+seen = [list(ld.sampler) for ld in ranks]
+assert all(isinstance(ld.sampler, DistributedSampler) for ld in ranks) and not set(seen[0]) & set(seen[1])
+val_loader = make_dataloader(val_ds, cfg, train=False)
+assert [tuple(a.shape) for _, a in val_loader] == [(1, len(val_ds[i][1])) for i in range(len(val_ds))]
+sampler = EpochShuffleSampler(10, seed=1); sampler.set_epoch(3); order = list(sampler)
+sampler.set_epoch(3); assert list(sampler) == order and sorted(order) == list(range(10))
+big = preset_config("tiny"); big.train.batch_size = 32
+try: make_dataloader(train_ds, big); raise AssertionError("no error")
+except ValueError as e: print(e)
