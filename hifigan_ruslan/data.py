@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_data.ipynb #eb05ea3d
 from __future__ import annotations
-import argparse, codecs, hashlib, json, math, os, random, re, time
+import argparse, codecs, hashlib, json, math, os, random, re, time, wave
 import multiprocessing as mp
 from collections import Counter
 from importlib import resources
@@ -20,9 +20,9 @@ from .mel import mel_spectrogram
 # %% auto #0
 __all__ = ['METADATA_NAME', 'SILENCE_PEAK', 'CLIPPED_FRACTION', 'MIN_SEGMENT_FRACTION', 'TARGET_SUBTYPE', 'MANIFEST_NAME',
            'MEL_FRAME_TOLERANCE', 'LOG_MEL_FLOOR', 'bundled_corpus', 'clip_key', 'id_variants', 'find_corpus',
-           'MetaEntry', 'read_metadata', 'wav_truncation', 'to_pcm16', 'process_clip', 'default_workers', 'split_ids',
-           'prepare_corpus', 'format_summary', 'find_mel_file', 'aligned_mel_frames', 'check_mel_dir', 'main_prepare',
-           'read_split', 'VocoderDataset', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+           'MetaEntry', 'read_metadata', 'wav_truncation', 'to_pcm16', 'write_pcm16', 'process_clip', 'default_workers',
+           'split_ids', 'prepare_corpus', 'format_summary', 'find_mel_file', 'aligned_mel_frames', 'check_mel_dir',
+           'main_prepare', 'read_split', 'VocoderDataset', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06_data.ipynb #4faafffd
 METADATA_NAME = "metadata_RUSLAN_22200.csv"
@@ -158,6 +158,12 @@ def to_pcm16(audio: np.ndarray) -> np.ndarray:
     "Float audio in [-1, 1] to int16 with the x32768 convention (exact for audio that came from 16-bit)."
     return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
+def write_pcm16(path, pcm: np.ndarray, sr: int):
+    "Write mono int16 samples as a plain 16-bit WAV (the standard library's writer: no fsync per file, unlike libsndfile's close)."
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(sr)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
 def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
     "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; returns a record (`kept`, `reason`, `notes`, ...)."
     import soxr
@@ -199,7 +205,7 @@ def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float 
     pcm = to_pcm16(audio)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = _partial_path(dst)
-    sf.write(tmp, pcm, target_sr, subtype=TARGET_SUBTYPE, format="WAV")
+    write_pcm16(tmp, pcm, target_sr)
     os.replace(tmp, dst)
     rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
     return rec

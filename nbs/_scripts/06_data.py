@@ -13,7 +13,7 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import argparse, codecs, hashlib, json, math, os, random, re, time
+import argparse, codecs, hashlib, json, math, os, random, re, time, wave
 import multiprocessing as mp
 from collections import Counter
 from importlib import resources
@@ -48,6 +48,7 @@ def bundled_corpus() -> Path:
     "The 12-clip RUSLAN-shaped corpus shipped with the package (`metadata_RUSLAN_22200.csv` + `RUSLAN/*.wav`)."
     return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
 
+
 # %%
 show_doc(bundled_corpus)
 
@@ -58,28 +59,31 @@ assert (tiny / METADATA_NAME).is_file() and len(list((tiny / "RUSLAN").glob("*.w
 assert sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6
 assert {sf.info(p).samplerate for p in (tiny / "RUSLAN").glob("*.wav")} == {22050, 44100}
 
-# %% [markdown]
-# The corpus was made with the cell below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It does not run in the tests; run it by hand to regenerate the folder.
 
-# %%
-#| eval: false
-import subprocess, tempfile
-TINY_SENTENCES = [
-    "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
-    "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
-    "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
-]
-out = Path("../hifigan_ruslan/assets/tiny_ruslan")
-(out / "RUSLAN").mkdir(parents=True, exist_ok=True)
-with tempfile.TemporaryDirectory() as tmp:
-    for i, text in enumerate(TINY_SENTENCES):
-        uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
-        subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
-        rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
-        subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
-                        "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
-                        "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
-(out / METADATA_NAME).write_text("".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES)), encoding="utf-8")
+# %% [markdown]
+# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data; paste it into a Python prompt at the repository root to regenerate the folder.
+#
+# ```python
+# import subprocess, tempfile
+# from pathlib import Path
+# METADATA_NAME = "metadata_RUSLAN_22200.csv"
+# TINY_SENTENCES = [
+#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
+#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
+#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
+# ]
+# out = Path("hifigan_ruslan/assets/tiny_ruslan")
+# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
+# with tempfile.TemporaryDirectory() as tmp:
+#     for i, text in enumerate(TINY_SENTENCES):
+#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
+#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
+#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
+#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
+#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
+#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
+# (out / METADATA_NAME).write_text("".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES)), encoding="utf-8")
+# ```
 
 # %% [markdown]
 # ## Finding the corpus
@@ -97,6 +101,10 @@ def id_variants(uid: str) -> list[str]:
     "File stems under which a clip may be stored: the ID as given, with and without the `_RUSLAN` suffix."
     base = re.sub(r"_ruslan$", "", uid, flags=re.IGNORECASE)
     return list(dict.fromkeys([uid, base, f"{base}_RUSLAN"]))
+
+
+# %%
+show_doc(clip_key)
 
 # %%
 assert clip_key("000001_RUSLAN") == clip_key("000001") == clip_key("1") == "1"
@@ -144,6 +152,7 @@ def find_corpus(root) -> tuple[Path, Path]:
     wav_dir = max(wav_counts, key=lambda d: (wav_counts[d], -len(Path(d).parts)))
     return metadata, Path(wav_dir)
 
+
 # %%
 show_doc(find_corpus)
 
@@ -154,6 +163,7 @@ assert find_corpus(tiny / METADATA_NAME) == (tiny / METADATA_NAME, tiny / "RUSLA
 for bad in ["/nonexistent/ruslan", tiny / "RUSLAN"]:
     try: find_corpus(bad); raise AssertionError("no error")
     except FileNotFoundError as e: print(e)
+
 
 # %% [markdown]
 # ## Reading the metadata
@@ -207,6 +217,7 @@ def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
     if crlf:
         problems.append(_problem("line", crlf[0], "crlf", f"Windows line endings (CRLF) on {len(crlf)} line(s), read as plain newlines", "kept"))
     return entries, problems
+
 
 # %%
 show_doc(read_metadata)
@@ -279,6 +290,12 @@ def to_pcm16(audio: np.ndarray) -> np.ndarray:
     "Float audio in [-1, 1] to int16 with the x32768 convention (exact for audio that came from 16-bit)."
     return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
 
+def write_pcm16(path, pcm: np.ndarray, sr: int):
+    "Write mono int16 samples as a plain 16-bit WAV (the standard library's writer: no fsync per file, unlike libsndfile's close)."
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1); w.setsampwidth(2); w.setframerate(sr)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
 def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
     "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; returns a record (`kept`, `reason`, `notes`, ...)."
     import soxr
@@ -320,10 +337,14 @@ def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float 
     pcm = to_pcm16(audio)
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = _partial_path(dst)
-    sf.write(tmp, pcm, target_sr, subtype=TARGET_SUBTYPE, format="WAV")
+    write_pcm16(tmp, pcm, target_sr)
     os.replace(tmp, dst)
     rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
     return rec
+
+
+# %%
+show_doc(wav_truncation)
 
 # %%
 show_doc(process_clip)
@@ -339,6 +360,7 @@ assert sf.info(tmp / "out/000000_RUSLAN.wav").samplerate == 22050 and sf.info(tm
 r = process_clip("000001_RUSLAN", tiny / "RUSLAN/000001_RUSLAN.wav", tmp / "out/000001_RUSLAN.wav", 22050, 0.09)
 assert np.array_equal(sf.read(tmp / "out/000001_RUSLAN.wav", dtype="int16")[0], sf.read(tiny / "RUSLAN/000001_RUSLAN.wav", dtype="int16")[0])
 assert not list((tmp / "out").glob(".*"))  # no temporary file left behind
+
 
 # %% [markdown]
 # Each bad case, on a tiny file made here: the records say what happened. `tone` is 0.4 s of a 220 Hz tone at 44.1 kHz, a stand-in for speech.
@@ -380,6 +402,7 @@ assert sf.info(tmp / "bad_out/stereo.wav").channels == 1 and abs(sf.read(tmp / "
 assert sf.info(tmp / "bad_out/rate16k.wav").frames == round(0.4 * 22050)
 assert not (tmp / "bad_out/silent.wav").exists() and not (tmp / "bad_out/truncated.wav").exists()
 
+
 # %% [markdown]
 # ## Preparing the corpus
 #
@@ -405,6 +428,10 @@ def split_ids(ids: list[str], val_size: int = 100, seed: int = 1234) -> tuple[li
     ranked = sorted(ids, key=lambda u: hashlib.sha256(f"{seed}:{u}".encode()).hexdigest())
     val = set(ranked[:k])
     return [u for u in ids if u not in val], [u for u in ids if u in val]
+
+
+# %%
+show_doc(split_ids)
 
 # %%
 ids = [f"{i:06d}_RUSLAN" for i in range(1000)]
@@ -460,6 +487,7 @@ def _inside(child: Path, parent: Path) -> bool:
     child, parent = child.resolve(), parent.resolve()
     return child == parent or parent in child.parents
 
+
 # %%
 #| export
 def _index_wavs(wav_dir: Path) -> dict[str, list[Path]]:
@@ -482,6 +510,7 @@ def _match(entries: list[MetaEntry], wav_index: dict[str, list[Path]], wav_dir: 
     for paths in index.values():
         for p in paths: problems.append(_problem("id", p.stem, "not_in_metadata", f"{p.name} is not in the metadata; skipped"))
     return pairs, problems
+
 
 # %%
 #| export
@@ -567,6 +596,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     if not kept: raise ValueError(f"{data_path}: no usable clip among {len(pairs)} ({len(problems)} problems listed in {out / 'report.json'})")
     return report
 
+
 # %%
 #| export
 def format_summary(report: dict) -> str:
@@ -585,6 +615,7 @@ def format_summary(report: dict) -> str:
     out = Path(report["out"])
     lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
     return "\n".join(lines)
+
 
 # %%
 show_doc(prepare_corpus)
@@ -612,19 +643,21 @@ print((work / "tiny/val.txt").read_text())
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
-durations = [sf.info(p).duration for p in sorted((work / "tiny/wavs").glob("*.wav"))]
-print(f"{len(durations)} clips, {sum(durations) / 3600:.4f} h ({sum(durations):.1f} s), "
-      f"{min(durations):.2f}-{max(durations):.2f} s each; problems: {tiny_report['problem_counts']}")
-first_id = (work / "tiny/train.txt").read_text().split("|")[0]
+durations = {p.stem: sf.info(p).duration for p in sorted((work / "tiny/wavs").glob("*.wav"))}
+seconds = list(durations.values())
+print(f"{len(seconds)} clips, {sum(seconds) / 3600:.4f} h ({sum(seconds):.1f} s), "
+      f"{min(seconds):.2f}-{max(seconds):.2f} s each; problems: {tiny_report['problem_counts']}")
+first_id = min(durations, key=durations.get)  # the shortest clip keeps this page light
 clip, clip_sr = sf.read(work / "tiny/wavs" / f"{first_id}.wav", dtype="float32")
-fig, axes = plt.subplots(1, 3, figsize=(11, 2.8), gridspec_kw={"width_ratios": [1, 1.3, 1.6]})
-axes[0].hist(durations, bins=8, color="tab:blue"); axes[0].set(xlabel="seconds", ylabel="clips", title="clip durations")
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.5), dpi=72, gridspec_kw={"width_ratios": [1, 1.3, 1.6]})
+axes[0].hist(seconds, bins=8, color="tab:blue"); axes[0].set(xlabel="seconds", ylabel="clips", title="clip durations")
 axes[1].plot(np.arange(len(clip)) / clip_sr, clip, lw=0.4); axes[1].set(xlabel="seconds", title=f"{first_id}: waveform")
 axes[2].imshow(mel_spectrogram(torch.from_numpy(clip)).numpy(), origin="lower", aspect="auto", cmap="magma",
                extent=(0, len(clip) / clip_sr, 0, 80))
 axes[2].set(xlabel="seconds", ylabel="mel band", title="log-mel (input, 0-8 kHz)")
 fig.tight_layout(); plt.show()
 display(Audio(clip, rate=clip_sr))
+
 
 # %% [markdown]
 # ### Every bad case, end to end
@@ -809,8 +842,12 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
     return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],
             "mismatched": counts["mismatched"]}
 
+
 # %%
 show_doc(aligned_mel_frames)
+
+# %%
+show_doc(check_mel_dir)
 
 # %%
 mels = work / "mel_unit"; mels.mkdir()
@@ -821,6 +858,7 @@ assert aligned_mel_frames(mels / "a.npy", 102 * 256) == 101         # one frame 
 for name in ["b", "c"]:
     try: aligned_mel_frames(mels / f"{name}.npy", 100 * 256); raise AssertionError("no error")
     except ValueError as e: print(e)
+
 
 # %% [markdown]
 # ## The command
@@ -846,6 +884,7 @@ def main_prepare(argv: list[str] | None = None) -> int:
     print(format_summary(report))
     return 0
 
+
 # %%
 show_doc(main_prepare)
 
@@ -864,6 +903,7 @@ res = subprocess.run(cli + ["--data-path", str(work / "nowhere"), "--out", str(w
 print(res.returncode, res.stderr)
 assert res.returncode == 2 and res.stderr.count("\n") == 1 and "nowhere: no such file or directory" in res.stderr
 assert not (work / "cli2").exists()
+
 
 # %% [markdown]
 # ## The dataset
@@ -953,6 +993,7 @@ class VocoderDataset(Dataset):
         if mel.shape[1] < want: mel = torch.nn.functional.pad(mel, (0, want - mel.shape[1]), value=LOG_MEL_FLOOR)
         return mel, audio
 
+
 # %%
 show_doc(VocoderDataset)
 
@@ -1036,6 +1077,7 @@ except ValueError as e: print(e)
 r = prepare_corpus(tiny, work / "tiny", mel_dir=mel_dir, progress=False)
 print(r["mel_dir"]); assert (r["mel_dir"]["ok"], r["mel_dir"]["mismatched"]) == (11, 1) and r["problem_counts"]["mel_frames"] == 1
 
+
 # %% [markdown]
 # ## Data loaders
 #
@@ -1078,6 +1120,10 @@ def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, wor
                       pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0, worker_init_fn=seed_worker,
                       generator=torch.Generator().manual_seed(seed))
 
+
+# %%
+show_doc(EpochShuffleSampler)
+
 # %%
 show_doc(make_dataloader)
 
@@ -1089,6 +1135,7 @@ loader = make_dataloader(train_ds, cfg)
 mel, audio = next(iter(loader))
 print(len(loader), "batches:", tuple(mel.shape), tuple(audio.shape))
 assert mel.shape == (4, 80, 16) and audio.shape == (4, 4096) and len(loader) == 2
+
 
 # %%
 #| slow
