@@ -296,7 +296,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     from tqdm.auto import tqdm
     cfg = cfg or Config()
     start = time.perf_counter()
-    data_path, out = Path(data_path).expanduser(), Path(out).expanduser()
+    data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable manifest keys
     metadata, wav_dir = find_corpus(data_path)
     _check_out_dir(out, data_path)
     entries, problems = read_metadata(metadata)

@@ -524,7 +524,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     from tqdm.auto import tqdm
     cfg = cfg or Config()
     start = time.perf_counter()
-    data_path, out = Path(data_path).expanduser(), Path(out).expanduser()
+    data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable manifest keys
     metadata, wav_dir = find_corpus(data_path)
     _check_out_dir(out, data_path)
     entries, problems = read_metadata(metadata)
@@ -1081,7 +1081,7 @@ print(r["mel_dir"]); assert (r["mel_dir"]["ok"], r["mel_dir"]["mismatched"]) == 
 # %% [markdown]
 # ## Data loaders
 #
-# `make_dataloader` builds the loader the trainer iterates over. For training: `batch_size` clips per process, shuffled, incomplete last batch dropped. Under DDP (`world_size > 1`) a `DistributedSampler` gives each process its share; on one process `EpochShuffleSampler` shuffles with a `torch.Generator` seeded from `cfg.train.seed` and the epoch. Both have `set_epoch`, so a trainer calls `loader.sampler.set_epoch(epoch)` whatever the setup, and a resumed run replays the same order for the same epoch; `EpochShuffleSampler` also moves to the next epoch by itself, so that forgetting `set_epoch` does not repeat one order forever. Workers stay alive between epochs (`persistent_workers`), and `seed_worker` gives every worker its own deterministic seed for numpy, `random` and the dataset's windows. Validation uses one clip per batch (utterances differ in length), in order, in the main process: it is a hundred clips, not worth starting workers for.
+# `make_dataloader` builds the loader the trainer iterates over. For training: `batch_size` clips per process, shuffled, incomplete last batch dropped. Under DDP (`world_size > 1`) a `DistributedSampler` gives each process its share; on one process `EpochShuffleSampler` shuffles with a `torch.Generator` seeded from `cfg.train.seed` and the epoch. Both have `set_epoch`, so a trainer calls `loader.sampler.set_epoch(epoch)` whatever the setup, and a resumed run replays the same order for the same epoch; `EpochShuffleSampler` also moves to the next epoch by itself, so that forgetting `set_epoch` does not repeat one order forever. Workers stay alive between epochs (`persistent_workers`), and `seed_worker` gives every worker its own deterministic seed for numpy, `random` and the dataset's windows. `epoch_seed`, when given, is mixed into the seed (for a run that wants a different order from the default one, not needed for resuming). Validation uses one clip per batch (utterances differ in length), in order, in the main process: it is a hundred clips, not worth starting workers for.
 
 # %%
 #| export
