@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+import numpy as np
 import torch
+from numpy.lib.stride_tricks import sliding_window_view
 from .losses import chance_discriminator_loss
 
 # %% auto #0
@@ -27,7 +29,7 @@ class HealthConfig:
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
     std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
     std_min: float = 1e-3              # absolute floor on the generated std, used when no real audio is given
-    flatness_ratio_max: float = 4.0    # spectral flatness more than this factor away from the real audio's
+    flatness_ratio_max: float = 4.0    # generated spectral flatness above this multiple of the real audio's: noise-like
     grad_norm_max: float = 1e3         # gradient norm (before clipping) above this is exploding
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
@@ -35,33 +37,47 @@ class HealthConfig:
     nonfinite_window: int = 2          # checks a NaN/inf must persist (fp16 loss scaling makes a lone inf step harmless)
 
 # %% ../nbs/07_health.ipynb #8d8826fe
-def _as_batch(audio: torch.Tensor) -> torch.Tensor:
-    "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device, as a CPU float64 `[B, N]` (one host transfer)."
+def _as_batch(audio: torch.Tensor) -> np.ndarray:
+    "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device and of any dtype, as a float64 `[B, N]` array (one host transfer)."
     audio = audio.detach()
     if audio.dim() == 1: audio = audio[None]
-    return audio.reshape(audio.shape[0], -1).to("cpu", torch.float64)
+    return audio.reshape(audio.shape[0], -1).float().cpu().numpy().astype(np.float64)
 
-def _spectral_flatness(x: torch.Tensor, n_fft: int = 1024, hop: int = 256, floor_db: float = 40.0) -> torch.Tensor:
-    "Mean spectral flatness of the audible frames of each clip of a zero-mean `[B, N]` batch; NaN for a silent clip."
-    n_fft = min(n_fft, x.shape[-1])
-    frames = x.unfold(-1, n_fft, max(1, min(hop, n_fft // 4)))              # [B, F, n_fft]
-    power = torch.fft.rfft(frames * torch.hann_window(n_fft, dtype=x.dtype), dim=-1).abs().square()[..., 1:]
-    energy = power.mean(-1)                                                  # [B, F]
-    audible = energy > energy.amax(-1, keepdim=True) * 10 ** (-floor_db / 10)
-    audible &= energy > 1e-20                                                # digital silence is never audible
-    flatness = torch.exp(torch.log(power + 1e-30).mean(-1)) / (energy + 1e-30)
+def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, frame_s: float = 0.046,
+                       range_db: float = 40.0, silence_rms: float = 1e-3) -> np.ndarray:
+    "Mean spectral flatness (0 to `fmax`) of the audible frames of each clip of a zero-mean `[B, N]` batch; NaN for a silent clip."
+    n_fft = min(2 ** round(math.log2(frame_s * sampling_rate)), x.shape[-1])  # 1024 at 22,050 Hz
+    frames = sliding_window_view(x, n_fft, axis=-1)[:, :: max(1, n_fft // 4)]  # [B, F, n_fft]
+    rms = np.sqrt(np.square(frames).mean(-1))                                 # [B, F]
+    audible = (rms > silence_rms) & (rms > rms.max(-1, keepdims=True) * 10 ** (-range_db / 20))
+    power = np.square(np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)))  # periodic Hann
+    power = power[..., 1 : max(2, int(fmax / sampling_rate * n_fft))]           # no DC bin, nothing above fmax
+    power = np.maximum(power, power.max(-1, keepdims=True) * 10 ** (-range_db / 10))  # empty bins would dominate
+    with np.errstate(divide="ignore", invalid="ignore"):                      # digital silence: 0 / 0, never audible
+        flatness = np.exp(np.log(power).mean(-1)) / power.mean(-1)
     count = audible.sum(-1)
-    return torch.where(count > 0, (flatness * audible).sum(-1) / count.clamp(min=1), torch.nan)
+    return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
+
+def _clip_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, np.ndarray]:
+    "`audio_stats` per clip: a `[B]` array for each statistic."
+    x = _as_batch(audio)
+    if x.size == 0 or x.shape[-1] < 2: raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
+    mean = x.mean(-1, keepdims=True)
+    return {"dc_offset": np.abs(mean[:, 0]), "std": x.std(-1), "rms": np.sqrt(np.square(x).mean(-1)),
+            "peak": np.abs(x).max(-1), "spectral_flatness": _spectral_flatness(x - mean, sampling_rate)}
+
+def _nanmean(values: np.ndarray) -> float:
+    "The mean of the non-NaN values; NaN when there are none."
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else math.nan
+
+def _batch_stats(clips: dict[str, np.ndarray]) -> dict[str, float]:
+    "Per-clip stats to batch floats: the mean over the clips (NaN-skipping), the maximum for the peak."
+    return {k: float(v.max()) if k == "peak" else _nanmean(v) for k, v in clips.items()}
 
 def audio_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, float]:
-    "DC offset, std, RMS, peak and spectral flatness of a batch `[B, N]`, `[B, 1, N]` or `[N]`, averaged over the clips."
-    x = _as_batch(audio)
-    mean = x.mean(-1, keepdim=True)
-    n_fft = 2 ** round(math.log2(1024 * sampling_rate / 22050))  # about 46 ms whatever the rate
-    flatness = _spectral_flatness(x - mean, n_fft=n_fft, hop=n_fft // 4)
-    return {"dc_offset": mean.abs().mean().item(), "std": x.std(-1, correction=0).mean().item(),
-            "rms": x.square().mean(-1).sqrt().mean().item(), "peak": x.abs().max().item(),
-            "spectral_flatness": flatness.nanmean().item()}
+    "DC offset, std, RMS, peak and spectral flatness of a batch `[B, N]`, `[B, 1, N]` or `[N]`: means over the clips (peak: max)."
+    return _batch_stats(_clip_stats(audio, sampling_rate))
 
 # %% ../nbs/07_health.ipynb #050ccbdb
 def _nonfinite(**values: float) -> str | None:
@@ -74,21 +90,26 @@ def _discriminator_not_separating(gap: float, loss_d: float, chance: float, cfg:
     at_chance = abs(loss_d - chance) <= cfg.chance_tolerance * chance
     return gap < (cfg.score_gap_at_chance if at_chance else cfg.score_gap_min)
 
-def _generator_problems(fake: dict[str, float], real: dict[str, float] | None, cfg: HealthConfig) -> dict[str, str]:
-    "Collapse symptoms of one generated batch (`audio_stats`), compared with the real batch's when given: code -> message."
-    problems, real_dc = {}, real["dc_offset"] if real else 0.0
-    if fake["dc_offset"] > real_dc + cfg.dc_offset_max:
-        problems["g_dc_offset"] = f"DC offset {fake['dc_offset']:.3f} (real {real_dc:.3f})"
-    real_std = real["std"] if real else None
-    std_floor = max(cfg.std_min, cfg.std_ratio_min * real_std) if real_std else cfg.std_min
-    if fake["std"] < std_floor:
-        problems["g_silent"] = f"std {fake['std']:.2g}" + (f" vs. real {real_std:.2g}" if real_std else "")
-    if real and math.isfinite(fake["spectral_flatness"]) and real["spectral_flatness"] > 0:
-        ratio = fake["spectral_flatness"] / real["spectral_flatness"]
-        if ratio > cfg.flatness_ratio_max or ratio < 1 / cfg.flatness_ratio_max:
-            code = "g_flat_spectrum" if ratio > 1 else "g_tonal_spectrum"
-            problems[code] = (f"spectral flatness {fake['spectral_flatness']:.3f} vs. real {real['spectral_flatness']:.3f}"
-                              + (" (noise-like)" if ratio > 1 else " (tonal, buzzing)"))
+def _flatness_ratio(fake: np.ndarray, real: np.ndarray) -> float:
+    "Generated over real spectral flatness: the geometric mean of per-clip ratios when the clips pair up, else the ratio of batch means."
+    if fake.shape == real.shape:  # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
+        ok = np.isfinite(fake) & np.isfinite(real) & (fake > 0) & (real > 0)
+        if ok.any(): return float(np.exp(np.log(fake[ok] / real[ok]).mean()))
+    return _nanmean(fake) / _nanmean(real)
+
+def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None, cfg: HealthConfig) -> dict[str, str]:
+    "Collapse symptoms of one generated batch (per-clip stats), compared with the real batch's when given: code -> detail."
+    f, r = _batch_stats(fake), _batch_stats(real) if real else None
+    problems, real_dc = {}, r["dc_offset"] if r else 0.0
+    if f["dc_offset"] > real_dc + cfg.dc_offset_max:
+        problems["g_dc_offset"] = f"DC offset {f['dc_offset']:.3f}" + (f" (real {real_dc:.3f})" if r else "")
+    if f["std"] < max(cfg.std_min, cfg.std_ratio_min * r["std"] if r else 0.0):
+        problems["g_silent"] = f"std {f['std']:.2g}" + (f" (real {r['std']:.2g})" if r else "") + ": almost no signal"
+    if r:
+        ratio = _flatness_ratio(fake["spectral_flatness"], real["spectral_flatness"])
+        if ratio > cfg.flatness_ratio_max:  # NaN (silence) compares False: g_silent covers it
+            problems["g_flat_spectrum"] = (f"spectral flatness {f['spectral_flatness']:.3f} "
+                                           f"(real {r['spectral_flatness']:.3f}, {ratio:.1f}x): noise-like")
     return problems
 
 def _median(values) -> float: return sorted(values)[len(values) // 2] if values else math.nan
@@ -101,9 +122,8 @@ def _gradient_problem(norm: float, history: deque, cfg: HealthConfig) -> str | N
     return "vanishing" if norm < cfg.grad_norm_min else None
 
 # %% ../nbs/07_health.ipynb #c197707c
-_COLLAPSE_CODES = frozenset({"loss_nonfinite", "grad_nonfinite", "d_asleep", "g_dc_offset", "g_silent",
-                             "g_flat_spectrum", "g_tonal_spectrum"})
-_AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum", "g_tonal_spectrum")
+_COLLAPSE_CODES = frozenset({"loss_nonfinite", "grad_nonfinite", "d_asleep", "g_dc_offset", "g_silent", "g_flat_spectrum"})
+_AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 
 class HealthMonitor:
     "Watches a GAN trainer's interval means and audio for a sleeping discriminator, a collapsed generator, bad gradients and impossible losses."
@@ -154,9 +174,10 @@ class HealthMonitor:
                               f"{len(self.gaps)} checks; D loss {loss_d:.2f} {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
         # the generator's audio: the streaks move only when a check brings audio
         if fake_audio is not None:
-            self.audio = {"fake": audio_stats(fake_audio, self.sampling_rate)}
-            if real_audio is not None: self.audio["real"] = audio_stats(real_audio, self.sampling_rate)
-            self.audio_problems = _generator_problems(self.audio["fake"], self.audio.get("real"), cfg)
+            clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
+            if real_audio is not None: clips["real"] = _clip_stats(real_audio, self.sampling_rate)
+            self.audio = {k: _batch_stats(c) for k, c in clips.items()}
+            self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), cfg)
             for code in _AUDIO_CODES: self._hold(code, code in self.audio_problems)
         for code, detail in self.audio_problems.items():
             if self.streaks[code] >= cfg.audio_window and warm:
