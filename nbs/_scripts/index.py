@@ -1,0 +1,163 @@
+# %% [markdown]
+# # hifigan-ruslan
+#
+# > HiFi-GAN vocoder for Russian speech, trained on the RUSLAN corpus, Kaggle-first.
+
+# %% [markdown]
+# `hifigan-ruslan` trains and runs a [HiFi-GAN](https://arxiv.org/abs/2010.05646) vocoder for Russian speech. A vocoder is the last stage of a text-to-speech system: it turns a mel spectrogram into a waveform. This one is trained on [RUSLAN](https://ruslan-corpus.github.io/), a single-speaker Russian corpus (22,200 utterances of one male voice), and its mel spectrograms are computed exactly as the reference HiFi-GAN computes them (22,050 Hz, 80 bands, hop 256), so it can vocode the output of acoustic models trained for HiFi-GAN (Tacotron 2, FastSpeech 2) and load the official HiFi-GAN checkpoints.
+#
+# It is built for training on Kaggle's free GPUs: a generated Kaggle notebook carries the package, stops with a checkpoint before the session ends, and the next version resumes from it. A health monitor watches the training for the discriminator collapse that ruined earlier runs (see [what the Kaggle runs showed](#what-the-kaggle-runs-showed)).
+#
+# ![The HiFi-GAN generator and the discriminators that train it](assets/architecture.svg)
+
+# %% [markdown]
+# ## Кратко по-русски
+#
+# `hifigan-ruslan` — вокодер HiFi-GAN для русской речи, обученный на корпусе RUSLAN (22 200 фраз одного диктора). Он превращает мел-спектрограмму (22 050 Гц, 80 полос, шаг 256 отсчётов — ровно как в оригинальном HiFi-GAN) в звук, поэтому подходит к акустическим моделям, обученным под HiFi-GAN (Tacotron 2, FastSpeech 2), и загружает официальные чекпойнты.
+#
+# - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `nbdev_test --flags slow`.
+# - Весь путь на встроенном маленьком корпусе за несколько минут на CPU: `hifigan-ruslan demo --out runs/demo`.
+# - Обучение рассчитано на Kaggle: `hifigan-ruslan kaggle push` отправляет ноутбук, каждая следующая версия продолжает обучение с чекпойнта предыдущей.
+# - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
+# - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
+
+# %% [markdown]
+# ## Set up
+#
+# ```sh
+# pip install torch==2.13.0 -e ".[dev]"   # on a CPU machine; pins torch so that pip takes the CPU build
+# nbdev_test --flags slow                 # run every test, including the slow ones (what CI runs)
+# ```
+#
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, ONNX, the metrics of `evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML and Matplotlib.
+#
+# Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), in a few minutes on a CPU:
+#
+# ```sh
+# hifigan-ruslan demo --out runs/demo
+# ```
+#
+# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for minutes on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
+
+# %% [markdown]
+# ## Train on Kaggle
+#
+# Kaggle gives free sessions on two NVIDIA T4 GPUs. The [Kaggle page](11_kaggle.ipynb) explains the kernel; the workflow is five steps:
+#
+# 1. **Add the dataset.** The kernel reads RUSLAN from the Kaggle dataset [`freezerainml/ruslan`](https://www.kaggle.com/datasets/freezerainml/ruslan), which its metadata attaches.
+# 2. **Set the owner.** Put your Kaggle username in `settings.ini` (`kaggle_owner = ...`), or in the environment variable `HIFIGAN_KAGGLE_OWNER`. The `kaggle` client finds your API token in `~/.kaggle/kaggle.json` (or `KAGGLE_USERNAME` / `KAGGLE_KEY`).
+# 3. **Push.** `hifigan-ruslan kaggle push` rebuilds the kernel notebook from the package (`hifigan-ruslan kaggle build` does only that) and starts a new version on Kaggle.
+# 4. **Watch.** `hifigan-ruslan kaggle status`.
+# 5. **Download, or continue.** `hifigan-ruslan kaggle output` downloads the checkpoints, samples, plots and a results summary. Push again to continue: the new version resumes from the previous version's checkpoints.
+
+# %% [markdown]
+# ## Prepare RUSLAN locally
+#
+# Download RUSLAN (the metadata file `metadata_RUSLAN_22200.csv` and the folder of WAVs, in any layout) and run:
+#
+# ```sh
+# hifigan-ruslan prepare --data-path /data/RUSLAN --out data/ruslan-22k [--workers N] [--val-size 100] [--seed 1234]
+# ```
+#
+# `prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [RUSLAN data](06_data.ipynb).
+
+# %% [markdown]
+# ## Train
+#
+# ```sh
+# hifigan-ruslan train --data data/ruslan-22k --out runs/recipe
+# ```
+#
+# The default is the `recipe` preset, the configuration of the project's best run. Options:
+#
+# | option | what it does |
+# |---|---|
+# | `--preset recipe\|exp1\|exp2\|exp3\|tiny\|v1\|v2\|v3` | a training preset, or a generator size (`v1`, `v2`, `v3`: the recipe with that generator) |
+# | `--config FILE` | a YAML or JSON config instead of a preset |
+# | `--set key=value ...` | override any field, e.g. `--set train.lambda_mel=30` |
+# | `--max-steps N` | stop after N optimizer steps |
+# | `--time-budget SECONDS` | stop with a checkpoint before this much time has passed (a Kaggle session's limit) |
+# | `--val-every STEPS`, `--checkpoint-every STEPS` | validation and checkpoint intervals |
+# | `--init-from CKPT` | start a new run from existing weights (fine-tuning) |
+# | `--stop-on-collapse` | stop when the health monitor reports a collapsed training |
+#
+# **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
+#
+# A run folder holds `checkpoints/` (`g_XXXXXXXX`: the generator, `do_XXXXXXXX`: discriminators and optimizers, `generator_best.pt`: the generator with the best validation mel L1; written atomically, so a killed session never leaves a half-written file), `metrics.csv` (losses, validation scores and the health monitor's verdict), `samples/` (validation audio) and `plots/` (loss curves). See [Training](08_training.ipynb) and [Training health](07_health.ipynb).
+
+# %% [markdown]
+# ## Generate and resynthesize
+#
+# ```sh
+# hifigan-ruslan generate --checkpoint runs/recipe/checkpoints/generator_best.pt --mel mel1.npy mel2.npy --out out/
+# hifigan-ruslan resynth  --checkpoint runs/recipe/checkpoints/generator_best.pt --wav speech.wav --out out/
+# hifigan-ruslan export   --checkpoint runs/recipe/checkpoints/generator_best.pt --format onnx --out generator.onnx
+# ```
+#
+# `generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs; for an official HiFi-GAN checkpoint give its size with `--preset v1|v2|v3`. `resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
+#
+# ```python
+# from hifigan_ruslan.inference import Vocoder
+# vocoder = Vocoder.from_checkpoint("runs/recipe/checkpoints/generator_best.pt")
+# audio = vocoder(mel)   # log-mel [80, frames] -> waveform at 22,050 Hz
+# ```
+#
+# See [Inference](09_inference.ipynb).
+
+# %% [markdown]
+# ## Evaluate
+#
+# ```sh
+# hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
+# ```
+#
+# `evaluate` resynthesises the validation clips of a prepared corpus (at most `--limit N` of them) with the checkpoint, scores them against the originals and writes the results to `--out`. See [Evaluation](10_evaluation.ipynb).
+
+# %% [markdown]
+# ## What the Kaggle runs showed
+#
+# **The recipe.** Batch 4 with gradient accumulation 2, AdamW at 2e-4 for both networks with betas (0.8, 0.99), feature-matching weight λ_fm = 2, mel weight λ_mel = 45, gradient clipping at 1.0: 50 epochs on one T4, about 9 hours, reached a **validation mel L1 of 0.231** at epoch 50. The final checkpoint was lost: the session hit Kaggle's limit before it was written. That is why `train` now has `--time-budget` (it stops with a checkpoint in time) and writes checkpoints atomically, and why the Kaggle kernel resumes from its previous version.
+#
+# **Three earlier experiments collapsed.** Their configurations are kept as presets, so the collapse can be reproduced:
+#
+# | preset | λ_fm | λ_mel | lr generator | lr discriminator | betas |
+# |---|---|---|---|---|---|
+# | `exp1` | 2 | 45 | 2e-4 | 2e-4 | (0.8, 0.99) |
+# | `exp2` | 0 | 100 | 3e-4 | 1e-4 | (0.8, 0.99) |
+# | `exp3` | 0 | 150 | 5e-4 | 5e-5 | (0.3, 0.8) |
+#
+# In each, the discriminator "fell asleep" and the generator emitted a constant offset (DC) plus noise, while the mel loss looked fine. In `exp2` and `exp3`, no feature matching, a huge mel weight and a starved discriminator learning rate let the generator ignore its adversary: the mel loss alone can be lowered by audio that is not speech. The logged generator loss even went negative (−457.9), which is impossible for least-squares losses, whose terms are squares: a sign that the loss in that code was wrong, which would also explain how `exp1` collapsed with the weights and learning rates that later worked in the recipe.
+#
+# The discriminator loss sat at 4.44 for 50 epochs and was read as a sign of health. It is not: with 8 least-squares sub-discriminators, a discriminator that outputs 0.5 everywhere scores (1 − 0.5)² + 0.5² = 0.5 per sub-discriminator, **4.0** in all, so 4.44 means a discriminator that barely tells real from generated audio. The [health monitor](07_health.ipynb) flags exactly this, and `--stop-on-collapse` ends such a run instead of spending GPU hours on it.
+
+# %% [markdown]
+# ## The pages
+#
+# Each page is a notebook: prose, the code, and tests next to it. In reading order:
+#
+# | page | what it covers |
+# |---|---|
+# | [Configuration](00_config.ipynb) | the config dataclasses and the presets `recipe`, `exp1`–`exp3`, `tiny`, `v1`–`v3` |
+# | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
+# | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
+# | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
+# | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
+# | [Checkpoints](05_checkpoints.ipynb) | atomic saving, safe loading, a generator from any checkpoint |
+# | [RUSLAN data](06_data.ipynb) | `prepare`, the dataset and the loaders |
+# | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
+# | [Training](08_training.ipynb) | `train` and `demo`: resuming, time budgets, two GPUs |
+# | [Inference](09_inference.ipynb) | `generate`, `resynth`, `export` and the `Vocoder` API |
+# | [Evaluation](10_evaluation.ipynb) | `evaluate` |
+# | [Kaggle](11_kaggle.ipynb) | building, pushing and resuming the Kaggle kernel |
+# | [Documentation site](12_docs.ipynb) | this site, built locally and checked in a browser |
+# | [Command line](13_cli.ipynb) | `hifigan-ruslan` and its subcommands |
+#
+# The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML:
+#
+# ```sh
+# hifigan-ruslan docs --out _site            # then open _site/index.html
+# hifigan-ruslan docs --out _site --check    # also open every page in headless Chromium and report broken parts
+# hifigan-ruslan docs --readme               # regenerate README.md from nbs/index.ipynb
+# ```
+#
+# `docs` needs the dev extras (nbdev, nbconvert) and says so when they are missing; `--check` needs Chromium (Debian: `apt-get install chromium`).
