@@ -29,7 +29,7 @@ class HealthConfig:
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
     std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
     std_min: float = 1e-3              # absolute floor on the generated std, used when no real audio is given
-    flatness_ratio_max: float = 4.0    # generated spectral flatness above this multiple of the real audio's: noise-like
+    flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
     grad_norm_max: float = 1e3         # gradient norm (before clipping) above this is exploding
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing

@@ -21,6 +21,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from hifigan_ruslan.losses import chance_discriminator_loss
 
+
 # %% [markdown]
 # A GAN can fail while every logged number looks calm. The trainer calls `HealthMonitor.update` once per logging interval with the interval means of its losses, scores and gradient norms, plus one batch of generated and real audio, and prints whatever the monitor says to the log, the progress bar and a `health` column of `metrics.csv`. With `--stop-on-collapse` it stops a run that has stopped learning instead of spending GPU hours on it.
 #
@@ -46,12 +47,13 @@ class HealthConfig:
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
     std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
     std_min: float = 1e-3              # absolute floor on the generated std, used when no real audio is given
-    flatness_ratio_max: float = 4.0    # generated spectral flatness above this multiple of the real audio's: noise-like
+    flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
     grad_norm_max: float = 1e3         # gradient norm (before clipping) above this is exploding
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
     grad_history: int = 100            # checks kept for the running median of each gradient norm
     nonfinite_window: int = 2          # checks a NaN/inf must persist (fp16 loss scaling makes a lone inf step harmless)
+
 
 # %% [markdown]
 # ## Audio statistics
@@ -105,6 +107,7 @@ def _batch_stats(clips: dict[str, np.ndarray]) -> dict[str, float]:
 def audio_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, float]:
     "DC offset, std, RMS, peak and spectral flatness of a batch `[B, N]`, `[B, 1, N]` or `[N]`: means over the clips (peak: max)."
     return _batch_stats(_clip_stats(audio, sampling_rate))
+
 
 # %%
 show_doc(audio_stats)
@@ -173,7 +176,7 @@ ax.legend(loc="lower right", fontsize=8); plt.tight_layout(); plt.show()
 
 # %%
 from hifigan_ruslan.losses import mel_loss
-speech = speech_ru[:8]
+speech = speech_ru[:4]
 mel_err = {"speech + 0.3 DC": mel_loss(speech, speech + 0.3),
            "0.3 DC + 0.01 noise": mel_loss(speech, 0.3 + 0.01 * torch.randn_like(speech)),
            "other speech (shifted batch)": mel_loss(speech, speech.roll(1, 0)),
@@ -181,6 +184,7 @@ mel_err = {"speech + 0.3 DC": mel_loss(speech, speech + 0.3),
 for k, v in mel_err.items(): print(f"mel L1 vs. speech, {k:29}: {v.item():.3f}")
 assert mel_err["speech + 0.3 DC"] < 0.1
 assert mel_err["0.3 DC + 0.01 noise"] < mel_err["other speech (shifted batch)"] < mel_err["silence"]
+
 
 # %% [markdown]
 # A generator that has found DC plus noise therefore sits at a plausible mel loss, its adversarial loss is whatever an asleep discriminator says, and feature matching against an asleep discriminator's features is weak too. Nothing in the loss columns moves; the audio is the only honest witness.
@@ -198,7 +202,6 @@ assert mel_err["0.3 DC + 0.01 noise"] < mel_err["other speech (shifted batch)"] 
 # | `g_grad_vanishing`, `d_grad_vanishing` | norm below `grad_norm_min` | `window` checks | no |
 #
 # Each condition keeps a streak: the number of consecutive checks it has held. A sustained alarm is active while its streak has reached its window and the step is past the warm-up; the first healthy check ends it. Audio conditions only change when a check brings audio.
-
 
 # %% [markdown]
 # The conditions themselves are plain functions of one check's numbers, so each can be tested on its own; the monitor adds the streaks and windows.
@@ -246,6 +249,7 @@ def _gradient_problem(norm: float, history: deque, cfg: HealthConfig) -> str | N
     if len(history) >= cfg.window and norm > cfg.grad_spike_factor * _median(history) > 0: return "exploding"
     return "vanishing" if norm < cfg.grad_norm_min else None
 
+
 # %%
 cfg = HealthConfig()
 assert _nonfinite(a=1.0, b=2.0) is None and _nonfinite(a=1.0, b=float("nan")) == "b nan"
@@ -254,10 +258,13 @@ assert _discriminator_not_separating(0.01, 4.44, 4.0, cfg) and _discriminator_no
 assert not _discriminator_not_separating(0.3, 4.2, 4.0, cfg) and not _discriminator_not_separating(0.1, 2.5, 4.0, cfg)
 assert _discriminator_not_separating(0.0, 1.0, 4.0, cfg)    # no separation is sleep whatever the loss says
 
+
 # %% [markdown]
 # Generated audio is compared with the real batch of the same step. In the trainer the two pair up clip by clip (the generated clip is the vocoded mel of the real one), so the flatness is compared per clip: a mostly silent segment with room noise is noise-like in both. Stand-ins for a healthy generator: the real clips themselves, with noise 30 dB and 20 dB down, or low-passed at 6 kHz (a typical vocoder shortfall). Stand-ins for a collapsed one: DC plus noise, a constant, and pure noise at speech level.
 #
-# The flatness test is one-sided on purpose. Adding noise to speech raises its flatness steadily (about 2x at 20 dB SNR, 8x for pure noise), so "4x flatter than the real clip" means noise about as loud as the speech. In the other direction there is no such margin: a constant buzz comes out about 0.5x the real flatness, and so does speech that merely lacks its top octave (a common and harmless shortfall of a young vocoder), so a "too tonal" alarm would fire on healthy runs.
+# The sweep below shows how the ratio of generated to real flatness grows as noise is added to the real clips: about 2.4x with the noise 20 dB down (clearly audible, yet a healthy stage of training), 4x at 10 dB, 6x at 0 dB and 8x for noise alone. The default `flatness_ratio_max` of 5 sits at about 5 dB: it wants the generated audio to be mostly noise before it speaks of collapse, because a young generator is noisy and a false alarm can stop a good run. (The issue's DC plus noise is caught by its offset anyway.)
+#
+# The test is one-sided on purpose. In the other direction there is no such margin: a constant buzz comes out about 0.5x the real flatness, and so does speech that merely lacks its top octave (a common and harmless shortfall of a young vocoder), so a "too tonal" alarm would fire on healthy runs.
 
 # %%
 def with_noise(x, snr_db): return x + torch.randn_like(x) * x.std(-1, keepdim=True) * 10 ** (-snr_db / 20)
@@ -384,6 +391,7 @@ class HealthMonitor:
         "Whether a problem that justifies stopping the run is active: D asleep, G collapsed, or non-finite values."
         return any(code in _COLLAPSE_CODES for code in self.warnings)
 
+
 # %%
 show_doc(HealthMonitor)
 
@@ -395,6 +403,7 @@ show_doc(HealthMonitor.status)
 
 # %%
 show_doc(HealthMonitor.collapsed)
+
 
 # %% [markdown]
 # ## Simulated runs
@@ -431,12 +440,12 @@ for (name, rows), color in zip(runs.items(), ("tab:green", "tab:red")):
     axes[0].plot(steps, gaps, lw=0.7, color=color, label=name)
     axes[1].plot(steps, losses, lw=0.7, color=color)
     if alarms[name]:
-        for ax in axes: ax.axvline(alarms[name][0], color=color, ls="--", lw=1)
+        for ax in axes: ax.axvline(alarms[name][0], color=color, ls="--", lw=1, label="alarm")
 axes[0].axhline(HealthConfig().score_gap_min, color="gray", lw=0.8)
 axes[1].axhspan(4.0 * (1 - HealthConfig().chance_tolerance), 4.0 * (1 + HealthConfig().chance_tolerance), color="gray", alpha=0.2)
 axes[1].axhline(4.0, color="gray", lw=0.8)
 axes[0].set(title="D(real) - D(fake)", xlabel="step"); axes[1].set(title="D loss (chance 4.0, band: tolerance)", xlabel="step")
-axes[0].axvline(HealthConfig().warmup_steps, color="black", ls=":", lw=0.8)
+axes[0].axvline(HealthConfig().warmup_steps, color="black", ls=":", lw=0.8, label="end of warm-up")
 axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
 print({name: f"first alarm at step {a[0]}" if a else "no alarm" for name, a in alarms.items()})
 
@@ -450,14 +459,16 @@ assert 4000 < alarms["asleep from step 4,000"][0] <= 4800 and alarms["asleep fro
 # A healthy run: separated but noisy scores, a D loss below chance, generated audio that is the real batch with noise 20 dB down, gradient norms that wander by a factor of two or three. No warning at any check, from step 0:
 
 # %%
-gen = torch.Generator().manual_seed(1)
-def jitter(value, spread): return value * math.exp(spread * torch.randn(1, generator=gen).item())
+import random
+rng = random.Random(1)
+def jitter(value, spread): return value * math.exp(rng.gauss(0, spread))
+num_batches = min(6, len(real) // 8)
+pairs = [(b, with_noise(b, 20)) for b in real[torch.randperm(len(real))[: 8 * num_batches]].view(num_batches, 8, segment)]
 def healthy(**over):
-    "One check of a healthy run (a random real batch of 8 and its noisy 'generated' version), with any value overridden."
-    real_batch = real[torch.randperm(len(real), generator=gen)[:8]]
+    "One check of a healthy run (a real batch of 8 and its noisy 'generated' version), with any value overridden."
+    real_batch, fake_batch = rng.choice(pairs)
     values = dict(loss_d=jitter(2.6, 0.1), loss_g_adv=jitter(3.0, 0.1), real_score=jitter(0.65, 0.1), fake_score=jitter(0.35, 0.1),
-                  grad_norm_g=jitter(40.0, 0.5), grad_norm_d=jitter(8.0, 0.5), fake_audio=with_noise(real_batch, 20)[:, None],
-                  real_audio=real_batch[:, None])
+                  grad_norm_g=jitter(40.0, 0.5), grad_norm_d=jitter(8.0, 0.5), fake_audio=fake_batch[:, None], real_audio=real_batch[:, None])
     return values | over
 
 mon = HealthMonitor(8)
@@ -474,7 +485,7 @@ issue = dict(loss_d=4.44, loss_g_adv=2.1, real_score=0.67, fake_score=0.66, grad
 mon = HealthMonitor(8)
 for step in range(0, 2000, 20): assert mon.update(step, **issue) == [] and mon.status == "ok"
 for line in mon.update(2000, **issue): print(line)
-assert mon.status == "d_asleep;g_dc_offset;g_flat_spectrum" and mon.collapsed
+assert mon.status.startswith("d_asleep;g_dc_offset") and mon.collapsed
 assert mon.warnings["d_asleep"] == "discriminator asleep: D(real) - D(fake) = 0.010 over the last 10 checks; D loss 4.44 ~ chance 4.00"
 
 # %% [markdown]
@@ -490,7 +501,7 @@ no_audio = {k: v for k, v in healthy().items() if not k.endswith("_audio")}
 mon = HealthMonitor(8, HealthConfig(warmup_steps=0))
 collapsed_check = healthy(fake_audio=0.3 + 0.01 * torch.randn(8, segment))
 assert mon.update(0, **collapsed_check) == [] and mon.update(1, **no_audio) == [] and mon.update(2, **collapsed_check) == []
-assert mon.update(3, **collapsed_check) and mon.status == "g_dc_offset;g_flat_spectrum" and mon.collapsed
+assert mon.update(3, **collapsed_check) and mon.status.startswith("g_dc_offset") and mon.collapsed
 assert mon.update(4, **no_audio) and mon.collapsed             # still the latest audio seen
 assert mon.update(5, **healthy()) == []
 mon.update(6, **healthy(real_audio=None, fake_audio=torch.zeros(8, segment)))   # no real batch: absolute floor on the std
