@@ -28,13 +28,20 @@ class HealthConfig:
     chance_tolerance: float = 0.15     # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
     std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
-    std_min: float = 1e-3              # absolute floor on the generated std, used when no real audio is given
+    std_min: float = 1e-3              # absolute floor on the generated std (the only one when no real audio is given)
     flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
     grad_norm_max: float = 1e3         # gradient norm (before clipping) above this is exploding
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
     grad_history: int = 100            # checks kept for the running median of each gradient norm
     nonfinite_window: int = 2          # checks a NaN/inf must persist (fp16 loss scaling makes a lone inf step harmless)
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
+        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window"):
+            if getattr(self, name) < 1: raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {getattr(self, name)}")
 
 # %% ../nbs/07_health.ipynb #8d8826fe
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
@@ -140,60 +147,71 @@ class HealthMonitor:
         self.checks = 0
 
     def _hold(self, code: str, holds: bool) -> int:
+        "Extend or reset the streak of `code`; return its length."
         self.streaks[code] = self.streaks.get(code, 0) + 1 if holds else 0
         return self.streaks[code]
+
+    def _sustained(self, found: dict, warm: bool, code: str, holds: bool, window: int, message):
+        "Report `message()` under `code` once the condition has held `window` checks, past the warm-up."
+        if self._hold(code, holds) >= window and warm: found[code] = message()
 
     def update(self, step: int, *, loss_d: float, loss_g_adv: float, real_score: float, fake_score: float,
                grad_norm_g: float, grad_norm_d: float, fake_audio: torch.Tensor | None = None,
                real_audio: torch.Tensor | None = None) -> list[str]:
         "Take one logging interval's means (and a batch of generated and real audio); return the active warnings."
-        cfg, self.checks = self.cfg, self.checks + 1
         loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d = map(
             float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
-        warm, found = step >= cfg.warmup_steps, {}
-        def sustained(code, holds, window, message):
-            if self._hold(code, holds) >= window and warm: found[code] = message()
-        # impossible values: no warm-up
+        found, warm = {}, step >= self.cfg.warmup_steps
+        self.checks += 1
+        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d):
+            self._check_discriminator(found, warm, loss_d, real_score - fake_score)
+        self._check_audio(found, warm, fake_audio, real_audio)
+        self._check_gradients(found, warm, grad_norm_g, grad_norm_d)
+        self.warnings = found
+        return list(found.values())
+
+    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d) -> bool:
+        "Non-finite and negative values, without warm-up; whether the losses and scores are finite."
         bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv, "D(real)": real_score, "D(fake)": fake_score})
-        if self._hold("loss_nonfinite", bad is not None) >= cfg.nonfinite_window:
+        if self._hold("loss_nonfinite", bad is not None) >= self.cfg.nonfinite_window:
             found["loss_nonfinite"] = f"non-finite values for {self.streaks['loss_nonfinite']} checks: {bad} (training diverged)"
         bad_grad = _nonfinite(G=grad_norm_g, D=grad_norm_d)
-        if self._hold("grad_nonfinite", bad_grad is not None) >= cfg.nonfinite_window:
+        if self._hold("grad_nonfinite", bad_grad is not None) >= self.cfg.nonfinite_window:
             found["grad_nonfinite"] = f"non-finite gradient norm for {self.streaks['grad_nonfinite']} checks: {bad_grad}"
         negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
         if negative:
             found["loss_negative"] = ("impossible negative least-squares loss: " + ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
                                       + "; a sum of squares is never negative, so the loss code has a bug")
-        # the discriminator
-        if bad is None:
-            gap = real_score - fake_score
-            self.gaps.append(gap)
-            at_chance = abs(loss_d - self.chance) <= cfg.chance_tolerance * self.chance
-            sustained("d_asleep", _discriminator_not_separating(gap, loss_d, self.chance, cfg), cfg.window,
-                      lambda: f"discriminator asleep: D(real) - D(fake) = {sum(self.gaps) / len(self.gaps):.3f} over the last "
-                              f"{len(self.gaps)} checks; D loss {loss_d:.2f} {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
-        # the generator's audio: the streaks move only when a check brings audio
-        if fake_audio is not None:
+        return bad is None
+
+    def _check_discriminator(self, found, warm, loss_d, gap):
+        self.gaps.append(gap)
+        at_chance = abs(loss_d - self.chance) <= self.cfg.chance_tolerance * self.chance
+        self._sustained(found, warm, "d_asleep", _discriminator_not_separating(gap, loss_d, self.chance, self.cfg), self.cfg.window,
+                        lambda: f"discriminator asleep: D(real) - D(fake) = {sum(self.gaps) / len(self.gaps):.3f} over the last "
+                                f"{len(self.gaps)} checks; D loss {loss_d:.2f} {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
+
+    def _check_audio(self, found, warm, fake_audio, real_audio):
+        if fake_audio is not None:  # the streaks move only when a check brings audio
             clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
             if real_audio is not None: clips["real"] = _clip_stats(real_audio, self.sampling_rate)
             self.audio = {k: _batch_stats(c) for k, c in clips.items()}
-            self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), cfg)
+            self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), self.cfg)
             for code in _AUDIO_CODES: self._hold(code, code in self.audio_problems)
         for code, detail in self.audio_problems.items():
-            if self.streaks[code] >= cfg.audio_window and warm:
+            if self.streaks[code] >= self.cfg.audio_window and warm:
                 found[code] = f"generator collapse: {detail} for {self.streaks[code]} checks"
-        # the gradients, before clipping
-        for name, norm in (("g", grad_norm_g), ("d", grad_norm_d)):
-            if not math.isfinite(norm): continue
-            problem, history = _gradient_problem(norm, self.grad_history[name], cfg), self.grad_history[name]
-            label = "generator" if name == "g" else "discriminator"
-            sustained(f"{name}_grad_exploding", problem == "exploding", cfg.grad_window,
-                      lambda: f"{label} gradients exploding: norm {norm:.3g} (running median {_median(history):.3g})")
-            sustained(f"{name}_grad_vanishing", problem == "vanishing", cfg.window,
-                      lambda: f"{label} gradients vanishing: norm {norm:.2g} for {self.streaks[f'{name}_grad_vanishing']} checks")
+
+    def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
+        for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
+            if not math.isfinite(norm): continue  # reported by _check_impossible
+            history = self.grad_history[name]
+            problem = _gradient_problem(norm, history, self.cfg)
+            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding", self.cfg.grad_window,
+                            lambda: f"{label} gradients exploding: norm {norm:.3g} (running median {_median(history):.3g})")
+            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing", self.cfg.window,
+                            lambda: f"{label} gradients vanishing: norm {norm:.2g} for {self.streaks[f'{name}_grad_vanishing']} checks")
             history.append(norm)
-        self.warnings = found
-        return list(found.values())
 
     @property
     def status(self) -> str:
