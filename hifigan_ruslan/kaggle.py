@@ -4,17 +4,17 @@
 
 # %% ../nbs/11_kaggle.ipynb #15d69f52
 from __future__ import annotations
-import argparse, ast, configparser, csv, importlib.util, json, os, re, shutil, subprocess, sys
+import argparse, ast, configparser, importlib.util, io, json, os, re, shutil, subprocess, sys
 from dataclasses import dataclass
 from pathlib import Path
 from .checkpoints import list_steps
 
 # %% auto #0
 __all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_SCRIPT', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
-           'OWNER_ENV', 'KERNEL_COMMANDS', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'find_repo_root', 'KernelSettings',
-           'kernel_settings', 'kernel_metadata', 'package_imports', 'embedded_modules', 'build_notebook', 'built_files',
-           'build_kernel', 'resumable_step', 'find_runs', 'restore_newest_run', 'training_command', 'read_metrics',
-           'write_results', 'show_results', 'run_kaggle_cli', 'main_kaggle']
+           'OWNER_ENV', 'KERNEL_COMMANDS', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'RESULT_COLUMNS', 'find_repo_root',
+           'KernelSettings', 'kernel_settings', 'kernel_metadata', 'package_imports', 'embedded_modules',
+           'build_notebook', 'built_files', 'build_kernel', 'resumable_step', 'find_runs', 'restore_newest_run',
+           'training_command', 'write_results', 'newest_samples', 'show_results', 'run_kaggle_cli', 'main_kaggle']
 
 # %% ../nbs/11_kaggle.ipynb #84f1ddb1
 PLACEHOLDER_OWNER = "your-kaggle-username"
@@ -200,57 +200,55 @@ def training_command(prepared, run_dir, preset: str, gpus: int, time_budget_s: f
     return cmd
 
 # %% ../nbs/11_kaggle.ipynb #df8b696c
-def read_metrics(path) -> tuple[list[str], list[dict]]:
-    "`(columns, rows)` of a `metrics.csv`; numbers as floats, empty cells as None."
-    def num(v):
-        try: return float(v) if v not in ("", None) else None
-        except ValueError: return None
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = [{k: num(v) for k, v in r.items()} for r in reader]
-    return list(reader.fieldnames or []), rows
+RESULT_COLUMNS = ("step", "epoch", "val_mel_l1", "loss_mel", "loss_d", "loss_adv", "loss_fm", "health")
 
-def _metric_columns(columns, rows) -> list[str]:
-    return [c for c in columns if c not in ("step", "epoch", "time", "wall_s", "elapsed_s")
-            and any(r.get(c) is not None for r in rows)]
+def _cell(value) -> str:
+    try: return f"{float(value):.4g}" if not str(value).isdigit() else str(value)
+    except (TypeError, ValueError): return value or ""
 
-def write_results(run_dir, path) -> Path:
-    "Write a short markdown report of the run in `run_dir` (latest and best value of every metric) to `path`."
+def write_results(run_dir, path, last: int = 10) -> Path:
+    "Write `path`: a markdown summary of the run in `run_dir` with its latest `last` validation points."
+    from hifigan_ruslan.training import read_metrics
     run_dir, path = Path(run_dir), Path(path)
     metrics = run_dir / "metrics.csv"
     if not metrics.is_file(): raise FileNotFoundError(f"{metrics}: no metrics written; did training run?")
-    columns, rows = read_metrics(metrics)
-    steps = [r["step"] for r in rows if r.get("step") is not None]
-    lines = ["# Training results", "", f"Run folder `{run_dir.name}`: {int(max(steps)) if steps else 0} steps; checkpoints: {', '.join(sorted(p.name for p in (run_dir / 'checkpoints').glob('*'))) or 'none'}.", "",
-             "| metric | latest | best (lowest) | at step |", "|---|---|---|---|"]
-    for c in _metric_columns(columns, rows):
-        seen = [(r[c], r.get("step")) for r in rows if r.get(c) is not None]
-        best = min(seen, key=lambda t: t[0])
-        lines.append(f"| {c} | {seen[-1][0]:.4g} | {best[0]:.4g} | {int(best[1]) if best[1] is not None else ''} |")
+    rows = read_metrics(metrics)
+    val = [r for r in rows if r.get("val_mel_l1")]
+    steps = max(list_steps(run_dir / "checkpoints"), default=0)
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
+    lines = ["# Training results", "", f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
+    if val:
+        best = min(val, key=lambda r: float(r["val_mel_l1"]))
+        lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} (`checkpoints/generator_best.pt`).")
+        lines += ["", "| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
+        lines += ["| " + " | ".join(_cell(r.get(c)) for c in RESULT_COLUMNS) + " |" for r in val[-last:]]
+    else: lines.append("No validation point yet.")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 # %% ../nbs/11_kaggle.ipynb #aaad7ef8
-def show_results(run_dir, max_plots: int = 8):
-    "Display the loss curves of `run_dir/metrics.csv`, the newest plots in `run_dir/plots` and audio players for the newest samples."
-    import matplotlib.pyplot as plt
+def newest_samples(run_dir) -> list[tuple[Path, Path | None]]:
+    "`(generated, real)` WAV pairs of the newest validation step in `run_dir/samples` (real is None when missing)."
+    found = [(m.group(1), m.group(2), p) for p in Path(run_dir, "samples").glob("step_*.wav")
+             if (m := re.fullmatch(r"step_(\d{8})_(.+)\.wav", p.name))]
+    if not found: return []
+    last = max(step for step, _, _ in found)
+    return [(p, real if (real := p.with_name(f"{uid}_real.wav")).is_file() else None)
+            for step, uid, p in sorted(found) if step == last]
+
+def show_results(run_dir):
+    "Display the loss curves, the newest validation mel comparisons and audio players (generated, then real) of `run_dir`."
     from IPython.display import Audio, Image, display
+    from hifigan_ruslan.training import plot_metrics
     run_dir = Path(run_dir)
-    if (run_dir / "metrics.csv").is_file():
-        columns, rows = read_metrics(run_dir / "metrics.csv")
-        cols = _metric_columns(columns, rows)[:max_plots]
-        if cols:
-            fig, axes = plt.subplots((len(cols) + 1) // 2, 2, figsize=(8, 1.8 * ((len(cols) + 1) // 2)), squeeze=False)
-            for ax, c in zip(axes.flat, cols):
-                pts = [(r["step"], r[c]) for r in rows if r.get(c) is not None and r.get("step") is not None]
-                ax.plot(*zip(*pts)) if pts else None
-                ax.set_title(c, fontsize=9); ax.tick_params(labelsize=7)
-            for ax in list(axes.flat)[len(cols):]: ax.axis("off")
-            fig.tight_layout(); plt.show()
-    plots = sorted((run_dir / "plots").glob("*.png"), key=lambda p: p.stat().st_mtime)
-    for p in plots[-2:]: print(p.name); display(Image(filename=str(p)))
-    wavs = sorted((run_dir / "samples").rglob("*.wav"), key=lambda p: (p.stat().st_mtime, p.name))
-    for p in wavs[-4:]: print(p.relative_to(run_dir)); display(Audio(filename=str(p)))
+    if (run_dir / "metrics.csv").is_file():  # rendered to PNG here: a bare Figure only displays where pyplot is set up
+        png = io.BytesIO()
+        plot_metrics(run_dir / "metrics.csv").savefig(png, format="png", dpi=80)
+        display(Image(data=png.getvalue()))
+    for generated, real in newest_samples(run_dir):
+        print(generated.stem)
+        if generated.with_suffix(".png").is_file(): display(Image(filename=str(generated.with_suffix(".png"))))
+        for wav in filter(None, (generated, real)): display(Audio(filename=str(wav)))
 
 # %% ../nbs/11_kaggle.ipynb #a920de3f
 def run_kaggle_cli(args: list[str]) -> int:

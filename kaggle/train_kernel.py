@@ -106,7 +106,10 @@ print(" ".join(cmd), flush=True)
 # tqdm in a child process would repaint many times a second: once every 30 s is enough for a log
 with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                       env={**os.environ, "TQDM_MININTERVAL": "30"}) as proc:
-    for line in proc.stdout: print(line, end="", flush=True)
+    try:
+        for line in proc.stdout: print(line, end="", flush=True)
+    except BaseException:  # an interrupted cell stops training too, which then saves its last checkpoint
+        proc.terminate(); proc.wait(); raise
 if proc.returncode != 0: raise RuntimeError(f"training exited with status {proc.returncode}")
 
 # %% [markdown]

@@ -13,7 +13,7 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import argparse, ast, configparser, csv, importlib.util, json, os, re, shutil, subprocess, sys
+import argparse, ast, configparser, importlib.util, io, json, os, re, shutil, subprocess, sys
 from dataclasses import dataclass
 from pathlib import Path
 from hifigan_ruslan.checkpoints import list_steps
@@ -371,76 +371,85 @@ assert training_command("p", "r", "tiny", gpus=0, time_budget_s=600, max_steps=5
 try: training_command("p", "r", "recipe", gpus=2, time_budget_s=30); raise AssertionError
 except ValueError as e: print(e)
 
-
 # %% [markdown]
 # ## Results
 #
-# After training, the kernel shows the loss curves, the newest validation plots and the validation clips, and writes `RESULTS.md`: a short table of each metric's latest and best value, read from the run's `metrics.csv`.
+# After training, the kernel shows the loss curves (the training module's `plot_metrics`), the newest validation mel comparisons and the validation clips next to the recordings, and writes `RESULTS.md`: the best validation mel error and a table of the latest validation points, read from the run's `metrics.csv`.
 
 # %%
 #| export
-def read_metrics(path) -> tuple[list[str], list[dict]]:
-    "`(columns, rows)` of a `metrics.csv`; numbers as floats, empty cells as None."
-    def num(v):
-        try: return float(v) if v not in ("", None) else None
-        except ValueError: return None
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        rows = [{k: num(v) for k, v in r.items()} for r in reader]
-    return list(reader.fieldnames or []), rows
+RESULT_COLUMNS = ("step", "epoch", "val_mel_l1", "loss_mel", "loss_d", "loss_adv", "loss_fm", "health")
 
-def _metric_columns(columns, rows) -> list[str]:
-    return [c for c in columns if c not in ("step", "epoch", "time", "wall_s", "elapsed_s")
-            and any(r.get(c) is not None for r in rows)]
+def _cell(value) -> str:
+    try: return f"{float(value):.4g}" if not str(value).isdigit() else str(value)
+    except (TypeError, ValueError): return value or ""
 
-def write_results(run_dir, path) -> Path:
-    "Write a short markdown report of the run in `run_dir` (latest and best value of every metric) to `path`."
+def write_results(run_dir, path, last: int = 10) -> Path:
+    "Write `path`: a markdown summary of the run in `run_dir` with its latest `last` validation points."
+    from hifigan_ruslan.training import read_metrics
     run_dir, path = Path(run_dir), Path(path)
     metrics = run_dir / "metrics.csv"
     if not metrics.is_file(): raise FileNotFoundError(f"{metrics}: no metrics written; did training run?")
-    columns, rows = read_metrics(metrics)
-    steps = [r["step"] for r in rows if r.get("step") is not None]
-    lines = ["# Training results", "", f"Run folder `{run_dir.name}`: {int(max(steps)) if steps else 0} steps; checkpoints: {', '.join(sorted(p.name for p in (run_dir / 'checkpoints').glob('*'))) or 'none'}.", "",
-             "| metric | latest | best (lowest) | at step |", "|---|---|---|---|"]
-    for c in _metric_columns(columns, rows):
-        seen = [(r[c], r.get("step")) for r in rows if r.get(c) is not None]
-        best = min(seen, key=lambda t: t[0])
-        lines.append(f"| {c} | {seen[-1][0]:.4g} | {best[0]:.4g} | {int(best[1]) if best[1] is not None else ''} |")
+    rows = read_metrics(metrics)
+    val = [r for r in rows if r.get("val_mel_l1")]
+    steps = max(list_steps(run_dir / "checkpoints"), default=0)
+    ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
+    lines = ["# Training results", "", f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
+    if val:
+        best = min(val, key=lambda r: float(r["val_mel_l1"]))
+        lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} (`checkpoints/generator_best.pt`).")
+        lines += ["", "| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
+        lines += ["| " + " | ".join(_cell(r.get(c)) for c in RESULT_COLUMNS) + " |" for r in val[-last:]]
+    else: lines.append("No validation point yet.")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 # %%
 #| export
-def show_results(run_dir, max_plots: int = 8):
-    "Display the loss curves of `run_dir/metrics.csv`, the newest plots in `run_dir/plots` and audio players for the newest samples."
-    import matplotlib.pyplot as plt
-    from IPython.display import Audio, Image, display
-    run_dir = Path(run_dir)
-    if (run_dir / "metrics.csv").is_file():
-        columns, rows = read_metrics(run_dir / "metrics.csv")
-        cols = _metric_columns(columns, rows)[:max_plots]
-        if cols:
-            fig, axes = plt.subplots((len(cols) + 1) // 2, 2, figsize=(8, 1.8 * ((len(cols) + 1) // 2)), squeeze=False)
-            for ax, c in zip(axes.flat, cols):
-                pts = [(r["step"], r[c]) for r in rows if r.get(c) is not None and r.get("step") is not None]
-                ax.plot(*zip(*pts)) if pts else None
-                ax.set_title(c, fontsize=9); ax.tick_params(labelsize=7)
-            for ax in list(axes.flat)[len(cols):]: ax.axis("off")
-            fig.tight_layout(); plt.show()
-    plots = sorted((run_dir / "plots").glob("*.png"), key=lambda p: p.stat().st_mtime)
-    for p in plots[-2:]: print(p.name); display(Image(filename=str(p)))
-    wavs = sorted((run_dir / "samples").rglob("*.wav"), key=lambda p: (p.stat().st_mtime, p.name))
-    for p in wavs[-4:]: print(p.relative_to(run_dir)); display(Audio(filename=str(p)))
+def newest_samples(run_dir) -> list[tuple[Path, Path | None]]:
+    "`(generated, real)` WAV pairs of the newest validation step in `run_dir/samples` (real is None when missing)."
+    found = [(m.group(1), m.group(2), p) for p in Path(run_dir, "samples").glob("step_*.wav")
+             if (m := re.fullmatch(r"step_(\d{8})_(.+)\.wav", p.name))]
+    if not found: return []
+    last = max(step for step, _, _ in found)
+    return [(p, real if (real := p.with_name(f"{uid}_real.wav")).is_file() else None)
+            for step, uid, p in sorted(found) if step == last]
 
+def show_results(run_dir):
+    "Display the loss curves, the newest validation mel comparisons and audio players (generated, then real) of `run_dir`."
+    from IPython.display import Audio, Image, display
+    from hifigan_ruslan.training import plot_metrics
+    run_dir = Path(run_dir)
+    if (run_dir / "metrics.csv").is_file():  # rendered to PNG here: a bare Figure only displays where pyplot is set up
+        png = io.BytesIO()
+        plot_metrics(run_dir / "metrics.csv").savefig(png, format="png", dpi=80)
+        display(Image(data=png.getvalue()))
+    for generated, real in newest_samples(run_dir):
+        print(generated.stem)
+        if generated.with_suffix(".png").is_file(): display(Image(filename=str(generated.with_suffix(".png"))))
+        for wav in filter(None, (generated, real)): display(Audio(filename=str(wav)))
+
+
+# %% [markdown]
+# A run folder as training leaves it (two validation points, samples of both steps):
 
 # %%
+import numpy as np, soundfile as sf
 with tempfile.TemporaryDirectory() as d:
-    (Path(d) / "checkpoints").mkdir(); (Path(d) / "checkpoints/g_00000040").touch()
-    (Path(d) / "metrics.csv").write_text("step,loss_g,loss_d,val_mel\n20,30.5,2.1,\n40,25.0,2.0,1.2\n60,24.0,2.2,\n")
-    print(write_results(d, Path(d) / "RESULTS.md").read_text())
-    assert "| val_mel | 1.2 | 1.2 | 40 |" in (Path(d) / "RESULTS.md").read_text()
-    show_results(d)
+    run = Path(d) / "run"
+    (run / "checkpoints").mkdir(parents=True); (run / "samples").mkdir()
+    for name in ["g_00000040", "do_00000040", "generator_best.pt"]: (run / "checkpoints" / name).touch()
+    (run / "metrics.csv").write_text("step,epoch,loss_g,loss_d,loss_adv,loss_fm,loss_mel,val_mel_l1,health\n"
+                                     "0,0,,,,,,2.91,ok\n20,1,80.1,4.9,3.1,1.2,1.71,2.12,ok\n40,2,71.0,4.5,3.4,1.5,1.43,1.64,ok\n")
+    t = np.arange(4410) / 22050
+    for stem, f in [("step_00000020_000003", 150), ("step_00000040_000003", 200), ("000003_real", 220)]:
+        sf.write(run / "samples" / f"{stem}.wav", 0.3 * np.sin(2 * np.pi * f * t), 22050)
+    assert [(g.name, r.name) for g, r in newest_samples(run)] == [("step_00000040_000003.wav", "000003_real.wav")]
+    text = write_results(run, Path(d) / "RESULTS.md").read_text()
+    print(text)
+    assert "`run`: 40 steps" in text and "Best validation mel L1: 1.6400 at step 40" in text and "| 40 | 2 | 1.64 | 1.43 | 4.5 | 3.4 | 1.5 | ok |" in text
+    show_results(run)
 
 
 # %% [markdown]
@@ -621,3 +630,50 @@ with tempfile.TemporaryDirectory() as d:
     script.write_text(script.read_text().replace(EMBED_MARKER, f"{EMBED_MARKER}\n\n# %%\n{EMBED_MARKER}"))
     try: build_kernel(scratch); raise AssertionError
     except ValueError as e: print(e)
+
+# %% [markdown]
+# ## The kernel, end to end
+#
+# The generated notebook runs here as it would on Kaggle, with the Kaggle folders redirected to temporary ones through its parameter cell's environment variables, on the bundled small corpus with the `tiny` preset and a few steps (on the CPU, as a single process). The second execution plays the next version of the kernel: the first one's output is mounted among its inputs, as `kernel_sources` does on Kaggle, and it has to resume from it.
+
+# %%
+#| slow
+from hifigan_ruslan.data import bundled_corpus
+
+def run_kernel(notebook, input_root, session, max_steps: int) -> tuple[str, list[str]]:
+    "Execute the kernel `notebook` as one Kaggle session kept under `session` (working/, temp/); returns what it printed and displayed."
+    session = Path(session)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HIFIGAN_")},
+           "HIFIGAN_KAGGLE_INPUT": str(input_root), "HIFIGAN_KAGGLE_WORKING": str(session / "working"),
+           "HIFIGAN_KAGGLE_TEMP": str(session / "temp"), "HIFIGAN_PRESET": "tiny", "HIFIGAN_MAX_STEPS": str(max_steps),
+           "HIFIGAN_VAL_SIZE": "2"}
+    proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(session),
+                           "--output", "executed", "--ExecutePreprocessor.timeout=300", str(notebook)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import nbformat
+    cells = nbformat.read(session / "executed.ipynb", as_version=4).cells
+    outputs = [o for c in cells for o in c.get("outputs", [])]
+    return "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream"), [m for o in outputs for m in o.get("data", {})]
+
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    notebook = d / "train.ipynb"
+    notebook.write_text(build_notebook(root))
+    shutil.copytree(bundled_corpus(), d / "input/ruslan")
+    first, _ = run_kernel(notebook, d / "input", d / "v1", max_steps=1)
+    step1 = resumable_step(d / "v1/working/run/checkpoints")
+    assert "no previous checkpoint" in first and step1 is not None and (d / "v1/working/RESULTS.md").is_file()
+    for name in embedded_modules(root):  # the kernel ran the package's own source, byte for byte
+        assert (d / "v1/temp/src/hifigan_ruslan" / name).read_bytes() == (root / "hifigan_ruslan" / name).read_bytes(), name
+
+    shutil.copytree(d / "v1/working", d / "input/hifigan-ruslan-train")  # the next version sees this one's output
+    second, shown = run_kernel(notebook, d / "input", d / "v2", max_steps=2)
+    step2 = resumable_step(d / "v2/working/run/checkpoints")
+    print("\n".join(l for l in second.splitlines() if l.startswith(("resuming", "done"))))
+    assert f"resuming from step {step1}" in second and step2 > step1, (step1, step2)
+    assert shown.count("image/png") >= 2 and shown.count("text/html") >= 2  # loss curves, mel comparisons, audio players
+    print((d / "v2/working/RESULTS.md").read_text())
