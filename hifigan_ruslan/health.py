@@ -24,7 +24,7 @@ class HealthConfig:
     audio_window: int = 3              # checks a generator-collapse condition must hold (each check looks at a whole batch)
     grad_window: int = 3               # checks an exploding-gradient condition must hold
     score_gap_min: float = 0.05        # D(real) - D(fake) below this: real and generated audio are not separated
-    score_gap_at_chance: float = 0.15  # ... and below this when the D loss is also near its chance value
+    score_gap_at_chance: float = 0.1   # ... and below this when the D loss is also near its chance value
     chance_tolerance: float = 0.15     # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
     std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
