@@ -15,7 +15,8 @@ from urllib.parse import unquote, urlsplit
 __all__ = ['PAGE_CSS', 'CHROMIUM_FLAGS', 'SiteInfo', 'reading_order', 'site_notebooks', 'page_name', 'process_notebooks',
            'quarto_markdown', 'cell_options', 'notebook_for_page', 'pandoc_id', 'pandoc_heading_ids', 'local_target',
            'rewrite_links', 'Page', 'page_from_notebook', 'render_page', 'SiteReport', 'render_site', 'build_site',
-           'readme_markdown', 'write_readme', 'find_chromium', 'Chromium', 'serve_directory', 'check_site', 'main_docs']
+           'readme_markdown', 'readme_text', 'write_readme', 'find_chromium', 'Chromium', 'serve_directory',
+           'check_site', 'main_docs']
 
 # %% ../nbs/12_docs.ipynb #166a5f53
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ def pandoc_heading_ids(body: str) -> str:
 
 # %% ../nbs/12_docs.ipynb #81bfd38c
 _re_url_attr = re.compile(r'\b(href|src)="([^"]*)"')
+_re_tag = re.compile(r"<[a-zA-Z][^<>]*>")  # a real tag: in shown code and text outputs `<` is escaped as `&lt;`
 
 def local_target(url: str) -> tuple[str, str] | None:
     "`(path, fragment)` of a relative link to a file (`a/b.png#x`), or `None` for anything else."
@@ -220,7 +222,7 @@ def rewrite_links(body: str, pages: dict[str, str], doc_url: str) -> tuple[str, 
                 url = pages.get(name, page_name(name)) + (f"#{frag}" if frag else "")
             elif not path.endswith(".html"): files.add(path)
         return f'{attr}="{html.escape(url, quote=True)}"'
-    return _re_url_attr.sub(fix, body), files
+    return _re_tag.sub(lambda t: _re_url_attr.sub(fix, t.group(0)), body), files
 
 # %% ../nbs/12_docs.ipynb #2968ffa1
 PAGE_CSS = """
@@ -296,6 +298,7 @@ def render_page(page: Page, pages: list[Page], info: SiteInfo) -> str:
     "The complete HTML document of `page`, with the sidebar listing `pages` and links to its neighbours."
     def label(p: Page) -> str:
         m = _re_number.match(p.notebook)
+        if p.name == "index.html": return "Overview"
         return (f'<span class="num">{int(m.group(1)):02d}</span>' if m else "") + _esc(p.title)
     nav = "\n".join(f'<li><a href="{p.name}"{" class=" + chr(34) + "current" + chr(34) if p is page else ""}>{label(p)}</a></li>'
                     for p in pages)
@@ -359,8 +362,9 @@ def render_site(proc_dir: Path | str, out: Path | str, info: SiteInfo) -> SiteRe
     for page in pages:
         (out / page.name).write_text(render_page(page, pages, info), encoding="utf-8")
         for f in sorted(page.files):
-            src = (proc_dir / f).resolve()
-            if not src.is_file() or not src.is_relative_to(proc_dir): missing.append(f"{page.notebook}: {f}"); continue
+            src = next((d / f for d in (proc_dir, info.nbs_path.resolve()) if (d / f).resolve().is_relative_to(d)
+                        and (d / f).is_file()), None)
+            if src is None: missing.append(f"{page.notebook}: {f}"); continue
             (out / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, out / f)
             copied.add(f)
@@ -397,8 +401,8 @@ def readme_markdown(processed_index: Path | str, info: SiteInfo) -> str:
             if text.strip(): parts.append(f"```\n{text.rstrip()}\n```")
     return "\n\n".join(p for p in parts if p) + "\n"
 
-def write_readme(info: SiteInfo | None = None) -> Path:
-    "Process `index.ipynb` as nbdev does and write README.md at the repository root."
+def readme_text(info: SiteInfo | None = None) -> str:
+    "Process `index.ipynb` as nbdev does and return the README's Markdown."
     from nbdev.processors import FilterDefaults
     from nbdev.serve_drv import exec_nb
     info = info or SiteInfo.from_settings()
@@ -407,8 +411,12 @@ def write_readme(info: SiteInfo | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp, _working_dir(info.nbs_path), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exec_nb(src, Path(tmp) / "index.ipynb", FilterDefaults)
-        text = readme_markdown(Path(tmp) / "index.ipynb", info)
-    (info.root / "README.md").write_text(text, encoding="utf-8")
+        return readme_markdown(Path(tmp) / "index.ipynb", info)
+
+def write_readme(info: SiteInfo | None = None) -> Path:
+    "Write README.md at the repository root from `index.ipynb`."
+    info = info or SiteInfo.from_settings()
+    (info.root / "README.md").write_text(readme_text(info), encoding="utf-8")
     return info.root / "README.md"
 
 # %% ../nbs/12_docs.ipynb #6e61d238
@@ -554,12 +562,12 @@ def _error_events(events: list[dict], session: str) -> list[str]:
 # %% ../nbs/12_docs.ipynb #e700b230
 def check_site(site: Path | str, screenshot: Path | str | None = None, chromium: str | None = None,
                timeout: float = 30.0) -> dict:
-    "Open every page of `site` in headless Chromium; returns counts and a list of `problems` (empty when all is well)."
+    "Open every page of `site` in headless Chromium; returns counts, `problems` (empty when all is well) and `warnings`."
     site = Path(site).resolve()
     pages = sorted(p.name for p in site.glob("*.html"))
     if "index.html" not in pages: raise FileNotFoundError(f"{site}: no index.html (is this a built site?)")
     pages.remove("index.html"); pages.insert(0, "index.html")
-    problems, facts = [], {}
+    problems, anchor_warnings, facts = [], [], {}
     with serve_directory(site) as base, Chromium(chromium, timeout) as browser:
         for name in pages:
             target = browser.call("Target.createTarget", url="about:blank")["targetId"]
@@ -599,9 +607,10 @@ def check_site(site: Path | str, screenshot: Path | str | None = None, chromium:
             if file.is_dir(): file, path = file / "index.html", path.rstrip("/") + "/index.html"
             if not file.is_file(): problems.append(f"{name}: link to missing {path}")
             elif frag and path in facts and unquote(frag) not in facts[path]["ids"]:
-                problems.append(f"{name}: link to missing anchor {path}#{frag}")
+                anchor_warnings.append(f"{name}: link to missing anchor {path}#{frag}")
     return {"pages": len(facts), "images": sum(len(f["images"]) for f in facts.values()),
-            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": problems}
+            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": problems,
+            "warnings": sorted(set(anchor_warnings))}
 
 # %% ../nbs/12_docs.ipynb #69b044f7
 def _missing_extras() -> list[str]:
@@ -616,7 +625,7 @@ def main_docs(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="hifigan-ruslan docs", description="Build the documentation as a static HTML site "
                                 "(no Quarto needed) from the processed notebooks.")
     p.add_argument("--out", default="_site", help="folder for the site (default: _site)")
-    p.add_argument("--readme", action="store_true", help="also write README.md from nbs/index.ipynb")
+    p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb (no site)")
     p.add_argument("--check", action="store_true", help="open every page in headless Chromium and report broken parts")
     p.add_argument("--screenshot", default=None, help="with --check: where to save a screenshot of the index page "
                    "(default: artifacts/docs-index.png in the repository)")
@@ -628,15 +637,19 @@ def main_docs(argv: list[str]) -> int:
         return 2
     if args.workers is not None and args.workers < 0: raise ValueError(f"--workers {args.workers}: must be 0 or more")
     info = SiteInfo.from_settings()
+    if args.readme:
+        print(f"wrote {write_readme(info)}")
+        return 0
     report = build_site(args.out, info, args.workers)
     for m in report.missing: print(f"warning: missing file referenced by {m}", file=sys.stderr)
     print(f"wrote {len(report.pages)} pages and {len(report.files)} files to {report.out}; open {report.out / 'index.html'}")
-    if args.readme: print(f"wrote {write_readme(info)}")
     if args.check:
         shot = Path(args.screenshot) if args.screenshot else info.root / "artifacts" / "docs-index.png"
         result = check_site(report.out, shot)
+        for w in result["warnings"]: print(f"warning: {w}", file=sys.stderr)
         for problem in result["problems"]: print(f"problem: {problem}", file=sys.stderr)
         print(f"checked {result['pages']} pages in headless Chromium: {result['images']} images, {result['audio']} audio "
-              f"players, {result['links']} internal links, {len(result['problems'])} problems; screenshot {shot}")
+              f"players, {result['links']} internal links, {len(result['problems'])} problems, {len(result['warnings'])} "
+              f"warnings; screenshot {shot}")
         return 1 if result["problems"] else 0
     return 0

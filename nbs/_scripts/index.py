@@ -116,7 +116,7 @@
 # %% [markdown]
 # ## What the Kaggle runs showed
 #
-# **The recipe.** Batch 4 with gradient accumulation 2, AdamW at 2e-4 for both networks with betas (0.8, 0.99), feature-matching weight λ_fm = 2, mel weight λ_mel = 45, gradient clipping at 1.0: 50 epochs on one T4, about 9 hours, reached a **validation mel L1 of 0.231** at epoch 50. The final checkpoint was lost: the session hit Kaggle's limit before it was written. That is why `train` now has `--time-budget` (it stops with a checkpoint in time) and writes checkpoints atomically, and why the Kaggle kernel resumes from its previous version.
+# **The recipe.** Batch 4 with gradient accumulation 2, AdamW at 2e-4 for both networks with betas (0.8, 0.99), feature-matching weight λ_fm = 2, mel weight λ_mel = 45, gradient clipping at 1.0: 50 epochs on one T4, about 9 hours, reached a **validation mel L1 of 0.231** at epoch 50. The final checkpoint was lost: the session hit Kaggle's limit before it was written. That is why `hifigan-ruslan train` now has `--time-budget` (it stops with a checkpoint in time) and writes checkpoints atomically, and why the Kaggle kernel resumes from its previous version.
 #
 # **Three earlier experiments collapsed.** Their configurations are kept as presets, so the collapse can be reproduced:
 #
@@ -145,7 +145,7 @@
 # | [Checkpoints](05_checkpoints.ipynb) | atomic saving, safe loading, a generator from any checkpoint |
 # | [RUSLAN data](06_data.ipynb) | `prepare`, the dataset and the loaders |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
-# | [Training](08_training.ipynb) | `train` and `demo`: resuming, time budgets, two GPUs |
+# | [Training](08_training.ipynb) | `hifigan-ruslan train` and `demo`: resuming, time budgets, two GPUs |
 # | [Inference](09_inference.ipynb) | `generate`, `resynth`, `export` and the `Vocoder` API |
 # | [Evaluation](10_evaluation.ipynb) | `evaluate` |
 # | [Kaggle](11_kaggle.ipynb) | building, pushing and resuming the Kaggle kernel |
@@ -157,7 +157,7 @@
 # ```sh
 # hifigan-ruslan docs --out _site            # then open _site/index.html
 # hifigan-ruslan docs --out _site --check    # also open every page in headless Chromium and report broken parts
-# hifigan-ruslan docs --readme               # regenerate README.md from nbs/index.ipynb
+# hifigan-ruslan docs --readme               # only rewrite README.md from nbs/index.ipynb
 # ```
 #
 # `docs` needs the dev extras (nbdev, nbconvert) and says so when they are missing; `--check` needs Chromium (Debian: `apt-get install chromium`).
