@@ -251,11 +251,16 @@ def show_results(run_dir):
         for wav in filter(None, (generated, real)): display(Audio(filename=str(wav)))
 
 # %% ../nbs/11_kaggle.ipynb #a920de3f
-def run_kaggle_cli(args: list[str]) -> int:
-    "Run `python -m kaggle ARGS`; returns its exit status."
+def run_kaggle_cli(args: list[str], error_prefix: str | None = None) -> int:
+    "Run `python -m kaggle ARGS`, passing its output through; status 1 also when a line starts with `error_prefix`."
     if importlib.util.find_spec("kaggle") is None:
         raise ValueError("the kaggle CLI is not installed: pip install kaggle")
-    return subprocess.run([sys.executable, "-m", "kaggle", *args]).returncode
+    failed = False
+    with subprocess.Popen([sys.executable, "-m", "kaggle", *args], stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            failed |= bool(error_prefix) and line.startswith(error_prefix)
+    return proc.returncode or int(failed)
 
 def _kernel_id(args) -> str:
     if getattr(args, "kernel", None):
@@ -298,7 +303,7 @@ def main_kaggle(argv: list[str] | None = None) -> int:
         kernel = _kernel_id(args)
         build_kernel(root)
         print(f"pushing {kernel} ({KERNEL_NOTEBOOK}, {len(embedded_modules(root))} embedded modules)", flush=True)
-        return run_kaggle_cli(["kernels", "push", "-p", str(root)])
+        return run_kaggle_cli(["kernels", "push", "-p", str(root)], error_prefix="Kernel push error")
     kernel = _kernel_id(args)
     if args.action == "status": return run_kaggle_cli(["kernels", "status", kernel])
     if args.dir: out = Path(args.dir)

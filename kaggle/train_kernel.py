@@ -21,7 +21,7 @@
 # The session budget is what matters most. Kaggle stops a GPU session after 12 hours and keeps only what is in `/kaggle/working` by then; training stops itself when its share of the budget is spent and writes a final checkpoint, so a default of 11 hours, minus the time preparation took and a reserve for the report, leaves a safety margin of an hour.
 
 # %%
-import os, sys, time, shutil, subprocess
+import os, sys, time, subprocess
 from pathlib import Path
 
 STARTED = time.time()

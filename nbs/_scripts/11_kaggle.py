@@ -119,7 +119,7 @@ def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK) 
 
 # %%
 meta = kernel_metadata(KernelSettings("alice"))
-print(json.dumps(meta, indent=2)[:400])
+print(json.dumps(meta, indent=1))
 assert meta["kernel_sources"] == ["alice/hifigan-ruslan-train"] and meta["enable_internet"] is False
 
 # %% [markdown]
@@ -166,6 +166,9 @@ def embedded_modules(root, script: str | None = None) -> list[str]:
         pending |= package_imports(path.read_text(encoding="utf-8")) - found
     return sorted(f"{n}.py" for n in found)
 
+
+# %%
+show_doc(embedded_modules)
 
 # %%
 assert package_imports("import os\nfrom .config import Config\nfrom . import mel\nimport hifigan_ruslan.data as d\n"
@@ -364,6 +367,9 @@ def training_command(prepared, run_dir, preset: str, gpus: int, time_budget_s: f
 
 
 # %%
+show_doc(training_command)
+
+# %%
 cmd = training_command("/kaggle/temp/prepared", "/kaggle/working/run", "recipe", gpus=2, time_budget_s=38_000.4)
 print(" ".join(cmd[1:]))
 assert cmd[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"] and "train.precision=fp16" in cmd
@@ -431,6 +437,10 @@ def show_results(run_dir):
         for wav in filter(None, (generated, real)): display(Audio(filename=str(wav)))
 
 
+# %%
+show_doc(write_results)
+show_doc(show_results)
+
 # %% [markdown]
 # A run folder as training leaves it (two validation points, samples of both steps):
 
@@ -455,15 +465,20 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## Command line
 #
-# `hifigan-ruslan kaggle build|push|status|output`. `push`, `status` and `output` run the real `kaggle` CLI (as `python -m kaggle`, so that it is the one installed with this Python), which finds the credentials itself in `~/.kaggle/kaggle.json` or `KAGGLE_USERNAME` / `KAGGLE_KEY`; this module never reads, prints or writes them. `push` refuses to run while the owner is still the placeholder.
+# `hifigan-ruslan kaggle build|push|status|output`. `push`, `status` and `output` run the real `kaggle` CLI (as `python -m kaggle`, so that it is the one installed with this Python), which finds the credentials itself in `~/.kaggle/kaggle.json` or `KAGGLE_USERNAME` / `KAGGLE_KEY`; this module never reads, prints or writes them. `push` refuses to run while the owner is still the placeholder, and fails when Kaggle answers with an error (the `kaggle` CLI prints it but exits with status 0).
 
 # %%
 #| export
-def run_kaggle_cli(args: list[str]) -> int:
-    "Run `python -m kaggle ARGS`; returns its exit status."
+def run_kaggle_cli(args: list[str], error_prefix: str | None = None) -> int:
+    "Run `python -m kaggle ARGS`, passing its output through; status 1 also when a line starts with `error_prefix`."
     if importlib.util.find_spec("kaggle") is None:
         raise ValueError("the kaggle CLI is not installed: pip install kaggle")
-    return subprocess.run([sys.executable, "-m", "kaggle", *args]).returncode
+    failed = False
+    with subprocess.Popen([sys.executable, "-m", "kaggle", *args], stdout=subprocess.PIPE, text=True) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            failed |= bool(error_prefix) and line.startswith(error_prefix)
+    return proc.returncode or int(failed)
 
 def _kernel_id(args) -> str:
     if getattr(args, "kernel", None):
@@ -506,7 +521,7 @@ def main_kaggle(argv: list[str] | None = None) -> int:
         kernel = _kernel_id(args)
         build_kernel(root)
         print(f"pushing {kernel} ({KERNEL_NOTEBOOK}, {len(embedded_modules(root))} embedded modules)", flush=True)
-        return run_kaggle_cli(["kernels", "push", "-p", str(root)])
+        return run_kaggle_cli(["kernels", "push", "-p", str(root)], error_prefix="Kernel push error")
     kernel = _kernel_id(args)
     if args.action == "status": return run_kaggle_cli(["kernels", "status", kernel])
     if args.dir: out = Path(args.dir)
@@ -545,10 +560,11 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ### Pushing to a stand-in for Kaggle
 #
-# The push test runs the real `kaggle kernels push`, but against a small HTTP server on the loopback interface: with `KAGGLE_API_ENVIRONMENT=LOCALHOST` the CLI sends its requests to `http://localhost`. The CLI validates the folder first (title, code file, language, kernel type, source names), so a push that reaches the server has passed Kaggle's own checks; the server then records what Kaggle would have received. Credentials are fakes in the environment, with `HOME` and the Kaggle config folder pointed at an empty temporary folder, so no real credentials are read or touched.
+# The tests run the real `kaggle` CLI, but against a small HTTP server on the loopback interface: with `KAGGLE_API_ENVIRONMENT=LOCALHOST` the CLI sends its requests to `http://localhost`. For a push, the CLI validates the folder first (title, code file, language, kernel type, source names), so a push that reaches the server has passed Kaggle's own checks; the server then records what Kaggle would have received. `status` and `output` get canned answers (and `output` a file to download). Credentials are fakes in the environment, with `HOME` and the Kaggle config folder pointed at an empty temporary folder, so no real credentials are read or touched.
 
 # %%
 import http.server, threading
+from contextlib import contextmanager
 
 def stub_env(home, owner: str) -> dict:
     "An environment for the kaggle CLI with fake credentials, an empty home and the API pointed at http://localhost."
@@ -557,36 +573,44 @@ def stub_env(home, owner: str) -> dict:
                KAGGLE_USERNAME=owner, KAGGLE_KEY="stub-key-0123456789", KAGGLE_API_ENVIRONMENT="LOCALHOST", **{OWNER_ENV: owner})
     return env
 
-def push_to_stub(root, owner: str = "stub-user", port: int = 80) -> tuple[subprocess.CompletedProcess, list[dict]]:
-    "Run `hifigan-ruslan kaggle push --root ROOT` against a stand-in Kaggle server on 127.0.0.1:`port`; returns the process and the requests it got."
-    received, ref = [], f"/code/{owner}/{kernel_settings(root, {OWNER_ENV: owner}).slug}"
-    reply = json.dumps({"ref": ref, "url": f"https://www.kaggle.com{ref}", "versionNumber": 1, "kernelId": 1}).encode()
+@contextmanager
+def kaggle_stub(replies: dict[str, dict], files: dict[str, bytes] | None = None, port: int = 80):
+    "A stand-in Kaggle API on 127.0.0.1:`port`: answers a POST to `.../NAME` with `replies[NAME]` and a GET of `/files/X` with `files[X]`; yields the requests."
+    received, files = [], files or {}
     class Handler(http.server.BaseHTTPRequestHandler):
+        def answer(self, data: bytes, status: int = 200):
+            self.send_response(status); self.send_header("Content-Length", str(len(data))); self.end_headers(); self.wfile.write(data)
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             received.append({"path": self.path, "body": json.loads(body or b"{}"), "authorization": self.headers.get("Authorization")})
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json"); self.send_header("Content-Length", str(len(reply)))
-            self.end_headers(); self.wfile.write(reply)
+            name = self.path.rsplit("/", 1)[-1]
+            self.answer(json.dumps(replies[name]).encode()) if name in replies else self.answer(b"{}", 404)
+        def do_GET(self):
+            name = self.path.removeprefix("/files/")
+            self.answer(files[name]) if name in files else self.answer(b"", 404)
         def log_message(self, *args): pass
     http.server.ThreadingHTTPServer.allow_reuse_address = True  # a re-run right after this one can bind again
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    try:
-        with tempfile.TemporaryDirectory() as home:
-            proc = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", "push", "--root", str(root)],
-                                  capture_output=True, text=True, env=stub_env(home, owner), timeout=120)
+    try: yield received
     finally:
         server.shutdown(); server.server_close(); thread.join()
-    return proc, received
 
+def stub_kaggle_cmd(*args, owner: str = "stub-user") -> subprocess.CompletedProcess:
+    "`hifigan-ruslan kaggle ARGS` with fake credentials in an empty home, talking to http://localhost."
+    with tempfile.TemporaryDirectory() as home:
+        return subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", *map(str, args)],
+                              capture_output=True, text=True, env=stub_env(home, owner), timeout=120)
+
+SAVED = {"SaveKernel": {"ref": "/code/stub-user/hifigan-ruslan-train", "url": "https://www.kaggle.com/code/stub-user/hifigan-ruslan-train",
+                        "versionNumber": 1, "kernelId": 1}}
 
 # %%
 import base64
 with tempfile.TemporaryDirectory() as d:
     scratch = copy_sources(root, d)
-    proc, received = push_to_stub(scratch, owner="stub-user")
+    with kaggle_stub(SAVED) as received: proc = stub_kaggle_cmd("push", "--root", scratch)
     print(proc.stdout.strip())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "stub-key-0123456789" not in proc.stdout + proc.stderr  # the key is never printed
@@ -602,6 +626,22 @@ with tempfile.TemporaryDirectory() as d:
     built = json.loads((scratch / KERNEL_NOTEBOOK).read_text())
     assert [c["source"] for c in sent["cells"]] == ["".join(c["source"]) for c in built["cells"]]  # the notebook, as built
     assert json.loads((scratch / METADATA_FILE).read_text())["id"] == "stub-user/hifigan-ruslan-train"
+
+    # Kaggle refusing the kernel: the CLI prints the error and exits with 0, `push` exits with 1
+    with kaggle_stub({"SaveKernel": {"error": "Notebook not found"}}) as received: proc = stub_kaggle_cmd("push", "--root", scratch)
+    print(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 1 and "Kernel push error: Notebook not found" in proc.stdout and len(received) == 1
+
+    # status and output of the kernel named by the settings
+    with kaggle_stub({"GetKernelSessionStatus": {"status": "COMPLETE"}}) as received:
+        proc = stub_kaggle_cmd("status", "--root", scratch)
+    print(proc.stdout.strip())
+    assert proc.returncode == 0 and "COMPLETE" in proc.stdout.upper() and received[0]["body"]["kernelSlug"] == "hifigan-ruslan-train"
+    listing = {"ListKernelSessionOutput": {"files": [{"fileName": "RESULTS.md", "url": "http://localhost/files/RESULTS.md"}], "log": "[]"}}
+    with kaggle_stub(listing, files={"RESULTS.md": b"# Training results\n"}):
+        proc = stub_kaggle_cmd("output", "--root", scratch, "--dir", Path(d) / "out")
+    print(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0 and (Path(d) / "out/RESULTS.md").read_bytes() == b"# Training results\n"
 
 # %% [markdown]
 # The CLI's own validation is what guards the push: metadata it rejects never reaches a server (none is listening here).
@@ -635,18 +675,20 @@ with tempfile.TemporaryDirectory() as d:
 # ## The kernel, end to end
 #
 # The generated notebook runs here as it would on Kaggle, with the Kaggle folders redirected to temporary ones through its parameter cell's environment variables, on the bundled small corpus with the `tiny` preset and a few steps (on the CPU, as a single process). The second execution plays the next version of the kernel: the first one's output is mounted among its inputs, as `kernel_sources` does on Kaggle, and it has to resume from it.
+#
+# The same variables run the notebook on any machine: `HIFIGAN_CORPUS` (a corpus folder or its metadata file; default: search `HIFIGAN_KAGGLE_INPUT`), `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING`, `HIFIGAN_KAGGLE_TEMP`, `HIFIGAN_PRESET`, `HIFIGAN_SESSION_HOURS`, `HIFIGAN_REPORT_MINUTES`, `HIFIGAN_MAX_STEPS`, `HIFIGAN_VAL_SIZE` and `HIFIGAN_TRAIN_SET` (extra `key=value` overrides, separated by spaces). A run downloaded with `hifigan-ruslan kaggle output` also continues locally: `hifigan-ruslan train --data PREPARED --out runs/kaggle/run` resumes from its newest checkpoint.
 
 # %%
 #| slow
 from hifigan_ruslan.data import bundled_corpus
 
-def run_kernel(notebook, input_root, session, max_steps: int) -> tuple[str, list[str]]:
+def run_kernel(notebook, input_root, session, max_steps: int, **env) -> tuple[str, list[str]]:
     "Execute the kernel `notebook` as one Kaggle session kept under `session` (working/, temp/); returns what it printed and displayed."
     session = Path(session)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HIFIGAN_")},
            "HIFIGAN_KAGGLE_INPUT": str(input_root), "HIFIGAN_KAGGLE_WORKING": str(session / "working"),
            "HIFIGAN_KAGGLE_TEMP": str(session / "temp"), "HIFIGAN_PRESET": "tiny", "HIFIGAN_MAX_STEPS": str(max_steps),
-           "HIFIGAN_VAL_SIZE": "2"}
+           "HIFIGAN_VAL_SIZE": "2", **env}
     proc = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir", str(session),
                            "--output", "executed", "--ExecutePreprocessor.timeout=300", str(notebook)],
                           capture_output=True, text=True, env=env, timeout=600)
@@ -671,7 +713,8 @@ with tempfile.TemporaryDirectory() as d:
         assert (d / "v1/temp/src/hifigan_ruslan" / name).read_bytes() == (root / "hifigan_ruslan" / name).read_bytes(), name
 
     shutil.copytree(d / "v1/working", d / "input/hifigan-ruslan-train")  # the next version sees this one's output
-    second, shown = run_kernel(notebook, d / "input", d / "v2", max_steps=2)
+    # this time with the corpus given explicitly, as when running the notebook on a local corpus
+    second, shown = run_kernel(notebook, d / "input", d / "v2", max_steps=2, HIFIGAN_CORPUS=str(d / "input/ruslan"))
     step2 = resumable_step(d / "v2/working/run/checkpoints")
     print("\n".join(l for l in second.splitlines() if l.startswith(("resuming", "done"))))
     assert f"resuming from step {step1}" in second and step2 > step1, (step1, step2)
