@@ -194,7 +194,8 @@ KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "
 
 def build_notebook(root) -> str:
     "The kernel notebook's JSON: `kaggle/train_kernel.py` with the `#| embed-package` cell replaced by the package modules."
-    import jupytext, nbformat
+    try: import jupytext, nbformat
+    except ImportError as e: raise ValueError(f"building the kernel needs jupytext and nbformat ({e}): pip install jupytext") from None
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     root = Path(root)
     script_path = root / KERNEL_SCRIPT
@@ -491,7 +492,9 @@ def _kernel_id(args) -> str:
 
 def main_kaggle(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan kaggle build|push|status|output`."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan kaggle", description="Build, push and watch the Kaggle training kernel.")
+    p = argparse.ArgumentParser(prog="hifigan-ruslan kaggle", description="Build, push and watch the Kaggle training kernel.",
+                                epilog=f"The kernel is OWNER/SLUG from settings.ini (kaggle_owner, kaggle_slug); {OWNER_ENV} overrides the owner. "
+                                       "Credentials: ~/.kaggle/kaggle.json or KAGGLE_USERNAME / KAGGLE_KEY.")
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     build = sub.add_parser("build", help=f"write {KERNEL_NOTEBOOK} and {METADATA_FILE} from {KERNEL_SCRIPT} and the package")
     build.add_argument("--check", action="store_true", help="write nothing; exit 1 if the committed files differ from a fresh build")
