@@ -559,6 +559,9 @@ with tempfile.TemporaryDirectory() as d:
     push = kaggle_cmd("push", "--root", str(scratch), env=env)
     print(push.stderr.strip())
     assert push.returncode == 2 and "placeholder" in push.stderr and push.stderr.count("\n") == 1
+    bad = kaggle_cmd("status", "--kernel", "hifigan-ruslan-train")
+    print(bad.stderr.strip())
+    assert bad.returncode == 2 and "OWNER/SLUG" in bad.stderr
 
 # %% [markdown]
 # ### Pushing to a stand-in for Kaggle
