@@ -20,17 +20,17 @@ __all__ = ['HealthConfig', 'audio_stats', 'HealthMonitor']
 class HealthConfig:
     "Windows (in checks, one check per logging interval), tolerances and thresholds of `HealthMonitor`."
     warmup_steps: int = 2000           # no sustained alarm before this training step (impossible values are reported at once)
-    window: int = 10                   # checks a discriminator or vanishing-gradient condition must hold before it is reported
+    window: int = 25                   # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
     audio_window: int = 3              # checks a generator-collapse condition must hold (each check looks at a whole batch)
     grad_window: int = 3               # checks an exploding-gradient condition must hold
     score_gap_min: float = 0.05        # D(real) - D(fake) below this: real and generated audio are not separated
     score_gap_at_chance: float = 0.1   # ... and below this when the D loss is also near its chance value
     chance_tolerance: float = 0.15     # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
     dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
-    std_ratio_min: float = 0.1         # generated std below this fraction of the real std: (near) silence
+    std_ratio_min: float = 0.03        # generated std below this fraction of the real std (30 dB down): (near) silence
     std_min: float = 1e-3              # absolute floor on the generated std (the only one when no real audio is given)
     flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
-    grad_norm_max: float = 1e3         # gradient norm (before clipping) above this is exploding
+    grad_norm_max: float = 1e4         # gradient norm (before clipping) above this is exploding
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
     grad_history: int = 100            # checks kept for the running median of each gradient norm
