@@ -46,6 +46,8 @@ class HealthConfig:
 # %% ../nbs/07_health.ipynb #8d8826fe
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
     "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device and of any dtype, as a float64 `[B, N]` array (one host transfer)."
+    if audio.dim() == 0 or audio.numel() == 0 or audio.shape[-1] < 2:
+        raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     audio = audio.detach()
     if audio.dim() == 1: audio = audio[None]
     return audio.reshape(audio.shape[0], -1).float().cpu().numpy().astype(np.float64)
@@ -68,7 +70,6 @@ def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, 
 def _clip_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, np.ndarray]:
     "`audio_stats` per clip: a `[B]` array for each statistic."
     x = _as_batch(audio)
-    if x.size == 0 or x.shape[-1] < 2: raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     mean = x.mean(-1, keepdims=True)
     return {"dc_offset": np.abs(mean[:, 0]), "std": x.std(-1), "rms": np.sqrt(np.square(x).mean(-1)),
             "peak": np.abs(x).max(-1), "spectral_flatness": _spectral_flatness(x - mean, sampling_rate)}

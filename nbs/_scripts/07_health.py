@@ -92,6 +92,8 @@ for bad in (dict(window=0), dict(chance_tolerance=-0.1), dict(dc_offset_max=floa
 #| export
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
     "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device and of any dtype, as a float64 `[B, N]` array (one host transfer)."
+    if audio.dim() == 0 or audio.numel() == 0 or audio.shape[-1] < 2:
+        raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     audio = audio.detach()
     if audio.dim() == 1: audio = audio[None]
     return audio.reshape(audio.shape[0], -1).float().cpu().numpy().astype(np.float64)
@@ -114,7 +116,6 @@ def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, 
 def _clip_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, np.ndarray]:
     "`audio_stats` per clip: a `[B]` array for each statistic."
     x = _as_batch(audio)
-    if x.size == 0 or x.shape[-1] < 2: raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     mean = x.mean(-1, keepdims=True)
     return {"dc_offset": np.abs(mean[:, 0]), "std": x.std(-1), "rms": np.sqrt(np.square(x).mean(-1)),
             "peak": np.abs(x).max(-1), "spectral_flatness": _spectral_flatness(x - mean, sampling_rate)}
@@ -172,8 +173,9 @@ assert 0.5 < st_dc["spectral_flatness"] < 0.62                       # white noi
 assert audio_stats(dc_noise[:, None]) == st_dc == audio_stats(dc_noise.double())  # [B, 1, N] or float64: the same batch
 assert abs(audio_stats(dc_noise.bfloat16())["dc_offset"] - 0.3) < 2e-3              # any dtype
 assert math.isnan(audio_stats(torch.zeros(2, 4096))["spectral_flatness"])  # silence has no spectral shape
-try: audio_stats(torch.zeros(3, 0)); raise AssertionError("empty audio accepted")
-except ValueError as e: print(e)
+for empty in (torch.zeros(3, 0), torch.zeros(0, 1, 8192), torch.tensor(0.5)):
+    try: audio_stats(empty); raise AssertionError(f"accepted audio of shape {tuple(empty.shape)}")
+    except ValueError as e: print(e)
 
 # %% [markdown]
 # What the two look like. The collapsed output is a flat line at 0.3 with a barely visible fuzz on it, nothing like speech; yet, as the next section shows, the losses rate it about as well as real speech.
@@ -518,7 +520,8 @@ def healthy(**over):
 mon = HealthMonitor(8)
 for step in range(0, 4000, 20): assert mon.update(step, **healthy()) == [], (step, mon.warnings)
 assert mon.status == "ok" and not mon.collapsed and mon.checks == 200
-print(mon.audio)
+def rounded(stats): return {k: round(v, 4) for k, v in stats.items()}
+for kind, stats in mon.audio.items(): print(f"latest {kind} batch:", rounded(stats))
 
 # %% [markdown]
 # The failed run: a generator emitting DC plus noise and a discriminator at 4.44 with unseparated scores, from the first step. Silent through the warm-up, then both alarms at the first check past it (their windows have long been full), and `collapsed`:
@@ -627,7 +630,7 @@ from hifigan_ruslan.mel import mel_spectrogram
 torch.manual_seed(0)
 with torch.no_grad(): untrained = Generator.from_preset("tiny")(mel_spectrogram(speech_ru[:4]))
 found = _generator_problems(_clip_stats(untrained), _clip_stats(speech_ru[:4]), cfg)
-print(audio_stats(untrained), found, sep="\n")
+print("untrained generator:", rounded(audio_stats(untrained)), found, sep="\n")
 assert found
 mon = HealthMonitor(8)
 assert all(mon.update(step, **healthy(fake_audio=untrained, real_audio=speech_ru[:4])) == [] for step in range(0, 2000, 20))
