@@ -111,17 +111,28 @@ def _html_attrs(spec: str) -> str:
         elif key: attrs.append(f'{key}="{html.escape(value.strip(chr(34) + chr(39)))}"')
     return " ".join(([f'class="{" ".join(classes)}"'] if classes else []) + attrs)
 
+# Code (fenced blocks, inline spans) is matched first and kept as it is: Markdown *about* these extensions stays text.
+_re_code_or_attr_link = re.compile(r"(?P<code>(?m:^(?P<fence>```+|~~~+)(?s:.*?)^(?P=fence)[ \t]*$)|(?P<ticks>`+)[^\n]*?(?P=ticks))"
+                                   r"|" + _re_attr_link.pattern)
+_re_fence = re.compile(r"^\s*(```+|~~~+)")
+
 def quarto_markdown(text: str, to_html: bool = True) -> str:
     "Markdown with Pandoc link attributes and fenced divs, as HTML-in-Markdown (`to_html`) or as plain Markdown."
     def link(m):
-        bang, label, url, spec = m.groups()
+        if m.group("code"): return m.group(0)
+        bang, label, url, spec = m.groups()[-4:]
         if not to_html: return f"{bang}[{label}]({url})"
         a = _html_attrs(spec)
         if bang: return f'<img src="{html.escape(url)}" alt="{html.escape(label)}" {a}>'.replace(" >", ">")
         return f'<a href="{html.escape(url)}" {a}>{label}</a>'.replace(" >", ">")
-    lines = []
-    for line in _re_attr_link.sub(link, text).split("\n"):
-        if (m := _re_div_open.match(line)):
+    lines, fence = [], None
+    for line in _re_code_or_attr_link.sub(link, text).split("\n"):
+        f = _re_fence.match(line)
+        if fence or f:  # inside a fenced code block (or its first line): untouched
+            if f and not fence: fence = f.group(1)
+            elif f and f.group(1).startswith(fence) and line.strip() == f.group(1): fence = None
+            lines.append(line)
+        elif (m := _re_div_open.match(line)):
             spec = m.group(1) if m.group(1) is not None else "." + m.group(2).lstrip(".")
             if to_html: lines += [f"<div {_html_attrs(spec)}>".replace(" >", ">"), ""]
         elif _re_div_close.match(line):
@@ -177,8 +188,8 @@ def pandoc_id(text: str) -> str:
     "The identifier Pandoc gives a heading with this text."
     s = re.sub(r"[^\w\s.-]", "", text.strip().lower())
     s = re.sub(r"\s+", "-", s)
-    s = re.sub(r"^[^a-zа-яё]+", "", s) if re.search(r"[^\W\d_]", s) else ""
-    return s or "section"
+    first_letter = re.search(r"[^\W\d_]", s)  # any alphabet's letter
+    return s[first_letter.start():] if first_letter else "section"
 
 _re_heading = re.compile(r'<h([1-6]) id="[^"]*">(.*?)(<a class="anchor-link" href="#[^"]*">(.*?)</a>)?</h\1>', re.DOTALL)
 
@@ -462,7 +473,10 @@ class Chromium:
             if left <= 0 or not select.select([self._r], [], [], left)[0]:
                 raise TimeoutError(f"Chromium did not answer within {self.timeout:.0f} s")
             chunk = os.read(self._r, 1 << 16)
-            if not chunk: raise RuntimeError(f"Chromium exited; see {self.profile}/chromium.log")
+            if not chunk:
+                self._log.flush()
+                tail = (Path(self.profile) / "chromium.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"Chromium ({self.executable}) exited: " + " | ".join(tail))
             self._buf += chunk
         msg, self._buf = self._buf.split(b"\0", 1)
         return json.loads(msg)
@@ -609,7 +623,7 @@ def check_site(site: Path | str, screenshot: Path | str | None = None, chromium:
             elif frag and path in facts and unquote(frag) not in facts[path]["ids"]:
                 anchor_warnings.append(f"{name}: link to missing anchor {path}#{frag}")
     return {"pages": len(facts), "images": sum(len(f["images"]) for f in facts.values()),
-            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": problems,
+            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": list(dict.fromkeys(problems)),
             "warnings": sorted(set(anchor_warnings))}
 
 # %% ../nbs/12_docs.ipynb #69b044f7

@@ -20,6 +20,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+
 # %% [markdown]
 # The published documentation is built by `nbdev_docs`: nbdev *processes* every notebook (turns the `# Title` cell into front matter, adds a `show_doc` after each exported function, runs the cells that produce those signatures, hides `#| hide` cells, links every backticked name to its page) and hands the result to Quarto, which renders the website that the deployment workflow publishes to GitHub Pages.
 #
@@ -58,6 +59,7 @@ class SiteInfo:
                    doc_url=(d.get("doc_host", "") + d.get("doc_baseurl", "")).rstrip("/"),
                    repo_url=d.get("git_url", ""), root=ini.parent, nbs_path=ini.parent / d.get("nbs_path", "nbs"))
 
+
 # %%
 show_doc(SiteInfo.from_settings)
 
@@ -92,6 +94,7 @@ def page_name(notebook: str) -> str:
     "The page a notebook becomes, as nbdev names it: `01_mel.ipynb` -> `mel.html` (number prefix dropped)."
     return re.sub(r"^\d+[a-zA-Z0-9]*_", "", notebook.lower()).rsplit(".", 1)[0] + ".html"
 
+
 # %%
 show_doc(reading_order)
 
@@ -101,6 +104,7 @@ assert reading_order(["13_cli.ipynb", "100_z.ipynb", "b.ipynb", "02_generator.ip
 assert page_name("01_mel.ipynb") == "mel.html" and page_name("index.ipynb") == "index.html"
 print(site_notebooks("."))
 assert site_notebooks(".")[0] == "index.ipynb" and "12_docs.ipynb" in site_notebooks(".")
+
 
 # %% [markdown]
 # ## Processing the notebooks
@@ -145,6 +149,7 @@ def process_notebooks(info: SiteInfo, n_workers: int | None = None) -> Path:
         if old_env is None: os.environ.pop("PYTHONWARNINGS", None)
         else: os.environ["PYTHONWARNINGS"] = old_env
 
+
 # %%
 show_doc(process_notebooks)
 
@@ -175,23 +180,35 @@ def _html_attrs(spec: str) -> str:
         elif key: attrs.append(f'{key}="{html.escape(value.strip(chr(34) + chr(39)))}"')
     return " ".join(([f'class="{" ".join(classes)}"'] if classes else []) + attrs)
 
+# Code (fenced blocks, inline spans) is matched first and kept as it is: Markdown *about* these extensions stays text.
+_re_code_or_attr_link = re.compile(r"(?P<code>(?m:^(?P<fence>```+|~~~+)(?s:.*?)^(?P=fence)[ \t]*$)|(?P<ticks>`+)[^\n]*?(?P=ticks))"
+                                   r"|" + _re_attr_link.pattern)
+_re_fence = re.compile(r"^\s*(```+|~~~+)")
+
 def quarto_markdown(text: str, to_html: bool = True) -> str:
     "Markdown with Pandoc link attributes and fenced divs, as HTML-in-Markdown (`to_html`) or as plain Markdown."
     def link(m):
-        bang, label, url, spec = m.groups()
+        if m.group("code"): return m.group(0)
+        bang, label, url, spec = m.groups()[-4:]
         if not to_html: return f"{bang}[{label}]({url})"
         a = _html_attrs(spec)
         if bang: return f'<img src="{html.escape(url)}" alt="{html.escape(label)}" {a}>'.replace(" >", ">")
         return f'<a href="{html.escape(url)}" {a}>{label}</a>'.replace(" >", ">")
-    lines = []
-    for line in _re_attr_link.sub(link, text).split("\n"):
-        if (m := _re_div_open.match(line)):
+    lines, fence = [], None
+    for line in _re_code_or_attr_link.sub(link, text).split("\n"):
+        f = _re_fence.match(line)
+        if fence or f:  # inside a fenced code block (or its first line): untouched
+            if f and not fence: fence = f.group(1)
+            elif f and f.group(1).startswith(fence) and line.strip() == f.group(1): fence = None
+            lines.append(line)
+        elif (m := _re_div_open.match(line)):
             spec = m.group(1) if m.group(1) is not None else "." + m.group(2).lstrip(".")
             if to_html: lines += [f"<div {_html_attrs(spec)}>".replace(" >", ">"), ""]
         elif _re_div_close.match(line):
             if to_html: lines += ["", "</div>"]
         else: lines.append(line)
     return "\n".join(lines)
+
 
 # %%
 show_doc(quarto_markdown)
@@ -203,6 +220,9 @@ assert quarto_markdown(src).startswith('<a href="https://x/y.py#L3" target="_bla
 assert '<div class="callout-note">\n\nRead **this**.\n\n</div>' in quarto_markdown(src)
 assert quarto_markdown(src, to_html=False) == "[source](https://x/y.py#L3)\n\nRead **this**."
 assert quarto_markdown("![plot](a.png){width=50% .wide}") == '<img src="a.png" alt="plot" class="wide" width="50%">'
+about = 'Write `[a](b){.c}` or\n\n```\n[a](b){.c}\n:::\n```\n\n::: {.x}\nok\n:::'  # Markdown *about* the syntax
+print(quarto_markdown(about))
+assert quarto_markdown(about) == 'Write `[a](b){.c}` or\n\n```\n[a](b){.c}\n:::\n```\n\n<div class="x">\n\nok\n\n</div>'
 
 # %%
 #| export
@@ -248,6 +268,7 @@ def notebook_for_page(nb, to_html: bool = True) -> tuple[dict, object]:
     nb.cells = cells
     return front, nb
 
+
 # %%
 show_doc(notebook_for_page)
 
@@ -258,6 +279,7 @@ show_doc(notebook_for_page)
 import nbformat, subprocess
 from nbdev.processors import FilterDefaults
 from nbdev.serve_drv import exec_nb
+
 
 # %%
 def _toy_processed(links_to: str = "02_b.ipynb"):
@@ -276,6 +298,7 @@ print(front, [c.cell_type for c in page_nb.cells])
 assert front["title"] == "Toy A" and [c.cell_type for c in page_nb.cells] == ["markdown", "markdown", "code"]
 assert page_nb.cells[1].source.startswith("---\n\n### f") and page_nb.cells[2].source == "print(2 * 21)"
 
+
 # %% [markdown]
 # ## Anchors and links
 #
@@ -289,8 +312,8 @@ def pandoc_id(text: str) -> str:
     "The identifier Pandoc gives a heading with this text."
     s = re.sub(r"[^\w\s.-]", "", text.strip().lower())
     s = re.sub(r"\s+", "-", s)
-    s = re.sub(r"^[^a-zа-яё]+", "", s) if re.search(r"[^\W\d_]", s) else ""
-    return s or "section"
+    first_letter = re.search(r"[^\W\d_]", s)  # any alphabet's letter
+    return s[first_letter.start():] if first_letter else "section"
 
 _re_heading = re.compile(r'<h([1-6]) id="[^"]*">(.*?)(<a class="anchor-link" href="#[^"]*">(.*?)</a>)?</h\1>', re.DOTALL)
 
@@ -307,13 +330,14 @@ def pandoc_heading_ids(body: str) -> str:
         return f'<h{level} id="{ident}">{inner}{link}</h{level}>'
     return _re_heading.sub(fix, body)
 
+
 # %%
 show_doc(pandoc_id)
 
 # %%
 for text, ident in [("Agreement with the reference", "agreement-with-the-reference"), ("MelConfig", "melconfig"),
                     ("Generator.remove_weight_norm", "generator.remove_weight_norm"), ("2. Training (`tiny`)!", "training-tiny"),
-                    ("Кратко по-русски", "кратко-по-русски"), ("42", "section")]:
+                    ("Кратко по-русски", "кратко-по-русски"), ("42", "section"), ("3 Ångström", "ångström")]:
     assert pandoc_id(text) == ident, (text, pandoc_id(text), ident)
 h = '<h2 id="A-b">A b<a class="anchor-link" href="#A-b">¶</a></h2><h2 id="A-b">A b<a class="anchor-link" href="#A-b">¶</a></h2>'
 print(pandoc_heading_ids(h))
@@ -348,6 +372,7 @@ def rewrite_links(body: str, pages: dict[str, str], doc_url: str) -> tuple[str, 
             elif not path.endswith(".html"): files.add(path)
         return f'{attr}="{html.escape(url, quote=True)}"'
     return _re_tag.sub(lambda t: _re_url_attr.sub(fix, t.group(0)), body), files
+
 
 # %%
 show_doc(rewrite_links)
@@ -416,6 +441,7 @@ def _exporter():
     from nbconvert import HTMLExporter
     return HTMLExporter(template_name="basic", exclude_input_prompt=True, exclude_output_prompt=True)
 
+
 # %%
 #| export
 @dataclass
@@ -480,8 +506,10 @@ def render_page(page: Page, pages: list[Page], info: SiteInfo) -> str:
 </html>
 """
 
+
 # %%
 show_doc(page_from_notebook)
+
 
 # %% [markdown]
 # ## The site
@@ -529,6 +557,7 @@ def build_site(out: Path | str, info: SiteInfo | None = None, n_workers: int | N
     info = info or SiteInfo.from_settings()
     return render_site(process_notebooks(info, n_workers), out, info)
 
+
 # %%
 show_doc(build_site)
 
@@ -554,6 +583,7 @@ assert (site / "assets" / "d.svg").is_file() and "secret" not in a and "#|" not 
 try: render_site(proc, proc, toy_info)
 except ValueError as e: print(e)
 shutil.rmtree(tmp)
+
 
 # %% [markdown]
 # ## The README
@@ -604,6 +634,7 @@ def write_readme(info: SiteInfo | None = None) -> Path:
     info = info or SiteInfo.from_settings()
     (info.root / "README.md").write_text(readme_text(info), encoding="utf-8")
     return info.root / "README.md"
+
 
 # %%
 show_doc(write_readme)
@@ -668,7 +699,10 @@ class Chromium:
             if left <= 0 or not select.select([self._r], [], [], left)[0]:
                 raise TimeoutError(f"Chromium did not answer within {self.timeout:.0f} s")
             chunk = os.read(self._r, 1 << 16)
-            if not chunk: raise RuntimeError(f"Chromium exited; see {self.profile}/chromium.log")
+            if not chunk:
+                self._log.flush()
+                tail = (Path(self.profile) / "chromium.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"Chromium ({self.executable}) exited: " + " | ".join(tail))
             self._buf += chunk
         msg, self._buf = self._buf.split(b"\0", 1)
         return json.loads(msg)
@@ -709,8 +743,18 @@ class Chromium:
         self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
+
 # %%
 show_doc(Chromium)
+
+# %% [markdown]
+# A browser that dies at start is an error that says so, not a hang:
+
+# %%
+try:
+    with Chromium("/bin/false") as b: b.call("Browser.getVersion")
+except RuntimeError as e: print(e)
+else: raise AssertionError("a dead browser went unnoticed")
 
 # %%
 #| slow
@@ -719,6 +763,7 @@ with Chromium() as browser:
     target = browser.call("Target.createTarget", url="about:blank")["targetId"]
     session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
     print(version["product"], browser.call("Runtime.evaluate", session, expression="6 * 7")["result"]["value"])
+
 
 # %% [markdown]
 # For each page the check records what the browser reports as an error (console errors, uncaught exceptions, failed loads), then asks the page for its images, audio elements, links and element ids:
@@ -786,6 +831,7 @@ def _error_events(events: list[dict], session: str) -> list[str]:
             out.append(f"log: {p['entry'].get('text', '')} {p['entry'].get('url', '')}".strip())
     return out
 
+
 # %%
 #| export
 def check_site(site: Path | str, screenshot: Path | str | None = None, chromium: str | None = None,
@@ -837,8 +883,9 @@ def check_site(site: Path | str, screenshot: Path | str | None = None, chromium:
             elif frag and path in facts and unquote(frag) not in facts[path]["ids"]:
                 anchor_warnings.append(f"{name}: link to missing anchor {path}#{frag}")
     return {"pages": len(facts), "images": sum(len(f["images"]) for f in facts.values()),
-            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": problems,
+            "audio": sum(len(f["audio"]) for f in facts.values()), "links": n_links, "problems": list(dict.fromkeys(problems)),
             "warnings": sorted(set(anchor_warnings))}
+
 
 # %%
 show_doc(check_site)
@@ -858,6 +905,7 @@ for expected in ["image", "gone.wav is not a file", "missing nowhere.html", "und
     assert any(expected in p for p in result["problems"]), expected
 assert result["warnings"] == ["index.html: link to missing anchor index.html#nothing"]  # and none for #top
 shutil.rmtree(bad)
+
 
 # %% [markdown]
 # ## Command line
@@ -906,6 +954,7 @@ def main_docs(argv: list[str]) -> int:
               f"warnings; screenshot {shot}")
         return 1 if result["problems"] else 0
     return 0
+
 
 # %%
 show_doc(main_docs)
