@@ -236,7 +236,19 @@ assert mel_err["white noise 0.01 + 0.3 DC"] < mel_err["other speech (shifted bat
 # | `g_grad_exploding`, `d_grad_exploding` | norm (before clipping) above `grad_norm_max` or `grad_spike_factor` times its running median | `grad_window` checks | no |
 # | `g_grad_vanishing`, `d_grad_vanishing` | norm below `grad_norm_min` | `window` checks | no |
 #
-# Each condition keeps a streak: the number of consecutive checks it has held. A sustained alarm is active while its streak has reached its window and the step is past the warm-up; the first healthy check ends it. Audio conditions only change when a check brings audio.
+# Each condition keeps a streak: the number of consecutive checks it has held. A sustained alarm is active while its streak has reached its window and the step is past the warm-up; the first healthy check ends it. Streaks are counted during the warm-up too, so a condition that has held all along is reported at the first check after it. Audio conditions only change when a check brings audio.
+#
+# In a training loop, once per logging interval:
+#
+# ```python
+# monitor = HealthMonitor(cfg.discriminator.num_subdiscriminators, sampling_rate=cfg.mel.sampling_rate)
+# ...
+# warnings = monitor.update(step, loss_d=..., loss_g_adv=..., real_score=..., fake_score=...,
+#                           grad_norm_g=..., grad_norm_d=..., fake_audio=y_hat, real_audio=y)
+# for line in warnings: log(f"HEALTH WARNING at step {step}: {line}")
+# row["health"] = monitor.status              # 'ok' or e.g. 'd_asleep;g_dc_offset'
+# if stop_on_collapse and monitor.collapsed: ...
+# ```
 
 # %% [markdown]
 # The conditions themselves are plain functions of one check's numbers, so each can be tested on its own; the monitor adds the streaks and windows.
