@@ -467,16 +467,18 @@ class Chromium:
         self._w, self._r = cmd_w, out_r
         return self
 
+    def _exited(self) -> RuntimeError:
+        self._log.flush()
+        tail = (Path(self.profile) / "chromium.log").read_text(errors="replace").strip().splitlines()[-3:]
+        return RuntimeError(f"Chromium ({self.executable}) exited: " + " | ".join(tail))
+
     def _read_message(self, deadline: float) -> dict:
         while b"\0" not in self._buf:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([self._r], [], [], left)[0]:
                 raise TimeoutError(f"Chromium did not answer within {self.timeout:.0f} s")
             chunk = os.read(self._r, 1 << 16)
-            if not chunk:
-                self._log.flush()
-                tail = (Path(self.profile) / "chromium.log").read_text(errors="replace").strip().splitlines()[-3:]
-                raise RuntimeError(f"Chromium ({self.executable}) exited: " + " | ".join(tail))
+            if not chunk: raise self._exited()
             self._buf += chunk
         msg, self._buf = self._buf.split(b"\0", 1)
         return json.loads(msg)
@@ -485,7 +487,8 @@ class Chromium:
         "Send a DevTools command and return its result; events that arrive meanwhile are kept in `events`."
         self._next_id += 1
         msg = {"id": self._next_id, "method": method, "params": params, **({"sessionId": session} if session else {})}
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        try: os.write(self._w, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError: raise self._exited() from None
         deadline = time.monotonic() + self.timeout
         while True:
             m = self._read_message(deadline)
@@ -518,19 +521,17 @@ class Chromium:
         shutil.rmtree(self.profile, ignore_errors=True)
 
 # %% ../nbs/12_docs.ipynb #81ad4905
-class _QuietHandler:
-    @staticmethod
-    def make(directory: Path):
-        from http.server import SimpleHTTPRequestHandler
-        class Handler(SimpleHTTPRequestHandler):
-            def log_message(self, *args): pass
-        return partial(Handler, directory=str(directory))
+def _quiet_handler(directory: Path):
+    from http.server import SimpleHTTPRequestHandler
+    class QuietHandler(SimpleHTTPRequestHandler):
+        def log_message(self, *args): pass  # one line per request would bury the results
+    return partial(QuietHandler, directory=str(directory))
 
 @contextmanager
 def serve_directory(path: Path | str):
     "Serve `path` over HTTP on 127.0.0.1 (a free port) in a thread; yields the base URL."
     from http.server import ThreadingHTTPServer
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler.make(Path(path)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _quiet_handler(Path(path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try: yield f"http://127.0.0.1:{server.server_address[1]}/"
@@ -638,7 +639,7 @@ def main_docs(argv: list[str]) -> int:
     "`hifigan-ruslan docs`: build the documentation site locally, without Quarto."
     p = argparse.ArgumentParser(prog="hifigan-ruslan docs", description="Build the documentation as a static HTML site "
                                 "(no Quarto needed) from the processed notebooks.")
-    p.add_argument("--out", default="_site", help="folder for the site (default: _site)")
+    p.add_argument("--out", default=None, help="folder for the site (default: _site in the repository)")
     p.add_argument("--readme", action="store_true", help="only write README.md from nbs/index.ipynb (no site)")
     p.add_argument("--check", action="store_true", help="open every page in headless Chromium and report broken parts")
     p.add_argument("--screenshot", default=None, help="with --check: where to save a screenshot of the index page "
@@ -654,7 +655,7 @@ def main_docs(argv: list[str]) -> int:
     if args.readme:
         print(f"wrote {write_readme(info)}")
         return 0
-    report = build_site(args.out, info, args.workers)
+    report = build_site(args.out or info.root / "_site", info, args.workers)
     for m in report.missing: print(f"warning: missing file referenced by {m}", file=sys.stderr)
     print(f"wrote {len(report.pages)} pages and {len(report.files)} files to {report.out}; open {report.out / 'index.html'}")
     if args.check:

@@ -29,7 +29,7 @@
 # nbdev_test --flags slow                 # run every test, including the slow ones (what CI runs)
 # ```
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, ONNX, the metrics of `evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML and Matplotlib.
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, ONNX, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML and Matplotlib.
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), in a few minutes on a CPU:
 #
@@ -59,7 +59,7 @@
 # hifigan-ruslan prepare --data-path /data/RUSLAN --out data/ruslan-22k [--workers N] [--val-size 100] [--seed 1234]
 # ```
 #
-# `prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [RUSLAN data](06_data.ipynb).
+# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [RUSLAN data](06_data.ipynb).
 
 # %% [markdown]
 # ## Train
@@ -94,7 +94,7 @@
 # hifigan-ruslan export   --checkpoint runs/recipe/checkpoints/generator_best.pt --format onnx --out generator.onnx
 # ```
 #
-# `generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs; for an official HiFi-GAN checkpoint give its size with `--preset v1|v2|v3`. `resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
+# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs; for an official HiFi-GAN checkpoint give its size with `--preset v1|v2|v3`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
 #
 # ```python
 # from hifigan_ruslan.inference import Vocoder
@@ -111,7 +111,7 @@
 # hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
 # ```
 #
-# `evaluate` resynthesises the validation clips of a prepared corpus (at most `--limit N` of them) with the checkpoint, scores them against the originals and writes the results to `--out`. See [Evaluation](10_evaluation.ipynb).
+# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (at most `--limit N` of them) with the checkpoint, scores them against the originals and writes the results to `--out`. See [Evaluation](10_evaluation.ipynb).
 
 # %% [markdown]
 # ## What the Kaggle runs showed
@@ -143,14 +143,14 @@
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
 # | [Checkpoints](05_checkpoints.ipynb) | atomic saving, safe loading, a generator from any checkpoint |
-# | [RUSLAN data](06_data.ipynb) | `prepare`, the dataset and the loaders |
+# | [RUSLAN data](06_data.ipynb) | preparing the corpus; the dataset and the loaders |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
-# | [Training](08_training.ipynb) | `hifigan-ruslan train` and `demo`: resuming, time budgets, two GPUs |
-# | [Inference](09_inference.ipynb) | `generate`, `resynth`, `export` and the `Vocoder` API |
-# | [Evaluation](10_evaluation.ipynb) | `evaluate` |
+# | [Training](08_training.ipynb) | training, resuming, time budgets, two GPUs, and the demo |
+# | [Inference](09_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
+# | [Evaluation](10_evaluation.ipynb) | scoring a checkpoint on the validation clips |
 # | [Kaggle](11_kaggle.ipynb) | building, pushing and resuming the Kaggle kernel |
 # | [Documentation site](12_docs.ipynb) | this site, built locally and checked in a browser |
-# | [Command line](13_cli.ipynb) | `hifigan-ruslan` and its subcommands |
+# | [Command line](13_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML:
 #
@@ -160,4 +160,4 @@
 # hifigan-ruslan docs --readme               # only rewrite README.md from nbs/index.ipynb
 # ```
 #
-# `docs` needs the dev extras (nbdev, nbconvert) and says so when they are missing; `--check` needs Chromium (Debian: `apt-get install chromium`).
+# `hifigan-ruslan docs` needs the dev extras (nbdev, nbconvert) and says so when they are missing; `--check` needs Chromium (Debian: `apt-get install chromium`).
