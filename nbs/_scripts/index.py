@@ -72,7 +72,7 @@
 #
 # | option | what it does |
 # |---|---|
-# | `--preset recipe\|exp1\|exp2\|exp3\|tiny\|v1\|v2\|v3` | a training preset, or a generator size (`v1`, `v2`, `v3`: the recipe with that generator) |
+# | `--preset NAME` | a training preset (`recipe`, `exp1`, `exp2`, `exp3`, `tiny`) or a generator size (`v1`, `v2`, `v3`: the recipe with that generator) |
 # | `--config FILE` | a YAML or JSON config instead of a preset |
 # | `--set key=value ...` | override any field, e.g. `--set train.lambda_mel=30` |
 # | `--max-steps N` | stop after N optimizer steps |
