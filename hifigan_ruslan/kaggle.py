@@ -190,11 +190,11 @@ def restore_newest_run(roots, run_dir) -> int | None:
 # %% ../nbs/11_kaggle.ipynb #51f6616d
 def training_command(prepared, run_dir, preset: str, gpus: int, time_budget_s: float, max_steps: int | None = None,
                      overrides=()) -> list[str]:
-    "The command line that trains on `gpus` GPUs (torchrun; fp16) or, with 0, in one CPU process, within `time_budget_s`."
+    "The torchrun command line that trains on `gpus` GPUs in fp16 (or, with 0, in one CPU process) within `time_budget_s`."
     if time_budget_s < 60:
         raise ValueError(f"time budget {time_budget_s:.0f} s: too little left to train; raise HIFIGAN_SESSION_HOURS or shorten preparation")
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}"] if gpus else [sys.executable]
-    cmd = [*launcher, "-m", "hifigan_ruslan", "train", "--data", str(prepared), "--out", str(run_dir),
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={max(gpus, 1)}",
+           "-m", "hifigan_ruslan", "train", "--data", str(prepared), "--out", str(run_dir),
            "--preset", preset, "--time-budget", str(int(time_budget_s))]
     if max_steps: cmd += ["--max-steps", str(max_steps)]
     for o in (["train.precision=fp16"] if gpus else []) + list(overrides): cmd += ["--set", o]

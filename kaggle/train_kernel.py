@@ -42,7 +42,7 @@ print(f"input {INPUT_ROOT} | working {WORKING} | temp {TEMP} | preset {PRESET} |
 # %% [markdown]
 # ## GPUs
 #
-# The metadata asks for two T4s (`machine_shape: NvidiaTeslaT4`). Both are used through `torchrun`, one process each; without a GPU the notebook still runs, on the CPU, which is only useful for testing it.
+# The metadata asks for two T4s (`machine_shape: NvidiaTeslaT4`). Both are used through `torchrun`, one process each; without a GPU the notebook still runs, as one process on the CPU, which is only useful for testing it.
 
 # %%
 import torch
