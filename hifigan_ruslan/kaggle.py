@@ -142,13 +142,12 @@ def built_files(root, environ=None) -> dict[Path, str]:
 
 def build_kernel(root, check: bool = False, environ=None) -> list[Path]:
     "Write the kernel notebook and metadata; returns the files that changed. With `check`, write nothing and return the files that differ."
-    changed = [p for p, text in built_files(root, environ).items()
-               if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    files = built_files(root, environ)
+    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if not check:
-        for p, text in built_files(root, environ).items():
-            if p in changed:
-                p.parent.mkdir(parents=True, exist_ok=True)
-                p.write_text(text, encoding="utf-8")
+        for p in changed:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(files[p], encoding="utf-8")
     return changed
 
 # %% ../nbs/11_kaggle.ipynb #7ce26aab
