@@ -16,7 +16,7 @@
 # `hifigan-ruslan` — вокодер HiFi-GAN для русской речи, обученный на корпусе RUSLAN (22 200 фраз одного диктора). Он превращает мел-спектрограмму (22 050 Гц, 80 полос, шаг 256 отсчётов — ровно как в оригинальном HiFi-GAN) в звук, поэтому подходит к акустическим моделям, обученным под HiFi-GAN (Tacotron 2, FastSpeech 2), и загружает официальные чекпойнты.
 #
 # - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `nbdev_test --flags slow`.
-# - Весь путь на встроенном маленьком корпусе за несколько минут на CPU: `hifigan-ruslan demo --out runs/demo`.
+# - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
 # - Обучение рассчитано на Kaggle: `hifigan-ruslan kaggle push` отправляет ноутбук, каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
 # - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
@@ -31,13 +31,27 @@
 #
 # Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, ONNX, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML and Matplotlib.
 #
-# Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), in a few minutes on a CPU:
+# Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
 # ```sh
 # hifigan-ruslan demo --out runs/demo
 # ```
 #
-# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for minutes on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
+# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
+
+# %% [markdown]
+# One run of the demo, 300 steps in 2,130 s on two CPU cores shared with other jobs, gave the files below (committed under `nbs/assets/demo/`). The loss curves: the discriminator's loss falls while the generator's adversarial and feature-matching losses rise (the discriminator learns to tell real from generated audio first), and the validation mel L1 falls from 2.80 to 1.20 (the recipe reached 0.231 on RUSLAN after 50 epochs):
+#
+# ![Loss curves of a 300-step demo run](assets/demo/losses.png)
+#
+# The validation clip `000001_RUSLAN` («Кошка спит на диване.»), first as it is, then resynthesised by the `tiny` generator of that run (its mel, then the generator):
+#
+# <audio controls preload="metadata" src="assets/demo/original_000001.wav"></audio>
+# <audio controls preload="metadata" src="assets/demo/resynth_000001.wav"></audio>
+#
+# Files: [original](assets/demo/original_000001.wav), [resynthesised](assets/demo/resynth_000001.wav). Their log-mels; the resynthesis has the coarse shape of the sentence but not yet its harmonics:
+#
+# ![Log-mel of the original and the resynthesised clip](assets/demo/mels_000001.png)
 
 # %% [markdown]
 # ## Train on Kaggle
@@ -94,7 +108,7 @@
 # hifigan-ruslan export   --checkpoint runs/recipe/checkpoints/generator_best.pt --format onnx --out generator.onnx
 # ```
 #
-# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs; for an official HiFi-GAN checkpoint give its size with `--preset v1|v2|v3`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
+# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs. `--checkpoint` takes this project's `g_XXXXXXXX` or `generator_best.pt`, or an official HiFi-GAN `g_` file, whose size (`v1`, `v2`, `v3`) is inferred, or given with `--preset`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
 #
 # ```python
 # from hifigan_ruslan.inference import Vocoder
@@ -111,7 +125,7 @@
 # hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
 # ```
 #
-# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (at most `--limit N` of them) with the checkpoint, scores them against the originals and writes the results to `--out`. See [Evaluation](10_evaluation.ipynb).
+# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) work too. See [Evaluation](10_evaluation.ipynb).
 
 # %% [markdown]
 # ## What the Kaggle runs showed
