@@ -81,6 +81,7 @@ class Trainer:
         self.progress = progress
         self.dist, self.device = init_distributed(device)
         self.precision = resolve_precision(t.precision, self.device)
+        if self.device.type == "cuda": torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
         self.batch_size, self.accum = per_process_batch(t, self.dist.world_size)
         torch.manual_seed(t.seed)  # identical initial weights in every process
@@ -486,6 +487,9 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     t, main = tr.cfg.train, tr.dist.main
     loader = _train_loader(tr)
     steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
+    if steps_per_epoch == 0:
+        raise ValueError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one step's "
+                         f"{tr.batch_size} x {tr.accum} accumulated batches")
     total = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     metrics = MetricsLog(tr.run_dir, tr.step, resumed) if main else None
     clock = _Clock(tr, time_budget)

@@ -55,10 +55,12 @@ def resolve_precision(precision: str, device) -> str:
     if precision != "auto": return precision
     return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp16"
 
+
 # %%
 assert resolve_precision("auto", "cpu") == "fp32" and resolve_precision("fp16", "cpu") == "fp32"
 try: resolve_precision("fp8", "cpu")
 except ValueError as e: print(e)
+
 
 # %% [markdown]
 # `torch.cuda.is_bf16_supported()` is not used for the decision: on recent PyTorch it also answers yes for a T4, where bf16 is emulated and slow.
@@ -103,10 +105,12 @@ def per_process_batch(train: TrainConfig, world_size: int) -> tuple[int, int]:
     raise ValueError(f"the effective batch {b} x {k} cannot be split over {world_size} processes; "
                      f"make train.batch_size or train.grad_accum_steps a multiple of {world_size}")
 
+
 # %%
 recipe = preset_config("recipe").train
 assert per_process_batch(recipe, 1) == (4, 2) and per_process_batch(recipe, 2) == (4, 1) and per_process_batch(recipe, 4) == (1, 2)
 assert per_process_batch(preset_config("tiny").train, 2) == (2, 1)
+
 
 # %% [markdown]
 # ## The trainer's state
@@ -125,6 +129,7 @@ class Trainer:
         self.progress = progress
         self.dist, self.device = init_distributed(device)
         self.precision = resolve_precision(t.precision, self.device)
+        if self.device.type == "cuda": torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         self.amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
         self.batch_size, self.accum = per_process_batch(t, self.dist.world_size)
         torch.manual_seed(t.seed)  # identical initial weights in every process
@@ -167,8 +172,10 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             with open(self.run_dir / "train.log", "a", encoding="utf-8") as f: f.write(message + "\n")
 
+
 # %%
 show_doc(Trainer)
+
 
 # %% [markdown]
 # ## One training step
@@ -224,6 +231,7 @@ def _optimizer_step(optimizer, scaler, max_norm: float, loss: torch.Tensor) -> t
     # a non-finite gradient from a finite loss under fp16 is an overflow that the scaler handles by lowering its scale
     return norm.detach(), loss_ok and grad_ok, not loss_ok or (not grad_ok and not scaler.is_enabled())
 
+
 # %%
 #| export
 STAT_NAMES = ("loss_g", "loss_d", "loss_adv", "loss_fm", "loss_mel", "grad_norm_g", "grad_norm_d", "real_score", "fake_score")
@@ -269,6 +277,7 @@ def train_step(tr: Trainer, batches: list) -> dict:
     return {"stats": stats, "skipped": not (stepped_d and stepped_g), "bad": bad_d or bad_g, "fake": fakes[-1].detach(),
             "real": inputs[-1][0]}
 
+
 # %%
 show_doc(train_step)
 
@@ -300,12 +309,14 @@ MAX_BAD_STEPS = 10  # consecutive steps with a non-finite loss before the run st
 class TrainingDiverged(RuntimeError):
     "Raised by `fit` after `MAX_BAD_STEPS` consecutive steps with a non-finite loss."
 
+
 # %%
 nan_batch = (batch[0], torch.full((4, 4096), float("nan")))
 before = {k: v.clone() for k, v in tr.generator.state_dict().items()}
 out = train_step(tr, [nan_batch])
 assert out["skipped"] and out["bad"] and all(torch.equal(before[k], v) for k, v in tr.generator.state_dict().items())
 assert not train_step(tr, [batch])["skipped"]  # the next good batch trains normally
+
 
 # %% [markdown]
 # ## Checkpoints
@@ -367,6 +378,7 @@ def prune_checkpoints(ckpt_dir, keep_last: int, keep=()) -> list[int]:
         for prefix in ("g", "do"): step_path(ckpt_dir, prefix, s).unlink(missing_ok=True)
     return doomed
 
+
 # %%
 show_doc(save_checkpoint)
 
@@ -386,6 +398,7 @@ assert shapes(g_file["generator"]) == manifest["generator_v1"]
 assert shapes(do_file["mpd"]) == manifest["mpd"] and shapes(do_file["msd"]) == manifest["msd"]
 assert {"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"} <= set(do_file) and g_file["config"]["generator_preset"] == "v1"
 print(len(g_file["generator"]), "generator tensors,", len(do_file["mpd"]) + len(do_file["msd"]), "discriminator tensors: layouts match")
+
 
 # %% [markdown]
 # ### Resume and transfer
@@ -452,6 +465,7 @@ def init_from_checkpoint(tr: Trainer, path) -> str:
         loaded.append(f"discriminators from {sibling}")
     return "Initialised " + " and ".join(loaded) + " (fresh optimizers)"
 
+
 # %% [markdown]
 # ## Validation
 #
@@ -500,6 +514,7 @@ def validate(tr: Trainer, write_samples: bool = True) -> float:
     if tr.dist.world_size > 1: dist.all_reduce(total)
     return (total[0] / total[1].clamp(min=1)).item()
 
+
 # %% [markdown]
 # ## Metrics, plots and the log
 #
@@ -540,6 +555,7 @@ def read_metrics(path) -> list[dict]:
     "Rows of a `metrics.csv` as dictionaries of strings."
     with open(path, newline="", encoding="utf-8") as f: return list(csv.DictReader(f))
 
+
 # %%
 #| export
 def plot_metrics(path, out=None):
@@ -563,6 +579,7 @@ def plot_metrics(path, out=None):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=80)
     return fig
+
 
 # %% [markdown]
 # ## Stopping cleanly
@@ -644,6 +661,7 @@ def _groups(loader, size: int):
         group.append(batch)
         if len(group) == size: yield group; group = []
 
+
 # %% [markdown]
 # ## The loop
 #
@@ -658,6 +676,9 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     t, main = tr.cfg.train, tr.dist.main
     loader = _train_loader(tr)
     steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
+    if steps_per_epoch == 0:
+        raise ValueError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one step's "
+                         f"{tr.batch_size} x {tr.accum} accumulated batches")
     total = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     metrics = MetricsLog(tr.run_dir, tr.step, resumed) if main else None
     clock = _Clock(tr, time_budget)
@@ -751,8 +772,10 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
             if metrics.path.is_file(): plot_metrics(metrics.path, tr.run_dir / "plots" / "losses.png")
     return reason
 
+
 # %%
 show_doc(fit)
+
 
 # %% [markdown]
 # ## Putting a run together
@@ -782,6 +805,7 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
                + f", batch {tr.batch_size} x {tr.accum} accumulation per process")
     return tr, fit(tr, max_steps, time_budget, stop_on_collapse, resumed=step is not None)
 
+
 # %%
 show_doc(train)
 
@@ -791,7 +815,7 @@ show_doc(train)
 # The tests below train the `tiny` preset on the small corpus bundled with the package, prepared once into a temporary folder.
 
 # %%
-import subprocess, sys, re, shutil
+import subprocess, sys, re, shutil, warnings
 from hifigan_ruslan.data import bundled_corpus, prepare_corpus
 work = Path(tempfile.mkdtemp(prefix="hifigan_train_"))
 prepared = work / "prepared"
@@ -817,11 +841,27 @@ g = load_checkpoint(work / "run" / "checkpoints" / "g_00000030")
 assert g["config"]["preset"] == "tiny" and g["steps"] == 30
 
 # %% [markdown]
+# **Transfer.** `init_from_checkpoint` starts a fresh run (step 0, new optimizers) from that run's weights, discriminators included; weights of another shape are refused with a message that says why.
+
+# %%
+#| slow
+fresh = Trainer(preset_config("tiny"), device="cpu")
+print(init_from_checkpoint(fresh, work / "run" / "checkpoints" / "g_00000030"))
+assert torch.equal(fresh.generator.conv_pre.bias, tr.generator.conv_pre.bias) and torch.equal(fresh.msd.state_dict()["discriminators.1.conv_post.bias"], tr.msd.state_dict()["discriminators.1.conv_post.bias"])
+assert fresh.step == 0 and not fresh.optim_g.state
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # loading into meta tensors is a no-op; only the shapes are checked
+    try: init_from_checkpoint(Trainer(preset_config("v1"), device="meta"), work / "run" / "checkpoints" / "g_00000030")
+    except ValueError as e: print(e)
+
+# %% [markdown]
 # The loss curves of that run (also saved as `RUN/plots/losses.png`). Thirty steps of the tiny model are only the very beginning: the mel error falls fast while the discriminators are still learning what real speech is.
 
 # %%
 #| slow
-plot_metrics(work / "run" / "metrics.csv")
+from IPython.display import Image
+Image(filename=str(work / "run" / "plots" / "losses.png"))
+
 
 # %% [markdown]
 # **Kill and resume.** A run started from the command line is killed with SIGKILL (no chance to clean up) after its second checkpoint; the same command again resumes from the newest checkpoint and says so first, and the step counter continues.
@@ -856,7 +896,6 @@ bad = step_path(run / "checkpoints", "g", steps[-1])
 bad.write_bytes(bad.read_bytes()[: bad.stat().st_size // 2])
 tr, reason = train(preset_config("tiny"), prepared, run, max_steps=steps[-1] + 1, device="cpu", progress=False)
 log = (run / "train.log").read_text().splitlines()
-print("\n".join(l for l in log[-8:] if "Resuming" in l or "skipping" in l))
 assert tr.step == steps[-1] + 1 and any(f"skipping checkpoint of step {steps[-1]}" in l for l in log)
 assert any(l == f"Resuming from {run}/checkpoints/g_{steps[-2]:08d} (step {steps[-2]})" for l in log)
 
@@ -883,12 +922,14 @@ class NaNAudio(torch.utils.data.Dataset):
     def __getitem__(self, i): mel, audio = self.ds[i]; return mel, audio * float("nan")
     def reseed(self, seed): self.ds.reseed(seed)
 tr.train_set = NaNAudio(tr.train_set)
-try: fit(tr, max_steps=50, max_bad_steps=3); raise AssertionError("must stop")
-except TrainingDiverged as e: print(str(e)[:100], "...")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # the schedule's epoch step comes before any optimizer step here
+    try: fit(tr, max_steps=50, max_bad_steps=3); raise AssertionError("must stop")
+    except TrainingDiverged as e: print(str(e)[:100], "...")
 assert tr.step == 3 and list_steps(tr.ckpt_dir) == []
 
 # %% [markdown]
-# **Two processes.** `torchrun` starts two gloo processes on the CPU; each trains on half of every batch, process 0 writes the checkpoints, and the two copies of the generator stay identical.
+# **Two processes.** `torchrun` starts two gloo processes on the CPU; each trains on half of every batch (the effective batch stays 4), and process 0 alone writes logs and checkpoints.
 
 # %%
 #| slow
@@ -901,6 +942,7 @@ res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-pe
 assert res.returncode == 0, res.stderr[-3000:]
 print("\n".join(l for l in res.stdout.splitlines() if "processes" in l or "validation" in l))
 assert list_steps(work / "ddp" / "checkpoints") == [2] and "x 2 processes, batch 2 x 1" in res.stdout
+
 
 # %% [markdown]
 # ## Command line
@@ -936,6 +978,7 @@ def resolve_config(preset: str | None, config_file=None, overrides=(), run_dir=N
     else: cfg = preset_config("recipe")
     return apply_overrides(cfg, list(overrides))
 
+
 # %%
 #| export
 def main_train(argv: list[str] | None = None) -> int:
@@ -967,6 +1010,7 @@ def main_train(argv: list[str] | None = None) -> int:
     if reason.startswith("signal"): return 128 + int(signal.Signals[reason.split()[1]])
     return 0
 
+
 # %% [markdown]
 # A user error is one line naming what is wrong:
 
@@ -975,6 +1019,7 @@ for args in (["--data", str(work / "nowhere"), "--out", str(work / "x")], ["--da
              ["--data", str(prepared), "--out", str(work / "x"), "--set", "train.lamda=1"]):
     try: main_train(args); raise AssertionError(args)
     except (ValueError, NotADirectoryError) as e: print(e)
+
 
 # %% [markdown]
 # ## The demo
@@ -1027,6 +1072,7 @@ def main_demo(argv: list[str] | None = None) -> int:
           f"  resynthesised:     {out / 'resynth'} ({len(written)} WAVs with mel images)\n"
           f"  best generator:    {tr.ckpt_dir / 'generator_best.pt'}")
     return 0
+
 
 # %% [markdown]
 # The demo, cut to two steps:
