@@ -122,16 +122,27 @@ def _working_dir(path: Path):
     try: yield
     finally: os.chdir(old)
 
-def _processing_error(e: Exception) -> str:
+def _notebook_title(path: Path) -> str:
+    "The `# Title` of a notebook's first Markdown cell (what nbdev's errors call the notebook)."
+    for cell in json.loads(path.read_text(encoding="utf-8")).get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            m = re.search(r"^#\s+(.+?)\s*$", "".join(cell.get("source", "")), re.M)
+            return m.group(1) if m else ""
+    return ""
+
+def _processing_error(e: Exception, nbs_path: Path) -> str:
     "One line from nbdev's processing error: which notebook and cell, and the underlying error."
-    first = str(e).strip().splitlines()[0].rstrip(" :") if str(e).strip() else type(e).__name__
-    cause = e.__cause__
+    text = str(e).strip()
+    where = text.splitlines()[0].rstrip(" :") if text else type(e).__name__
+    if (m := re.search(r"Error in notebook: (.*?) in cell (\d+)", text)):
+        names = [n for n in site_notebooks(nbs_path) if _notebook_title(nbs_path / n) == m.group(1)]
+        where = f"{names[0] if names else m.group(1)}, cell {m.group(2)}"
     detail = ""
-    if cause is not None:
-        lines = [l for l in str(cause).splitlines() if re.match(r"^\w+(Error|Exception|Exit): ", l)
+    if e.__cause__ is not None:  # the error in the cell (from a worker process: the text of its traceback)
+        lines = [l for l in str(e.__cause__).splitlines() if re.match(r"^\w+(Error|Exception|Exit)(: |$)", l)
                  and not l.startswith("Exception: Error in notebook")]
-        detail = lines[-1] if lines else f"{type(cause).__name__}: {cause}".splitlines()[0]
-    return (f"nbdev could not process the notebooks for the docs: {first}" + (f": {detail}" if detail else "")
+        detail = lines[-1] if lines else f"{type(e.__cause__).__name__}: {e.__cause__}".splitlines()[0]
+    return (f"nbdev could not process {where} for the docs" + (f": {detail}" if detail else "")
             + " (nbdev runs every cell that contains an import while rendering the docs; keep imports in their own cells)")
 
 def process_notebooks(info: SiteInfo, n_workers: int | None = None) -> Path:
@@ -144,7 +155,7 @@ def process_notebooks(info: SiteInfo, n_workers: int | None = None) -> Path:
         with _working_dir(info.nbs_path), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try: return Path(proc_nbs(info.nbs_path, n_workers=n_workers))
-            except Exception as e: raise ValueError(_processing_error(e)) from e
+            except Exception as e: raise ValueError(_processing_error(e, info.nbs_path)) from e
     finally:
         if old_env is None: os.environ.pop("PYTHONWARNINGS", None)
         else: os.environ["PYTHONWARNINGS"] = old_env
@@ -152,6 +163,15 @@ def process_notebooks(info: SiteInfo, n_workers: int | None = None) -> Path:
 
 # %%
 show_doc(process_notebooks)
+
+# %% [markdown]
+# What a processing failure looks like (nbdev names the notebook by its title; the message names the file):
+
+# %%
+try: raise Exception("Error in notebook: Command line in cell 7 :\nimport x\nf(y)") from NameError("name 'y' is not defined")
+except Exception as e: msg = _processing_error(e, info.nbs_path)
+print(msg)
+assert msg.startswith("nbdev could not process 13_cli.ipynb, cell 7 for the docs: NameError: name 'y' is not defined")
 
 # %% [markdown]
 # ## From a processed notebook to a page
