@@ -22,6 +22,7 @@ from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.checkpoints import generator_from_checkpoint
 from hifigan_ruslan.mel import mel_spectrogram
 
+
 # %% [markdown]
 # ## Chunks without seams
 #
@@ -52,12 +53,14 @@ def receptive_field_frames(cfg: GeneratorConfig) -> int:
     context += 3 / rate  # conv_post
     return math.ceil(context)
 
+
 # %%
 show_doc(receptive_field_frames)
 
 # %%
 from hifigan_ruslan.config import GENERATOR_PRESETS
 print({name: receptive_field_frames(c) for name, c in GENERATOR_PRESETS.items()})
+
 
 # %% [markdown]
 # A bound is only useful if it is not too small. Check it empirically: perturb one input frame of a random generator and see how far from it the output changes. The measured reach must never exceed the computed one (and should not be far below it, or chunks would carry useless context).
@@ -77,6 +80,7 @@ for name in ["v3", "tiny"]:
     print(f"{name}: measured reach {reach} frames, computed receptive field {bound}")
     assert reach <= bound <= reach + 3
 
+
 # %% [markdown]
 # The same idea for the mel itself: a mel frame depends only on its own 1,024-sample window, so a long recording can be turned into a mel piece by piece, each piece with a few frames of margin, and the result equals the one-shot mel (the reflect padding at the true ends of the signal is reproduced by letting the first and last pieces touch those ends).
 
@@ -95,16 +99,18 @@ def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames:
         pieces.append(mel_spectrogram(piece, cfg)[:, start - lo:stop - lo])
     return torch.cat(pieces, -1) if pieces else mel_spectrogram(audio, cfg)
 
+
 # %%
 x = torch.from_numpy(np.load("testdata/reference/mel_espeak_ru.npz")["audio"])
 for n in (len(x), len(x) - 100, 256 * 37 + 5):
     whole, parts = mel_spectrogram(x[:n]), chunked_mel(x[:n], chunk_frames=16)
     assert parts.shape == whole.shape and (parts - whole).abs().max() < 1e-4, n
 
+
 # %% [markdown]
 # ## The fast CPU path
 #
-# For inference the generator needs no gradients and no weight normalisation: `remove_weight_norm()` folds each `g v / ||v||` into one plain weight, and `torch.inference_mode()` drops autograd bookkeeping. On CPU, the largest further gain in the project's measurements (`benchmarks/bench_inference.py`) came from running the same network in **ONNX Runtime**: its convolution kernels and graph fusions (LeakyReLU into the preceding op, the residual adds) run V2 and V3 several times faster than eager PyTorch, and V1 faster too, with outputs within `1e-6` of PyTorch's. `torch.compile` gave a smaller gain after a compile of up to a minute and a half on a small CPU, which does not pay off for a command that vocodes a few files.
+# For inference the generator needs no gradients and no weight normalisation: `remove_weight_norm()` folds each `g v / ||v||` into one plain weight, and `torch.inference_mode()` drops autograd bookkeeping. On a CPU these two alone gain little: the time goes into the convolutions and into memory traffic between many small operations. The largest gain in the project's measurements (`benchmarks/bench_inference.py`, which compares against an eager generator with weight norm in place) came from running the same network in **ONNX Runtime**: its convolution kernels and graph fusions (the LeakyReLU and the residual adds folded into neighbouring operations) run V2 and V3 two to three times faster than eager PyTorch, with outputs within `1e-6` of PyTorch's for realistically scaled weights. `torch.compile` matched it for V3 but not for V2, after compiling for 17 to 88 seconds on a 2-core CPU, which does not pay off for a command that vocodes a few files, and it needs a working C compiler.
 #
 # So a `Vocoder` on CPU exports its generator to ONNX in memory once, on first use, and checks the session against PyTorch on a short probe. If onnxruntime is missing, the export fails, or the check disagrees by more than `1e-3`, it warns once and stays with eager PyTorch. On GPU it uses PyTorch (cuDNN is already fast there). `backend="torch"` forces PyTorch.
 
@@ -128,6 +134,7 @@ def _ort_session(model: bytes):
     opts.log_severity_level = 3
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
+
 # %% [markdown]
 # ## `Vocoder`
 
@@ -143,7 +150,7 @@ def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
 class Vocoder:
     "A generator ready for inference: log-mel `[80, T]` / `[B, 80, T]` to float audio at the config's sampling rate."
     def __init__(self, generator: Generator, config: Config, device=None, backend: str = "auto",
-                 chunk_frames: int = 512):
+                 chunk_frames: int = 1024):
         if backend not in ("auto", "torch", "onnxruntime"): raise ValueError(f"unknown backend {backend!r}: auto, torch or onnxruntime")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.config, self.mel_config = config, config.mel
@@ -209,6 +216,7 @@ class Vocoder:
     def __repr__(self):
         return f"Vocoder({self.config.generator_preset}, device={self.device}, backend={self.backend}, context={self.context} frames)"
 
+
 # %% [markdown]
 # Reading audio: any format libsndfile reads, channels averaged to mono, resampled with soxr (high quality) to the vocoder's rate.
 
@@ -232,6 +240,7 @@ def load_audio(wav_or_path, target_rate: int = 22050, sampling_rate: int | None 
     if not np.isfinite(mono).all(): raise ValueError(f"{name}: audio contains NaN or infinite samples")
     if sampling_rate != target_rate: mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
 
 # %%
 show_doc(Vocoder.from_checkpoint)
@@ -402,6 +411,7 @@ def load_mel_file(path, num_mels: int = 80) -> np.ndarray:
     if mel.max() > MAX_LOG_MEL: raise ValueError(f"{path}: values up to {mel.max():.3g}: not a natural-log mel (dB or linear scale?)")
     return np.ascontiguousarray(mel)
 
+
 # %%
 show_doc(load_mel_file)
 
@@ -426,6 +436,7 @@ for name in [*cases, "objects.npy", "text.pt", "pickled.pt"]:
     except ValueError as e: errors[name] = str(e); print(str(e).replace(str(mels), "mels")[:140])
 assert all(name in msg and "\n" not in msg for name, msg in errors.items())
 assert "80" in errors["bands.npy"] and "NaN" in errors["nan.npy"] and "linear" in errors["linear.npy"]
+
 
 # %% [markdown]
 # ## Export
@@ -464,6 +475,7 @@ def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
         with torch.inference_mode(): got = torch.jit.load(str(path))(mel).numpy()
     return float(np.abs(got - expected).max())
 
+
 # %%
 show_doc(export_generator)
 
@@ -473,6 +485,7 @@ for fmt in ["onnx", "torchscript"]:
     err = check_export(voc, p, fmt)
     print(f"{fmt}: {p.stat().st_size / 1e6:.2f} MB, max |exported - PyTorch| = {err:.1e}")
     assert err < 1e-4 and not list(tmp.glob(".*.tmp"))
+
 
 # %% [markdown]
 # ## Command line
@@ -497,7 +510,7 @@ def _unique_wav(out: Path, stem: str, used: set) -> Path:
     used.add(name)
     return out / f"{name}.wav"
 
-def _process_files(command: str, files: list[str], out_dir, work, what: str) -> int:
+def _process_files(command: str, files: list[str], out_dir, work, what: str, rate: int = 22050) -> int:
     "Run `work(path) -> audio` on each file with a progress bar, write WAVs, report failures; returns the exit status."
     import soundfile as sf
     from tqdm.auto import tqdm
@@ -510,8 +523,8 @@ def _process_files(command: str, files: list[str], out_dir, work, what: str) -> 
         except (ValueError, FileNotFoundError) as e:
             failed.append(f); tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr); continue
         target = _unique_wav(out, Path(f).stem, used)
-        sf.write(target, np.clip(audio, -1, 1), 22050, subtype="PCM_16")
-        written.append((target, len(audio) / 22050))
+        sf.write(target, np.clip(audio, -1, 1), rate, subtype="PCM_16")
+        written.append((target, len(audio) / rate))
     seconds = sum(s for _, s in written)
     print(f"{command}: wrote {len(written)} WAV file(s), {seconds:.1f} s of audio, to {out}"
           + (f"; {len(failed)} of {len(files)} {what} failed" if failed else ""))
@@ -525,7 +538,8 @@ def main_generate(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output directory (one WAV per mel, named after it)")
     args = p.parse_args(argv)
     voc = _vocoder(args)
-    return _process_files("generate", args.mel, args.out, lambda f: voc(load_mel_file(f, voc.generator.cfg.num_mels)), "mel files")
+    return _process_files("generate", args.mel, args.out, lambda f: voc(load_mel_file(f, voc.generator.cfg.num_mels)), "mel files",
+                          voc.sampling_rate)
 
 def main_resynth(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan resynth`: audio -> mel -> audio for WAV files of any rate and channel count."
@@ -535,7 +549,7 @@ def main_resynth(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output directory")
     args = p.parse_args(argv)
     voc = _vocoder(args)
-    return _process_files("resynth", args.wav, args.out, voc.resynthesize, "audio files")
+    return _process_files("resynth", args.wav, args.out, voc.resynthesize, "audio files", voc.sampling_rate)
 
 def main_export(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan export`: the generator as a dynamic-length ONNX or TorchScript model, checked against PyTorch."
@@ -551,6 +565,7 @@ def main_export(argv: list[str] | None = None) -> int:
     print(f"export: wrote {args.format} model ({path.stat().st_size / 1e6:.1f} MB) to {path}; input mel [B, "
           f"{voc.generator.cfg.num_mels}, T] -> audio [B, 1, {voc.generator.cfg.hop_size} T]; {check}")
     return 0
+
 
 # %% [markdown]
 # From the command line: two good mel files and three bad ones; the good ones become WAVs, each bad one gets its line, and the status is 1.

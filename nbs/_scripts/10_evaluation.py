@@ -60,19 +60,21 @@ def mel_l1(reference: torch.Tensor, generated: torch.Tensor, cfg: MelConfig | No
     "Mean |difference| of the full-band loss mels, the number the trainer reports as validation error."
     return float((mel_spectrogram(reference, cfg, for_loss=True) - mel_spectrogram(generated, cfg, for_loss=True)).abs().mean())
 
+
 # %%
 show_doc(mr_stft_distance)
+
 
 # %% [markdown]
 # ## Optional metrics
 #
-# `torchcrepe` itself only needs `torchaudio` to read audio files, which this module never asks it to do. Some installations carry a `torchaudio` build that does not match the installed `torch` and fails on import; in that case `torchcrepe` is imported with an empty stand-in for `torchaudio`, visible only during that import, so that the pitch metrics still work.
+# `torchcrepe` itself only needs `torchaudio` to read audio files, which this module never asks it to do. Some installations carry a `torchaudio` build that does not match the installed `torch` and fails on import (or none at all); in that case `torchcrepe` is imported with an empty stand-in for `torchaudio`, visible only during that import, so that the pitch metrics still work.
 
 # %%
 #| export
 def _import_torchcrepe():
     try: return importlib.import_module("torchcrepe")
-    except OSError:  # torchaudio's compiled extension does not match torch; torchcrepe only uses it to read files
+    except (OSError, ImportError):  # torchaudio missing or not matching torch; torchcrepe only uses it to read files
         for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]: del sys.modules[name]
         sys.modules["torchaudio"] = types.ModuleType("torchaudio")
         try: return importlib.import_module("torchcrepe")
@@ -88,6 +90,7 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
         try: load(); names += columns
         except Exception as e: notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})")
     return tuple(names), tuple(notes)
+
 
 # %%
 print(optional_metrics())
@@ -113,6 +116,7 @@ def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> fl
     tp = np.sum(reference_voiced & generated_voiced)
     wrong = np.sum(reference_voiced != generated_voiced)
     return 1.0 if tp + wrong == 0 else float(2 * tp / (2 * tp + wrong))
+
 
 # %% [markdown]
 # ## Scoring one clip
@@ -143,6 +147,7 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
         row["vuv_f1"] = voicing_f1(p_ref > VOICED_THRESHOLD, p_gen > VOICED_THRESHOLD)
     return row
 
+
 # %%
 show_doc(clip_metrics)
 
@@ -163,6 +168,7 @@ if "pesq" in same: assert same["pesq"] > 4.5 > light["pesq"] > heavy["pesq"]
 if "stoi" in same: assert same["stoi"] > 0.999 and light["stoi"] > heavy["stoi"]
 if "vuv_f1" in same: assert same["vuv_f1"] == 1.0 and same["periodicity_error"] < 1e-6 and heavy["periodicity_error"] > 0.01
 
+
 # %% [markdown]
 # ## Figures
 #
@@ -181,18 +187,25 @@ def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: Me
     extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
     lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
     for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
-        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi)
+        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
+                       interpolation="nearest")
         ax.set(ylabel="mel band", title=name)
     fig.colorbar(im, ax=axes[:2], label="log magnitude")
-    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3)
+    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
+                         interpolation="nearest")
     axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
     fig.colorbar(im, ax=axes[2], label="log ratio")
     fig.suptitle(title)
     return fig
 
+
 # %%
 noisy = (speech + 0.03 * rng.standard_normal(len(speech))).astype(np.float32)
-mel_figure(speech, noisy, "the reference clip with noise added")
+import io
+from IPython.display import Image
+buf = io.BytesIO()
+mel_figure(speech, noisy, "the reference clip with noise added").savefig(buf, format="jpg", dpi=70, pil_kwargs={"quality": 75})
+Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook small; evaluate writes PNG
 
 # %% [markdown]
 # ## Evaluating a checkpoint
@@ -245,8 +258,10 @@ def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, t
     if rows: write_tables(rows, out, title)
     return rows, errors
 
+
 # %%
 show_doc(evaluate_checkpoint)
+
 
 # %% [markdown]
 # ## Command line
@@ -276,6 +291,7 @@ def main_evaluate(argv: list[str] | None = None) -> int:
     print(f"evaluate: wrote {out / 'metrics.csv'}, {out / 'metrics.md'}, {len(rows)} figures in {out / 'figures'}, audio in {out / 'audio'}")
     return 0 if not errors else 1
 
+
 # %% [markdown]
 # On a small prepared folder: the bundled RUSLAN-shaped corpus, prepared with two validation clips, plus a third line in `val.txt` whose WAV does not exist, to show that a broken clip costs only itself. The checkpoint is an untrained `tiny` generator, so the scores are those of noise (PESQ near 1, STOI low); with a trained checkpoint the same command gives the numbers to compare.
 
@@ -303,14 +319,6 @@ assert all(u in table for u in scored) and "**mean**" in table
 assert sorted(f.stem for f in (tmp / "eval" / "figures").glob("*.png")) == sorted(scored)
 with open(tmp / "eval" / "metrics.csv") as f: csv_rows = list(csv.DictReader(f))
 assert [r["clip"] for r in csv_rows] == [*scored, "mean"] and float(csv_rows[-1]["mel_l1"]) > 0.5
-
-# %% [markdown]
-# A figure written by the command:
-
-# %%
-#| slow
-from IPython.display import Image
-Image(filename=tmp / "eval" / "figures" / f"{scored[0]}.png", width=600)
 
 # %% [markdown]
 # Bad arguments are one-line errors with status 2:
