@@ -99,6 +99,12 @@ def page_name(notebook: str) -> str:
 show_doc(reading_order)
 
 # %%
+show_doc(site_notebooks)
+
+# %%
+show_doc(page_name)
+
+# %%
 assert reading_order(["13_cli.ipynb", "100_z.ipynb", "b.ipynb", "02_generator.ipynb", "index.ipynb", "a.ipynb"]) == \
     ["index.ipynb", "02_generator.ipynb", "13_cli.ipynb", "100_z.ipynb", "a.ipynb", "b.ipynb"]
 assert page_name("01_mel.ipynb") == "mel.html" and page_name("index.ipynb") == "index.html"
@@ -291,6 +297,9 @@ def notebook_for_page(nb, to_html: bool = True) -> tuple[dict, object]:
 
 # %%
 show_doc(notebook_for_page)
+
+# %%
+show_doc(cell_options)
 
 # %% [markdown]
 # A hand-made processed notebook: front matter, a `show_doc` result, a plain code cell with its output, and a hidden-code cell:
@@ -581,6 +590,9 @@ def build_site(out: Path | str, info: SiteInfo | None = None, n_workers: int | N
 # %%
 show_doc(build_site)
 
+# %%
+show_doc(render_site)
+
 # %% [markdown]
 # A site from two hand-made processed notebooks (the toy above and a second page it links to), which also refers to one file that exists and one that does not:
 
@@ -659,6 +671,9 @@ def write_readme(info: SiteInfo | None = None) -> Path:
 # %%
 show_doc(write_readme)
 
+# %%
+show_doc(readme_text)
+
 # %% [markdown]
 # The committed README must be what `index.ipynb` says (after editing the index, run `hifigan-ruslan docs --readme`):
 
@@ -667,6 +682,17 @@ readme = readme_text(info)
 print(readme[:300])
 assert readme.startswith("# hifigan-ruslan\n") and "(nbs/assets/architecture.svg)" in readme and "](11_kaggle.ipynb)" not in readme
 assert (info.root / "README.md").read_text(encoding="utf-8") == readme, "README.md is stale: run `hifigan-ruslan docs --readme`"
+
+# %% [markdown]
+# And it keeps the order a new user needs: what the project is (the introduction), a summary in Russian, set-up and the demo, Kaggle, preparing RUSLAN, training, generating, evaluating, what the runs showed, then the pages:
+
+# %%
+sections = [l[3:] for l in readme.splitlines() if l.startswith("## ")]
+print(sections)
+assert sections == ["Кратко по-русски", "Set up", "Train on Kaggle", "Prepare RUSLAN locally", "Train", "Generate and resynthesize",
+                    "Evaluate", "What the Kaggle runs showed", "The pages"]
+for needed in ['pip install torch==2.13.0 -e ".[dev]"', "nbdev_test --flags slow", "hifigan-ruslan demo --out runs/demo", "0.231", "4.0"]:
+    assert needed in readme, needed
 
 # %% [markdown]
 # ## Checking the site in a browser
@@ -769,6 +795,12 @@ class Chromium:
 
 # %%
 show_doc(Chromium)
+
+# %%
+show_doc(Chromium.call)
+
+# %%
+show_doc(find_chromium)
 
 # %% [markdown]
 # A browser that dies at start is an error that says so, not a hang:
@@ -910,6 +942,9 @@ def check_site(site: Path | str, screenshot: Path | str | None = None, chromium:
 
 # %%
 show_doc(check_site)
+
+# %%
+show_doc(serve_directory)
 
 # %% [markdown]
 # The check must catch what it claims to. A deliberately broken site: an image that is not there, a player pointing at a missing WAV, a link to a missing page and one to a missing anchor, and a script error:
