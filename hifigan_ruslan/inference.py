@@ -67,7 +67,7 @@ def _ort_session(model: bytes):
 
 # %% ../nbs/09_inference.ipynb #11395c7e
 def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
-    mel = torch.as_tensor(mel).float()
+    mel = torch.as_tensor(mel).detach().float()
     if mel.dim() == 2: mel = mel[None]
     if mel.dim() != 3 or mel.shape[1] != num_mels:
         raise ValueError(f"expected a log-mel [{num_mels}, T] or [B, {num_mels}, T], got shape {tuple(mel.shape)}")
@@ -100,7 +100,8 @@ class Vocoder:
         if self.backend != "torch" and self._session is None: self._start_onnxruntime()
         if self._session is not None:
             return torch.from_numpy(self._session.run(None, {"mel": mel.cpu().numpy()})[0][:, 0])
-        with torch.inference_mode(): return self.generator(mel.to(self.device))[:, 0].float().cpu()
+        with torch.inference_mode(): audio = self.generator(mel.to(self.device))[:, 0].float().cpu()
+        return audio.clone()  # an ordinary tensor: inference-mode tensors refuse later in-place updates
 
     def _start_onnxruntime(self) -> None:
         try:

@@ -141,7 +141,7 @@ def _ort_session(model: bytes):
 # %%
 #| export
 def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
-    mel = torch.as_tensor(mel).float()
+    mel = torch.as_tensor(mel).detach().float()
     if mel.dim() == 2: mel = mel[None]
     if mel.dim() != 3 or mel.shape[1] != num_mels:
         raise ValueError(f"expected a log-mel [{num_mels}, T] or [B, {num_mels}, T], got shape {tuple(mel.shape)}")
@@ -174,7 +174,8 @@ class Vocoder:
         if self.backend != "torch" and self._session is None: self._start_onnxruntime()
         if self._session is not None:
             return torch.from_numpy(self._session.run(None, {"mel": mel.cpu().numpy()})[0][:, 0])
-        with torch.inference_mode(): return self.generator(mel.to(self.device))[:, 0].float().cpu()
+        with torch.inference_mode(): audio = self.generator(mel.to(self.device))[:, 0].float().cpu()
+        return audio.clone()  # an ordinary tensor: inference-mode tensors refuse later in-place updates
 
     def _start_onnxruntime(self) -> None:
         try:
@@ -314,6 +315,9 @@ assert whole.shape == (2, 256 * 48) and err < 1e-5
 voc = Vocoder.from_checkpoint(tiny_ckpt, device="cpu")
 y = voc(mel.numpy())
 assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == (256 * mel.shape[1],)
+for backend in ["torch", "onnxruntime"]:  # tensors out are ordinary tensors, even from a tensor that requires grad
+    y = Vocoder.from_checkpoint(tiny_ckpt, device="cpu", backend=backend)(mel.clone().requires_grad_())
+    y *= 0.5
 print(voc)
 for bad in [np.zeros((40, 10)), np.zeros((2, 3, 80, 10))]:
     try: voc(bad); raise AssertionError
