@@ -620,8 +620,14 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. train.lambda_mel=30 (repeatable)")
     p.add_argument("--stop-on-collapse", action="store_true", help="stop when the health monitor reports a collapse")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:1 ...")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (1 is faster on a CPU shared with other jobs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+def _set_threads(threads: int | None):
+    if threads is None: return
+    if threads < 1: raise ValueError(f"--threads {threads}: must be at least 1")
+    torch.set_num_threads(threads)
 
 def resolve_config(preset: str | None, config_file=None, overrides=(), run_dir=None) -> Config:
     "The run's config: a preset or a config file (or the run's saved `config.yaml`), with `key=value` overrides."
@@ -637,6 +643,7 @@ def resolve_config(preset: str | None, config_file=None, overrides=(), run_dir=N
 def main_train(argv: list[str] | None = None) -> int:
     "`hifigan-ruslan train`: train or resume a run."
     args = _train_parser().parse_args(argv)
+    _set_threads(args.threads)
     for name in ("max_steps", "val_every", "checkpoint_every"):
         v = getattr(args, name)
         if v is not None and v < 0: raise ValueError(f"--{name.replace('_', '-')} {v}: must be 0 or more")
@@ -691,8 +698,10 @@ def main_demo(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (1 is faster on a CPU shared with other jobs)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
+    _set_threads(args.threads)
     if args.steps < 1: raise ValueError(f"--steps {args.steps}: must be at least 1")
     out = Path(args.out).expanduser()
     start = time.monotonic()
