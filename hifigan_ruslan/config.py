@@ -136,7 +136,7 @@ def preset_config(name: str) -> Config:
         return cfg
     if key in GENERATOR_PRESETS:
         return Config(preset=key, generator_preset=key, generator=dataclasses.replace(GENERATOR_PRESETS[key]))
-    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join([*TRAINING_PRESETS, *GENERATOR_PRESETS])}")
+    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))}")
 
 # %% ../nbs/00_config.ipynb #c8924d46
 def _coerce(value, like):

@@ -178,7 +178,7 @@ def preset_config(name: str) -> Config:
         return cfg
     if key in GENERATOR_PRESETS:
         return Config(preset=key, generator_preset=key, generator=dataclasses.replace(GENERATOR_PRESETS[key]))
-    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join([*TRAINING_PRESETS, *GENERATOR_PRESETS])}")
+    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))}")
 
 
 # %%
@@ -280,6 +280,8 @@ def _deep_merge(base: dict, new: dict) -> dict:
 
 # %%
 import tempfile
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     for suffix in (".yaml", ".json"):
         p = save_config(preset_config("exp2"), Path(d) / f"run{suffix}")

@@ -90,6 +90,8 @@ show_doc(mel_spectrogram)
 
 # %%
 from pathlib import Path
+
+# %%
 ref_dir = Path("testdata/reference")
 for name in ["mel_real_en", "mel_espeak_ru"]:
     ref = np.load(ref_dir / f"{name}.npz")
@@ -117,6 +119,8 @@ except ValueError as e: print(e)
 
 # %%
 import matplotlib.pyplot as plt
+
+# %%
 ref = np.load(ref_dir / "mel_espeak_ru.npz")
 fig, (a0, a1) = plt.subplots(2, 1, figsize=(7, 3.5), dpi=72)
 t = np.arange(len(ref["audio"])) / 22050

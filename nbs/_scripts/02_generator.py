@@ -200,6 +200,8 @@ def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) 
 # %%
 import json, numpy as np
 from pathlib import Path
+
+# %%
 ref_dir = Path("testdata/reference")
 manifest = json.loads((ref_dir / "state_dict_manifest.json").read_text())
 for name in ["v1", "v2", "v3"]:

@@ -163,6 +163,8 @@ assert all(len(f) == 6 for f in mpd(y)[1]) and all(len(f) == 8 for f in msd(y)[1
 import json, numpy as np
 from pathlib import Path
 from hifigan_ruslan.generator import reference_weights
+
+# %%
 ref_dir = Path("testdata/reference")
 manifest = json.loads((ref_dir / "state_dict_manifest.json").read_text())
 gold = json.loads((ref_dir / "discriminators.json").read_text())

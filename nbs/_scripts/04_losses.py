@@ -97,6 +97,8 @@ import json, numpy as np
 from pathlib import Path
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from hifigan_ruslan.generator import reference_weights
+
+# %%
 ref_dir = Path("testdata/reference")
 manifest = json.loads((ref_dir / "state_dict_manifest.json").read_text())
 gold = json.loads((ref_dir / "discriminators.json").read_text())

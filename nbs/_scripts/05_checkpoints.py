@@ -78,6 +78,8 @@ show_doc(load_checkpoint)
 
 # %%
 import pickle
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     p = atomic_save({"generator": {"w": torch.ones(2)}, "steps": 7}, Path(d) / "g_00000007")
     assert load_checkpoint(p)["steps"] == 7 and [f.name for f in Path(d).iterdir()] == ["g_00000007"]  # no temp left
@@ -174,6 +176,8 @@ show_doc(generator_from_checkpoint)
 import json
 from hifigan_ruslan.config import config_to_dict
 from hifigan_ruslan.generator import reference_weights
+
+# %%
 manifest = json.loads(Path("testdata/reference/state_dict_manifest.json").read_text())
 with tempfile.TemporaryDirectory() as d:
     official = atomic_save({"generator": reference_weights(manifest["generator_v3"])}, Path(d) / "g_02500000")

@@ -232,6 +232,8 @@ assert len(entries) == 12 and not problems and entries[6].text == "«Спаси�
 
 # %%
 import tempfile
+
+# %%
 tmp = Path(tempfile.mkdtemp())
 (tmp / "meta.csv").write_bytes(codecs.BOM_UTF8 + "\r\n".join([
     "000001_RUSLAN|«Привет», — сказал он.", "", "no separator here", "../evil|x", "000001|дубль",
@@ -643,6 +645,8 @@ print((work / "tiny/val.txt").read_text())
 # %%
 import matplotlib.pyplot as plt
 from IPython.display import Audio, display
+
+# %%
 durations = {p.stem: sf.info(p).duration for p in sorted((work / "tiny/wavs").glob("*.wav"))}
 seconds = list(durations.values())
 print(f"{len(seconds)} clips, {sum(seconds) / 3600:.4f} h ({sum(seconds):.1f} s), "
@@ -764,8 +768,11 @@ assert (bad_rerun["processed"], bad_rerun["reused"]) == (0, 11) and bad_rerun["p
 # Reuse is checked, not assumed. A changed source, an output that was damaged, and an output whose manifest line was lost are all redone; the rest is not:
 
 # %%
+import shutil
+
+# %%
 src = work / "tiny_src"
-import shutil; shutil.copytree(tiny, src)
+shutil.copytree(tiny, src)
 prepare_corpus(src, work / "tiny_chk", progress=False)
 sf.write(src / "RUSLAN/000003_RUSLAN.wav", sf.read(src / "RUSLAN/000003_RUSLAN.wav")[0][:30000], 22050)  # source changed
 damaged = work / "tiny_chk/wavs/000004_RUSLAN.wav"
@@ -894,6 +901,9 @@ show_doc(main_prepare)
 # %%
 #| slow
 import subprocess, sys
+
+# %%
+#| slow
 cli = [sys.executable, "-m", "hifigan_ruslan", "prepare"]
 res = subprocess.run(cli + ["--data-path", str(tiny), "--out", str(work / "cli"), "--workers", "2"], capture_output=True, text=True)
 print(res.stdout)
@@ -1002,6 +1012,8 @@ show_doc(VocoderDataset)
 
 # %%
 from hifigan_ruslan.config import preset_config
+
+# %%
 cfg = preset_config("tiny")
 train_ds = VocoderDataset(work / "tiny", "train", cfg, seed=0)
 val_ds = VocoderDataset(work / "tiny", "val", cfg, train=False)

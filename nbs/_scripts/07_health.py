@@ -144,6 +144,8 @@ show_doc(audio_stats)
 import soundfile as sf, soxr
 from pathlib import Path
 import hifigan_ruslan
+
+# %%
 ref_dir, segment = Path("testdata/reference"), 8192
 def segments(audio, n=segment):
     "A 1-D recording as a `[B, n]` batch of its consecutive whole segments."
@@ -182,6 +184,8 @@ for empty in (torch.zeros(3, 0), torch.zeros(0, 1, 8192), torch.tensor(0.5)):
 
 # %%
 import matplotlib.pyplot as plt
+
+# %%
 fig, ax = plt.subplots(figsize=(8, 2.5))
 t_ms = torch.arange(segment) / 22.05
 ax.plot(t_ms, speech_ru[2], lw=0.5, label="speech (espeak-ng, Russian)")
@@ -204,6 +208,8 @@ ax.legend(loc="lower right", fontsize=8); plt.tight_layout(); plt.show()
 
 # %%
 from hifigan_ruslan.losses import mel_loss
+
+# %%
 def speech_shaped_noise(x, n_fft=1024, seed=0):
     "The magnitudes of `x`'s spectrogram with random phases: noise with the spectral envelope of speech."
     window = torch.hann_window(n_fft)
@@ -518,6 +524,8 @@ assert 4000 < alarms["asleep from step 4,000"][0] <= 5000 and alarms["asleep fro
 
 # %%
 import random
+
+# %%
 rng = random.Random(1)
 def jitter(value, spread): return value * math.exp(rng.gauss(0, spread))
 num_batches = min(6, len(real) // 8)
@@ -639,6 +647,8 @@ assert max(i for i, dc in enumerate(tiny_run["dc"]) if dc > cfg.dc_offset_max) <
 # %%
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.mel import mel_spectrogram
+
+# %%
 torch.manual_seed(0)
 with torch.no_grad(): untrained = Generator.from_preset("tiny")(mel_spectrogram(speech_ru[:4]))
 found = _generator_problems(_clip_stats(untrained), _clip_stats(speech_ru[:4]), cfg)

@@ -390,6 +390,8 @@ show_doc(save_checkpoint)
 
 # %%
 import json, tempfile
+
+# %%
 manifest = json.loads(Path("testdata/reference/state_dict_manifest.json").read_text())
 v1 = Trainer(preset_config("v1"), device="meta")
 g_file, do_file = checkpoint_payloads(v1)
@@ -820,6 +822,8 @@ show_doc(train)
 # %%
 import subprocess, sys, re, shutil, warnings
 from hifigan_ruslan.data import bundled_corpus, prepare_corpus
+
+# %%
 work = Path(tempfile.mkdtemp(prefix="hifigan_train_"))
 prepared = work / "prepared"
 prepare_corpus(bundled_corpus(), prepared, workers=1, progress=False)
@@ -863,6 +867,9 @@ with warnings.catch_warnings():
 # %%
 #| slow
 from IPython.display import Image
+
+# %%
+#| slow
 Image(filename=str(work / "run" / "plots" / "losses.png"))
 
 
@@ -937,6 +944,9 @@ assert tr.step == 3 and list_steps(tr.ckpt_dir) == []
 # %%
 #| slow
 import socket
+
+# %%
+#| slow
 with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
 res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
                       "--master-port", str(port), "-m", "hifigan_ruslan", "train", "--data", str(prepared), "--out", str(work / "ddp"),

@@ -200,9 +200,11 @@ def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: Me
 
 
 # %%
-noisy = (speech + 0.03 * rng.standard_normal(len(speech))).astype(np.float32)
 import io
 from IPython.display import Image
+
+# %%
+noisy = (speech + 0.03 * rng.standard_normal(len(speech))).astype(np.float32)
 buf = io.BytesIO()
 mel_figure(speech, noisy, "the reference clip with noise added").savefig(buf, format="jpg", dpi=70, pil_kwargs={"quality": 75})
 Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook small; evaluate writes PNG
@@ -302,6 +304,9 @@ from hifigan_ruslan.checkpoints import atomic_save
 from hifigan_ruslan.config import preset_config, config_to_dict
 from hifigan_ruslan.data import bundled_corpus, prepare_corpus, read_split
 from hifigan_ruslan.generator import Generator
+
+# %%
+#| slow
 tmp = Path(tempfile.mkdtemp())
 prepare_corpus(bundled_corpus(), tmp / "prepared", workers=1, val_size=2, progress=False)
 scored = [uid for uid, _ in read_split(tmp / "prepared" / "val.txt")]
@@ -334,4 +339,7 @@ for args in [["--data", str(tmp / "nowhere")], ["--data", str(tmp / "prepared"),
 # %%
 #| slow
 import shutil
+
+# %%
+#| slow
 shutil.rmtree(tmp)

@@ -127,6 +127,8 @@ assert meta["kernel_sources"] == ["alice/hifigan-ruslan-train"] and meta["enable
 
 # %%
 from slugify import slugify
+
+# %%
 assert all(slugify(KernelSettings("x", slug).title) == slug for slug in [DEFAULT_SLUG, "hifigan-v2-run-3", "ruslan"])
 
 # %% [markdown]
@@ -268,6 +270,8 @@ def copy_sources(root, dest) -> Path:
 
 # %%
 import tempfile
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     scratch = copy_sources(root, d)
     assert build_kernel(scratch, check=True) == [scratch / KERNEL_NOTEBOOK, scratch / METADATA_FILE]
@@ -447,6 +451,8 @@ show_doc(show_results)
 
 # %%
 import numpy as np, soundfile as sf
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     run = Path(d) / "run"
     (run / "checkpoints").mkdir(parents=True); (run / "samples").mkdir()
@@ -572,6 +578,7 @@ with tempfile.TemporaryDirectory() as d:
 import http.server, threading
 from contextlib import contextmanager
 
+# %%
 def stub_env(home, owner: str) -> dict:
     "An environment for the kaggle CLI with fake credentials, an empty home and the API pointed at http://localhost."
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
@@ -614,6 +621,8 @@ SAVED = {"SaveKernel": {"ref": "/code/stub-user/hifigan-ruslan-train", "url": "h
 
 # %%
 import base64
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     scratch = copy_sources(root, d)
     with kaggle_stub(SAVED) as received: proc = stub_kaggle_cmd("push", "--root", scratch)
@@ -686,8 +695,11 @@ with tempfile.TemporaryDirectory() as d:
 
 # %%
 #| slow
+import nbformat
 from hifigan_ruslan.data import bundled_corpus
 
+# %%
+#| slow
 def run_kernel(notebook, input_root, session, max_steps: int, **env) -> tuple[str, list[str]]:
     "Execute the kernel `notebook` as one Kaggle session kept under `session` (working/, temp/); returns what it printed and displayed."
     session = Path(session)
@@ -699,7 +711,6 @@ def run_kernel(notebook, input_root, session, max_steps: int, **env) -> tuple[st
                            "--output", "executed", "--ExecutePreprocessor.timeout=300", str(notebook)],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    import nbformat
     cells = nbformat.read(session / "executed.ipynb", as_version=4).cells
     outputs = [o for c in cells for o in c.get("outputs", [])]
     return "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream"), [m for o in outputs for m in o.get("data", {})]

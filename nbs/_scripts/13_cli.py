@@ -68,6 +68,8 @@ show_doc(main)
 
 # %%
 import subprocess
+
+# %%
 out = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "--help"], capture_output=True, text=True)
 print(out.stdout)
 assert out.returncode == 0 and all(c in out.stdout for c in COMMANDS)

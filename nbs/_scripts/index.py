@@ -15,7 +15,7 @@
 #
 # `hifigan-ruslan` — вокодер HiFi-GAN для русской речи, обученный на корпусе RUSLAN (22 200 фраз одного диктора). Он превращает мел-спектрограмму (22 050 Гц, 80 полос, шаг 256 отсчётов — ровно как в оригинальном HiFi-GAN) в звук, поэтому подходит к акустическим моделям, обученным под HiFi-GAN (Tacotron 2, FastSpeech 2), и загружает официальные чекпойнты.
 #
-# - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `nbdev_test --flags slow`.
+# - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `OMP_NUM_THREADS=1 nbdev_test --flags slow`.
 # - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
 # - Обучение рассчитано на Kaggle: `hifigan-ruslan kaggle push` отправляет ноутбук, каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
@@ -25,11 +25,13 @@
 # ## Set up
 #
 # ```sh
-# pip install torch==2.13.0 -e ".[dev]"   # on a CPU machine; pins torch so that pip takes the CPU build
-# nbdev_test --flags slow                 # run every test, including the slow ones (what CI runs)
+# pip install torch==2.13.0 -e ".[dev]"     # on a CPU machine; pins torch so that pip takes the CPU build
+# OMP_NUM_THREADS=1 nbdev_test --flags slow  # run every test, including the slow ones (what CI runs)
 # ```
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, ONNX, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML and Matplotlib.
+# The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
+#
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib and ONNX Runtime (the fast CPU path of the vocoder).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
