@@ -209,6 +209,7 @@ ax.legend(loc="lower right", fontsize=8); plt.tight_layout(); plt.show()
 # %%
 from hifigan_ruslan.losses import mel_loss
 
+
 # %%
 def speech_shaped_noise(x, n_fft=1024, seed=0):
     "The magnitudes of `x`'s spectrogram with random phases: noise with the spectral envelope of speech."

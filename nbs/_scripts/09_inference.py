@@ -597,6 +597,7 @@ def main_export(argv: list[str] | None = None) -> int:
 # %%
 import subprocess
 
+
 # %%
 def cli(*args):
     res = subprocess.run([sys.executable, "-m", "hifigan_ruslan", *map(str, args)], capture_output=True, text=True, timeout=300)

@@ -578,6 +578,7 @@ with tempfile.TemporaryDirectory() as d:
 import http.server, threading
 from contextlib import contextmanager
 
+
 # %%
 def stub_env(home, owner: str) -> dict:
     "An environment for the kaggle CLI with fake credentials, an empty home and the API pointed at http://localhost."
@@ -697,6 +698,7 @@ with tempfile.TemporaryDirectory() as d:
 #| slow
 import nbformat
 from hifigan_ruslan.data import bundled_corpus
+
 
 # %%
 #| slow
