@@ -88,6 +88,9 @@ print(f"mel L1, tone vs. tone + noise: {mel_loss(tone, tone + 0.01 * torch.randn
       f" tone vs. silence: {mel_loss(tone, torch.zeros_like(tone)).item():.3f}")
 
 # %% [markdown]
+# Faint noise costs more than silence here. The tone fills a few bands; everywhere else both the tone and silence sit at the log floor (`log(1e-5)`), while noise, however faint, lifts every one of those empty bins by several nats. The log-mel L1 weighs quiet regions as much as loud ones, which is why it captures noise and breath well, and also why a low mel loss alone does not prove that the audio is speech.
+
+# %% [markdown]
 # ## Agreement with the reference
 #
 # With the deterministic reference weights, the reference losses on a fixed real/generated pair (its feature loss includes the factor 2, so we compare `2 * feature_loss`):
