@@ -31,7 +31,7 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib and ONNX Runtime (the fast CPU path of the vocoder).
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX and ONNX Runtime (export, and the fast CPU path of the vocoder).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
