@@ -1049,21 +1049,18 @@ for args in (["--data", str(work / "nowhere"), "--out", str(work / "x")], ["--da
 # %%
 #| export
 def resynthesize(checkpoint, wavs, out_dir, device: str = "cpu") -> list[Path]:
-    "Audio -> mel -> audio with the generator of `checkpoint` for each WAV; writes `OUT/ID.wav` and `OUT/ID.png` (mels)."
+    "Audio -> mel -> audio with the vocoder of `checkpoint` for each WAV; writes `OUT/ID.wav` and `OUT/ID.png` (mels)."
     import soundfile as sf
-    from hifigan_ruslan.checkpoints import generator_from_checkpoint
-    g, cfg = generator_from_checkpoint(checkpoint, map_location=device)
-    g = g.remove_weight_norm().eval().to(device)
+    from hifigan_ruslan.evaluation import mel_figure  # the inference side, imported only by the demo
+    from hifigan_ruslan.inference import Vocoder, load_audio
+    voc = Vocoder.from_checkpoint(checkpoint, device=device)
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for wav in map(Path, wavs):
-        audio, sr = sf.read(wav, dtype="float32")
-        if sr != cfg.mel.sampling_rate: raise ValueError(f"{wav}: {sr} Hz; expected {cfg.mel.sampling_rate} Hz")
-        y = torch.from_numpy(audio[: len(audio) // cfg.mel.hop_size * cfg.mel.hop_size]).to(device)
-        with torch.no_grad(): y_hat = g(mel_spectrogram(y, cfg.mel)[None])[0, 0]
-        sf.write(out_dir / wav.name, y_hat.cpu().numpy(), sr, "PCM_16")
-        _save_mel_image(out_dir / f"{wav.stem}.png", mel_spectrogram(y, cfg.mel, for_loss=True).cpu(),
-                        mel_spectrogram(y_hat, cfg.mel, for_loss=True).cpu(), f"{wav.stem}: real vs resynthesised")
+        y = load_audio(wav, voc.sampling_rate)
+        y_hat = voc.resynthesize(y, voc.sampling_rate)
+        sf.write(out_dir / wav.name, y_hat, voc.sampling_rate, "PCM_16")
+        mel_figure(y, y_hat, f"{wav.stem}: real vs resynthesised", voc.config.mel).savefig(out_dir / f"{wav.stem}.png", dpi=80)
         written.append(out_dir / wav.name)
     return written
 
