@@ -9,10 +9,16 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any
 
+
+
 # %% auto #0
-__all__ = ['GENERATOR_PRESETS', 'TRAINING_PRESETS', 'MelConfig', 'GeneratorConfig', 'DiscriminatorConfig', 'TrainConfig',
-           'Config', 'preset_config', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config',
+__all__ = ['GENERATOR_PRESETS', 'TRAINING_PRESETS', 'UserError', 'MelConfig', 'GeneratorConfig', 'DiscriminatorConfig',
+           'TrainConfig', 'Config', 'preset_config', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config',
            'apply_overrides']
+
+# %% ../nbs/00_config.ipynb #04731ddd
+class UserError(ValueError):
+    "A problem the user can fix; its message is one line naming the file or value and what is wrong."
 
 # %% ../nbs/00_config.ipynb #be11bcd7
 @dataclass

@@ -10,13 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import MelConfig
-from .mel import mel_spectrogram
+from .mel import mel_spectrogram, mel_figure
 from .inference import Vocoder, load_audio
 
 # %% auto #0
 __all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'mr_stft_distance', 'mel_l1', 'optional_metrics',
-           'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mel_figure', 'write_tables', 'evaluate_checkpoint',
-           'main_evaluate']
+           'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'write_tables', 'evaluate_checkpoint', 'main_evaluate']
 
 # %% ../nbs/10_evaluation.ipynb #3648af48
 STFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))  # (n_fft, hop, window)
@@ -98,29 +97,6 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
         row["periodicity_error"] = float(np.sqrt(np.mean((p_ref - p_gen) ** 2)))
         row["vuv_f1"] = voicing_f1(p_ref > VOICED_THRESHOLD, p_gen > VOICED_THRESHOLD)
     return row
-
-# %% ../nbs/10_evaluation.ipynb #918daf7e
-def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: MelConfig | None = None):
-    "A matplotlib figure: reference log-mel, generated log-mel and their difference."
-    from matplotlib.figure import Figure
-    cfg = cfg or MelConfig()
-    n = min(len(reference), len(generated))
-    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy() for x in (reference, generated))
-    fig = Figure(figsize=(8, 6), layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True)
-    extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
-    lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
-    for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
-        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
-                       interpolation="nearest")
-        ax.set(ylabel="mel band", title=name)
-    fig.colorbar(im, ax=axes[:2], label="log magnitude")
-    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
-                         interpolation="nearest")
-    axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
-    fig.colorbar(im, ax=axes[2], label="log ratio")
-    fig.suptitle(title)
-    return fig
 
 # %% ../nbs/10_evaluation.ipynb #ad40821e
 COLUMNS = ("seconds", "mel_l1", "mr_stft", "pesq", "stoi", "periodicity_error", "vuv_f1")

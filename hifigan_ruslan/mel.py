@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from .config import MelConfig
 
 # %% auto #0
-__all__ = ['mel_filterbank', 'hann_window', 'mel_spectrogram']
+__all__ = ['mel_filterbank', 'hann_window', 'mel_spectrogram', 'mel_figure']
 
 # %% ../nbs/01_mel.ipynb #1196c652
 @lru_cache(maxsize=32)
@@ -48,3 +48,26 @@ def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *, for_lo
         mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
         mel = torch.log(torch.clamp(basis @ mag, min=1e-5))
     return mel[0] if squeeze else mel
+
+# %% ../nbs/01_mel.ipynb #727cf475
+def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: MelConfig | None = None):
+    "A matplotlib figure: reference log-mel, generated log-mel and their difference."
+    from matplotlib.figure import Figure
+    cfg = cfg or MelConfig()
+    n = min(len(reference), len(generated))
+    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy() for x in (reference, generated))
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
+    lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
+    for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
+        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
+                       interpolation="nearest")
+        ax.set(ylabel="mel band", title=name)
+    fig.colorbar(im, ax=axes[:2], label="log magnitude")
+    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
+                         interpolation="nearest")
+    axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
+    fig.colorbar(im, ax=axes[2], label="log ratio")
+    fig.suptitle(title)
+    return fig

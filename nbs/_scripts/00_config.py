@@ -9,6 +9,7 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail, test_close
 
 # %%
 #| export
@@ -17,6 +18,19 @@ import dataclasses, json
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any
+
+
+
+# %% [markdown]
+# A mistake that the user can fix (a wrong value, a missing file, a config key that does not exist) raises `UserError`, whose message is one line naming the value or file and what is wrong. The command line prints that line and exits with status 2; every other exception is a bug and keeps its traceback. `UserError` is a `ValueError`, so library callers that catch `ValueError` keep working.
+
+# %%
+#| export
+class UserError(ValueError):
+    "A problem the user can fix; its message is one line naming the file or value and what is wrong."
+
+# %%
+test_eq(issubclass(UserError, ValueError), True)
 
 
 # %% [markdown]

@@ -9,6 +9,7 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_close, test_fail
 
 # %%
 #| export
@@ -130,3 +131,42 @@ im = a1.imshow(mel_spectrogram(torch.from_numpy(ref["audio"])).numpy(), origin="
                extent=(0, t[-1], 0, 80))
 a1.set(xlabel="seconds", ylabel="mel band", title="log-mel (80 bands, 0-8 kHz)")
 fig.colorbar(im, ax=a1, pad=0.01); fig.tight_layout(); plt.show()
+
+# %% [markdown]
+# ## Comparing two mels
+#
+# Training samples, the demo and the evaluation all show a generated clip against its reference in one picture: the two log-mels on the same colour scale, then their difference (blue where the generated mel is quieter, red where it is louder). `mel_figure` draws it without pyplot, so it works in worker processes and headless runs.
+
+# %%
+#| export
+def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: MelConfig | None = None):
+    "A matplotlib figure: reference log-mel, generated log-mel and their difference."
+    from matplotlib.figure import Figure
+    cfg = cfg or MelConfig()
+    n = min(len(reference), len(generated))
+    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy() for x in (reference, generated))
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    axes = fig.subplots(3, 1, sharex=True)
+    extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
+    lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
+    for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
+        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
+                       interpolation="nearest")
+        ax.set(ylabel="mel band", title=name)
+    fig.colorbar(im, ax=axes[:2], label="log magnitude")
+    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
+                         interpolation="nearest")
+    axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
+    fig.colorbar(im, ax=axes[2], label="log ratio")
+    fig.suptitle(title)
+    return fig
+
+
+# %%
+show_doc(mel_figure)
+
+# %%
+rng = np.random.default_rng(0)
+noisy = (ref["audio"] + 0.03 * rng.standard_normal(len(ref["audio"]))).astype(np.float32)
+fig = mel_figure(ref["audio"], noisy, "the Russian clip with noise added")
+test_eq(len(fig.axes), 5)  # three mels and two colour bars; the evaluation notebook shows one

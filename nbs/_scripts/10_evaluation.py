@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import MelConfig
-from hifigan_ruslan.mel import mel_spectrogram
+from hifigan_ruslan.mel import mel_spectrogram, mel_figure
 from hifigan_ruslan.inference import Vocoder, load_audio
 
 # %% [markdown]
@@ -173,31 +173,6 @@ if "vuv_f1" in same: assert same["vuv_f1"] == 1.0 and same["periodicity_error"] 
 # ## Figures
 #
 # One figure per clip: the ground-truth log-mel, the generated one, and their difference (generated minus reference, in natural-log units, so `+1` means `e` times too loud). Horizontal stripes in the difference point to a band the model misses; vertical ones to transients.
-
-# %%
-#| export
-def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: MelConfig | None = None):
-    "A matplotlib figure: reference log-mel, generated log-mel and their difference."
-    from matplotlib.figure import Figure
-    cfg = cfg or MelConfig()
-    n = min(len(reference), len(generated))
-    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy() for x in (reference, generated))
-    fig = Figure(figsize=(8, 6), layout="constrained")
-    axes = fig.subplots(3, 1, sharex=True)
-    extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
-    lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
-    for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
-        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
-                       interpolation="nearest")
-        ax.set(ylabel="mel band", title=name)
-    fig.colorbar(im, ax=axes[:2], label="log magnitude")
-    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
-                         interpolation="nearest")
-    axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
-    fig.colorbar(im, ax=axes[2], label="log ratio")
-    fig.suptitle(title)
-    return fig
-
 
 # %%
 import io
