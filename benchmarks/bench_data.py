@@ -19,7 +19,9 @@ from pathlib import Path
 import soundfile as sf
 
 from hifigan_ruslan.config import preset_config
-from hifigan_ruslan.data import METADATA_NAME, VocoderDataset, bundled_corpus, find_corpus, make_dataloader, prepare_corpus, read_metadata
+from hifigan_ruslan.clips import METADATA_NAME, read_metadata
+from hifigan_ruslan.data import VocoderDataset, make_dataloader
+from hifigan_ruslan.prepare import bundled_corpus, find_corpus, prepare_corpus
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "mini_ruslan"
 
@@ -57,7 +59,7 @@ def bench_prepare(corpus: Path, workers: int, repeat: int, tmp: Path) -> tuple[f
 
 
 def bench_loader(prepared: Path, workers: int, seconds: float) -> float:
-    "Training segments per second delivered by `make_dataloader` (after the first batch, which starts the workers)."
+    "Training segments per second from `make_dataloader` (after the first batch, which starts the workers)."
     cfg = preset_config("recipe")
     cfg.train.num_workers = workers
     loader = make_dataloader(VocoderDataset(prepared, "train", cfg), cfg)
@@ -65,33 +67,40 @@ def bench_loader(prepared: Path, workers: int, seconds: float) -> float:
     next(it)
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        try: mel, audio = next(it)
-        except StopIteration: it = iter(loader); continue
+        try:
+            _, audio = next(it)
+        except StopIteration:
+            it = iter(loader)
+            continue
         n += audio.shape[0]
     return n / (time.perf_counter() - t0)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--corpus", type=Path, default=None, help="default: shared/fixtures/mini_ruslan if present, else the bundled corpus")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="default: shared/fixtures/mini_ruslan if present, else the bundled corpus")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--min-audio-seconds", type=float, default=300.0, help="replicate the corpus up to this much audio")
+    p.add_argument("--min-audio-seconds", type=float, default=300.0,
+                   help="replicate the corpus up to this much audio")
     p.add_argument("--loader-seconds", type=float, default=8.0)
     args = p.parse_args(argv)
     corpus = args.corpus or (FIXTURE if FIXTURE.is_dir() else bundled_corpus())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        corpora = [replicate(corpus, tmp / "fixture", 0), replicate(corpus, tmp / "replicated", args.min_audio_seconds)]
+        corpora = [replicate(corpus, tmp / "fixture", 0),
+                   replicate(corpus, tmp / "replicated", args.min_audio_seconds)]
         print(f"corpus: {corpus}")
         for (path, total), label in zip(corpora, ["as is", "replicated"]):
-            print(f"prepare on the corpus {label} ({total:.0f} s of audio), audio-seconds per wall-second, best of {args.repeat} fresh runs:")
+            print(f"prepare on the corpus {label} ({total:.0f} s of audio), audio-seconds per wall-second, "
+                  f"best of {args.repeat} fresh runs:")
             base = None
             for w in args.workers:
                 rate, _ = bench_prepare(path, w, args.repeat, tmp)
                 base = base or rate
-                print(f"  workers={w}: {rate:7.0f} audio-s/s ({rate / w:5.0f} per worker), x{rate / base:.2f} vs 1 worker"
-                      f" -> 31 h of RUSLAN in {31 * 3600 / rate / 60:.1f} min")
+                print(f"  workers={w}: {rate:7.0f} audio-s/s ({rate / w:5.0f} per worker), "
+                      f"x{rate / base:.2f} vs 1 worker -> 31 h of RUSLAN in {31 * 3600 / rate / 60:.1f} min")
         big = corpora[1][0]
         prepared = tmp / "prepared"
         prepare_corpus(big, prepared, progress=False)

@@ -1,13 +1,13 @@
 """Inference speed: `Vocoder` against a straightforward eager HiFi-GAN generator of the same preset.
 
 The baseline has the structure of the reference implementation's inference: weight norm in place, plain eager
-forward of the whole mel at once, under `torch.no_grad()`. The candidates are the project's `Vocoder` with its default
-backend (ONNX Runtime on CPU when installed) and with `backend="torch"` (weight norm folded, inference mode, chunked).
-Same weights, same 10 s mel, one process, run in turns; the best of `--repeat` runs counts.
+forward of the whole mel at once, under `torch.no_grad()`. The candidates are the project's `Vocoder` with its
+default backend (ONNX Runtime on CPU when installed) and with `backend="torch"` (weight norm folded, inference mode,
+chunked). Same weights, same 10 s mel, one process, run in turns; the best of `--repeat` runs counts.
 
 Prints, per preset: real-time factor (seconds of audio per second of compute), speed-up over the baseline, the
-largest output difference from the baseline, and the peak extra resident memory of one synthesis, measured in a fresh
-subprocess (peak resident memory during the synthesis minus the resident memory before it, model already built).
+largest output difference from the baseline, and the peak extra resident memory of one synthesis, measured in a
+fresh subprocess (peak resident memory during the synthesis minus the resident memory before it, model built).
 
     python benchmarks/bench_inference.py                       # CPU, V1 V2 V3, 10 s of audio
     python benchmarks/bench_inference.py --device cuda         # GPU as well, when one is present
@@ -28,7 +28,7 @@ METHODS = ("eager", "vocoder", "vocoder-torch")
 
 
 def speech_mel(seconds: float) -> torch.Tensor:
-    "A log-mel `[1, 80, T]` of `seconds` of speech: the reference clip repeated (random mel values if it is absent)."
+    "A log-mel `[1, 80, T]` of `seconds` of speech: the reference clip repeated (random values if it is absent)."
     frames = round(seconds * 22050 / 256)
     if REFERENCE_MEL.is_file():
         mel = torch.from_numpy(np.load(REFERENCE_MEL)["mel"])
@@ -43,15 +43,19 @@ def build(method: str, preset: str, device: str):
     if method == "eager":
         generator.to(device)
         def run(mel):
-            with torch.no_grad(): return generator(mel.to(device))[:, 0].cpu()
+            with torch.no_grad():
+                return generator(mel.to(device))[:, 0].cpu()
         return run
-    vocoder = Vocoder(generator, preset_config(preset), device, backend="auto" if method == "vocoder" else "torch")
+    backend = "auto" if method == "vocoder" else "torch"
+    vocoder = Vocoder(generator, preset_config(preset), device, backend=backend)
     vocoder(torch.zeros(1, 80, 8) - 5)  # one-time setup (ONNX export and session) outside the measurement
     return vocoder
 
 
 def sync(device: str):
-    if device == "cuda": torch.cuda.synchronize()
+    "Wait for the GPU's queued work, so that a timing measures it."
+    if device == "cuda":
+        torch.cuda.synchronize()
 
 
 def time_presets(preset: str, device: str, mel: torch.Tensor, repeat: int) -> dict:
@@ -61,18 +65,24 @@ def time_presets(preset: str, device: str, mel: torch.Tensor, repeat: int) -> di
     best = {m: float("inf") for m in METHODS}
     for _ in range(repeat):
         for m, run in runners.items():
-            sync(device); t0 = time.perf_counter(); run(mel); sync(device)
+            sync(device)
+            t0 = time.perf_counter()
+            run(mel)
+            sync(device)
             best[m] = min(best[m], time.perf_counter() - t0)
     diff = {m: float((outputs[m] - outputs["eager"]).abs().max()) for m in METHODS}
-    return {"time": best, "diff": diff, "backend": {m: getattr(r, "backend", "torch") for m, r in runners.items()}}
+    backends = {m: getattr(r, "backend", "torch") for m, r in runners.items()}
+    return {"time": best, "diff": diff, "backend": backends}
 
 
 def process_memory_mb(field: str) -> float:
     "`VmRSS` (current) or `VmHWM` (peak) resident memory of this process in MB (Linux; ru_maxrss elsewhere)."
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"): return int(line.split()[1]) / 1024
-    except OSError: pass
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -85,13 +95,20 @@ sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
 from bench_inference import build, speech_mel, process_memory_mb
 mel = speech_mel({seconds})
 run = build({method!r}, {preset!r}, {device!r})
-if {device!r} == "cuda": torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated() / 2**20
-else: base = process_memory_mb("VmRSS")
+cuda = {device!r} == "cuda"
+if cuda:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated() / 2**20
+else:
+    base = process_memory_mb("VmRSS")
 run(mel)
-print((torch.cuda.max_memory_allocated() / 2**20 if {device!r} == "cuda" else process_memory_mb("VmHWM")) - base)
+peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else process_memory_mb("VmHWM")
+print(peak - base)
 """
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
-    if res.returncode != 0: return float("nan")
+    if res.returncode != 0:
+        return float("nan")
     return float(res.stdout.strip().splitlines()[-1])
 
 
@@ -105,21 +122,24 @@ def main(argv=None):
     args = p.parse_args(argv)
     mel = speech_mel(args.seconds)
     audio_seconds = mel.shape[-1] * 256 / 22050
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {audio_seconds:.1f} s of audio per run, best of {args.repeat}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {audio_seconds:.1f} s of audio per run, "
+          f"best of {args.repeat}")
     results = {}
     for device in args.device:
         for preset in args.presets:
             r = time_presets(preset, device, mel, args.repeat)
-            if not args.no_memory: r["memory"] = {m: peak_memory_mb(m, preset, device, args.seconds) for m in METHODS}
+            if not args.no_memory:
+                r["memory"] = {m: peak_memory_mb(m, preset, device, args.seconds) for m in METHODS}
             results[(device, preset)] = r
             base = r["time"]["eager"]
             for m in METHODS:
                 mem = f"{r['memory'][m]:8.0f} MB" if "memory" in r else ""
                 label = f"{m} ({r['backend'][m]})" if m != "eager" else "eager baseline"
-                print(f"{device:>4} {preset}  {label:<28} RTF {audio_seconds / r['time'][m]:7.1f}x real time   "
-                      f"speed-up {base / r['time'][m]:5.2f}x   max |diff| {r['diff'][m]:.1e}  {mem}", flush=True)
-    print("\nspeed-up of the Vocoder default over the eager baseline: "
-          + ", ".join(f"{d} {p} {r['time']['eager'] / r['time']['vocoder']:.2f}x" for (d, p), r in results.items()))
+                rtf, speed_up = audio_seconds / r["time"][m], base / r["time"][m]
+                print(f"{device:>4} {preset}  {label:<28} RTF {rtf:7.1f}x real time   "
+                      f"speed-up {speed_up:5.2f}x   max |diff| {r['diff'][m]:.1e}  {mem}", flush=True)
+    speed_ups = [f"{d} {p} {r['time']['eager'] / r['time']['vocoder']:.2f}x" for (d, p), r in results.items()]
+    print("\nspeed-up of the Vocoder default over the eager baseline: " + ", ".join(speed_ups))
     return results
 
 

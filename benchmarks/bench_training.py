@@ -15,12 +15,12 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import apply_overrides, preset_config
-from hifigan_ruslan.data import bundled_corpus
+from hifigan_ruslan.prepare import bundled_corpus
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.losses import discriminator_loss, feature_loss, generator_loss
 from hifigan_ruslan.mel import mel_spectrogram
-from hifigan_ruslan.training import Trainer, train_step
+from hifigan_ruslan.training import Trainer
 
 
 def fresh_mel(audio: torch.Tensor, cfg, for_loss: bool) -> torch.Tensor:
@@ -41,13 +41,13 @@ class ReferenceStep:
     "The reference HiFi-GAN step, transcribed directly (plus the recipe's clipping and the same AMP settings)."
     def __init__(self, tr: Trainer):
         self.cfg, self.device, self.amp_dtype = tr.cfg, tr.device, tr.amp_dtype
-        self.g = Generator(tr.cfg.generator).to(tr.device)
+        self.g = Generator(tr.cfg.generator, tr.cfg.mel.num_mels).to(tr.device)
         self.mpd = MultiPeriodDiscriminator(tr.cfg.discriminator).to(tr.device)
         self.msd = MultiScaleDiscriminator(tr.cfg.discriminator).to(tr.device)
         for mine, theirs in ((self.g, tr.generator), (self.mpd, tr.mpd), (self.msd, tr.msd)): mine.load_state_dict(theirs.state_dict())
         t = tr.cfg.train
         self.optim_g = torch.optim.AdamW(self.g.parameters(), t.lr_g, betas=t.betas, weight_decay=t.weight_decay)
-        self.optim_d = torch.optim.AdamW([*self.mpd.parameters(), *self.msd.parameters()], t.lr_d, betas=t.betas,
+        self.optim_d = torch.optim.AdamW([*self.msd.parameters(), *self.mpd.parameters()], t.lr_d, betas=t.betas,
                                          weight_decay=t.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=tr.precision == "fp16")
 
@@ -119,15 +119,16 @@ def measure(fns: list, steps: int, device, rounds: int = 3) -> list[tuple[float,
 def bench(preset: str, batch: int, segment: int, steps: int, device: str, precision: str):
     cfg = apply_overrides(preset_config(preset), [f"train.batch_size={batch}", f"train.segment_size={segment}",
                                                   "train.grad_accum_steps=1", f"train.precision={precision}"])
+    torch.manual_seed(cfg.train.seed)
     tr = Trainer(cfg, device=device, progress=False)
     with torch.no_grad():  # converge the spectral-norm power iteration, which the reference runs twice per D step and
         for _ in range(50): tr.msd.discriminators[0](torch.zeros(1, 1, 1024, device=tr.device))  # train_step once
     ref = ReferenceStep(tr)
     mel, audio = real_batch(batch, segment, cfg)
-    ours_first = dict(zip(["loss_g", "loss_d", "loss_adv", "loss_fm", "loss_mel"], train_step(tr, [(mel, audio)])["stats"][:5].tolist()))
+    ours_first = {k: v.item() for k, v in tr.train_step([(mel, audio)]).stats.items()}
     ref_first = ref(mel, audio)
     pinned = (mel.pin_memory(), audio.pin_memory()) if tr.device.type == "cuda" else (mel, audio)
-    (ref_s, ref_mem), (ours_s, ours_mem) = measure([lambda: ref(*pinned), lambda: train_step(tr, [pinned])], steps, tr.device,
+    (ref_s, ref_mem), (ours_s, ours_mem) = measure([lambda: ref(*pinned), lambda: tr.train_step([pinned])], steps, tr.device,
                                                    rounds=3 if steps > 1 else 2)
     audio_s = batch * segment / cfg.mel.sampling_rate
     print(f"\n{preset} ({cfg.generator_preset} generator), batch {batch} x {segment} samples, {tr.precision} on {tr.device}, {steps} timed steps per round, best round")

@@ -4,17 +4,14 @@
 
 # %% ../nbs/00_config.ipynb #0184f2cf
 from __future__ import annotations
-import dataclasses, json
+import dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
-from typing import Any
-
-
 
 # %% auto #0
-__all__ = ['GENERATOR_PRESETS', 'TRAINING_PRESETS', 'UserError', 'MelConfig', 'GeneratorConfig', 'DiscriminatorConfig',
-           'TrainConfig', 'Config', 'preset_config', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config',
-           'apply_overrides']
+__all__ = ['GENERATOR_PRESETS', 'CUSTOM', 'TRAINING_PRESETS', 'UserError', 'MelConfig', 'GeneratorConfig',
+           'generator_preset_name', 'DiscriminatorConfig', 'TrainConfig', 'Config', 'check_hop', 'preset_names',
+           'preset_config', 'config_to_dict', 'config_from_dict', 'save_config', 'load_config', 'apply_overrides']
 
 # %% ../nbs/00_config.ipynb #04731ddd
 class UserError(ValueError):
@@ -23,7 +20,7 @@ class UserError(ValueError):
 # %% ../nbs/00_config.ipynb #be11bcd7
 @dataclass
 class MelConfig:
-    "Log-mel features exactly as the reference HiFi-GAN computes them."
+    "Log-mel features exactly as the reference HiFi-GAN computes them; the owner of `num_mels` and `hop_size`."
     sampling_rate: int = 22050
     n_fft: int = 1024
     hop_size: int = 256
@@ -43,14 +40,11 @@ class GeneratorConfig:
     upsample_initial_channel: int = 512
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    num_mels: int = 80
 
     @property
-    def hop_size(self) -> int:
-        "Audio samples produced per mel frame."
-        out = 1
-        for r in self.upsample_rates: out *= r
-        return out
+    def upsample_factor(self) -> int:
+        "Audio samples produced per mel frame: the product of `upsample_rates`."
+        return math.prod(self.upsample_rates)
 
 # %% ../nbs/00_config.ipynb #1306c395
 GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
@@ -63,6 +57,10 @@ GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
                             upsample_initial_channel=64, resblock_kernel_sizes=(3, 7),
                             resblock_dilation_sizes=((1, 3), (1, 3))),
 }
+
+def generator_preset_name(cfg: GeneratorConfig) -> str:
+    "The name of the generator preset with exactly the shape `cfg`, or `custom`."
+    return next((name for name, preset in GENERATOR_PRESETS.items() if preset == cfg), "custom")
 
 # %% ../nbs/00_config.ipynb #1f3cb9cb
 @dataclass
@@ -101,88 +99,175 @@ class TrainConfig:
     num_workers: int = 2
     seed: int = 1234
     precision: str = "auto"            # auto | fp32 | fp16 | bf16
+    d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
 
 # %% ../nbs/00_config.ipynb #1f6b1a2a
+CUSTOM = "custom"  # the label of a config (or generator) that matches no preset
+
 @dataclass
 class Config:
-    "Everything that defines a run."
+    "Everything that defines a run; building one checks that the generator upsamples by the mel hop."
     preset: str = "recipe"
-    generator_preset: str = "v1"
     mel: MelConfig = field(default_factory=MelConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self):
+        check_hop(self.generator, self.mel)
+
+    @property
+    def generator_preset(self) -> str:
+        "The generator preset (`v1`, `v2`, `v3`, `tiny`) whose shape the generator has, or `custom`."
+        return generator_preset_name(self.generator)
+
+def check_hop(generator: GeneratorConfig, mel: MelConfig) -> None:
+    "Raise a `UserError` unless the generator upsamples each mel frame by exactly the mel hop."
+    if generator.upsample_factor != mel.hop_size:
+        rates = " x ".join(map(str, generator.upsample_rates))
+        raise UserError(f"generator.upsample_rates {rates} = {generator.upsample_factor} samples per frame, "
+                        f"but mel.hop_size is {mel.hop_size}: they must be equal")
+
 # %% ../nbs/00_config.ipynb #781bf033
 def _recipe(**train) -> Config:
     return Config(train=TrainConfig(**train))
 
-def _tiny() -> Config:
-    return Config(preset="tiny", generator_preset="tiny", generator=GENERATOR_PRESETS["tiny"],
-                  discriminator=DiscriminatorConfig(periods=(2, 3, 5), num_scales=2, width=0.25),
-                  train=TrainConfig(batch_size=4, grad_accum_steps=1, segment_size=4096, epochs=1000,
-                                    checkpoint_every_steps=20, val_every_steps=20, log_every_steps=5,
-                                    num_val_samples=2, num_workers=0, lr_g=5e-4, lr_d=5e-4))
+def _exp1() -> Config:
+    return _recipe(lambda_fm=2.0, lambda_mel=45.0, lr_g=2e-4, lr_d=2e-4)
 
-TRAINING_PRESETS = {
-    "recipe": _recipe,
-    "exp1": lambda: _recipe(lambda_fm=2.0, lambda_mel=45.0, lr_g=2e-4, lr_d=2e-4),
-    "exp2": lambda: _recipe(lambda_fm=0.0, lambda_mel=100.0, lr_g=3e-4, lr_d=1e-4),
-    "exp3": lambda: _recipe(lambda_fm=0.0, lambda_mel=150.0, lr_g=5e-4, lr_d=5e-5, betas=(0.3, 0.8)),
-    "tiny": _tiny,
-}
+def _exp2() -> Config:
+    return _recipe(lambda_fm=0.0, lambda_mel=100.0, lr_g=3e-4, lr_d=1e-4)
+
+def _exp3() -> Config:
+    return _recipe(lambda_fm=0.0, lambda_mel=150.0, lr_g=5e-4, lr_d=5e-5, betas=(0.3, 0.8))
+
+def _tiny() -> Config:
+    train = TrainConfig(batch_size=4, grad_accum_steps=1, segment_size=4096, epochs=1000,
+                        checkpoint_every_steps=20, val_every_steps=20, log_every_steps=5,
+                        num_val_samples=2, num_workers=0, lr_g=5e-4, lr_d=5e-4)
+    return Config(generator=dataclasses.replace(GENERATOR_PRESETS["tiny"]),
+                  discriminator=DiscriminatorConfig(periods=(2, 3, 5), num_scales=2, width=0.25), train=train)
+
+def _finetune() -> Config:
+    "Transfer from a pretrained generator: a small generator step, a fresh discriminator warmed up first."
+    return _recipe(lr_g=1e-5, lr_d=1e-4, d_warmup_steps=20)
+
+TRAINING_PRESETS = {"recipe": _recipe, "exp1": _exp1, "exp2": _exp2, "exp3": _exp3, "tiny": _tiny,
+                    "finetune": _finetune}
 
 # %% ../nbs/00_config.ipynb #c5329b7e
+def preset_names() -> list[str]:
+    "Every name `preset_config` accepts: the training presets, then the generator presets."
+    return list(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))
+
 def preset_config(name: str) -> Config:
-    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or a generator preset (`v1`..`v3`)."
+    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or a generator preset (`v1`..)."
     key = name.lower()
     if key in TRAINING_PRESETS:
         cfg = TRAINING_PRESETS[key]()
-        cfg.preset = key
-        return cfg
-    if key in GENERATOR_PRESETS:
-        return Config(preset=key, generator_preset=key, generator=dataclasses.replace(GENERATOR_PRESETS[key]))
-    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))}")
+    elif key in GENERATOR_PRESETS:
+        cfg = Config(generator=dataclasses.replace(GENERATOR_PRESETS[key]))
+    else:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(preset_names())}")
+    cfg.preset = key
+    return cfg
 
 # %% ../nbs/00_config.ipynb #c8924d46
 def _coerce(value, like):
     "Convert `value` (from YAML/JSON/CLI) to the type of the default `like`."
     if isinstance(like, tuple):
         return tuple(_coerce(v, like[0]) if like else v for v in value)
-    if isinstance(like, bool): return bool(value)
-    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)): return int(float(value))
-    if isinstance(like, float) and value is not None: return float(value)
+    if isinstance(like, bool):
+        return bool(value)
+    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)):
+        return int(float(value))
+    if isinstance(like, float) and value is not None:
+        return float(value)
     return value
 
 def _from_dict(cls, data: dict, where: str):
-    if not isinstance(data, dict): raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
     names = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(names))
-    if unknown: raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
     default = cls()
     kwargs = {}
     for k, v in data.items():
         d = getattr(default, k)
-        if dataclasses.is_dataclass(d): kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
+        if dataclasses.is_dataclass(d):
+            kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
         elif isinstance(d, tuple) and d and isinstance(d[0], tuple):
             kwargs[k] = tuple(tuple(_coerce(x, d[0][0]) for x in row) for row in v)
-        else: kwargs[k] = _coerce(v, d) if v is not None else None
-    return cls(**kwargs)
+        else:
+            kwargs[k] = _coerce(v, d) if v is not None else None
+    try:
+        return cls(**kwargs)
+    except UserError as e:  # a Config whose parts do not fit together
+        raise UserError(f"{where}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #164d2414
+def _drop_legacy_keys(data: dict, where: str) -> dict:
+    "`data` without the keys of older files: `generator_preset` (derived) and `generator.num_mels` (checked)."
+    data = {k: v for k, v in data.items() if k != "generator_preset"}
+    generator = data.get("generator")
+    if isinstance(generator, dict) and "num_mels" in generator:
+        mel = data.get("mel") if isinstance(data.get("mel"), dict) else {}
+        bands = mel.get("num_mels", MelConfig.num_mels)
+        if generator["num_mels"] != bands:
+            raise UserError(f"{where}: generator.num_mels {generator['num_mels']} differs from "
+                            f"mel.num_mels {bands}: the generator reads the mel's bands")
+        data["generator"] = {k: v for k, v in generator.items() if k != "num_mels"}
+    return data
+
+# %% ../nbs/00_config.ipynb #5420e869
 def config_to_dict(cfg: Config) -> dict:
     "Plain nested dict (lists instead of tuples) that YAML, JSON and `torch.save(weights_only=True)` accept."
     def plain(x):
-        if isinstance(x, (tuple, list)): return [plain(v) for v in x]
-        if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (tuple, list)):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
         return x
     return plain(asdict(cfg))
 
 def config_from_dict(data: dict, where: str = "config") -> Config:
-    "Inverse of `config_to_dict`; unknown keys raise a `ValueError` naming them."
+    "Inverse of `config_to_dict`; unknown keys or a generator that does not fit the mel raise a `UserError`."
+    if isinstance(data, dict):
+        data = _drop_legacy_keys(data, where)
     return _from_dict(Config, data, where)
 
-# %% ../nbs/00_config.ipynb #5420e869
+def _label(cfg: Config) -> Config:
+    "`cfg` with `preset` set to `custom` unless every value equals that preset's."
+    named = cfg.preset in preset_names() and preset_config(cfg.preset) == cfg
+    return cfg if named else dataclasses.replace(cfg, preset=CUSTOM)
+
+# %% ../nbs/00_config.ipynb #edbf5b5d
+def _parse_text(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    yaml_file = path.suffix in (".yaml", ".yml")
+    try:
+        if yaml_file:
+            import yaml
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as e:
+        kind = "YAML" if yaml_file else "JSON"
+        raise UserError(f"{path}: not valid {kind}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config sections, got {type(data).__name__}")
+    return data
+
+def _deep_merge(base: dict, new: dict) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = _deep_merge(out[k], v) if nested else v
+    return out
+
+# %% ../nbs/00_config.ipynb #0f413bc4
 def save_config(cfg: Config, path) -> Path:
     "Write `cfg` as YAML (`.yaml`/`.yml`) or JSON (any other suffix)."
     path = Path(path)
@@ -190,45 +275,44 @@ def save_config(cfg: Config, path) -> Path:
     if path.suffix in (".yaml", ".yml"):
         import yaml
         text = yaml.safe_dump(data, sort_keys=False)
-    else: text = json.dumps(data, indent=2)
+    else:
+        text = json.dumps(data, indent=2)
     path.write_text(text, encoding="utf-8")
     return path
 
 def load_config(path) -> Config:
-    "Read a config written by `save_config` (or by hand: missing keys keep their defaults)."
+    "Read a config written by `save_config` (or by hand: missing keys come from the preset it names)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-            data = yaml.safe_load(text) or {}
-        else: data = json.loads(text)
-    except Exception as e: raise ValueError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
-    base = preset_config(data.get("preset", "recipe")) if isinstance(data, dict) else None
-    merged = _deep_merge(config_to_dict(base), data) if base else data
-    return config_from_dict(merged, str(path))
-
-def _deep_merge(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    data = _parse_text(path)
+    base_name = data.get("preset", "recipe")
+    base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    return _label(config_from_dict(_deep_merge(config_to_dict(base), data), str(path)))
 
 # %% ../nbs/00_config.ipynb #3f3975f5
-def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
-    "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a one-line `ValueError`."
+def _set_dotted(data: dict, item: str) -> None:
+    "Apply one `section.key=value` override to the nested dict `data`."
     import yaml
+    if "=" not in item:
+        raise UserError(f"override {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise UserError(f"override {item!r}: unknown section {p!r}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise UserError(f"override {item!r}: unknown key {key.strip()!r}")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise UserError(f"override {item!r}: cannot parse value {raw!r}") from None
+
+def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
+    "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a `UserError`."
     data = config_to_dict(cfg)
     for item in overrides or []:
-        if "=" not in item: raise ValueError(f"override {item!r}: expected section.key=value")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict): raise ValueError(f"override {item!r}: unknown section {p!r}")
-            node = node[p]
-        if parts[-1] not in node: raise ValueError(f"override {item!r}: unknown key {key.strip()!r}")
-        try: node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError: raise ValueError(f"override {item!r}: cannot parse value {raw!r}") from None
-    return config_from_dict(data, "override")
+        _set_dotted(data, item)
+    return _label(config_from_dict(data, "override"))

@@ -23,21 +23,14 @@ def _ch(c: int, width: float) -> int:
     return c if width == 1 else max(16, int(round(c * width / 16)) * 16)
 
 # %% ../nbs/03_discriminators.ipynb #74da01d6
-class PeriodDiscriminator(nn.Module):
-    "One MPD sub-discriminator: the waveform folded to `[B, 1, N / period, period]`, 2-D convolutions along time."
-    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, width: float = 1.0):
-        super().__init__()
-        self.period = period
-        chans = [1] + [_ch(c, width) for c in (32, 128, 512, 1024, 1024)]
-        self.convs = nn.ModuleList([
-            weight_norm(nn.Conv2d(cin, cout, (kernel_size, 1), (stride if i < 4 else 1, 1), padding=(get_padding(5, 1), 0)))
-            for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:]))])
-        self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
+class _ConvStack(nn.Module):
+    "A sub-discriminator: `convs` with LeakyReLU, then `conv_post`; subclasses shape the input in `prepare`."
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
-    def forward(self, x):
-        b, c, t = x.shape
-        if t % self.period: x = F.pad(x, (0, self.period - t % self.period), "reflect")
-        x = x.view(b, c, -1, self.period)
+    def forward(self, x: torch.Tensor):
+        "Audio `[B, 1, N]` to `(score [B, frames], feature maps)`."
+        x = self.prepare(x)
         fmap = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), LRELU_SLOPE)
@@ -47,31 +40,43 @@ class PeriodDiscriminator(nn.Module):
         return torch.flatten(x, 1, -1), fmap
 
 # %% ../nbs/03_discriminators.ipynb #951797b4
-class ScaleDiscriminator(nn.Module):
+class PeriodDiscriminator(_ConvStack):
+    "One MPD sub-discriminator: the waveform folded to `[B, 1, N / period, period]`, 2-D convolutions in time."
+    def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, width: float = 1.0):
+        super().__init__()
+        self.period = period
+        chans = [1] + [_ch(c, width) for c in (32, 128, 512, 1024, 1024)]
+        pad = (get_padding(5, 1), 0)
+        self.convs = nn.ModuleList([
+            weight_norm(nn.Conv2d(cin, cout, (kernel_size, 1), (stride if i < 4 else 1, 1), padding=pad))
+            for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:]))])
+        self.conv_post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
+
+    def prepare(self, x):
+        "Reflect-pad to a multiple of the period, then fold: each column holds samples `period` apart."
+        b, c, t = x.shape
+        if t % self.period:
+            x = F.pad(x, (0, self.period - t % self.period), "reflect")
+        return x.view(b, c, -1, self.period)
+
+# %% ../nbs/03_discriminators.ipynb #fc58c84e
+class ScaleDiscriminator(_ConvStack):
     "One MSD sub-discriminator: grouped, strided 1-D convolutions over the (pooled) waveform."
     def __init__(self, use_spectral_norm: bool = False, width: float = 1.0):
         super().__init__()
         norm = spectral_norm if use_spectral_norm else weight_norm
-        w = lambda c: _ch(c, width)
-        #            in      out      k  stride groups pad
-        layers = [(1,      w(128),  15, 1, 1,  7),
-                  (w(128), w(128),  41, 2, 4,  20),
-                  (w(128), w(256),  41, 2, 16, 20),
-                  (w(256), w(512),  41, 4, 16, 20),
-                  (w(512), w(1024), 41, 4, 16, 20),
-                  (w(1024), w(1024), 41, 1, 16, 20),
-                  (w(1024), w(1024), 5, 1, 1,  2)]
-        self.convs = nn.ModuleList([norm(nn.Conv1d(i, o, k, s, groups=g, padding=p)) for i, o, k, s, g, p in layers])
-        self.conv_post = norm(nn.Conv1d(w(1024), 1, 3, 1, padding=1))
-
-    def forward(self, x):
-        fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        c128, c256, c512, c1024 = (_ch(c, width) for c in (128, 256, 512, 1024))
+        #          in     out    k  stride groups pad
+        layers = [(1,     c128,  15, 1, 1,  7),
+                  (c128,  c128,  41, 2, 4,  20),
+                  (c128,  c256,  41, 2, 16, 20),
+                  (c256,  c512,  41, 4, 16, 20),
+                  (c512,  c1024, 41, 4, 16, 20),
+                  (c1024, c1024, 41, 1, 16, 20),
+                  (c1024, c1024, 5,  1, 1,  2)]
+        self.convs = nn.ModuleList([norm(nn.Conv1d(i, o, k, s, groups=g, padding=p))
+                                    for i, o, k, s, g, p in layers])
+        self.conv_post = norm(nn.Conv1d(c1024, 1, 3, 1, padding=1))
 
 # %% ../nbs/03_discriminators.ipynb #12eceee8
 class _Ensemble(nn.Module):
@@ -80,12 +85,9 @@ class _Ensemble(nn.Module):
         return [y] * len(self.discriminators)
 
     def forward(self, y: torch.Tensor):
-        "Audio `[B, 1, N]` to `(scores, fmaps)`: one score tensor `[B, frames]` and one list of feature maps per sub-discriminator."
-        scores, fmaps = [], []
-        for d, x in zip(self.discriminators, self.inputs(y)):
-            s, f = d(x)
-            scores.append(s); fmaps.append(f)
-        return scores, fmaps
+        "Audio `[B, 1, N]` to `(scores, fmaps)`: per sub-discriminator a score `[B, frames]` and feature maps."
+        outputs = [d(x) for d, x in zip(self.discriminators, self.inputs(y))]
+        return [s for s, _ in outputs], [f for _, f in outputs]
 
 class MultiPeriodDiscriminator(_Ensemble):
     "MPD: one `PeriodDiscriminator` per period (2, 3, 5, 7, 11 by default)."
@@ -104,6 +106,8 @@ class MultiScaleDiscriminator(_Ensemble):
         self.meanpools = nn.ModuleList([nn.AvgPool1d(4, 2, padding=2) for _ in range(cfg.num_scales - 1)])
 
     def inputs(self, y):
+        "The raw audio, then each scale average-pooled from the previous one."
         xs = [y]
-        for pool in self.meanpools: xs.append(pool(xs[-1]))
+        for pool in self.meanpools:
+            xs.append(pool(xs[-1]))
         return xs

@@ -4,15 +4,16 @@
 
 # %% ../nbs/02_generator.ipynb #71ffe430
 from __future__ import annotations
-import warnings
+import dataclasses, warnings
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .config import GeneratorConfig, GENERATOR_PRESETS
+from .config import GeneratorConfig, GENERATOR_PRESETS, UserError
 
 # %% auto #0
 __all__ = ['LRELU_SLOPE', 'get_padding', 'weight_norm', 'remove_weight_norm_from', 'init_weights', 'ResBlock', 'Generator',
-           'reference_weights']
+           'reference_weights', 'relative_rms_error']
 
 # %% ../nbs/02_generator.ipynb #6033d8b6
 LRELU_SLOPE = 0.1
@@ -23,53 +24,67 @@ def get_padding(kernel_size: int, dilation: int = 1) -> int:
 
 def weight_norm(module: nn.Module) -> nn.Module:
     "Weight normalisation with the official state-dict keys (`weight_g`, `weight_v`)."
-    with warnings.catch_warnings():  # the parametrization API would rename the keys to parametrizations.weight.*
+    # the parametrization API would rename the keys to parametrizations.weight.*
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return nn.utils.weight_norm(module)
 
 def remove_weight_norm_from(modules) -> None:
     "Fold weight normalisation into plain weights (for inference)."
     for m in modules:
-        try: nn.utils.remove_weight_norm(m)
-        except ValueError: pass  # already removed
+        try:
+            nn.utils.remove_weight_norm(m)
+        except ValueError:
+            pass  # already removed
 
 def init_weights(m: nn.Module, std: float = 0.01) -> None:
-    if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)): m.weight.data.normal_(0.0, std)
+    "The reference initialisation of the generator's convolutions: normal with standard deviation `std`."
+    if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)):
+        m.weight.data.normal_(0.0, std)
 
 # %% ../nbs/02_generator.ipynb #7ce34149
+def _block_conv(channels: int, kernel_size: int, dilation: int) -> nn.Module:
+    "A length-preserving, weight-normalised convolution of a residual block."
+    padding = get_padding(kernel_size, dilation)
+    return weight_norm(nn.Conv1d(channels, channels, kernel_size, 1, dilation=dilation, padding=padding))
+
 class ResBlock(nn.Module):
-    "HiFi-GAN residual block: ResBlock1 (`two_convs=True`: dilated conv + conv per dilation) or ResBlock2 (dilated conv only)."
+    "HiFi-GAN residual block: ResBlock1 (`two_convs=True`: dilated conv + conv per dilation) or ResBlock2."
     def __init__(self, channels: int, kernel_size: int = 3, dilation=(1, 3, 5), two_convs: bool = True):
         super().__init__()
-        conv = lambda d: weight_norm(nn.Conv1d(channels, channels, kernel_size, 1, dilation=d, padding=get_padding(kernel_size, d)))
-        dilated = nn.ModuleList([conv(d) for d in dilation])
+        dilated = nn.ModuleList([_block_conv(channels, kernel_size, d) for d in dilation])
         if two_convs:
-            self.convs1, self.convs2 = dilated, nn.ModuleList([conv(1) for _ in dilation])
+            self.convs1 = dilated
+            self.convs2 = nn.ModuleList([_block_conv(channels, kernel_size, 1) for _ in dilation])
             self.convs2.apply(init_weights)
-        else: self.convs = dilated
-        dilated.apply(init_weights)
+        else:
+            self.convs = dilated
+        dilated.apply(init_weights)  # after convs2, as always here: the same weights for the same seed
 
     def layers(self):
-        "Pairs (dilated conv, optional second conv) in order."
-        if hasattr(self, "convs"): return [(c, None) for c in self.convs]
+        "Pairs (dilated conv, second conv or None) in order."
+        if hasattr(self, "convs"):
+            return [(c, None) for c in self.convs]
         return list(zip(self.convs1, self.convs2))
 
     def forward(self, x):
         for c1, c2 in self.layers():
             xt = c1(F.leaky_relu(x, LRELU_SLOPE))
-            if c2 is not None: xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
+            if c2 is not None:
+                xt = c2(F.leaky_relu(xt, LRELU_SLOPE))
             x = xt + x
         return x
 
 # %% ../nbs/02_generator.ipynb #e5294e0f
 class Generator(nn.Module):
     "HiFi-GAN generator: log-mel `[B, num_mels, T]` to audio `[B, 1, hop * T]` in [-1, 1]."
-    def __init__(self, cfg: GeneratorConfig | None = None):
+    def __init__(self, cfg: GeneratorConfig | None = None, num_mels: int = 80):
         super().__init__()
         self.cfg = cfg = cfg or GeneratorConfig()
+        self.num_mels = num_mels  # owned by the mel config; the presets read 80 bands
         ch = cfg.upsample_initial_channel
         self.num_kernels = len(cfg.resblock_kernel_sizes)
-        self.conv_pre = weight_norm(nn.Conv1d(cfg.num_mels, ch, 7, 1, padding=3))
+        self.conv_pre = weight_norm(nn.Conv1d(num_mels, ch, 7, 1, padding=3))
         self.ups = nn.ModuleList([
             weight_norm(nn.ConvTranspose1d(ch // 2**i, ch // 2**(i + 1), k, u, padding=(k - u) // 2))
             for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes))])
@@ -82,11 +97,11 @@ class Generator(nn.Module):
         self.conv_post.apply(init_weights)
 
     @classmethod
-    def from_preset(cls, name: str = "v1") -> "Generator":
+    def from_preset(cls, name: str = "v1", num_mels: int = 80) -> "Generator":
         "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
         if name.lower() not in GENERATOR_PRESETS:
-            raise ValueError(f"unknown generator preset {name!r}: choose one of {', '.join(GENERATOR_PRESETS)}")
-        return cls(GENERATOR_PRESETS[name.lower()])
+            raise UserError(f"unknown generator preset {name!r}: choose one of {', '.join(GENERATOR_PRESETS)}")
+        return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
@@ -99,16 +114,18 @@ class Generator(nn.Module):
 
     def remove_weight_norm(self) -> "Generator":
         "Fold weight normalisation into plain weights (inference only; returns self)."
-        remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post,
-                                 *(c for b in self.resblocks for pair in b.layers() for c in pair if c is not None)])
+        block_convs = [c for block in self.resblocks for pair in block.layers() for c in pair if c is not None]
+        remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
         return self
 
     @property
-    def num_params(self) -> int: return sum(p.numel() for p in self.parameters())
+    def num_params(self) -> int:
+        "Number of parameters."
+        return sum(p.numel() for p in self.parameters())
 
 # %% ../nbs/02_generator.ipynb #b860da07
 def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) -> dict[str, torch.Tensor]:
-    "Deterministic weights for an official state-dict layout (`{key: shape}`), as used by the reference test data."
+    "Deterministic weights for an official state-dict layout (`{key: shape}`), as in the reference test data."
     import zlib
     sd = {k: torch.randn(shape, generator=torch.Generator().manual_seed(zlib.crc32(k.encode()))) * fill_scale
           for k, shape in manifest.items()}
@@ -117,5 +134,14 @@ def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) 
         sd[k] = v.flatten(1).norm(dim=1).reshape(sd[k].shape)
     for k in [k for k in sd if k.endswith(".weight_orig")]:  # converged spectral-norm vectors
         U, S, Vh = torch.linalg.svd(sd[k].flatten(1), full_matrices=False)
-        sd[k[:-4] + "u"], sd[k[:-4] + "v"] = U[:, 0].contiguous(), Vh[0].contiguous()
+        sd[k[:-4] + "u"] = U[:, 0].contiguous()
+        sd[k[:-4] + "v"] = Vh[0].contiguous()
     return sd
+
+# %% ../nbs/02_generator.ipynb #c9959ccb
+def relative_rms_error(output, reference) -> float:
+    "RMS of `output - reference` over the RMS of `reference` (arrays or tensors of the same shape)."
+    output, reference = (np.asarray(x, dtype=np.float64) for x in (output, reference))
+    if output.shape != reference.shape:
+        raise ValueError(f"relative_rms_error: shapes {output.shape} and {reference.shape} differ")
+    return float(np.sqrt(np.mean((output - reference) ** 2) / np.mean(reference ** 2)))

@@ -34,13 +34,15 @@ class HealthConfig:
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
     grad_history: int = 100            # checks kept for the running median of each gradient norm
-    nonfinite_window: int = 2          # checks a NaN/inf must persist (fp16 loss scaling makes a lone inf step harmless)
+    nonfinite_window: int = 2          # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
+    max_nonfinite_steps: int = 10      # non-finite steps in a row that mean the run has diverged
 
     def __post_init__(self):
         for name, value in vars(self).items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window"):
+        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
+                     "max_nonfinite_steps"):
             if getattr(self, name) < 1: raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {getattr(self, name)}")
 
 # %% ../nbs/07_health.ipynb #8d8826fe
@@ -130,7 +132,7 @@ def _gradient_problem(norm: float, history: deque, cfg: HealthConfig) -> str | N
     return "vanishing" if norm < cfg.grad_norm_min else None
 
 # %% ../nbs/07_health.ipynb #c197707c
-_COLLAPSE_CODES = frozenset({"loss_nonfinite", "grad_nonfinite", "d_asleep", "g_dc_offset", "g_silent", "g_flat_spectrum"})
+_COLLAPSE_CODES = frozenset({"nonfinite", "d_asleep", "g_dc_offset", "g_silent", "g_flat_spectrum"})
 _AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 
 class HealthMonitor:
@@ -146,6 +148,16 @@ class HealthMonitor:
         self.audio_problems: dict[str, str] = {}       # code -> detail, from the latest batch with audio
         self.warnings: dict[str, str] = {}             # code -> message, active after the latest check
         self.checks = 0
+        self.nonfinite_steps = 0                       # consecutive steps with a non-finite loss or gradient
+
+    def record_step(self, finite: bool):
+        "Count one optimizer step: whether its loss and gradient were finite (a non-finite step was skipped)."
+        self.nonfinite_steps = 0 if finite else self.nonfinite_steps + 1
+
+    @property
+    def diverged(self) -> bool:
+        "Whether the latest `max_nonfinite_steps` steps were all non-finite: the run has diverged."
+        return self.nonfinite_steps >= self.cfg.max_nonfinite_steps
 
     def _hold(self, code: str, holds: bool) -> int:
         "Extend or reset the streak of `code`; return its length."
@@ -164,21 +176,19 @@ class HealthMonitor:
             float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
         found, warm = {}, step >= self.cfg.warmup_steps
         self.checks += 1
-        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d):
+        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score):
             self._check_discriminator(found, warm, loss_d, real_score - fake_score)
         self._check_audio(found, warm, fake_audio, real_audio)
         self._check_gradients(found, warm, grad_norm_g, grad_norm_d)
         self.warnings = found
         return list(found.values())
 
-    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d) -> bool:
-        "Non-finite and negative values, without warm-up; whether the losses and scores are finite."
+    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score) -> bool:
+        "Non-finite steps and negative losses, without warm-up; whether the interval's losses and scores are finite."
+        if self.nonfinite_steps >= self.cfg.nonfinite_window:
+            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps (skipped)"
+                                  + ("; training diverged" if self.diverged else ""))
         bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv, "D(real)": real_score, "D(fake)": fake_score})
-        if self._hold("loss_nonfinite", bad is not None) >= self.cfg.nonfinite_window:
-            found["loss_nonfinite"] = f"non-finite values for {self.streaks['loss_nonfinite']} checks: {bad} (training diverged)"
-        bad_grad = _nonfinite(G=grad_norm_g, D=grad_norm_d)
-        if self._hold("grad_nonfinite", bad_grad is not None) >= self.cfg.nonfinite_window:
-            found["grad_nonfinite"] = f"non-finite gradient norm for {self.streaks['grad_nonfinite']} checks: {bad_grad}"
         negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
         if negative:
             found["loss_negative"] = ("impossible negative least-squares loss: " + ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
@@ -205,7 +215,7 @@ class HealthMonitor:
 
     def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
         for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
-            if not math.isfinite(norm): continue  # reported by _check_impossible
+            if not math.isfinite(norm): continue  # no information; non-finite steps are counted by record_step
             history = self.grad_history[name]
             problem = _gradient_problem(norm, history, self.cfg)
             self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding", self.cfg.grad_window,

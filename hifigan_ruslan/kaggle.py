@@ -4,38 +4,59 @@
 
 # %% ../nbs/11_kaggle.ipynb #15d69f52
 from __future__ import annotations
-import argparse, ast, configparser, importlib.util, io, json, os, re, shutil, subprocess, sys
+import ast, configparser, importlib.util, io, json, os, re, shutil, subprocess, sys, tempfile, time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from .checkpoints import list_steps
+from .config import UserError
+from .kaggle_session import check_manifest
+from .pretrained import pretrained_path
 
 # %% auto #0
-__all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_SCRIPT', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
-           'OWNER_ENV', 'KERNEL_COMMANDS', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'RESULT_COLUMNS', 'find_repo_root',
-           'KernelSettings', 'kernel_settings', 'kernel_metadata', 'package_imports', 'embedded_modules',
-           'build_notebook', 'built_files', 'build_kernel', 'resumable_step', 'find_runs', 'restore_newest_run',
-           'training_command', 'write_results', 'newest_samples', 'show_results', 'run_kaggle_cli', 'main_kaggle']
+__all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_TEMPLATE', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
+           'OWNER_ENV', 'SLUG_ENV', 'KERNEL_MODULES', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'CLI_ERRORS',
+           'CREDENTIAL_FILES', 'DATASET_EXISTS', 'INVALID_KERNEL_SOURCES', 'checkout_root', 'default_kernel_root',
+           'default_output_dir', 'KernelSettings', 'kernel_settings', 'kernel_metadata', 'resolve_kernel_id',
+           'package_imports', 'package_dir', 'kernel_template', 'embedded_modules', 'build_notebook', 'built_files',
+           'build_kernel', 'check_credentials', 'run_kaggle_cli', 'refusal', 'kaggle_call',
+           'pretrained_dataset_metadata', 'wait_for_dataset', 'upload_pretrained', 'push_message', 'output_message',
+           'push_kernel', 'kernel_status', 'download_output']
 
 # %% ../nbs/11_kaggle.ipynb #84f1ddb1
 PLACEHOLDER_OWNER = "your-kaggle-username"
 DEFAULT_SLUG = "hifigan-ruslan-train"
 DATASET_SOURCE = "freezerainml/ruslan"
-KERNEL_SCRIPT = "kaggle/train_kernel.py"
+KERNEL_TEMPLATE = "assets/kaggle_kernel.py.txt"  # inside the package
 KERNEL_NOTEBOOK = "kaggle/train.ipynb"
 METADATA_FILE = "kernel-metadata.json"
 OWNER_ENV = "HIFIGAN_KAGGLE_OWNER"
+SLUG_ENV = "HIFIGAN_KAGGLE_SLUG"
 
-def find_repo_root(start=None) -> Path:
-    "The source checkout holding `settings.ini` and the kernel script: above `start` (default: the current folder), else above the package."
-    import hifigan_ruslan
-    starts = [Path(start).resolve()] if start is not None else [Path.cwd().resolve(), Path(hifigan_ruslan.__file__).resolve().parent]
-    for s in starts:
-        for d in [s, *s.parents]:
-            if (d / "settings.ini").is_file() and (d / KERNEL_SCRIPT).is_file(): return d
-    raise FileNotFoundError(f"{starts[0]}: not inside a hifigan-ruslan source checkout (no settings.ini with {KERNEL_SCRIPT} above it); "
-                            "run from the repository or pass --root")
+def _read_ini(path: Path) -> configparser.SectionProxy:
+    ini = configparser.ConfigParser(interpolation=None)
+    ini.read(path, encoding="utf-8")
+    return ini["DEFAULT"]
 
-# %% ../nbs/11_kaggle.ipynb #e7f7ba1b
+def checkout_root(start=None) -> Path | None:
+    "The hifigan-ruslan source checkout at or above `start` (default: the current folder), or None."
+    start = Path.cwd() if start is None else Path(start)
+    for folder in [start.resolve(), *start.resolve().parents]:
+        ini = folder / "settings.ini"
+        if ini.is_file() and _read_ini(ini).get("lib_path") == "hifigan_ruslan":
+            return folder
+    return None
+
+def default_kernel_root(root: str | None = None) -> Path:
+    "The folder `build` and `push` work in: `root`, else the checkout around the current folder, else it."
+    if root is not None:
+        return Path(root)
+    return checkout_root() or Path.cwd()
+
+def default_output_dir(root=None) -> Path:
+    "Where `output` downloads by default: `runs/kaggle` under the kernel root."
+    return default_kernel_root(root) / "runs" / "kaggle"
+
+# %% ../nbs/11_kaggle.ipynb #7ce26aab
 @dataclass(frozen=True)
 class KernelSettings:
     "Who owns the kernel and what it is called on Kaggle."
@@ -43,106 +64,165 @@ class KernelSettings:
     slug: str = DEFAULT_SLUG
 
     @property
-    def id(self) -> str: return f"{self.owner}/{self.slug}"
+    def id(self) -> str:
+        return f"{self.owner}/{self.slug}"
 
     @property
     def title(self) -> str:
         "A title whose Kaggle slug is `slug` (`hifigan-ruslan-train` -> `Hifigan Ruslan Train`)."
         return self.slug.replace("-", " ").title()
 
-def kernel_settings(root, environ=None) -> KernelSettings:
-    "Owner and slug from `root/settings.ini`; the environment variable `HIFIGAN_KAGGLE_OWNER` overrides the owner."
+def _metadata_identity(root: Path) -> tuple[str | None, str | None]:
+    "`(owner, slug)` of the `kernel-metadata.json` in `root`, or Nones."
+    path = root / METADATA_FILE
+    if not path.is_file():
+        return None, None
+    try:
+        kernel_id = json.loads(path.read_text(encoding="utf-8")).get("id")
+    except (json.JSONDecodeError, AttributeError):
+        raise UserError(f"{path}: not a JSON object with an `id`; fix it or delete it to rebuild") from None
+    if not isinstance(kernel_id, str) or not re.fullmatch(r"[^/\s]+/[^/\s]+", kernel_id):
+        raise UserError(f"{path}: `id` {kernel_id!r} is not OWNER/SLUG; fix it or delete the file to rebuild")
+    owner, _, slug = kernel_id.partition("/")
+    return owner, slug
+
+def kernel_settings(root, environ=None, owner: str | None = None, slug: str | None = None) -> KernelSettings:
+    "Owner and slug: `owner`/`slug`, else the environment, else `root`'s kernel metadata, else `settings.ini`."
     environ = os.environ if environ is None else environ
-    ini = configparser.ConfigParser(interpolation=None)
-    ini.read(Path(root) / "settings.ini", encoding="utf-8")
-    cfg = ini["DEFAULT"]
-    owner = environ.get(OWNER_ENV) or cfg.get("kaggle_owner", PLACEHOLDER_OWNER)
-    slug = cfg.get("kaggle_slug", DEFAULT_SLUG)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", owner.strip()):
-        raise ValueError(f"kaggle owner {owner!r}: not a Kaggle username (set kaggle_owner in settings.ini or {OWNER_ENV})")
+    root = Path(root)
+    ini = _read_ini(root / "settings.ini") if (root / "settings.ini").is_file() else {}
+    meta_owner, meta_slug = _metadata_identity(root)
+    owners = [owner, environ.get(OWNER_ENV), meta_owner, ini.get("kaggle_owner")]
+    owner = next((o.strip() for o in owners if o and o.strip() != PLACEHOLDER_OWNER), PLACEHOLDER_OWNER)
+    slug = next((s.strip() for s in [slug, environ.get(SLUG_ENV), meta_slug, ini.get("kaggle_slug")] if s),
+                DEFAULT_SLUG)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", owner):
+        raise UserError(f"kaggle owner {owner!r}: not a Kaggle username (set kaggle_owner in settings.ini, "
+                        f"the id in {METADATA_FILE} or {OWNER_ENV})")
     if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", slug) or not 5 <= len(slug) <= 50:
-        raise ValueError(f"kaggle_slug {slug!r} in settings.ini: use 5 to 50 lowercase letters, digits and single hyphens")
-    return KernelSettings(owner.strip(), slug)
+        raise UserError(f"kaggle slug {slug!r}: use 5 to 50 lowercase letters, digits and single hyphens")
+    return KernelSettings(owner, slug)
 
 # %% ../nbs/11_kaggle.ipynb #dd60e810
-def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK) -> dict:
-    "The `kernel-metadata.json` of the training kernel: private, 2 x T4, no internet, RUSLAN attached, resuming from itself."
+def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=()) -> dict:
+    "The `kernel-metadata.json`: private, 2 x T4, no internet, RUSLAN (and `datasets`), resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
-            "enable_gpu": True, "enable_tpu": False, "enable_internet": False, "machine_shape": "NvidiaTeslaT4",
-            "dataset_sources": [DATASET_SOURCE], "competition_sources": [], "kernel_sources": [settings.id],
+            "enable_gpu": True, "enable_tpu": False, "enable_internet": False,
+            "machine_shape": "NvidiaTeslaT4",
+            "dataset_sources": [DATASET_SOURCE, *datasets], "competition_sources": [],
+            "kernel_sources": [settings.id],
             "model_sources": [], "keywords": []}
 
 # %% ../nbs/11_kaggle.ipynb #55f25d60
-KERNEL_COMMANDS = ("prepare", "train")
+_KERNEL_ID = re.compile(r"[^/\s]+/[^/\s]+")
 
-def package_imports(source: str) -> set[str]:
-    "Names of the `hifigan_ruslan` modules that `source` imports, anywhere in the file (absolute or relative imports)."
+def _check_kernel_id(kernel: str) -> str:
+    if not _KERNEL_ID.fullmatch(kernel):
+        raise UserError(f"kernel {kernel!r}: expected OWNER/SLUG")
+    return kernel
+
+def resolve_kernel_id(kernel: str | None, root=None, environ=None) -> str:
+    "`kernel` (checked: `OWNER/SLUG`), else the kernel of `default_kernel_root(root)`, never the placeholder."
+    if kernel:
+        return _check_kernel_id(kernel)
+    settings = kernel_settings(default_kernel_root(root), environ)
+    if settings.owner == PLACEHOLDER_OWNER:
+        raise UserError(f"the kaggle owner is still the placeholder {PLACEHOLDER_OWNER!r}: "
+                        f"set kaggle_owner in settings.ini or {OWNER_ENV}")
+    return settings.id
+
+# %% ../nbs/11_kaggle.ipynb #940ef67e
+KERNEL_MODULES = ("__init__", "__main__", "training")  # with `cli`: `python -m hifigan_ruslan train`
+
+def package_imports(source: str, nested: bool = True) -> set[str]:
+    "Names of the `hifigan_ruslan` modules `source` imports (anywhere; with `nested=False`, at module level)."
+    tree = ast.parse(source)
+    nodes = ast.walk(tree) if nested else tree.body
     names = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in nodes:
         if isinstance(node, ast.Import):
             names |= {a.name.split(".")[1] for a in node.names if a.name.startswith("hifigan_ruslan.")}
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level: module = "hifigan_ruslan" + ("." + module if module else "")
-            if module == "hifigan_ruslan": names |= {a.name for a in node.names}
-            elif module.startswith("hifigan_ruslan."): names.add(module.split(".")[1])
+            if node.level:
+                module = "hifigan_ruslan" + ("." + module if module else "")
+            if module == "hifigan_ruslan":
+                names |= {a.name for a in node.names}
+            elif module.startswith("hifigan_ruslan."):
+                names.add(module.split(".")[1])
     return names
 
-def embedded_modules(root, script: str | None = None) -> list[str]:
-    "File names in `root/hifigan_ruslan` that the kernel needs, sorted: CLI, the kernel's subcommands, the script's imports, and their imports."
-    from hifigan_ruslan.cli import COMMANDS
-    pkg = Path(root) / "hifigan_ruslan"
-    script = (Path(root) / KERNEL_SCRIPT).read_text(encoding="utf-8") if script is None else script
-    pending = {"__init__", "__main__", "cli", *(COMMANDS[c][0] for c in KERNEL_COMMANDS), *package_imports(script)}
+def package_dir():
+    "The installed `hifigan_ruslan` package, as an `importlib.resources` traversable."
+    return resources.files("hifigan_ruslan")
+
+def kernel_template(package=None) -> str:
+    "The kernel's literate py:percent script, shipped as package data."
+    return (package or package_dir()).joinpath(KERNEL_TEMPLATE).read_text(encoding="utf-8")
+
+def embedded_modules(script: str | None = None, package=None) -> list[str]:
+    "File names of the modules the kernel needs, sorted: entry points, `train`, the script's imports, theirs."
+    package = package or package_dir()
+    script = kernel_template(package) if script is None else script
+    cli = package.joinpath("cli.py").read_text(encoding="utf-8")
+    pending = {"cli", *KERNEL_MODULES, *package_imports(cli, nested=False), *package_imports(script)}
     found = set()
     while pending:
         name = pending.pop()
-        path = pkg / f"{name}.py"
-        if name in found or not path.is_file(): continue  # a name imported from the package that is not a module
+        module = package.joinpath(f"{name}.py")
+        if name in found or not module.is_file():
+            continue  # a name imported from the package that is not a module
         found.add(name)
-        pending |= package_imports(path.read_text(encoding="utf-8")) - found
+        if name != "cli":
+            pending |= package_imports(module.read_text(encoding="utf-8")) - found
     return sorted(f"{n}.py" for n in found)
 
-# %% ../nbs/11_kaggle.ipynb #62048de7
+# %% ../nbs/11_kaggle.ipynb #35631777
 EMBED_MARKER = "#| embed-package"
-HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True, "jupyter": {"source_hidden": True, "outputs_hidden": True}}
+HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True,
+          "jupyter": {"source_hidden": True, "outputs_hidden": True}}
 KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
               "language_info": {"name": "python"}}
 
-def build_notebook(root) -> str:
-    "The kernel notebook's JSON: `kaggle/train_kernel.py` with the `#| embed-package` cell replaced by the package modules."
-    try: import jupytext, nbformat
-    except ImportError as e: raise ValueError(f"building the kernel needs jupytext and nbformat ({e}): pip install jupytext") from None
+def build_notebook(script: str | None = None, package=None) -> str:
+    "The kernel notebook's JSON: the template, its `#| embed-package` cell replaced by the package modules."
+    try:
+        import jupytext, nbformat
+    except ImportError as e:
+        raise UserError(f"building the kernel needs jupytext and nbformat ({e}): install jupytext") from None
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-    root = Path(root)
-    script_path = root / KERNEL_SCRIPT
-    if not script_path.is_file(): raise FileNotFoundError(f"{script_path}: kernel script not found")
-    script = script_path.read_text(encoding="utf-8")
+    package = package or package_dir()
+    script = kernel_template(package) if script is None else script
     cells, markers = [], 0
     for cell in jupytext.reads(script, fmt="py:percent").cells:
-        if cell.cell_type == "code" and cell.source.strip() == EMBED_MARKER:
+        if cell.cell_type == "markdown":
+            cells.append(new_markdown_cell(cell.source))
+        elif cell.source.strip() != EMBED_MARKER:
+            cells.append(new_code_cell(cell.source))
+        else:
             markers += 1
-            for name in embedded_modules(root, script):
-                text = (root / "hifigan_ruslan" / name).read_text(encoding="utf-8")
-                cells.append(new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n{text}', metadata=HIDDEN))
-        elif cell.cell_type == "markdown": cells.append(new_markdown_cell(cell.source))
-        else: cells.append(new_code_cell(cell.source))
-    if markers != 1: raise ValueError(f"{script_path}: needs exactly one `{EMBED_MARKER}` cell, found {markers}")
+            for name in embedded_modules(script, package):
+                text = package.joinpath(name).read_text(encoding="utf-8")
+                source = f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n{text}'
+                cells.append(new_code_cell(source, metadata=HIDDEN))
+    if markers != 1:
+        raise ValueError(f"the kernel template needs exactly one `{EMBED_MARKER}` cell, found {markers}")
     nb = new_notebook(cells=cells, metadata=KERNELSPEC)
-    for i, cell in enumerate(nb.cells): cell.id = f"cell-{i:03d}"
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i:03d}"
     return nbformat.writes(nb) + "\n"
 
 # %% ../nbs/11_kaggle.ipynb #4809aa40
-def built_files(root, environ=None) -> dict[Path, str]:
-    "What a build writes: `{path: text}` for the kernel notebook and `kernel-metadata.json`."
+def built_files(root, environ=None, datasets=()) -> dict[Path, str]:
+    "What a build writes: `{path: text}` for the kernel notebook and `kernel-metadata.json` in `root`."
     root = Path(root)
-    meta = json.dumps(kernel_metadata(kernel_settings(root, environ)), indent=2) + "\n"
-    return {root / KERNEL_NOTEBOOK: build_notebook(root), root / METADATA_FILE: meta}
+    meta = json.dumps(kernel_metadata(kernel_settings(root, environ), datasets=datasets), indent=2) + "\n"
+    return {root / KERNEL_NOTEBOOK: build_notebook(), root / METADATA_FILE: meta}
 
-def build_kernel(root, check: bool = False, environ=None) -> list[Path]:
-    "Write the kernel notebook and metadata; returns the files that changed. With `check`, write nothing and return the files that differ."
-    files = built_files(root, environ)
+def build_kernel(root, check: bool = False, environ=None, datasets=()) -> list[Path]:
+    "Write the kernel notebook and metadata (`datasets`: extra inputs); what changed (`check`: what differs)."
+    files = built_files(root, environ, datasets)
     changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if not check:
         for p in changed:
@@ -150,169 +230,164 @@ def build_kernel(root, check: bool = False, environ=None) -> list[Path]:
             p.write_text(files[p], encoding="utf-8")
     return changed
 
-# %% ../nbs/11_kaggle.ipynb #7ce26aab
-def resumable_step(ckpt_dir) -> int | None:
-    "Newest step for which `ckpt_dir` holds both `g_` and `do_` files, or None."
-    both = set(list_steps(ckpt_dir, "g")) & set(list_steps(ckpt_dir, "do"))
-    return max(both) if both else None
+# %% ../nbs/11_kaggle.ipynb #215156b4
+CLI_ERRORS = ("Kernel push error", "Dataset creation error", "Dataset version creation error")
+CREDENTIAL_FILES = ("kaggle.json", "access_token", "access_token.txt", "credentials.json")
 
-def find_runs(roots) -> list[tuple[int, Path]]:
-    "`(step, run_dir)` for every run folder under `roots` with a resumable checkpoint, newest step first (ties: the earlier root)."
-    seen, found = set(), []
-    for root in map(Path, roots):
-        if not root.is_dir(): continue
-        for dirpath, dirnames, _ in os.walk(root, followlinks=True):
-            real = os.path.realpath(dirpath)
-            if real in seen: dirnames[:] = []; continue
-            seen.add(real)
-            dirnames.sort()
-            if Path(dirpath).name == "checkpoints" and (step := resumable_step(dirpath)) is not None:
-                found.append((step, Path(dirpath).parent))
-    return sorted(found, key=lambda t: -t[0])
+def check_credentials(environ=None):
+    "A `UserError` unless Kaggle credentials are set up; only their presence is checked, never their value."
+    environ = os.environ if environ is None else environ
+    if environ.get("KAGGLE_API_TOKEN") or (environ.get("KAGGLE_USERNAME") and environ.get("KAGGLE_KEY")):
+        return
+    home = Path(environ.get("HOME") or Path.home())
+    folders = [home / ".kaggle", Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+    folders += [Path(environ["KAGGLE_CONFIG_DIR"])] if environ.get("KAGGLE_CONFIG_DIR") else []
+    if not any((folder / name).is_file() for folder in folders for name in CREDENTIAL_FILES):
+        raise UserError("no Kaggle credentials: put kaggle.json (kaggle.com/settings, API) in ~/.kaggle "
+                        "or set KAGGLE_USERNAME and KAGGLE_KEY")
+
+def run_kaggle_cli(args: list[str], environ=None, echo: bool = True) -> tuple[int, list[str]]:
+    "Run `python -m kaggle ARGS` (output passed through with `echo`); its exit status and non-empty lines."
+    if importlib.util.find_spec("kaggle") is None:
+        raise UserError("the kaggle CLI is not installed: pip install kaggle")
+    lines, text = [], ""
+    env = {**(os.environ if environ is None else environ), "PYTHONUNBUFFERED": "1"}  # progress as it happens
+    with subprocess.Popen([sys.executable, "-m", "kaggle", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, env=env) as proc:
+        # newline="": a progress bar's carriage returns repaint its line instead of adding lines
+        for text in io.TextIOWrapper(proc.stdout, encoding="utf-8", errors="replace", newline=""):
+            if echo:
+                print(text, end="", flush=True)
+            lines += [text.strip()] if text.strip() else []
+    if echo and text and not text.endswith(("\n", "\r")):
+        print()
+    return proc.returncode, lines
+
+def refusal(rc: int, lines: list[str]) -> str | None:
+    "Why a kaggle CLI run failed (its error line, else its last line), or None if it succeeded."
+    errors = [line for line in lines if line.startswith(CLI_ERRORS)]
+    if not (rc or errors):
+        return None
+    return (errors or lines or [f"exit status {rc}"])[-1]
+
+def kaggle_call(args: list[str], step: str, environ=None, echo: bool = True) -> list[str]:
+    "Run the kaggle CLI; its output lines, or a `UserError` naming `step` with Kaggle's reason if it failed."
+    rc, lines = run_kaggle_cli(args, environ, echo)
+    if reason := refusal(rc, lines):
+        raise UserError(f"{step}: {reason}")
+    return lines
 
 # %% ../nbs/11_kaggle.ipynb #2d8ef517
-def restore_newest_run(roots, run_dir) -> int | None:
-    "Copy the newest resumable run under `roots` into `run_dir` if it is newer than `run_dir`'s own; returns the step training resumes from."
-    run_dir = Path(run_dir)
-    current = resumable_step(run_dir / "checkpoints")
-    runs = [(s, d) for s, d in find_runs(roots) if d.resolve() != run_dir.resolve()]
-    if not runs or (current is not None and current >= runs[0][0]): return current
-    step, src = runs[0]
-    keep = {f"g_{step:08d}", f"do_{step:08d}", "generator_best.pt"}
-    for path in sorted(p for p in src.rglob("*") if p.is_file()):
-        rel = path.relative_to(src)
-        if rel.parts[0] == "checkpoints" and (len(rel.parts) != 2 or rel.name not in keep): continue
-        (run_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, run_dir / rel)
-    return step
+DATASET_EXISTS = "is already in use by a dataset"  # the CLI's answer to a create of an existing slug
 
-# %% ../nbs/11_kaggle.ipynb #51f6616d
-def training_command(prepared, run_dir, preset: str, gpus: int, time_budget_s: float, max_steps: int | None = None,
-                     overrides=()) -> list[str]:
-    "The torchrun command line that trains on `gpus` GPUs in fp16 (or, with 0, in one CPU process) within `time_budget_s`."
-    if time_budget_s < 60:
-        raise ValueError(f"time budget {time_budget_s:.0f} s: too little left to train; raise HIFIGAN_SESSION_HOURS or shorten preparation")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={max(gpus, 1)}",
-           "-m", "hifigan_ruslan", "train", "--data", str(prepared), "--out", str(run_dir),
-           "--preset", preset, "--time-budget", str(int(time_budget_s))]
-    if max_steps: cmd += ["--max-steps", str(max_steps)]
-    for o in (["train.precision=fp16"] if gpus else []) + list(overrides): cmd += ["--set", o]
-    return cmd
+def pretrained_dataset_metadata(owner: str, name: str) -> dict:
+    "The `dataset-metadata.json` of the private dataset that holds the pretrained generator `name`."
+    return {"title": f"HiFi-GAN {name} generator", "id": f"{owner}/hifigan-ruslan-{name.lower()}",
+            "licenses": [{"name": "other"}],
+            "description": f"The official HiFi-GAN `{name}` generator (MIT license, "
+                           "github.com/jik876/hifi-gan), for fine-tuning on RUSLAN with hifigan-ruslan."}
 
-# %% ../nbs/11_kaggle.ipynb #df8b696c
-RESULT_COLUMNS = ("step", "epoch", "val_mel_l1", "loss_mel", "loss_d", "loss_adv", "loss_fm", "health")
+def wait_for_dataset(dataset: str, environ=None, timeout_s: float = 900, poll_s: float = 15):
+    "Wait until `kaggle datasets status` says `ready`; a `UserError` when it failed or took too long."
+    started = time.monotonic()
+    while True:
+        lines = kaggle_call(["datasets", "status", dataset], f"kaggle datasets status {dataset}", environ)
+        status = lines[-1] if lines else "unknown"
+        if status == "ready":
+            return
+        waited = time.monotonic() - started
+        if status in ("failed", "deleted") or waited > timeout_s:
+            raise UserError(f"dataset {dataset} is {status!r} on Kaggle after {waited:.0f} s; nothing was "
+                            "pushed: push again once `kaggle datasets status` says ready")
+        time.sleep(poll_s)
 
-def _cell(value) -> str:
-    try: return f"{float(value):.4g}" if not str(value).isdigit() else str(value)
-    except (TypeError, ValueError): return value or ""
+def upload_pretrained(owner: str, name: str, environ=None, timeout_s: float = 900) -> str:
+    "Create (or version) the private dataset of the pretrained generator `name` and wait for it; its id."
+    weights = pretrained_path(name)
+    meta = pretrained_dataset_metadata(owner, name)
+    dataset = meta["id"]
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / weights.name).symlink_to(weights)
+        (Path(folder) / "dataset-metadata.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        print(f"uploading {weights.name} to the private dataset {dataset}", flush=True)
+        rc, lines = run_kaggle_cli(["datasets", "create", "-p", folder], environ)
+        if rc == 0 and any(DATASET_EXISTS in line for line in lines):
+            notes = f"{weights.name} for hifigan-ruslan"
+            step = f"kaggle datasets version {dataset}"
+            kaggle_call(["datasets", "version", "-p", folder, "-m", notes], step, environ)
+        elif reason := refusal(rc, lines):
+            raise UserError(f"kaggle datasets create {dataset}: {reason}; nothing was pushed")
+    wait_for_dataset(dataset, environ, timeout_s)
+    return dataset
 
-def write_results(run_dir, path, last: int = 10) -> Path:
-    "Write `path`: a markdown summary of the run in `run_dir` with its latest `last` validation points."
-    from hifigan_ruslan.training import read_metrics
-    run_dir, path = Path(run_dir), Path(path)
-    metrics = run_dir / "metrics.csv"
-    if not metrics.is_file(): raise FileNotFoundError(f"{metrics}: no metrics written; did training run?")
-    rows = read_metrics(metrics)
-    val = [r for r in rows if r.get("val_mel_l1")]
-    steps = max(list_steps(run_dir / "checkpoints"), default=0)
-    ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
-    lines = ["# Training results", "", f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
-    if val:
-        best = min(val, key=lambda r: float(r["val_mel_l1"]))
-        lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} (`checkpoints/generator_best.pt`).")
-        lines += ["", "| " + " | ".join(RESULT_COLUMNS) + " |", "|" + "---|" * len(RESULT_COLUMNS)]
-        lines += ["| " + " | ".join(_cell(r.get(c)) for c in RESULT_COLUMNS) + " |" for r in val[-last:]]
-    else: lines.append("No validation point yet.")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+# %% ../nbs/11_kaggle.ipynb #5c574f78
+INVALID_KERNEL_SOURCES = "not valid kernel sources"
 
-# %% ../nbs/11_kaggle.ipynb #aaad7ef8
-def newest_samples(run_dir) -> list[tuple[Path, Path | None]]:
-    "`(generated, real)` WAV pairs of the newest validation step in `run_dir/samples` (real is None when missing)."
-    found = [(m.group(1), m.group(2), p) for p in Path(run_dir, "samples").glob("step_*.wav")
-             if (m := re.fullmatch(r"step_(\d{8})_(.+)\.wav", p.name))]
-    if not found: return []
-    last = max(step for step, _, _ in found)
-    return [(p, real if (real := p.with_name(f"{uid}_real.wav")).is_file() else None)
-            for step, uid, p in sorted(found) if step == last]
+def push_message(kernel: str, modules: int) -> str:
+    "The line `push_kernel` prints before it uploads."
+    return f"pushing {kernel} ({KERNEL_NOTEBOOK}, {modules} embedded modules)"
 
-def show_results(run_dir):
-    "Display the loss curves, the newest validation mel comparisons and audio players (generated, then real) of `run_dir`."
-    from IPython.display import Audio, Image, display
-    from hifigan_ruslan.training import plot_metrics
-    run_dir = Path(run_dir)
-    if (run_dir / "metrics.csv").is_file():  # rendered to PNG here: a bare Figure only displays where pyplot is set up
-        png = io.BytesIO()
-        plot_metrics(run_dir / "metrics.csv").savefig(png, format="png", dpi=80)
-        display(Image(data=png.getvalue()))
-    for generated, real in newest_samples(run_dir):
-        print(generated.stem)
-        if generated.with_suffix(".png").is_file(): display(Image(filename=str(generated.with_suffix(".png"))))
-        for wav in filter(None, (generated, real)): display(Audio(filename=str(wav)))
+def output_message(kernel: str, out) -> str:
+    "The line `download_output` prints when the download is complete."
+    return f"output of {kernel} in {out}"
 
-# %% ../nbs/11_kaggle.ipynb #a920de3f
-def run_kaggle_cli(args: list[str], error_prefix: str | None = None) -> int:
-    "Run `python -m kaggle ARGS`, passing its output through; status 1 also when a line starts with `error_prefix`."
-    if importlib.util.find_spec("kaggle") is None:
-        raise ValueError("the kaggle CLI is not installed: pip install kaggle")
-    failed = False
-    with subprocess.Popen([sys.executable, "-m", "kaggle", *args], stdout=subprocess.PIPE, text=True) as proc:
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            failed |= bool(error_prefix) and line.startswith(error_prefix)
-    return proc.returncode or int(failed)
+def _push_folder(root: Path, kernel: str, environ) -> None:
+    "`kaggle kernels push` of `root`; if Kaggle refuses a kernel that does not exist, again without itself."
+    rc, lines = run_kaggle_cli(["kernels", "push", "-p", str(root)], environ)
+    reason = refusal(rc, lines)
+    if reason is None:
+        if any(INVALID_KERNEL_SOURCES in line and kernel in line for line in lines):
+            print(f"first version of {kernel}: it runs without a previous output; the next push attaches it")
+        return
+    refused_by_kaggle = rc == 0  # the server's answer; an exit status is the CLI's own check or the network
+    if not refused_by_kaggle or run_kaggle_cli(["kernels", "status", kernel], environ, echo=False)[0] == 0:
+        raise UserError(f"kaggle kernels push {kernel}: {reason}")
+    print(f"{kernel} does not exist yet: pushing a first version without itself as input", flush=True)
+    with tempfile.TemporaryDirectory() as first:
+        meta = json.loads((root / METADATA_FILE).read_text(encoding="utf-8"))
+        (Path(first) / METADATA_FILE).write_text(json.dumps({**meta, "kernel_sources": []}), encoding="utf-8")
+        (Path(first) / KERNEL_NOTEBOOK).parent.mkdir(parents=True)
+        shutil.copyfile(root / KERNEL_NOTEBOOK, Path(first) / KERNEL_NOTEBOOK)
+        kaggle_call(["kernels", "push", "-p", first], f"kaggle kernels push {kernel} (first version)", environ)
+    print(f"the next push of {kernel} attaches this version's output (kernel_sources)")
 
-def _kernel_id(args) -> str:
-    if getattr(args, "kernel", None):
-        if not re.fullmatch(r"[^/\s]+/[^/\s]+", args.kernel): raise ValueError(f"--kernel {args.kernel!r}: expected OWNER/SLUG")
-        return args.kernel
-    settings = kernel_settings(find_repo_root(args.root))
-    if settings.owner == PLACEHOLDER_OWNER:
-        raise ValueError(f"the kaggle owner is still the placeholder {PLACEHOLDER_OWNER!r}: set kaggle_owner in settings.ini or {OWNER_ENV}")
-    return settings.id
+def push_kernel(root, environ=None, init_from: str | None = None, dataset_timeout_s: float = 900) -> int:
+    "Build the kernel in `root` and push it (a new version on Kaggle), with `init_from`'s dataset attached; 0."
+    root = Path(root)
+    kernel = resolve_kernel_id(None, root, environ)
+    check_credentials(environ)
+    owner = kernel.split("/")[0]
+    datasets = [upload_pretrained(owner, init_from, environ, dataset_timeout_s)] if init_from else []
+    build_kernel(root, environ=environ, datasets=datasets)
+    print(push_message(kernel, len(embedded_modules())), flush=True)
+    try:
+        _push_folder(root, kernel, environ)
+    except UserError as e:
+        if not datasets:
+            raise
+        kept = f"the dataset {datasets[0]} stays on Kaggle (a later --init-from push versions it)"
+        raise UserError(f"{e}; {kept}") from None
+    return 0
 
-def main_kaggle(argv: list[str] | None = None) -> int:
-    "`hifigan-ruslan kaggle build|push|status|output`."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan kaggle", description="Build, push and watch the Kaggle training kernel.",
-                                epilog=f"The kernel is OWNER/SLUG from settings.ini (kaggle_owner, kaggle_slug); {OWNER_ENV} overrides the owner. "
-                                       "Credentials: ~/.kaggle/kaggle.json or KAGGLE_USERNAME / KAGGLE_KEY.")
-    sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    build = sub.add_parser("build", help=f"write {KERNEL_NOTEBOOK} and {METADATA_FILE} from {KERNEL_SCRIPT} and the package")
-    build.add_argument("--check", action="store_true", help="write nothing; exit 1 if the committed files differ from a fresh build")
-    push = sub.add_parser("push", help="build, then `kaggle kernels push` (starts a new version on Kaggle)")
-    status = sub.add_parser("status", help="`kaggle kernels status` of the kernel")
-    output = sub.add_parser("output", help="download the latest version's output")
-    output.add_argument("--dir", default=None, help="where to download (default: runs/kaggle in the repository, or ./kaggle-output)")
-    output.add_argument("--force", action="store_true", help="overwrite files that exist")
-    for sp in (build, push, status, output):
-        sp.add_argument("--root", default=None, help="repository root (default: found above the current folder)")
-    for sp in (status, output): sp.add_argument("--kernel", default=None, help="OWNER/SLUG (default: from settings.ini)")
-    args = p.parse_args(argv)
+def kernel_status(kernel: str, environ=None) -> int:
+    "`kaggle kernels status OWNER/SLUG` (printed); 0, or a `UserError` with Kaggle's reason."
+    kernel = _check_kernel_id(kernel)
+    check_credentials(environ)
+    kaggle_call(["kernels", "status", kernel], f"kaggle kernels status {kernel}", environ)
+    return 0
 
-    if args.action == "build":
-        root = find_repo_root(args.root)
-        changed = build_kernel(root, check=args.check)
-        names = ", ".join(str(c.relative_to(root)) for c in changed)
-        if args.check:
-            if changed:
-                print(f"out of date with {KERNEL_SCRIPT} and the package: {names}; run `hifigan-ruslan kaggle build`", file=sys.stderr)
-                return 1
-            print(f"{KERNEL_NOTEBOOK} and {METADATA_FILE} are up to date")
-        else: print(f"wrote {names}" if changed else f"{KERNEL_NOTEBOOK} and {METADATA_FILE} already up to date")
-        return 0
-    if args.action == "push":
-        root = find_repo_root(args.root)
-        kernel = _kernel_id(args)
-        build_kernel(root)
-        print(f"pushing {kernel} ({KERNEL_NOTEBOOK}, {len(embedded_modules(root))} embedded modules)", flush=True)
-        return run_kaggle_cli(["kernels", "push", "-p", str(root)], error_prefix="Kernel push error")
-    kernel = _kernel_id(args)
-    if args.action == "status": return run_kaggle_cli(["kernels", "status", kernel])
-    if args.dir: out = Path(args.dir)
-    else:
-        try: out = find_repo_root(args.root) / "runs" / "kaggle"
-        except FileNotFoundError: out = Path("kaggle-output")
+def download_output(kernel: str, out, force: bool = False, environ=None) -> int:
+    "Download the latest output of `kernel` into `out`, check it against its manifest; 0 if intact, else 1."
+    kernel = _check_kernel_id(kernel)
+    check_credentials(environ)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    rc = run_kaggle_cli(["kernels", "output", kernel, "-p", str(out), *(["-o"] if args.force else [])])
-    if rc == 0: print(f"output of {kernel} in {out}")
-    return rc
+    args = ["kernels", "output", kernel, "-p", str(out)] + (["-o"] if force else [])
+    kaggle_call(args, f"kaggle kernels output {kernel}", environ)
+    found = check_manifest(out)
+    for problem in (*found.missing, *found.differ):
+        print(problem)
+    print(found.summary)
+    if found.ok:
+        print(output_message(kernel, out))
+    return 0 if found.ok else 1

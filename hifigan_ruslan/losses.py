@@ -14,7 +14,7 @@ __all__ = ['discriminator_loss', 'generator_loss', 'feature_loss', 'chance_discr
 
 # %% ../nbs/04_losses.ipynb #961f5f84
 def discriminator_loss(real_scores: list[torch.Tensor], fake_scores: list[torch.Tensor]):
-    "LSGAN discriminator loss: `(total, real_losses, fake_losses)`, real pushed to 1 and fake to 0, per sub-discriminator."
+    "LSGAN discriminator loss `(total, real_losses, fake_losses)`: real pushed to 1, fake to 0."
     real_losses = [torch.mean((1 - r.float()) ** 2) for r in real_scores]
     fake_losses = [torch.mean(f.float() ** 2) for f in fake_scores]
     return sum(real_losses) + sum(fake_losses), real_losses, fake_losses
@@ -35,8 +35,9 @@ def chance_discriminator_loss(num_subdiscriminators: int) -> float:
     return 0.5 * num_subdiscriminators
 
 # %% ../nbs/04_losses.ipynb #272cb10f
-def mel_loss(real_audio: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig | None = None,
+def mel_loss(real_audio: torch.Tensor | None, fake_audio: torch.Tensor, cfg: MelConfig | None = None,
              real_mel: torch.Tensor | None = None) -> torch.Tensor:
-    "L1 distance between the full-band loss mels of real and generated audio `[B, 1, N]` or `[B, N]`; pass `real_mel` to reuse it."
-    if real_mel is None: real_mel = mel_spectrogram(real_audio.flatten(1), cfg, for_loss=True)
+    "L1 between the full-band loss mels of real and generated audio `[B, 1, N]` or `[B, N]`."
+    if real_mel is None:
+        real_mel = mel_spectrogram(real_audio.flatten(1), cfg, for_loss=True)
     return F.l1_loss(mel_spectrogram(fake_audio.flatten(1), cfg, for_loss=True), real_mel)

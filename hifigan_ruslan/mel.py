@@ -11,13 +11,13 @@ import torch.nn.functional as F
 from .config import MelConfig
 
 # %% auto #0
-__all__ = ['mel_filterbank', 'hann_window', 'mel_spectrogram', 'mel_figure']
+__all__ = ['mel_filterbank', 'hann_window', 'mel_spectrogram', 'mel_difference', 'mel_figure']
 
 # %% ../nbs/01_mel.ipynb #1196c652
 @lru_cache(maxsize=32)
 def mel_filterbank(sampling_rate: int, n_fft: int, num_mels: int, fmin: float, fmax: float | None,
                    device: str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    "Slaney mel filterbank `[num_mels, n_fft // 2 + 1]` (librosa's default), cached per settings, device and dtype."
+    "Slaney mel filterbank `[num_mels, n_fft // 2 + 1]` (librosa's default), cached per settings and device."
     import librosa
     basis = librosa.filters.mel(sr=sampling_rate, n_fft=n_fft, n_mels=num_mels, fmin=fmin, fmax=fmax)
     return torch.from_numpy(basis).to(device=device, dtype=dtype)
@@ -28,13 +28,17 @@ def hann_window(win_size: int, device: str = "cpu", dtype: torch.dtype = torch.f
     return torch.hann_window(win_size, device=device, dtype=dtype)
 
 # %% ../nbs/01_mel.ipynb #6847ffa6
-def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *, for_loss: bool = False) -> torch.Tensor:
-    "Natural-log mel `[B, num_mels, N // hop]` of float audio `[B, N]` (or `[N]`) in [-1, 1], as the reference HiFi-GAN computes it."
+def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *,
+                    for_loss: bool = False) -> torch.Tensor:
+    "Natural-log mel `[B, num_mels, N // hop]` of audio `[B, N]` (or `[N]`) in [-1, 1], like the reference."
     cfg = cfg or MelConfig()
     squeeze = audio.dim() == 1
-    if squeeze: audio = audio[None]
-    if audio.dim() == 3 and audio.shape[1] == 1: audio = audio[:, 0]
-    if audio.dim() != 2: raise ValueError(f"mel_spectrogram: expected audio [B, N], got shape {tuple(audio.shape)}")
+    if squeeze:
+        audio = audio[None]
+    if audio.dim() == 3 and audio.shape[1] == 1:
+        audio = audio[:, 0]
+    if audio.dim() != 2:
+        raise ValueError(f"mel_spectrogram: expected audio [B, N], got shape {tuple(audio.shape)}")
     audio = audio.float()  # the STFT and the log stay in fp32, also under autocast
     dev = str(audio.device)
     fmax = cfg.fmax_loss if for_loss else cfg.fmax
@@ -49,24 +53,34 @@ def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *, for_lo
         mel = torch.log(torch.clamp(basis @ mag, min=1e-5))
     return mel[0] if squeeze else mel
 
+# %% ../nbs/01_mel.ipynb #26f61880
+def mel_difference(mel: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
+    "`(max linear-magnitude difference / reference peak, RMS log difference)` of two log-mels of one shape."
+    mel, reference = (torch.as_tensor(x, dtype=torch.float64) for x in (mel, reference))
+    if mel.shape != reference.shape:
+        raise ValueError(f"mel_difference: shapes {tuple(mel.shape)} and {tuple(reference.shape)} differ")
+    peak = reference.exp().max()
+    linear = float((mel.exp() - reference.exp()).abs().max() / peak)
+    return linear, float((mel - reference).pow(2).mean().sqrt())
+
 # %% ../nbs/01_mel.ipynb #727cf475
 def mel_figure(reference: np.ndarray, generated: np.ndarray, title: str, cfg: MelConfig | None = None):
     "A matplotlib figure: reference log-mel, generated log-mel and their difference."
     from matplotlib.figure import Figure
     cfg = cfg or MelConfig()
     n = min(len(reference), len(generated))
-    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy() for x in (reference, generated))
+    ref, gen = (mel_spectrogram(torch.from_numpy(np.asarray(x[:n], np.float32)), cfg).numpy()
+                for x in (reference, generated))
     fig = Figure(figsize=(8, 6), layout="constrained")
     axes = fig.subplots(3, 1, sharex=True)
-    extent = (0, n / cfg.sampling_rate, 0, ref.shape[0])
+    extent = (0, n / cfg.sampling_rate, 0, len(ref))
+    style = dict(origin="lower", aspect="auto", interpolation="nearest", extent=extent)
     lo, hi = min(ref.min(), gen.min()), max(ref.max(), gen.max())
     for ax, data, name in [(axes[0], ref, "ground truth"), (axes[1], gen, "generated")]:
-        im = ax.imshow(data, origin="lower", aspect="auto", cmap="magma", extent=extent, vmin=lo, vmax=hi,
-                       interpolation="nearest")
+        im = ax.imshow(data, cmap="magma", vmin=lo, vmax=hi, **style)
         ax.set(ylabel="mel band", title=name)
     fig.colorbar(im, ax=axes[:2], label="log magnitude")
-    im = axes[2].imshow(gen - ref, origin="lower", aspect="auto", cmap="RdBu_r", extent=extent, vmin=-3, vmax=3,
-                         interpolation="nearest")
+    im = axes[2].imshow(gen - ref, cmap="RdBu_r", vmin=-3, vmax=3, **style)
     axes[2].set(xlabel="seconds", ylabel="mel band", title="generated - ground truth")
     fig.colorbar(im, ax=axes[2], label="log ratio")
     fig.suptitle(title)

@@ -14,11 +14,9 @@ from fastcore.test import test_eq, test_fail, test_close
 # %%
 #| export
 from __future__ import annotations
-import dataclasses, json
+import dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
-from typing import Any
-
 
 
 # %% [markdown]
@@ -29,6 +27,7 @@ from typing import Any
 class UserError(ValueError):
     "A problem the user can fix; its message is one line naming the file or value and what is wrong."
 
+
 # %%
 test_eq(issubclass(UserError, ValueError), True)
 
@@ -36,18 +35,30 @@ test_eq(issubclass(UserError, ValueError), True)
 # %% [markdown]
 # Every number that shapes a run lives in one of four dataclasses, grouped in a `Config`:
 #
-# - `MelConfig`: how audio becomes the 80-band log-mel spectrogram that the generator reads. The values are the ones of the reference HiFi-GAN at 22,050 Hz, so that a mel from an acoustic model trained for HiFi-GAN (Tacotron 2, FastSpeech 2) can be vocoded directly.
-# - `GeneratorConfig`: the shape of the generator. The paper defines three: **V1** (best quality, 13.9 M parameters), **V2** (the same structure with a quarter of the channels, 0.9 M) and **V3** (fewer upsampling stages and a lighter residual block, 1.5 M, the fastest).
-# - `DiscriminatorConfig`: the periods of the multi-period discriminator and the number of scales of the multi-scale one, plus a width factor that only the `tiny` preset changes.
-# - `TrainConfig`: the optimisation recipe. The defaults are the recipe of the project's RUSLAN runs: batch 4 with 2 accumulation steps (an effective batch of 8), 8,192-sample segments, AdamW at 2e-4 for both networks with betas (0.8, 0.99), `lambda_fm` 2 and `lambda_mel` 45, gradient clipping at norm 1.
+# - `MelConfig`: how audio becomes the 80-band log-mel spectrogram that the generator reads. The values are the ones
+#   of the reference HiFi-GAN at 22,050 Hz, so that a mel from an acoustic model trained for HiFi-GAN (Tacotron 2,
+#   FastSpeech 2) can be vocoded directly.
+# - `GeneratorConfig`: the shape of the generator. The paper defines three: **V1** (best quality, 13.9 M
+#   parameters), **V2** (the same structure with a quarter of the channels, 0.9 M) and **V3** (fewer upsampling
+#   stages and a lighter residual block, 1.5 M, the fastest).
+# - `DiscriminatorConfig`: the periods of the multi-period discriminator and the number of scales of the multi-scale
+#   one, plus a width factor that only the `tiny` preset changes.
+# - `TrainConfig`: the optimisation recipe. The defaults are the recipe of the project's RUSLAN runs: batch 4 with 2
+#   accumulation steps (an effective batch of 8), 8,192-sample segments, AdamW at 2e-4 for both networks with betas
+#   (0.8, 0.99), `lambda_fm` 2 and `lambda_mel` 45, gradient clipping at norm 1.
 #
-# Configs are plain data: they save to YAML or JSON, load back, and take `key=value` overrides from the command line, so a run directory always records exactly what produced it.
+# Configs are plain data: they save to YAML or JSON, load back, and take `key=value` overrides from the command
+# line, so a run directory always records exactly what produced it.
+#
+# **One source of truth.** The mel owns the number of bands and the hop: the generator reads `mel.num_mels` bands
+# and must upsample each frame by exactly `mel.hop_size` samples. `GeneratorConfig` therefore holds no band count,
+# and `Config` checks, whenever one is built or loaded, that the product of the upsampling rates equals the hop.
 
 # %%
 #| export
 @dataclass
 class MelConfig:
-    "Log-mel features exactly as the reference HiFi-GAN computes them."
+    "Log-mel features exactly as the reference HiFi-GAN computes them; the owner of `num_mels` and `hop_size`."
     sampling_rate: int = 22050
     n_fft: int = 1024
     hop_size: int = 256
@@ -69,18 +80,19 @@ class GeneratorConfig:
     upsample_initial_channel: int = 512
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
-    num_mels: int = 80
 
     @property
-    def hop_size(self) -> int:
-        "Audio samples produced per mel frame."
-        out = 1
-        for r in self.upsample_rates: out *= r
-        return out
+    def upsample_factor(self) -> int:
+        "Audio samples produced per mel frame: the product of `upsample_rates`."
+        return math.prod(self.upsample_rates)
 
+
+# %%
+show_doc(GeneratorConfig.upsample_factor)
 
 # %% [markdown]
-# The three generator presets of the paper, plus `tiny`, a deliberately small generator that trains at well under a second per step on a laptop CPU: it exists for tests and demos, not for quality.
+# The three generator presets of the paper, plus `tiny`, a deliberately small generator that trains at well under
+# a second per step on a laptop CPU: it exists for tests and demos, not for quality.
 
 # %%
 #| export
@@ -94,6 +106,18 @@ GENERATOR_PRESETS: dict[str, GeneratorConfig] = {
                             upsample_initial_channel=64, resblock_kernel_sizes=(3, 7),
                             resblock_dilation_sizes=((1, 3), (1, 3))),
 }
+
+def generator_preset_name(cfg: GeneratorConfig) -> str:
+    "The name of the generator preset with exactly the shape `cfg`, or `custom`."
+    return next((name for name, preset in GENERATOR_PRESETS.items() if preset == cfg), "custom")
+
+
+# %%
+show_doc(generator_preset_name)
+
+# %%
+test_eq(generator_preset_name(GeneratorConfig(upsample_initial_channel=128)), "v2")
+test_eq(generator_preset_name(GeneratorConfig(upsample_initial_channel=96)), "custom")
 
 
 # %%
@@ -136,81 +160,148 @@ class TrainConfig:
     num_workers: int = 2
     seed: int = 1234
     precision: str = "auto"            # auto | fp32 | fp16 | bf16
+    d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
 
+
+# %% [markdown]
+# `Config.preset` names the preset the config *is*: a saved file, a loaded one and an overridden one keep the name
+# only while every value still equals that preset's, and say `custom` otherwise (see `load_config` and
+# `apply_overrides`). The generator's preset is not stored at all: `generator_preset` reads it off the shapes, so it
+# cannot go stale.
 
 # %%
 #| export
+CUSTOM = "custom"  # the label of a config (or generator) that matches no preset
+
 @dataclass
 class Config:
-    "Everything that defines a run."
+    "Everything that defines a run; building one checks that the generator upsamples by the mel hop."
     preset: str = "recipe"
-    generator_preset: str = "v1"
     mel: MelConfig = field(default_factory=MelConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    def __post_init__(self):
+        check_hop(self.generator, self.mel)
+
+    @property
+    def generator_preset(self) -> str:
+        "The generator preset (`v1`, `v2`, `v3`, `tiny`) whose shape the generator has, or `custom`."
+        return generator_preset_name(self.generator)
+
+def check_hop(generator: GeneratorConfig, mel: MelConfig) -> None:
+    "Raise a `UserError` unless the generator upsamples each mel frame by exactly the mel hop."
+    if generator.upsample_factor != mel.hop_size:
+        rates = " x ".join(map(str, generator.upsample_rates))
+        raise UserError(f"generator.upsample_rates {rates} = {generator.upsample_factor} samples per frame, "
+                        f"but mel.hop_size is {mel.hop_size}: they must be equal")
+
 
 # %%
 show_doc(Config)
+
+# %%
+show_doc(check_hop)
+
+# %% [markdown]
+# A generator whose upsampling does not match the hop would produce audio of the wrong length for every mel, so such
+# a config cannot even be built:
+
+# %%
+v3_gen = GeneratorConfig(upsample_rates=(8, 8, 4))
+test_eq(Config(generator=v3_gen).generator_preset, CUSTOM)  # 8 x 8 x 4 = 256: fine, but not a preset shape
+half_hop = GeneratorConfig(upsample_rates=(8, 8, 2))
+test_fail(lambda: Config(generator=half_hop), contains="= 128 samples per frame")
+test_fail(lambda: Config(mel=MelConfig(hop_size=300)), contains="mel.hop_size is 300")
 
 
 # %% [markdown]
 # ## Presets
 #
-# A training preset is a full `Config`. `recipe` is the configuration of the project's final RUSLAN run; `exp1`, `exp2` and `exp3` are the three earlier experiments that collapsed, kept so that the collapse can be reproduced and the health monitor shown to catch it; `tiny` is for tests and demos. A generator preset name (`v1`, `v2`, `v3`) is also accepted and means the recipe with that generator.
+# A training preset is a full `Config`. `recipe` is the configuration of the project's final RUSLAN run; `exp1`,
+# `exp2` and `exp3` are the three earlier experiments that collapsed, kept so that the collapse can be reproduced
+# and the health monitor shown to catch it; `tiny` is for tests and demos. A generator preset name (`v1`, `v2`,
+# `v3`) is also accepted and means the recipe with that generator.
 
 # %%
 #| export
 def _recipe(**train) -> Config:
     return Config(train=TrainConfig(**train))
 
-def _tiny() -> Config:
-    return Config(preset="tiny", generator_preset="tiny", generator=GENERATOR_PRESETS["tiny"],
-                  discriminator=DiscriminatorConfig(periods=(2, 3, 5), num_scales=2, width=0.25),
-                  train=TrainConfig(batch_size=4, grad_accum_steps=1, segment_size=4096, epochs=1000,
-                                    checkpoint_every_steps=20, val_every_steps=20, log_every_steps=5,
-                                    num_val_samples=2, num_workers=0, lr_g=5e-4, lr_d=5e-4))
+def _exp1() -> Config:
+    return _recipe(lambda_fm=2.0, lambda_mel=45.0, lr_g=2e-4, lr_d=2e-4)
 
-TRAINING_PRESETS = {
-    "recipe": _recipe,
-    "exp1": lambda: _recipe(lambda_fm=2.0, lambda_mel=45.0, lr_g=2e-4, lr_d=2e-4),
-    "exp2": lambda: _recipe(lambda_fm=0.0, lambda_mel=100.0, lr_g=3e-4, lr_d=1e-4),
-    "exp3": lambda: _recipe(lambda_fm=0.0, lambda_mel=150.0, lr_g=5e-4, lr_d=5e-5, betas=(0.3, 0.8)),
-    "tiny": _tiny,
-}
+def _exp2() -> Config:
+    return _recipe(lambda_fm=0.0, lambda_mel=100.0, lr_g=3e-4, lr_d=1e-4)
+
+def _exp3() -> Config:
+    return _recipe(lambda_fm=0.0, lambda_mel=150.0, lr_g=5e-4, lr_d=5e-5, betas=(0.3, 0.8))
+
+def _tiny() -> Config:
+    train = TrainConfig(batch_size=4, grad_accum_steps=1, segment_size=4096, epochs=1000,
+                        checkpoint_every_steps=20, val_every_steps=20, log_every_steps=5,
+                        num_val_samples=2, num_workers=0, lr_g=5e-4, lr_d=5e-4)
+    return Config(generator=dataclasses.replace(GENERATOR_PRESETS["tiny"]),
+                  discriminator=DiscriminatorConfig(periods=(2, 3, 5), num_scales=2, width=0.25), train=train)
+
+def _finetune() -> Config:
+    "Transfer from a pretrained generator: a small generator step, a fresh discriminator warmed up first."
+    return _recipe(lr_g=1e-5, lr_d=1e-4, d_warmup_steps=20)
+
+TRAINING_PRESETS = {"recipe": _recipe, "exp1": _exp1, "exp2": _exp2, "exp3": _exp3, "tiny": _tiny,
+                    "finetune": _finetune}
 
 
 # %%
 #| export
+def preset_names() -> list[str]:
+    "Every name `preset_config` accepts: the training presets, then the generator presets."
+    return list(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))
+
 def preset_config(name: str) -> Config:
-    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or a generator preset (`v1`..`v3`)."
+    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or a generator preset (`v1`..)."
     key = name.lower()
     if key in TRAINING_PRESETS:
         cfg = TRAINING_PRESETS[key]()
-        cfg.preset = key
-        return cfg
-    if key in GENERATOR_PRESETS:
-        return Config(preset=key, generator_preset=key, generator=dataclasses.replace(GENERATOR_PRESETS[key]))
-    raise ValueError(f"unknown preset {name!r}: choose one of {', '.join(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))}")
+    elif key in GENERATOR_PRESETS:
+        cfg = Config(generator=dataclasses.replace(GENERATOR_PRESETS[key]))
+    else:
+        raise UserError(f"unknown preset {name!r}: choose one of {', '.join(preset_names())}")
+    cfg.preset = key
+    return cfg
 
+
+# %%
+show_doc(preset_config)
+
+# %%
+show_doc(preset_names)
 
 # %%
 cfg = preset_config("recipe")
 t = cfg.train
-assert (t.batch_size, t.grad_accum_steps, t.segment_size, t.lr_g, t.lr_d, t.betas) == (4, 2, 8192, 2e-4, 2e-4, (0.8, 0.99))
-assert (t.weight_decay, t.lambda_fm, t.lambda_mel, t.grad_clip, t.epochs, t.checkpoint_every_epochs) == (0.01, 2.0, 45.0, 1.0, 50, 5)
-assert (cfg.mel.sampling_rate, cfg.mel.n_fft, cfg.mel.hop_size, cfg.mel.num_mels, cfg.mel.fmax) == (22050, 1024, 256, 80, 8000.0)
-assert all(preset_config(p).generator.hop_size == 256 for p in ["v1", "v2", "v3", "tiny", "exp3"])
-assert preset_config("exp3").train.betas == (0.3, 0.8) and preset_config("v3").generator.resblock == "2"
-try: preset_config("v4")
-except ValueError as e: print(e)
+test_eq((t.batch_size, t.grad_accum_steps, t.segment_size), (4, 2, 8192))
+test_eq((t.lr_g, t.lr_d, t.betas), (2e-4, 2e-4, (0.8, 0.99)))
+test_eq((t.weight_decay, t.lambda_fm, t.lambda_mel, t.grad_clip, t.epochs), (0.01, 2.0, 45.0, 1.0, 50))
+test_eq((cfg.mel.sampling_rate, cfg.mel.n_fft, cfg.mel.hop_size, cfg.mel.num_mels), (22050, 1024, 256, 80))
+test_eq([preset_config(p).generator.upsample_factor for p in ["v1", "v2", "v3", "tiny", "exp3"]], [256] * 5)
+test_eq(preset_config("exp3").train.betas, (0.3, 0.8))
+test_eq([preset_config(p).generator_preset for p in ["recipe", "v3", "tiny"]], ["v1", "v3", "tiny"])
+test_eq(preset_config("V2").preset, "v2")
+test_fail(lambda: preset_config("v4"), contains="unknown preset 'v4'")
 
 
 # %% [markdown]
 # ## Saving, loading and overriding
 #
-# Dataclasses round-trip through plain dictionaries. Loading is strict: an unknown key in a config file is an error that names the key, not something silently ignored, because a misspelt `lamda_mel` in a config file would otherwise train with the default.
+# Dataclasses round-trip through plain dictionaries. Loading is strict: an unknown key in a config file is an error
+# that names the key, not something silently ignored, because a misspelt `lamda_mel` in a config file would
+# otherwise train with the default.
+#
+# Files written before the mel became the single owner of the band count still load: a `generator.num_mels` key is
+# accepted when it equals `mel.num_mels` (and refused, naming both, when it does not), and a stored
+# `generator_preset` label is ignored, since the shapes themselves say which preset the generator is.
 
 # %%
 #| export
@@ -218,25 +309,51 @@ def _coerce(value, like):
     "Convert `value` (from YAML/JSON/CLI) to the type of the default `like`."
     if isinstance(like, tuple):
         return tuple(_coerce(v, like[0]) if like else v for v in value)
-    if isinstance(like, bool): return bool(value)
-    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)): return int(float(value))
-    if isinstance(like, float) and value is not None: return float(value)
+    if isinstance(like, bool):
+        return bool(value)
+    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)):
+        return int(float(value))
+    if isinstance(like, float) and value is not None:
+        return float(value)
     return value
 
 def _from_dict(cls, data: dict, where: str):
-    if not isinstance(data, dict): raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    if not isinstance(data, dict):
+        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
     names = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(names))
-    if unknown: raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    if unknown:
+        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
     default = cls()
     kwargs = {}
     for k, v in data.items():
         d = getattr(default, k)
-        if dataclasses.is_dataclass(d): kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
+        if dataclasses.is_dataclass(d):
+            kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
         elif isinstance(d, tuple) and d and isinstance(d[0], tuple):
             kwargs[k] = tuple(tuple(_coerce(x, d[0][0]) for x in row) for row in v)
-        else: kwargs[k] = _coerce(v, d) if v is not None else None
-    return cls(**kwargs)
+        else:
+            kwargs[k] = _coerce(v, d) if v is not None else None
+    try:
+        return cls(**kwargs)
+    except UserError as e:  # a Config whose parts do not fit together
+        raise UserError(f"{where}: {e}") from None
+
+
+# %%
+#| export
+def _drop_legacy_keys(data: dict, where: str) -> dict:
+    "`data` without the keys of older files: `generator_preset` (derived) and `generator.num_mels` (checked)."
+    data = {k: v for k, v in data.items() if k != "generator_preset"}
+    generator = data.get("generator")
+    if isinstance(generator, dict) and "num_mels" in generator:
+        mel = data.get("mel") if isinstance(data.get("mel"), dict) else {}
+        bands = mel.get("num_mels", MelConfig.num_mels)
+        if generator["num_mels"] != bands:
+            raise UserError(f"{where}: generator.num_mels {generator['num_mels']} differs from "
+                            f"mel.num_mels {bands}: the generator reads the mel's bands")
+        data["generator"] = {k: v for k, v in generator.items() if k != "num_mels"}
+    return data
 
 
 # %%
@@ -244,14 +361,65 @@ def _from_dict(cls, data: dict, where: str):
 def config_to_dict(cfg: Config) -> dict:
     "Plain nested dict (lists instead of tuples) that YAML, JSON and `torch.save(weights_only=True)` accept."
     def plain(x):
-        if isinstance(x, (tuple, list)): return [plain(v) for v in x]
-        if isinstance(x, dict): return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (tuple, list)):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
         return x
     return plain(asdict(cfg))
 
 def config_from_dict(data: dict, where: str = "config") -> Config:
-    "Inverse of `config_to_dict`; unknown keys raise a `ValueError` naming them."
+    "Inverse of `config_to_dict`; unknown keys or a generator that does not fit the mel raise a `UserError`."
+    if isinstance(data, dict):
+        data = _drop_legacy_keys(data, where)
     return _from_dict(Config, data, where)
+
+def _label(cfg: Config) -> Config:
+    "`cfg` with `preset` set to `custom` unless every value equals that preset's."
+    named = cfg.preset in preset_names() and preset_config(cfg.preset) == cfg
+    return cfg if named else dataclasses.replace(cfg, preset=CUSTOM)
+
+
+# %%
+show_doc(config_to_dict)
+
+# %%
+show_doc(config_from_dict)
+
+# %%
+legacy = config_to_dict(preset_config("v2"))
+legacy["generator_preset"] = "v1"  # a stale label, as older versions could write
+legacy["generator"]["num_mels"] = 80
+test_eq(config_from_dict(legacy), preset_config("v2"))
+legacy["generator"]["num_mels"] = 100
+test_fail(lambda: config_from_dict(legacy, "old.yaml"), contains="old.yaml: generator.num_mels 100 differs")
+test_fail(lambda: config_from_dict({"mel": {"hop_size": 200}}, "x.json"), contains="x.json: generator.upsample")
+
+
+# %%
+#| export
+def _parse_text(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    yaml_file = path.suffix in (".yaml", ".yml")
+    try:
+        if yaml_file:
+            import yaml
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as e:
+        kind = "YAML" if yaml_file else "JSON"
+        raise UserError(f"{path}: not valid {kind}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of config sections, got {type(data).__name__}")
+    return data
+
+def _deep_merge(base: dict, new: dict) -> dict:
+    out = dict(base)
+    for k, v in new.items():
+        nested = isinstance(v, dict) and isinstance(out.get(k), dict)
+        out[k] = _deep_merge(out[k], v) if nested else v
+    return out
 
 
 # %%
@@ -263,31 +431,27 @@ def save_config(cfg: Config, path) -> Path:
     if path.suffix in (".yaml", ".yml"):
         import yaml
         text = yaml.safe_dump(data, sort_keys=False)
-    else: text = json.dumps(data, indent=2)
+    else:
+        text = json.dumps(data, indent=2)
     path.write_text(text, encoding="utf-8")
     return path
 
 def load_config(path) -> Config:
-    "Read a config written by `save_config` (or by hand: missing keys keep their defaults)."
+    "Read a config written by `save_config` (or by hand: missing keys come from the preset it names)."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: config file not found")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-            data = yaml.safe_load(text) or {}
-        else: data = json.loads(text)
-    except Exception as e: raise ValueError(f"{path}: not valid {'YAML' if path.suffix in ('.yaml', '.yml') else 'JSON'}: {e}") from None
-    base = preset_config(data.get("preset", "recipe")) if isinstance(data, dict) else None
-    merged = _deep_merge(config_to_dict(base), data) if base else data
-    return config_from_dict(merged, str(path))
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    data = _parse_text(path)
+    base_name = data.get("preset", "recipe")
+    base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    return _label(config_from_dict(_deep_merge(config_to_dict(base), data), str(path)))
 
-def _deep_merge(base: dict, new: dict) -> dict:
-    out = dict(base)
-    for k, v in new.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
+# %%
+show_doc(save_config)
+
+# %%
+show_doc(load_config)
 
 # %% [markdown]
 # A file only needs the keys it changes: everything else comes from the preset it names (or `recipe`).
@@ -296,45 +460,70 @@ def _deep_merge(base: dict, new: dict) -> dict:
 import tempfile
 
 # %%
-with tempfile.TemporaryDirectory() as d:
-    for suffix in (".yaml", ".json"):
-        p = save_config(preset_config("exp2"), Path(d) / f"run{suffix}")
-        assert load_config(p) == preset_config("exp2"), suffix
-    p = Path(d) / "partial.yaml"
-    p.write_text("preset: tiny\ntrain:\n  lambda_mel: 30\n")
-    small = load_config(p)
-    assert small.train.lambda_mel == 30.0 and small.generator == GENERATOR_PRESETS["tiny"]
-    p.write_text("train:\n  lamda_mel: 30\n")
-    try: load_config(p); raise AssertionError("a misspelt key must fail")
-    except ValueError as e: print(e)
+tmp = Path(tempfile.mkdtemp())
+for suffix in (".yaml", ".json"):
+    test_eq(load_config(save_config(preset_config("exp2"), tmp / f"run{suffix}")), preset_config("exp2"))
+(tmp / "partial.yaml").write_text("preset: tiny\ntrain:\n  lambda_mel: 30\n")
+small = load_config(tmp / "partial.yaml")
+test_eq((small.train.lambda_mel, small.generator, small.preset), (30.0, GENERATOR_PRESETS["tiny"], CUSTOM))
+test_eq(load_config(save_config(small, tmp / "custom.yaml")), small)
+(tmp / "typo.yaml").write_text("train:\n  lamda_mel: 30\n")
+test_fail(lambda: load_config(tmp / "typo.yaml"), contains="unknown key(s) lamda_mel")
+(tmp / "broken.json").write_text("{train: 1")
+test_fail(lambda: load_config(tmp / "broken.json"), contains="broken.json: not valid JSON")
+test_fail(lambda: load_config(tmp / "missing.yaml"), contains="missing.yaml: config file not found")
 
 
 # %% [markdown]
-# Command-line overrides use dotted paths, `section.key=value`, with the value parsed as YAML so that numbers, lists and `null` work as expected: `--set train.lambda_mel=30 --set mel.fmax=null --set train.betas=[0.8,0.99]`.
+# Command-line overrides use dotted paths, `section.key=value`, with the value parsed as YAML so that numbers, lists
+# and `null` work as expected: `--set train.lambda_mel=30 --set mel.fmax=null --set train.betas=[0.8,0.99]`. The
+# result is checked like a loaded file, and its `preset` becomes `custom` once a value differs from the preset's.
 
 # %%
 #| export
-def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
-    "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a one-line `ValueError`."
+def _set_dotted(data: dict, item: str) -> None:
+    "Apply one `section.key=value` override to the nested dict `data`."
     import yaml
+    if "=" not in item:
+        raise UserError(f"override {item!r}: expected section.key=value")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        if not isinstance(node.get(p), dict):
+            raise UserError(f"override {item!r}: unknown section {p!r}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise UserError(f"override {item!r}: unknown key {key.strip()!r}")
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise UserError(f"override {item!r}: cannot parse value {raw!r}") from None
+
+def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
+    "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a `UserError`."
     data = config_to_dict(cfg)
     for item in overrides or []:
-        if "=" not in item: raise ValueError(f"override {item!r}: expected section.key=value")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = data
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict): raise ValueError(f"override {item!r}: unknown section {p!r}")
-            node = node[p]
-        if parts[-1] not in node: raise ValueError(f"override {item!r}: unknown key {key.strip()!r}")
-        try: node[parts[-1]] = yaml.safe_load(raw)
-        except yaml.YAMLError: raise ValueError(f"override {item!r}: cannot parse value {raw!r}") from None
-    return config_from_dict(data, "override")
+        _set_dotted(data, item)
+    return _label(config_from_dict(data, "override"))
 
 
 # %%
+show_doc(apply_overrides)
+
+# %%
 c = apply_overrides(preset_config("recipe"), ["train.lambda_mel=30", "mel.fmax=null", "train.betas=[0.5, 0.9]"])
-assert c.train.lambda_mel == 30.0 and c.mel.fmax is None and c.train.betas == (0.5, 0.9)
-for bad in ["train.lamda=1", "nothing", "bogus.x=1"]:
-    try: apply_overrides(c, [bad]); raise AssertionError(bad)
-    except ValueError as e: print(e)
+test_eq((c.train.lambda_mel, c.mel.fmax, c.train.betas, c.preset), (30.0, None, (0.5, 0.9), CUSTOM))
+test_eq(apply_overrides(preset_config("exp1"), ["train.lambda_mel=45"]).preset, "exp1")  # unchanged value
+narrow = apply_overrides(preset_config("v1"), ["generator.upsample_initial_channel=128"])
+test_eq((narrow.preset, narrow.generator_preset), (CUSTOM, "v2"))
+test_fail(lambda: apply_overrides(c, ["train.lamda=1"]), contains="unknown key 'train.lamda'")
+test_fail(lambda: apply_overrides(c, ["nothing"]), contains="expected section.key=value")
+test_fail(lambda: apply_overrides(c, ["bogus.x=1"]), contains="unknown section 'bogus'")
+test_fail(lambda: apply_overrides(c, ["generator.upsample_rates=[8,8,2]"]), contains="mel.hop_size is 256")
+
+# %%
+import shutil
+
+# %%
+shutil.rmtree(tmp)

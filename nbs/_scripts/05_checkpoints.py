@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Checkpoints
 #
-# > Reading and writing checkpoints safely: the official HiFi-GAN file layout, atomic writes, and loads that cannot execute code.
+# > The official HiFi-GAN checkpoint format and everything around it: atomic writes, loads that cannot execute code, the training payloads, pruning, resume and transfer.
 
 # %%
 #| default_exp checkpoints
@@ -13,11 +13,15 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import os, re, tempfile
+import errno, math, os, random, re, secrets, shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+import numpy as np
 import torch
-from hifigan_ruslan.config import Config, GENERATOR_PRESETS, config_from_dict, preset_config
+from hifigan_ruslan.config import Config, GENERATOR_PRESETS, UserError, config_from_dict, config_to_dict, preset_config
 from hifigan_ruslan.generator import Generator
+from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 
 
 # %% [markdown]
@@ -28,20 +32,29 @@ from hifigan_ruslan.generator import Generator
 # | file | contents |
 # |---|---|
 # | `g_XXXXXXXX` (step, 8 digits) | `{"generator": state_dict}` with weight-norm keys (`weight_g`, `weight_v`); this project adds `config` (the run's `Config` as a dict) and `steps` |
-# | `do_XXXXXXXX` | `{"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"}`; this project adds schedulers, gradient scaler, RNG states, config and data position |
+# | `do_XXXXXXXX` | `{"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"}`; this project adds `format`, schedulers, gradient scalers, RNG states, config, data position and the best validation error |
 # | `generator_best.pt` | the `g_` layout of the step with the best validation mel error |
 #
-# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Writing to a temporary file in the same folder, flushing it to disk (`fsync`) and then renaming it over the final name means the final name always holds either the old complete file or the new complete file, never half of one: a rename within one file system is atomic.
+# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Writing to a temporary file in the same folder, flushing it to disk (`fsync`) and then renaming it over the final name means the final name always holds either the old complete file or the new complete file, never half of one: a rename within one file system is atomic. The temporary file is created with the ordinary permissions (`0644` under the usual umask), so a checkpoint can be shared like any other file.
 #
 # **Safe loading.** A checkpoint downloaded from the internet is a pickle, and unpickling can run arbitrary code. Every load here uses `torch.load(..., weights_only=True)`, which only accepts tensors and plain containers: the official files and this project's files load, a booby-trapped file is refused.
 
 # %%
 #| export
+def _fsync_dir(folder: Path):
+    "Make a rename in `folder` durable (not every file system can open a folder)."
+    try: dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(dir_fd)
+    except OSError: pass
+    finally: os.close(dir_fd)
+
 def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temporary file next to `path`, fsync, then rename over `path`: a crash never leaves a half-written file."
+    "`torch.save` to a temporary file beside `path`, fsync, rename over `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -49,27 +62,26 @@ def atomic_save(obj, path) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try: os.fsync(dir_fd)
-        finally: os.close(dir_fd)
-    except OSError: pass
+    _fsync_dir(path.parent)
     return path
 
 
 # %%
 #| export
 def load_checkpoint(path, map_location="cpu") -> dict:
-    "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a one-line error naming it."
+    "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: checkpoint not found")
-    try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not path.is_file():
+        raise UserError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: not a readable checkpoint ({reason.split('. ')[0][:160]})") from None
-    if not isinstance(ckpt, dict): raise ValueError(f"{path}: not a checkpoint (expected a dict, got {type(ckpt).__name__})")
+        raise UserError(f"{path}: not a readable checkpoint ({reason.split('. ')[0][:160]})") from None
+    if not isinstance(ckpt, dict):
+        raise UserError(f"{path}: not a checkpoint (expected a dict, got {type(ckpt).__name__})")
     return ckpt
 
 
@@ -77,26 +89,36 @@ def load_checkpoint(path, map_location="cpu") -> dict:
 show_doc(load_checkpoint)
 
 # %%
-import pickle
+import pickle, stat, tempfile
+from fastcore.test import test_close, test_eq, test_fail
+
+# %% [markdown]
+# A saved file loads, leaves no temporary file behind and has the permissions of any new file; a truncated file and a file that would run a command when unpickled are refused with one line naming them:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
     p = atomic_save({"generator": {"w": torch.ones(2)}, "steps": 7}, Path(d) / "g_00000007")
-    assert load_checkpoint(p)["steps"] == 7 and [f.name for f in Path(d).iterdir()] == ["g_00000007"]  # no temp left
+    test_eq(load_checkpoint(p)["steps"], 7)
+    test_eq([f.name for f in Path(d).iterdir()], ["g_00000007"])
+    umask = os.umask(0o022)
+    os.umask(umask)
+    test_eq(stat.S_IMODE(p.stat().st_mode), 0o666 & ~umask)
     p.write_bytes(p.read_bytes()[:40])  # truncated, as after a crash without atomic writes
-    try: load_checkpoint(p); raise AssertionError
-    except ValueError as e: print(e)
+    test_fail(lambda: load_checkpoint(p), contains="g_00000007: not a readable checkpoint")
 
     class Evil:  # unpickling this would run a shell command
         def __reduce__(self): return (os.system, ("echo pwned",))
     evil = Path(d) / "evil.pt"
-    with open(evil, "wb") as f: pickle.dump({"generator": Evil()}, f, protocol=2)
-    try: load_checkpoint(evil); raise AssertionError
-    except ValueError as e: print(str(e)[:110], "...")
+    with open(evil, "wb") as f:
+        pickle.dump({"generator": Evil()}, f, protocol=2)
+    test_fail(lambda: load_checkpoint(evil), contains="evil.pt: not a readable checkpoint")
+    test_fail(lambda: load_checkpoint(Path(d) / "nothing"), contains="nothing: checkpoint not found")
 
 
 # %% [markdown]
 # ## Finding checkpoints
+#
+# A checkpoint step is resumable when both of its files exist. `find_generator_file` turns what a user points at (a file, a run folder, its `checkpoints/` folder) into one generator file: the best one if the run has it, else the newest.
 
 # %%
 #| export
@@ -106,17 +128,63 @@ def step_path(ckpt_dir, prefix: str, step: int) -> Path:
 
 def list_steps(ckpt_dir, prefix: str = "g") -> list[int]:
     "Steps for which `ckpt_dir` holds a `{prefix}_XXXXXXXX` file, oldest first."
-    pat = re.compile(rf"^{prefix}_(\d{{8}})$")
-    d = Path(ckpt_dir)
-    if not d.is_dir(): return []
-    return sorted(int(m.group(1)) for f in d.iterdir() if (m := pat.match(f.name)))
+    pattern = re.compile(rf"^{prefix}_(\d{{8}})$")
+    folder = Path(ckpt_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for f in folder.iterdir() if (m := pattern.match(f.name)))
+
+def resumable_step(ckpt_dir) -> int | None:
+    "Newest step for which `ckpt_dir` holds both `g_` and `do_` files, or None."
+    both = set(list_steps(ckpt_dir, "g")) & set(list_steps(ckpt_dir, "do"))
+    return max(both) if both else None
+
+def checkpoint_dir(path) -> Path:
+    "The checkpoint folder of `path`: `path/checkpoints` for a run folder, else `path` itself."
+    path = Path(path)
+    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
+
+def find_generator_file(path) -> Path:
+    "A generator file: `path` itself, a folder's `generator_best.pt` (else its newest `g_`), or a pretrained one."
+    if is_pretrained_name(path):
+        return pretrained_path(path)
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise UserError(f"{path}: no such checkpoint file or folder, nor a pretrained model (universal, lj)")
+    folder = checkpoint_dir(path)
+    if (folder / "generator_best.pt").is_file():
+        return folder / "generator_best.pt"
+    steps = list_steps(folder, "g")
+    if not steps:
+        raise UserError(f"{folder}: no generator_best.pt and no g_XXXXXXXX checkpoint in this folder")
+    return step_path(folder, "g", steps[-1])
 
 
 # %%
+show_doc(find_generator_file)
+
+# %%
 with tempfile.TemporaryDirectory() as d:
-    for s in (40, 20, 60): step_path(d, "g", s).touch()
-    step_path(d, "do", 20).touch(); (Path(d) / "g_00000080.tmp").touch()
-    assert list_steps(d) == [20, 40, 60] and list_steps(d, "do") == [20] and step_path(d, "g", 60).name == "g_00000060"
+    run = Path(d) / "run"
+    for s in (40, 20, 60):
+        step_path(run / "checkpoints", "g", s).parent.mkdir(parents=True, exist_ok=True)
+        step_path(run / "checkpoints", "g", s).touch()
+    step_path(run / "checkpoints", "do", 20).touch()
+    step_path(run / "checkpoints", "do", 40).touch()
+    (run / "checkpoints" / "g_00000080.tmp").touch()
+    test_eq(list_steps(run / "checkpoints"), [20, 40, 60])
+    test_eq(list_steps(run / "checkpoints", "do"), [20, 40])
+    test_eq(resumable_step(run / "checkpoints"), 40)  # g_00000060 has no do_
+    test_eq(resumable_step(run / "nowhere"), None)
+    test_eq(find_generator_file(run).name, "g_00000060")
+    (run / "checkpoints" / "generator_best.pt").touch()
+    test_eq(find_generator_file(run / "checkpoints").name, "generator_best.pt")
+    test_eq(find_generator_file(step_path(run / "checkpoints", "g", 20)).name, "g_00000020")
+    test_fail(lambda: find_generator_file(Path(d)), contains="no generator_best.pt and no g_XXXXXXXX")
+    test_fail(lambda: find_generator_file(Path(d) / "missing"), contains="missing: no such checkpoint file or folder")
+test_eq(find_generator_file("universal").name, "generator_universal.pth.tar")  # a pretrained model by name
 
 
 # %% [markdown]
@@ -132,37 +200,54 @@ def _shapes(sd: dict) -> dict:
 def _preset_shapes(name: str, fused: bool) -> dict:
     with torch.device("meta"):
         g = Generator(GENERATOR_PRESETS[name])
-        if fused: g.remove_weight_norm()
+        if fused:
+            g.remove_weight_norm()
     return _shapes(g.state_dict())
+
+def _has_weight_norm(state_dict: dict) -> bool:
+    return any(k.endswith("weight_g") for k in state_dict)
 
 def infer_generator_preset(state_dict: dict) -> str | None:
     "The generator preset whose layout matches `state_dict` (with or without weight norm), or None."
-    fused = not any(k.endswith("weight_g") for k in state_dict)
-    shapes = _shapes(state_dict)
+    fused, shapes = not _has_weight_norm(state_dict), _shapes(state_dict)
     return next((n for n in GENERATOR_PRESETS if _preset_shapes(n, fused) == shapes), None)
+
+def generator_state(ckpt: dict, path) -> dict:
+    "The generator state dict of a loaded checkpoint (a `g_` file or a bare state dict)."
+    sd = ckpt.get("generator", ckpt)
+    if not isinstance(sd, dict) or not any(k.startswith("conv_pre.") for k in sd):
+        raise UserError(f"{path}: no generator weights in this file (keys: {', '.join(list(ckpt)[:6])})")
+    return sd
 
 
 # %%
 #| export
+def _checkpoint_config(ckpt: dict, sd: dict, path, preset: str | None) -> Config:
+    "The file's own config, or the preset given or recognised from the shapes."
+    if "config" in ckpt and preset is None:
+        return config_from_dict(ckpt["config"], f"{path}: config")
+    found = infer_generator_preset(sd)
+    name = preset or found
+    if name is None:
+        raise UserError(f"{path}: generator layout matches none of the presets {', '.join(GENERATOR_PRESETS)}; "
+                        "pass --preset")
+    if found is not None and name.lower() != found:
+        raise UserError(f"{path}: holds a {found} generator, not {name}")
+    return preset_config(name)
+
 def generator_from_checkpoint(path, preset: str | None = None, map_location="cpu") -> tuple[Generator, Config]:
-    "Load the generator of a project or official checkpoint; returns `(generator, config)` with weight norm as stored."
+    "The generator of a project or official checkpoint and its config; weight norm as stored."
     ckpt = load_checkpoint(path, map_location)
-    sd = ckpt.get("generator", ckpt)
-    if not isinstance(sd, dict) or not any(k.startswith("conv_pre.") for k in sd):
-        raise ValueError(f"{path}: no generator weights in this file (keys: {', '.join(list(ckpt)[:6])})")
-    if "config" in ckpt and preset is None: cfg = config_from_dict(ckpt["config"], f"{path}: config")
-    else:
-        found = infer_generator_preset(sd)
-        name = preset or found
-        if name is None: raise ValueError(f"{path}: generator layout matches none of the presets {', '.join(GENERATOR_PRESETS)}; pass --preset")
-        if found is not None and name.lower() != found:
-            raise ValueError(f"{path}: holds a {found} generator, not {name}")
-        cfg = preset_config(name)
-    g = Generator(cfg.generator)
-    if not any(k.endswith("weight_g") for k in sd): g.remove_weight_norm()
-    try: g.load_state_dict(sd, strict=True)
+    sd = generator_state(ckpt, path)
+    cfg = _checkpoint_config(ckpt, sd, path, preset)
+    g = Generator(cfg.generator, cfg.mel.num_mels)
+    if not _has_weight_norm(sd):
+        g.remove_weight_norm()
+    try:
+        g.load_state_dict(sd, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{path}: generator weights do not fit preset {cfg.generator_preset}: {str(e).splitlines()[1].strip()}") from None
+        detail = str(e).splitlines()[1].strip()
+        raise UserError(f"{path}: generator weights do not fit preset {cfg.generator_preset}: {detail}") from None
     return g, cfg
 
 
@@ -174,7 +259,6 @@ show_doc(generator_from_checkpoint)
 
 # %%
 import json
-from hifigan_ruslan.config import config_to_dict
 from hifigan_ruslan.generator import reference_weights
 
 # %%
@@ -182,16 +266,425 @@ manifest = json.loads(Path("testdata/reference/state_dict_manifest.json").read_t
 with tempfile.TemporaryDirectory() as d:
     official = atomic_save({"generator": reference_weights(manifest["generator_v3"])}, Path(d) / "g_02500000")
     g, cfg = generator_from_checkpoint(official)
-    assert cfg.generator_preset == "v3" and infer_generator_preset(torch.load(official, weights_only=True)["generator"]) == "v3"
-    try: generator_from_checkpoint(official, preset="v1")
-    except ValueError as e: print(e)
+    test_eq(cfg.generator_preset, "v3")
+    test_eq(infer_generator_preset(torch.load(official, weights_only=True)["generator"]), "v3")
+    test_fail(lambda: generator_from_checkpoint(official, preset="v1"), contains="holds a v3 generator, not v1")
 
     tiny_cfg = preset_config("tiny")
-    ours = atomic_save({"generator": Generator(tiny_cfg.generator).state_dict(), "config": config_to_dict(tiny_cfg), "steps": 20},
-                       Path(d) / "g_00000020")
-    assert generator_from_checkpoint(ours)[1] == tiny_cfg
+    ours = atomic_save({"generator": Generator(tiny_cfg.generator).state_dict(), "config": config_to_dict(tiny_cfg),
+                        "steps": 20}, Path(d) / "g_00000020")
+    test_eq(generator_from_checkpoint(ours)[1], tiny_cfg)
 
     fused = atomic_save(Generator.from_preset("v2").remove_weight_norm().state_dict(), Path(d) / "v2_fused.pt")
-    assert generator_from_checkpoint(fused)[1].generator_preset == "v2"
-    try: generator_from_checkpoint(step_path(d, "g", 99))
-    except FileNotFoundError as e: print(e)
+    test_eq(generator_from_checkpoint(fused)[1].generator_preset, "v2")
+    test_fail(lambda: generator_from_checkpoint(step_path(d, "g", 99)), contains="g_00000099: checkpoint not found")
+
+# %% [markdown]
+# ## The discriminators' optimizer: official parameter order
+#
+# The official `train.py` builds the discriminators' optimizer as `AdamW(itertools.chain(msd.parameters(), mpd.parameters()))`: **MSD first, then MPD**. An optimizer's state dict refers to parameters by position only, so `optim_d` of a `do_` file fits only an optimizer built in the same order. `discriminator_parameters` is that order, used by the trainer, so that the official code can resume from this project's `do_` files and this project from the official ones.
+#
+# Versions of this project before `format` 2 built the optimizer the other way round (MPD, then MSD). Their `do_` files are recognised by what the official files lack (a `config` key) and no `format` key; their optimizer state is re-indexed on load (`optim_d_state`). Each entry's moment tensors have the shape of their parameter, which the test below uses to check the re-indexing.
+
+# %%
+#| export
+FORMAT = 2  # the `format` of the do_ files written here: optim_d over MSD then MPD parameters (the official order)
+
+def discriminator_parameters(mpd: torch.nn.Module, msd: torch.nn.Module) -> list[torch.nn.Parameter]:
+    "The parameters of both discriminators in the official optimizer order: MSD, then MPD."
+    return [*msd.parameters(), *mpd.parameters()]
+
+def _mpd_first(do: dict) -> bool:
+    "Whether a do_ payload comes from an older version of this project (optim_d over MPD then MSD)."
+    return "format" not in do and "config" in do
+
+def _reindexed(state: dict, new_index) -> dict:
+    "An optimizer state dict with parameter position `i` moved to `new_index(i)`."
+    groups = [{**g, "params": sorted(new_index(i) for i in g["params"])} for g in state["param_groups"]]
+    return {"state": {new_index(int(i)): s for i, s in state["state"].items()}, "param_groups": groups}
+
+def optim_d_state(do: dict, mpd: torch.nn.Module, msd: torch.nn.Module) -> dict:
+    "`do['optim_d']` in the official parameter order, whichever version of the format wrote it."
+    if not _mpd_first(do):
+        return do["optim_d"]
+    n_mpd, n_msd = len(list(mpd.parameters())), len(list(msd.parameters()))
+    return _reindexed(do["optim_d"], lambda i: i + n_msd if i < n_mpd else i - n_mpd)
+
+
+# %%
+from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+
+# %%
+tiny = preset_config("tiny")
+mpd, msd = MultiPeriodDiscriminator(tiny.discriminator), MultiScaleDiscriminator(tiny.discriminator)
+
+def stepped_adamw(params) -> torch.optim.AdamW:
+    "An AdamW over `params` after one step, so that it has per-parameter state."
+    opt = torch.optim.AdamW(params)
+    for p in params:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    return opt
+
+old_order = stepped_adamw([*mpd.parameters(), *msd.parameters()])  # as older versions of this project built it
+old_do = {"optim_d": old_order.state_dict(), "config": config_to_dict(tiny)}
+reordered = optim_d_state(old_do, mpd, msd)
+official = discriminator_parameters(mpd, msd)
+test_eq([tuple(reordered["state"][i]["exp_avg"].shape) for i in range(len(official))],
+        [tuple(p.shape) for p in official])
+torch.optim.AdamW(official).load_state_dict(reordered)
+test_eq(optim_d_state({**old_do, "format": FORMAT}, mpd, msd) is old_do["optim_d"], True)  # current files as they are
+
+
+# %% [markdown]
+# ## Training payloads
+#
+# The `do_` file holds what an exact resume needs. Its groups are passed by name, the way the file names them: `modules` (`generator`, `mpd`, `msd`) and `optimizers` (`optim_g`, `optim_d`, `sched_g`, `sched_d`, `scaler_g`, `scaler_d`); where the run is comes as a `RunPosition`. The random number generators of Python, NumPy and PyTorch (and CUDA) are saved too, and the data position: the epoch and the batches consumed in it, with the number of processes and the batch size that gave them their meaning. A resume with another split restarts the epoch's data.
+
+# %%
+#| export
+@dataclass
+class RunPosition:
+    "Where a run stands: steps, epoch, batches consumed in the epoch, best validation error and its step."
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+    best_val: float = math.inf
+    best_step: int | None = None
+
+def rng_state() -> dict:
+    "The states of Python's, NumPy's and PyTorch's (and CUDA's) random number generators, as tensors and ints."
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
+             "numpy_pos": int(np_state[2]), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+def set_rng_state(state: dict):
+    "Restore the generators saved by `rng_state` (CUDA's only on the same number of GPUs)."
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    random.setstate((3, tuple(state["python"].tolist()), None))
+    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# %%
+#| export
+def training_payloads(modules: dict, optimizers: dict, cfg: Config, at: RunPosition,
+                      split: tuple[int, int]) -> tuple[dict, dict]:
+    "The `(g_, do_)` dictionaries of a run at `at`; `split` is `(world_size, batch size per process)`."
+    config = config_to_dict(cfg)
+    g = {"generator": modules["generator"].state_dict(), "config": config, "steps": at.step}
+    do = {"mpd": modules["mpd"].state_dict(), "msd": modules["msd"].state_dict(),
+          "optim_g": optimizers["optim_g"].state_dict(), "optim_d": optimizers["optim_d"].state_dict(),
+          "steps": at.step, "epoch": at.epoch, "format": FORMAT,
+          **{k: optimizers[k].state_dict() for k in ("sched_g", "sched_d", "scaler_g", "scaler_d")},
+          "rng": rng_state(), "config": config,
+          "data": {"epoch": at.epoch, "batch_in_epoch": at.batch_in_epoch, "world_size": split[0],
+                   "batch_size": split[1]},
+          "best": {"val_mel_l1": at.best_val, "step": -1 if at.best_step is None else at.best_step}}
+    return g, do
+
+
+# %%
+#| export
+def restore_training_state(g: dict, do: dict, modules: dict, optimizers: dict,
+                           split: tuple[int, int]) -> RunPosition:
+    "Load a `g_`/`do_` pair (this project's, older or official) into `modules` and `optimizers`; the position."
+    modules["generator"].load_state_dict(g["generator"])
+    modules["mpd"].load_state_dict(do["mpd"])
+    modules["msd"].load_state_dict(do["msd"])
+    optimizers["optim_g"].load_state_dict(do["optim_g"])
+    optimizers["optim_d"].load_state_dict(optim_d_state(do, modules["mpd"], modules["msd"]))
+    epoch = int(do["epoch"])
+    for name in ("sched_g", "sched_d"):
+        if name in do:
+            optimizers[name].load_state_dict(do[name])
+        else:  # an official file: the learning rates are in the optimizers, the epoch count is the schedule's
+            optimizers[name].last_epoch = epoch
+    for name in ("scaler_g", "scaler_d"):
+        if do.get(name) and optimizers[name].is_enabled():
+            optimizers[name].load_state_dict(do[name])
+    data, best = do.get("data", {}), do.get("best", {})
+    same_split = (data.get("world_size"), data.get("batch_size")) == split
+    if "rng" in do:
+        set_rng_state(do["rng"])
+    best_step = int(best.get("step", -1))
+    return RunPosition(step=int(do["steps"]), epoch=epoch,
+                       batch_in_epoch=int(data.get("batch_in_epoch", 0)) if same_split else 0,
+                       best_val=float(best.get("val_mel_l1", math.inf)),
+                       best_step=None if best_step < 0 else best_step)
+
+
+# %% [markdown]
+# ## Saving, pruning and resuming
+#
+# `save_checkpoint` writes `do_` before `g_`, each atomically. Resume looks for complete pairs, so a kill at any instant leaves either a complete pair or a `do_` without its `g_` that nothing reads (and the next prune deletes). After each save only the newest `keep_last` pairs are kept, plus those in `keep` (the trainer keeps the best step's pair).
+#
+# `find_resume_checkpoint` takes a run folder, a checkpoint folder, or one `g_` or `do_` file. In a folder it walks the pairs from the newest back and returns the first that loads completely; a file that does not (cut short by a crash on a file system without atomic rename, or damaged in a copy) is skipped with a warning. A file named explicitly must load.
+
+# %%
+#| export
+def prune_checkpoints(ckpt_dir, keep_last: int, keep=()) -> list[int]:
+    "Delete `g_`/`do_` pairs except the newest `keep_last` (0 keeps all) and the steps in `keep`; returns them."
+    if keep_last <= 0:
+        return []
+    steps = list_steps(ckpt_dir, "g")
+    newest = steps[-1] if steps else 0
+    doomed = [s for s in steps[:-keep_last] if s not in keep]
+    doomed += [s for s in list_steps(ckpt_dir, "do") if s not in steps and s < newest]  # orphans of a kill
+    for s in doomed:
+        for prefix in ("g", "do"):
+            step_path(ckpt_dir, prefix, s).unlink(missing_ok=True)
+    return doomed
+
+
+# %% [markdown]
+# ## A full disk
+#
+# A long run on a small disk (Kaggle's working folder holds 20 GB; a V1 pair is about 1 GB) eventually meets a checkpoint that does not fit. Left to itself, `torch.save` then fails half-way with `No space left on device` and two chained tracebacks; `atomic_save` removes its temporary file, so nothing earlier is lost, but the message says nothing about what to do. So before each save the free space (`free_bytes`) is compared with the size of the pair about to be written (`payload_bytes`: the bytes of its tensors, which is what the file holds, plus a margin for the file structure and the logs written until the next checkpoint). When it is short, the pairs that the save would prune anyway go first (never the newest pair, never those in `keep`, nothing when `keep_last` is 0). If it is still short, or the disk fills up during the save anyway (another process writing), the run stops with `OutOfSpace`, a `UserError` with one line: the file, the space it needs and the space free, and the newest complete pair, from which the same command resumes once there is room. A `do_` written without its `g_` is removed again: it could not be resumed from and only takes space.
+
+# %%
+#| export
+class OutOfSpace(UserError):
+    "A checkpoint does not fit on its disk: the message names the file, the space needed and free, and the resume point."
+
+SPACE_MARGIN = 4 << 20  # bytes beyond the tensors: the files' structure and the logs and samples until the next save
+
+def free_bytes(folder) -> int:
+    "Bytes free (for this user) on the file system that holds `folder`."
+    return shutil.disk_usage(folder).free
+
+def payload_bytes(obj) -> int:
+    "The bytes of the tensors in a nested payload: what `torch.save` writes of it, less a few kB of structure."
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(payload_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(payload_bytes(v) for v in obj)
+    return 0
+
+def out_of_space(path, ckpt_dir, needed: int, free: int) -> OutOfSpace:
+    "The one-line error for `path` not fitting, naming the newest complete pair to resume from."
+    newest = resumable_step(ckpt_dir)
+    resume = f"resumes from {step_path(ckpt_dir, 'g', newest)}" if newest is not None else "starts afresh"
+    return OutOfSpace(f"{path}: no space left on device: the checkpoint needs about {needed / 1e6:.1f} MB, "
+                      f"{free / 1e6:.1f} MB are free; free some space, then the same command {resume}")
+
+@contextmanager
+def space_guard(path, ckpt_dir, needed: int, free_space=None):
+    "Inside: an `OSError` 'No space left on device' while writing `path` becomes `out_of_space`."
+    try:
+        yield
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        free = (free_space or free_bytes)(ckpt_dir)
+        raise out_of_space(path, ckpt_dir, needed, free) from None
+
+def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -> int:
+    "Prune early while `needed` bytes do not fit (down to `keep_last - 1` pairs, at least one); the bytes free."
+    free_space = free_space or free_bytes
+    free = free_space(ckpt_dir)
+    if free >= needed or keep_last <= 0:
+        return free
+    prune_checkpoints(ckpt_dir, max(keep_last - 1, 1), keep)
+    return free_space(ckpt_dir)
+
+def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(), free_space=None) -> Path:
+    "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; returns the `g_` path."
+    ckpt_dir = Path(ckpt_dir)
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    do_path, g_path = step_path(ckpt_dir, "do", step), step_path(ckpt_dir, "g", step)
+    needed = payload_bytes(do) + payload_bytes(g) + SPACE_MARGIN
+    free = make_room(ckpt_dir, needed, keep_last, keep, free_space)
+    if free < needed:
+        raise out_of_space(do_path, ckpt_dir, needed, free)
+    try:
+        with space_guard(do_path, ckpt_dir, needed, free_space):
+            atomic_save(do, do_path)
+        with space_guard(g_path, ckpt_dir, needed, free_space):
+            atomic_save(g, g_path)
+    except OutOfSpace:
+        if not g_path.exists():
+            do_path.unlink(missing_ok=True)  # half a pair cannot be resumed from
+        raise
+    prune_checkpoints(ckpt_dir, keep_last, keep)
+    return g_path
+
+
+
+# %%
+#| export
+REQUIRED_DO_KEYS = ("mpd", "msd", "optim_g", "optim_d", "steps", "epoch")  # what the official train.py writes
+
+@dataclass
+class ResumePoint:
+    "A complete checkpoint pair to resume from."
+    step: int
+    path: Path   # the g_ file
+    g: dict
+    do: dict
+
+def _load_pair(ckpt_dir: Path, step: int) -> ResumePoint:
+    g_path = step_path(ckpt_dir, "g", step)
+    g, do = load_checkpoint(g_path), load_checkpoint(step_path(ckpt_dir, "do", step))
+    missing = [k for k in REQUIRED_DO_KEYS if k not in do] + (["generator"] if "generator" not in g else [])
+    if missing:
+        raise UserError(f"{g_path}: incomplete checkpoint (no {', '.join(missing)})")
+    return ResumePoint(step, g_path, g, do)
+
+def find_resume_checkpoint(path) -> tuple[ResumePoint | None, list[str]]:
+    "`(newest complete pair or None, warnings about skipped pairs)` of a run folder, checkpoint folder or file."
+    path = Path(path)
+    if path.is_file():
+        m = re.match(r"^(?:g|do)_(\d{8})$", path.name)
+        if m is None:
+            raise UserError(f"{path}: not a g_XXXXXXXX or do_XXXXXXXX checkpoint file")
+        return _load_pair(path.parent, int(m.group(1))), []
+    warnings = []
+    folder = checkpoint_dir(path)
+    for s in reversed(list_steps(folder, "g")):
+        try:
+            return _load_pair(folder, s), warnings
+        except UserError as e:
+            warnings.append(f"warning: skipping checkpoint of step {s}: {e}")
+    return None, warnings
+
+
+# %%
+show_doc(find_resume_checkpoint)
+
+
+# %% [markdown]
+# A round trip through the files with tiny networks: save two pairs, damage the newest, and resume from the one before; the position, the optimizers and the random number generators come back.
+
+# %%
+def tiny_parts(seed=0):
+    "Tiny networks and stepped optimizers, as a trainer holds them."
+    torch.manual_seed(seed)
+    modules = {"generator": Generator(tiny.generator), "mpd": MultiPeriodDiscriminator(tiny.discriminator),
+               "msd": MultiScaleDiscriminator(tiny.discriminator)}
+    optim_g = stepped_adamw(list(modules["generator"].parameters()))
+    optim_d = stepped_adamw(discriminator_parameters(modules["mpd"], modules["msd"]))
+    optimizers = {"optim_g": optim_g, "optim_d": optim_d,
+                  "sched_g": torch.optim.lr_scheduler.ExponentialLR(optim_g, 0.5),
+                  "sched_d": torch.optim.lr_scheduler.ExponentialLR(optim_d, 0.5),
+                  "scaler_g": torch.amp.GradScaler("cpu", enabled=False),
+                  "scaler_d": torch.amp.GradScaler("cpu", enabled=False)}
+    return modules, optimizers
+
+with tempfile.TemporaryDirectory() as d:
+    modules, optimizers = tiny_parts()
+    for step in (10, 20, 30):
+        optimizers["sched_g"].step()
+        g, do = training_payloads(modules, optimizers, tiny, RunPosition(step, 1, 3, 0.5, 10), (1, 2))
+        save_checkpoint(d, step, g, do, keep_last=2, keep={10})
+    test_eq(list_steps(d), [10, 20, 30])  # 10 is kept as the best step
+    draw = torch.rand(3)
+    bad = step_path(d, "g", 30)
+    bad.write_bytes(bad.read_bytes()[:100])
+    point, warnings = find_resume_checkpoint(d)
+    test_eq(point.step, 20)
+    test_eq(len(warnings), 1)
+    test_eq("skipping checkpoint of step 30" in warnings[0], True)
+    fresh_modules, fresh_optimizers = tiny_parts(seed=1)
+    at = restore_training_state(point.g, point.do, fresh_modules, fresh_optimizers, (1, 2))
+    test_eq(at, RunPosition(20, 1, 3, 0.5, 10))
+    test_eq(restore_training_state(point.g, point.do, fresh_modules, fresh_optimizers, (2, 2)).batch_in_epoch, 0)
+    test_eq(fresh_optimizers["optim_g"].param_groups[0]["lr"], optimizers["optim_g"].param_groups[0]["lr"] * 2)
+    test_eq(torch.equal(fresh_modules["msd"].state_dict()["discriminators.0.conv_post.bias"],
+                        modules["msd"].state_dict()["discriminators.0.conv_post.bias"]), True)
+    test_eq(torch.rand(3), draw)  # nothing was drawn between the saves: the restored generator repeats the draw
+    test_fail(lambda: find_resume_checkpoint(bad), contains="g_00000030: not a readable checkpoint")
+    test_eq(find_resume_checkpoint(Path(d) / "empty"), (None, []))
+
+
+# %% [markdown]
+# **A full disk, simulated.** The probe below reports the space of a 3 MB disk minus what the folder holds. With `keep_last=2` a pair that does not fit first prunes the pair that the save would prune anyway and fits; when even that is not enough, the save stops with one line and leaves the complete pairs as they were. A disk that fills up during the save (here `torch.save` fails as it does then) gives the same line, and neither the temporary file nor the half-written pair stays behind. `payload_bytes` is what the files hold to within a few kB.
+
+# %%
+from unittest.mock import patch
+
+class SmallDisk:
+    "A free-space probe: `capacity` bytes minus the files in the folder."
+    def __init__(self, capacity: int): self.capacity = capacity
+    def __call__(self, folder) -> int:
+        return self.capacity - sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file())
+
+with tempfile.TemporaryDirectory() as d:
+    modules, optimizers = tiny_parts()
+    g, do = training_payloads(modules, optimizers, tiny, RunPosition(10), (1, 2))
+    save_checkpoint(d, 10, g, do)
+    pair = sum(step_path(d, p, 10).stat().st_size for p in ("g", "do"))
+    print(f"pair {pair} bytes, tensors {payload_bytes(g) + payload_bytes(do)} bytes")
+    test_close(payload_bytes(g) + payload_bytes(do), pair, eps=0.02 * pair)  # measured: 0.3 % apart
+    disk = SmallDisk(2 * pair + SPACE_MARGIN + 1000)  # room for two pairs and the margin, not three
+    save_checkpoint(d, 20, g, do, keep_last=2, free_space=disk)
+    save_checkpoint(d, 30, g, do, keep_last=2, free_space=disk)  # prunes step 10 first, then fits
+    test_eq(list_steps(d), [20, 30])
+    test_fail(lambda: save_checkpoint(d, 40, g, do, keep_last=2, keep={20}, free_space=disk),
+              contains=f"{d}/do_00000040: no space left on device: the checkpoint needs about")
+    test_fail(lambda: save_checkpoint(d, 40, g, do, keep_last=2, keep={20}, free_space=disk),
+              contains=f"free; free some space, then the same command resumes from {d}/g_00000030")
+    test_eq((list_steps(d), list_steps(d, "do")), ([20, 30], [20, 30]))  # the best and the newest stay
+    enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with patch("torch.save", side_effect=[None, enospc]):  # the do_ file fits, its g_ does not
+        test_fail(lambda: save_checkpoint(d, 40, g, do), contains="g_00000040: no space left on device")
+    test_eq((sorted(p.name for p in Path(d).iterdir()), find_resume_checkpoint(d)[0].step),
+            (["do_00000020", "do_00000030", "g_00000020", "g_00000030"], 30))
+    test_eq(issubclass(OutOfSpace, UserError), True)
+
+
+# %% [markdown]
+# ## Transfer: starting a new run from existing weights
+#
+# `init_weights` is for transfer learning: it starts a **new** run from existing weights (this project's `g_` files or the official ones, for example the universal V1 generator trained on English) with fresh optimizers. Given a `g_` file it also loads the discriminators from the `do_` file beside it when there is one: starting the discriminators from scratch against a pretrained generator wastes the first thousands of steps. A folder means its `find_generator_file`.
+
+# %%
+#| export
+def _load_discriminators(sibling: Path, modules: dict):
+    do = load_checkpoint(sibling)
+    try:
+        modules["mpd"].load_state_dict(do["mpd"])
+        modules["msd"].load_state_dict(do["msd"])
+    except (KeyError, RuntimeError):
+        raise UserError(f"{sibling}: its discriminators do not fit this run's discriminator config") from None
+
+def init_weights(path, modules: dict, generator_preset: str) -> str:
+    "Load a checkpoint's generator (and its `do_` sibling's discriminators) into `modules`; says what it loaded."
+    path = find_generator_file(path)
+    sd = generator_state(load_checkpoint(path), path)
+    if not _has_weight_norm(sd):
+        raise UserError(f"{path}: generator without weight normalisation (exported for inference); "
+                        "start from a g_ file")
+    try:
+        modules["generator"].load_state_dict(sd)
+    except RuntimeError:
+        found = infer_generator_preset(sd)
+        raise UserError(f"{path}: holds a {found or 'differently shaped'} generator; this run's generator is "
+                        f"{generator_preset} (choose a matching --preset)") from None
+    loaded = [f"generator from {path}"]
+    sibling = path.with_name("do_" + path.name[2:]) if path.name.startswith("g_") else None
+    if sibling is not None and sibling.is_file():
+        _load_discriminators(sibling, modules)
+        loaded.append(f"discriminators from {sibling}")
+    return "Initialised " + " and ".join(loaded) + " (fresh optimizers)"
+
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    modules, optimizers = tiny_parts()
+    g, do = training_payloads(modules, optimizers, tiny, RunPosition(5), (1, 2))
+    save_checkpoint(d, 5, g, do)
+    fresh, _ = tiny_parts(seed=1)
+    print(init_weights(d, fresh, "tiny").replace(d, "RUN"))
+    test_eq(torch.equal(fresh["generator"].conv_pre.bias, modules["generator"].conv_pre.bias), True)
+    test_eq(torch.equal(fresh["mpd"].state_dict()["discriminators.0.conv_post.bias"],
+                        modules["mpd"].state_dict()["discriminators.0.conv_post.bias"]), True)
+    with torch.device("meta"):
+        v1 = {"generator": Generator(preset_config("v1").generator)}
+    test_fail(lambda: init_weights(d, v1, "v1"), contains="holds a tiny generator; this run's generator is v1")

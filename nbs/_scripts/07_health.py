@@ -54,13 +54,15 @@ class HealthConfig:
     grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
     grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
     grad_history: int = 100            # checks kept for the running median of each gradient norm
-    nonfinite_window: int = 2          # checks a NaN/inf must persist (fp16 loss scaling makes a lone inf step harmless)
+    nonfinite_window: int = 2          # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
+    max_nonfinite_steps: int = 10      # non-finite steps in a row that mean the run has diverged
 
     def __post_init__(self):
         for name, value in vars(self).items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window"):
+        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
+                     "max_nonfinite_steps"):
             if getattr(self, name) < 1: raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {getattr(self, name)}")
 
 
@@ -142,6 +144,7 @@ show_doc(audio_stats)
 
 # %%
 import soundfile as sf, soxr
+from fastcore.test import test_eq, test_fail
 from pathlib import Path
 import hifigan_ruslan
 
@@ -237,7 +240,7 @@ assert mel_err["white noise 0.01 + 0.3 DC"] < mel_err["other speech (shifted bat
 # | code | what | when | stops the run with `--stop-on-collapse` |
 # |---|---|---|---|
 # | `loss_negative` | a negative least-squares loss: sums of squares cannot be negative, so it is a bug (a wrong sign, a loss from a different formula) | at once, from step 0 | no |
-# | `loss_nonfinite`, `grad_nonfinite` | NaN/inf in a loss or score, or in a gradient norm | `nonfinite_window` checks, from step 0 | yes |
+# | `nonfinite` | steps whose loss or gradient was NaN/inf (the trainer skipped them), as told by `record_step` | `nonfinite_window` steps in a row, from step 0 | yes |
 # | `d_asleep` | `D(real) - D(fake) < score_gap_min`, or `< score_gap_at_chance` with the D loss at chance | `window` checks | yes |
 # | `g_dc_offset`, `g_silent`, `g_flat_spectrum` | generated audio with a large DC offset, almost no variance, or a spectrum far flatter (more noise-like) than the real batch's | `audio_window` checks | yes |
 # | `g_grad_exploding`, `d_grad_exploding` | norm (before clipping) above `grad_norm_max` or `grad_spike_factor` times its running median | `grad_window` checks | no |
@@ -358,11 +361,11 @@ assert _gradient_problem(3.0, deque([1.0] * 30), cfg) is None
 # %% [markdown]
 # A `HealthMonitor` holds the streaks. `update` takes one check's numbers and returns the warnings now active, one line each; `status` is the short form for the `health` column of `metrics.csv`, and `collapsed` says whether the run has stopped learning (discriminator asleep, generator collapsed, or non-finite values), the cases in which `--stop-on-collapse` stops training. Exploding and vanishing gradients and negative losses are warnings only: the first may pass, the others mean a bug to fix rather than a run to stop. `audio` keeps the `audio_stats` of the latest generated and real batches, for a trainer that wants to log them.
 #
-# Non-finite values are reported without a warm-up but after `nonfinite_window` consecutive checks: with fp16, gradient scaling makes an occasional step's gradients infinite and skips that step, which is harmless; a diverged model stays NaN.
+# **Non-finite steps** are the monitor's business too, and only the monitor's: the trainer skips a step whose loss or gradient is NaN or infinite (it must, before the weights are touched) and tells the monitor with `record_step`, once per optimizer step; the monitor counts them. After `nonfinite_window` in a row it reports `nonfinite` at the next check, without a warm-up: with fp16, gradient scaling makes an occasional step's gradients infinite and skips that step, which is harmless, but a diverged model stays NaN. After `max_nonfinite_steps` in a row `diverged` is true, and the trainer stops. Interval means that are not finite carry no information for the other checks, which skip them (a trainer averaging only its finite steps has none when a whole interval was skipped).
 
 # %%
 #| export
-_COLLAPSE_CODES = frozenset({"loss_nonfinite", "grad_nonfinite", "d_asleep", "g_dc_offset", "g_silent", "g_flat_spectrum"})
+_COLLAPSE_CODES = frozenset({"nonfinite", "d_asleep", "g_dc_offset", "g_silent", "g_flat_spectrum"})
 _AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 
 class HealthMonitor:
@@ -378,6 +381,16 @@ class HealthMonitor:
         self.audio_problems: dict[str, str] = {}       # code -> detail, from the latest batch with audio
         self.warnings: dict[str, str] = {}             # code -> message, active after the latest check
         self.checks = 0
+        self.nonfinite_steps = 0                       # consecutive steps with a non-finite loss or gradient
+
+    def record_step(self, finite: bool):
+        "Count one optimizer step: whether its loss and gradient were finite (a non-finite step was skipped)."
+        self.nonfinite_steps = 0 if finite else self.nonfinite_steps + 1
+
+    @property
+    def diverged(self) -> bool:
+        "Whether the latest `max_nonfinite_steps` steps were all non-finite: the run has diverged."
+        return self.nonfinite_steps >= self.cfg.max_nonfinite_steps
 
     def _hold(self, code: str, holds: bool) -> int:
         "Extend or reset the streak of `code`; return its length."
@@ -396,21 +409,19 @@ class HealthMonitor:
             float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
         found, warm = {}, step >= self.cfg.warmup_steps
         self.checks += 1
-        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d):
+        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score):
             self._check_discriminator(found, warm, loss_d, real_score - fake_score)
         self._check_audio(found, warm, fake_audio, real_audio)
         self._check_gradients(found, warm, grad_norm_g, grad_norm_d)
         self.warnings = found
         return list(found.values())
 
-    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d) -> bool:
-        "Non-finite and negative values, without warm-up; whether the losses and scores are finite."
+    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score) -> bool:
+        "Non-finite steps and negative losses, without warm-up; whether the interval's losses and scores are finite."
+        if self.nonfinite_steps >= self.cfg.nonfinite_window:
+            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps (skipped)"
+                                  + ("; training diverged" if self.diverged else ""))
         bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv, "D(real)": real_score, "D(fake)": fake_score})
-        if self._hold("loss_nonfinite", bad is not None) >= self.cfg.nonfinite_window:
-            found["loss_nonfinite"] = f"non-finite values for {self.streaks['loss_nonfinite']} checks: {bad} (training diverged)"
-        bad_grad = _nonfinite(G=grad_norm_g, D=grad_norm_d)
-        if self._hold("grad_nonfinite", bad_grad is not None) >= self.cfg.nonfinite_window:
-            found["grad_nonfinite"] = f"non-finite gradient norm for {self.streaks['grad_nonfinite']} checks: {bad_grad}"
         negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
         if negative:
             found["loss_negative"] = ("impossible negative least-squares loss: " + ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
@@ -437,7 +448,7 @@ class HealthMonitor:
 
     def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
         for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
-            if not math.isfinite(norm): continue  # reported by _check_impossible
+            if not math.isfinite(norm): continue  # no information; non-finite steps are counted by record_step
             history = self.grad_history[name]
             problem = _gradient_problem(norm, history, self.cfg)
             self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding", self.cfg.grad_window,
@@ -576,18 +587,25 @@ mon.update(6, **healthy(real_audio=None, fake_audio=torch.zeros(8, segment)))   
 assert "g_silent" in mon.streaks and mon.streaks["g_silent"] == 1
 
 # %% [markdown]
-# Impossible values. A negative loss is reported at once, even at step 0, but does not stop the run (it is a bug to fix, and the run may still be learning). A single non-finite interval, such as an fp16 overflow step, is not reported; two in a row are, and stop the run:
+# Impossible values. A negative loss is reported at once, even at step 0, but does not stop the run (it is a bug to fix, and the run may still be learning). A single non-finite step, such as an fp16 overflow, is not reported; two in a row are, and stop a run with `--stop-on-collapse`; ten in a row are a divergence:
 
 # %%
 mon = HealthMonitor(8)
-assert mon.update(0, **healthy(loss_g_adv=-457.9)) == [
-    "impossible negative least-squares loss: G adversarial -457.9; a sum of squares is never negative, so the loss code has a bug"]
-assert mon.status == "loss_negative" and not mon.collapsed
-assert mon.update(20, **healthy(grad_norm_g=math.inf)) == []               # one overflow: harmless
-assert mon.update(40, **healthy()) == [] and mon.update(60, **healthy(loss_d=math.nan)) == []
-print(mon.update(80, **healthy(loss_d=math.nan, grad_norm_d=math.nan)))
-assert mon.update(100, **healthy(loss_d=math.nan, grad_norm_d=math.nan)) and mon.status == "loss_nonfinite;grad_nonfinite"
-assert mon.collapsed and mon.update(120, **healthy()) == []
+test_eq(mon.update(0, **healthy(loss_g_adv=-457.9)), ["impossible negative least-squares loss: G adversarial -457.9; "
+                                                      "a sum of squares is never negative, so the loss code has a bug"])
+test_eq((mon.status, mon.collapsed), ("loss_negative", False))
+mon.record_step(finite=False)  # one overflow: harmless
+test_eq(mon.update(20, **healthy()), [])
+for finite in (True, False, False):
+    mon.record_step(finite)
+print(mon.update(40, **healthy(loss_d=math.nan, grad_norm_d=math.nan)))  # an interval without a finite step
+test_eq((mon.status, mon.collapsed, mon.diverged), ("nonfinite", True, False))
+for _ in range(8):
+    mon.record_step(False)
+test_eq(mon.diverged, True)
+test_eq(mon.update(60, **healthy())[0].endswith("training diverged"), True)
+mon.record_step(True)
+test_eq((mon.update(80, **healthy()), mon.diverged), ([], False))
 
 # %% [markdown]
 # Gradients: exploding once `grad_window` checks are above `grad_norm_max` or 50 times the running median, vanishing after `window` checks near zero; warnings, not reasons to stop.

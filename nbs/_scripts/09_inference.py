@@ -1,7 +1,9 @@
 # %% [markdown]
 # # Inference
 #
-# > `Vocoder`: mel to audio and audio to mel to audio from any checkpoint, in seamless chunks of bounded memory, with a fast CPU path; the `generate`, `resynth` and `export` commands.
+# > `Vocoder`: mel to audio and audio to mel to audio from any checkpoint, in seamless chunks of bounded memory,
+# > with a fast CPU path (OpenVINO, fp32 or bf16); reading mel and audio files; exporting the generator to ONNX and
+# > TorchScript.
 
 # %%
 #| default_exp inference
@@ -9,18 +11,22 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail
 
 # %%
 #| export
 from __future__ import annotations
-import argparse, io, math, os, pickle, sys, tempfile, warnings
+import math, os, pickle, tempfile, warnings
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np
 import torch
-from hifigan_ruslan.config import Config, GeneratorConfig, MelConfig
+from hifigan_ruslan.config import Config, GeneratorConfig, MelConfig, UserError, check_hop
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.checkpoints import generator_from_checkpoint
 from hifigan_ruslan.mel import mel_spectrogram
+from hifigan_ruslan.pretrained import pretrained_path
+from hifigan_ruslan.runtimes import OpenVINOGenerator, check_precision, onnx_model, runnable_precision
 
 
 # %% [markdown]
@@ -71,8 +77,10 @@ print({name: receptive_field_frames(c) for name, c in GENERATOR_PRESETS.items()}
 def measured_reach(g: Generator, frames: int = 40) -> int:
     "Farthest mel frame (from a perturbed frame) whose output samples change."
     mel = torch.randn(1, 80, frames)
-    bumped = mel.clone(); bumped[..., frames // 2] += 3
-    with torch.no_grad(): diff = (g(bumped) - g(mel)).abs()[0, 0].reshape(frames, -1).amax(1)
+    bumped = mel.clone()
+    bumped[..., frames // 2] += 3
+    with torch.no_grad():
+        diff = (g(bumped) - g(mel)).abs()[0, 0].reshape(frames, -1).amax(1)
     changed = torch.nonzero(diff > 0).flatten()
     return int(max(frames // 2 - changed.min(), changed.max() - frames // 2))
 
@@ -80,7 +88,7 @@ for name in ["v3", "tiny"]:
     g = Generator.from_preset(name).eval()
     reach, bound = measured_reach(g), receptive_field_frames(g.cfg)
     print(f"{name}: measured reach {reach} frames, computed receptive field {bound}")
-    assert reach <= bound <= reach + 3
+    test_eq(reach <= bound <= reach + 3, True)
 
 
 # %% [markdown]
@@ -89,7 +97,7 @@ for name in ["v3", "tiny"]:
 # %%
 #| export
 def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> torch.Tensor:
-    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames so that memory stays bounded."
+    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames: bounded memory."
     cfg = cfg or MelConfig()
     hop, total = cfg.hop_size, audio.shape[-1] // cfg.hop_size
     margin = math.ceil(cfg.n_fft / hop)  # frames of signal either side that a frame's window can reach
@@ -97,156 +105,230 @@ def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames:
     for start in range(0, total, chunk_frames):
         stop = min(start + chunk_frames, total)
         lo, hi = max(0, start - margin), stop + margin
-        piece = audio[lo * hop:] if hi >= total else audio[lo * hop:hi * hop]  # at the ends: the real edge, as one-shot
+        # at the end the real edge, so that the reflect padding is the one-shot one
+        piece = audio[lo * hop:] if hi >= total else audio[lo * hop:hi * hop]
         pieces.append(mel_spectrogram(piece, cfg)[:, start - lo:stop - lo])
     return torch.cat(pieces, -1) if pieces else mel_spectrogram(audio, cfg)
 
 
 # %%
+
+# %%
+show_doc(chunked_mel)
+
+# %% [markdown]
+# Compared with `mel_difference`, as the mel notebook compares with the reference: the pieces see the same samples
+# as the one-shot transform, so only float rounding differs.
+
+# %%
+from hifigan_ruslan.mel import mel_difference
+
+# %%
 x = torch.from_numpy(np.load("testdata/reference/mel_espeak_ru.npz")["audio"])
 for n in (len(x), len(x) - 100, 256 * 37 + 5):
     whole, parts = mel_spectrogram(x[:n]), chunked_mel(x[:n], chunk_frames=16)
-    assert parts.shape == whole.shape and (parts - whole).abs().max() < 1e-4, n
+    test_eq(parts.shape, whole.shape)
+    linear, rms = mel_difference(parts, whole)
+    test_eq(linear < 1e-5, True)  # measured 0 (the same frames, the same arithmetic): the mel notebook's bound
+    test_eq(rms < 1e-4, True)
 
 
 # %% [markdown]
 # ## The fast CPU path
 #
-# For inference the generator needs no gradients and no weight normalisation: `remove_weight_norm()` folds each `g v / ||v||` into one plain weight, and `torch.inference_mode()` drops autograd bookkeeping. On a CPU these two alone gain little: the time goes into the convolutions and into memory traffic between many small operations. The largest gain in the project's measurements (`benchmarks/bench_inference.py`, which compares against an eager generator with weight norm in place) came from running the same network in **ONNX Runtime**: its convolution kernels and graph fusions (the LeakyReLU and the residual adds folded into neighbouring operations) ran V1 1.4 to 1.6 times and V2 and V3 1.2 times faster than eager PyTorch on an otherwise idle 2-core CPU, and V2 and V3 two to five times faster while other processes competed for the cores, with outputs within `1e-6` of PyTorch's for realistically scaled weights. (At about 60 billion multiply-adds per second, V2 and V3 already run near the fp32 limit of such a CPU; a bf16 path moved the output by more than `1e-3` and was not faster in eager PyTorch.) `torch.compile` matched it for V3 but not for V2, after compiling for 17 to 88 seconds on a 2-core CPU, which does not pay off for a command that vocodes a few files, and it needs a working C compiler.
+# For inference the generator needs no gradients and no weight normalisation: `remove_weight_norm()` folds each `g v / ||v||` into one plain weight, and `torch.inference_mode()` drops autograd bookkeeping. On a CPU these two alone gain little: the time goes into the convolutions and into memory traffic between many small operations. The gain comes from an inference engine that sees the whole graph: **OpenVINO** (the [runtimes](runtimes.html) notebook) fuses the element-wise operations into the convolutions and picks kernels for the CPU it runs on. In fp32 it gives PyTorch's output to float rounding; in bf16, on CPUs with native bf16 (AMX or AVX512-BF16), V1 runs several times faster still, at an inaudible cost measured below on real speech. `torch.compile` matched the engines for V3 but not for V2, after compiling for 17 to 88 seconds on a 2-core CPU, which does not pay off for a command that vocodes a few files, and it needs a working C compiler.
 #
-# So a `Vocoder` on CPU exports its generator to ONNX in memory once, on first use, and checks the session against PyTorch on a short probe. If onnxruntime is missing, the export fails, or the check disagrees by more than `1e-3`, it warns once and stays with eager PyTorch. On GPU it uses PyTorch (cuDNN is already fast there). `backend="torch"` forces PyTorch.
-
-# %%
-#| export
-def _onnx_bytes(generator: Generator, frames: int = 32) -> bytes:
-    "The generator as an ONNX model with dynamic batch and length."
-    buf = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(generator, (torch.zeros(1, generator.cfg.num_mels, frames),), buf, input_names=["mel"],
-                          output_names=["audio"], opset_version=17, dynamo=False,
-                          dynamic_axes={"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}})
-    return buf.getvalue()
-
-def _ort_session(model: bytes):
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = torch.get_num_threads()
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
+# So a `Vocoder` on CPU exports its generator to ONNX in memory and compiles it with OpenVINO once, when it is built (about a second for V1, see the start-up measurement below). No per-start comparison with PyTorch is made: the fp32 path is held to PyTorch's output by the tests of this notebook, on the official checkpoints and the pretrained generator. If OpenVINO is missing or fails to compile the model under `backend="auto"`, the vocoder warns once, naming the reason, and uses eager PyTorch, so the output never changes silently; an explicit `backend="openvino"` lets the failure propagate. On GPU it uses PyTorch (cuDNN is already fast there). `backend="torch"` forces PyTorch.
 
 # %% [markdown]
 # ## `Vocoder`
+#
+# The device is chosen once: `None` means CUDA when it is available and the CPU otherwise; asking for CUDA on a
+# machine without it is a mistake the user can fix, so it raises a `UserError` rather than failing later inside
+# PyTorch.
+
+# %%
+#| export
+BACKENDS = ("auto", "torch", "openvino")
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    "`device` as a `torch.device` (`None`: CUDA if available, else CPU); a `UserError` for CUDA without CUDA."
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"device {device!r}: not a device name (cpu, cuda, cuda:N)") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r}: no CUDA device available")
+    return resolved
+
+
+# %%
+show_doc(resolve_device)
+
+# %%
+test_eq(resolve_device("cpu"), torch.device("cpu"))
+test_fail(lambda: resolve_device("tpu9"), contains="not a device name")
+if not torch.cuda.is_available():
+    test_fail(lambda: resolve_device("cuda"), contains="no CUDA device available")
+
+
+# %% [markdown]
+# A `Vocoder` holds a generator and the config it belongs to. The config's mel is the single source of the number of
+# bands and of the hop, so the vocoder checks that the generator reads that many bands and upsamples by that hop.
+# `precision` is `"fp32"` (the default: PyTorch's output) or `"bf16"`; after construction `backend` and `precision`
+# say what actually runs (`"openvino"` or `"torch"`; `"bf16"` or `"fp32"`), whatever was asked for.
 
 # %%
 #| export
 def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
+    "A float mel batch `[B, num_mels, T]` from `[num_mels, T]` or `[B, num_mels, T]`; a `UserError` otherwise."
     mel = torch.as_tensor(mel).detach().float()
-    if mel.dim() == 2: mel = mel[None]
-    if mel.dim() != 3 or mel.shape[1] != num_mels:
-        raise ValueError(f"expected a log-mel [{num_mels}, T] or [B, {num_mels}, T], got shape {tuple(mel.shape)}")
-    return mel
+    if mel.dim() not in (2, 3) or mel.shape[-2] != num_mels:
+        shape = tuple(mel.shape)
+        raise UserError(f"expected a log-mel [{num_mels}, T] or [B, {num_mels}, T], got shape {shape}")
+    return mel if mel.dim() == 3 else mel[None]
 
 class Vocoder:
-    "A generator ready for inference: log-mel `[80, T]` / `[B, 80, T]` to float audio at the config's sampling rate."
+    "A generator ready for inference: log-mel `[80, T]` / `[B, 80, T]` to float audio at the config's rate."
     def __init__(self, generator: Generator, config: Config, device=None, backend: str = "auto",
-                 chunk_frames: int = 1024):
-        if backend not in ("auto", "torch", "onnxruntime"): raise ValueError(f"unknown backend {backend!r}: auto, torch or onnxruntime")
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+                 chunk_frames: int = 1024, precision: str = "fp32"):
+        if backend not in BACKENDS:
+            raise UserError(f"unknown backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+        check_precision(precision)
+        if generator.num_mels != config.mel.num_mels:
+            raise UserError(f"the generator reads {generator.num_mels} mel bands, the config's mel has "
+                            f"{config.mel.num_mels}")
+        check_hop(generator.cfg, config.mel)
+        self.device = resolve_device(device)
+        if backend == "openvino" and self.device.type != "cpu":
+            raise UserError(f"backend 'openvino' runs on the CPU, not on {self.device}")
         self.config, self.mel_config = config, config.mel
         self.generator = generator.remove_weight_norm().eval().requires_grad_(False).to(self.device)
         self.context = receptive_field_frames(generator.cfg)
         self.chunk_frames = chunk_frames
-        self.backend = "torch" if backend == "auto" and self.device.type != "cpu" else backend
-        self._session = None
+        self._compiled = None
+        wants_openvino = backend == "openvino" or (backend == "auto" and self.device.type == "cpu")
+        if wants_openvino:
+            self._compiled = self._compile_openvino(precision, required=backend == "openvino")
+        self.backend = "openvino" if self._compiled is not None else "torch"
+        self.precision = self._compiled.precision if self._compiled else runnable_precision(precision, "torch")
 
     @classmethod
-    def from_checkpoint(cls, path, preset: str | None = None, device=None, **kwargs) -> "Vocoder":
-        "Load a project checkpoint (config stored in it) or an official `g_XXXXXXXX` file (`preset` given or inferred), safely."
+    def from_checkpoint(cls, path, preset: str | None = None, device=None, backend: str = "auto",
+                        precision: str = "fp32") -> "Vocoder":
+        "Load a project checkpoint (config inside) or an official `g_XXXXXXXX` file (`preset` or inferred)."
         generator, config = generator_from_checkpoint(path, preset)
-        return cls(generator, config, device, **kwargs)
+        return cls(generator, config, device, backend, precision=precision)
+
+    @classmethod
+    def from_pretrained(cls, name: str = "universal", device=None, backend: str = "auto",
+                        precision: str = "fp32") -> "Vocoder":
+        "An official pretrained generator by name (`universal`, `lj`), its file verified before loading."
+        return cls.from_checkpoint(pretrained_path(name), None, device, backend, precision)
 
     @property
-    def sampling_rate(self) -> int: return self.mel_config.sampling_rate
+    def sampling_rate(self) -> int:
+        "Sampling rate of the audio in and out."
+        return self.mel_config.sampling_rate
 
-    def _run(self, mel: torch.Tensor) -> torch.Tensor:
-        "One generator pass `[B, 80, t]` -> `[B, hop t]` on the chosen backend."
-        if self.backend != "torch" and self._session is None: self._start_onnxruntime()
-        if self._session is not None:
-            return torch.from_numpy(self._session.run(None, {"mel": mel.cpu().numpy()})[0][:, 0])
-        with torch.inference_mode(): audio = self.generator(mel.to(self.device))[:, 0].float().cpu()
-        return audio.clone()  # an ordinary tensor: inference-mode tensors refuse later in-place updates
+    @property
+    def num_mels(self) -> int:
+        "Mel bands the vocoder expects."
+        return self.mel_config.num_mels
 
-    def _start_onnxruntime(self) -> None:
-        try:
-            session = _ort_session(_onnx_bytes(self.generator))
-            probe = torch.randn(1, self.generator.cfg.num_mels, 24) - 5
-            with torch.inference_mode(): expected = self.generator(probe)[:, 0]
-            err = float(np.abs(session.run(None, {"mel": probe.numpy()})[0][:, 0] - expected.numpy()).max())
-            if err > 1e-3: raise RuntimeError(f"ONNX Runtime differs from PyTorch by {err:.1e}")
-            self._session = session
-        except Exception as e:
-            if self.backend == "onnxruntime": raise
-            warnings.warn(f"ONNX Runtime unavailable ({type(e).__name__}: {str(e)[:100]}); using eager PyTorch")
-        self.backend = "onnxruntime" if self._session is not None else "torch"
-
-    def synthesize(self, mel: torch.Tensor) -> torch.Tensor:
-        "Audio `[B, hop T]` for a mel batch `[B, 80, T]`, in chunks of `chunk_frames` frames plus the receptive field on each side."
-        total, hop, ctx = mel.shape[-1], self.generator.cfg.hop_size, self.context
-        if total <= self.chunk_frames + 2 * ctx: return self._run(mel)
-        out = torch.empty(mel.shape[0], total * hop)
-        for start in range(0, total, self.chunk_frames):
-            stop = min(start + self.chunk_frames, total)
-            lo, hi = max(0, start - ctx), min(total, stop + ctx)
-            audio = self._run(mel[..., lo:hi])
-            out[:, start * hop:stop * hop] = audio[:, (start - lo) * hop:(stop - lo) * hop]
-        return out
-
-    def __call__(self, mel):
-        "Float audio for a log-mel `[80, T]` (-> `[hop T]`) or `[B, 80, T]` (-> `[B, hop T]`); numpy in, numpy out."
-        batch = _as_mel_batch(mel, self.generator.cfg.num_mels)
-        audio = self.synthesize(batch)
-        audio = audio[0] if len(mel.shape) == 2 else audio
-        return audio.numpy() if isinstance(mel, np.ndarray) else audio
-
-    def resynthesize(self, wav_or_path, sampling_rate: int | None = None) -> np.ndarray:
-        "Audio -> mel -> audio: any WAV file (or a float array at `sampling_rate`), mono or stereo, any rate; returns mono float32 at 22,050 Hz."
-        audio = load_audio(wav_or_path, self.sampling_rate, sampling_rate)
-        return self(chunked_mel(torch.from_numpy(audio), self.mel_config).numpy())
+    @property
+    def hop_size(self) -> int:
+        "Audio samples per mel frame."
+        return self.mel_config.hop_size
 
     def __repr__(self):
-        return f"Vocoder({self.config.generator_preset}, device={self.device}, backend={self.backend}, context={self.context} frames)"
+        return (f"Vocoder({self.config.generator_preset}, device={self.device}, backend={self.backend}, "
+                f"precision={self.precision}, context={self.context} frames)")
 
 
 # %% [markdown]
-# Reading audio: any format libsndfile reads, channels averaged to mono, resampled with soxr (high quality) to the vocoder's rate.
+# Compiling is the one place where the backend can change. Under `auto` a missing OpenVINO or a model it cannot
+# compile leaves eager PyTorch with one warning that says why; under an explicit `backend="openvino"` a missing
+# package is a `UserError` (the user can install it) and any other failure propagates with its traceback.
 
 # %%
 #| export
-def load_audio(wav_or_path, target_rate: int = 22050, sampling_rate: int | None = None) -> np.ndarray:
-    "Mono float32 audio at `target_rate` from a file path or an array (`[N]` or `[N, channels]` at `sampling_rate`)."
-    import soundfile as sf, soxr
-    if isinstance(wav_or_path, (str, os.PathLike)):
-        path = Path(wav_or_path)
-        if not path.is_file(): raise FileNotFoundError(f"{path}: audio file not found")
-        try: audio, sampling_rate = sf.read(path, dtype="float32", always_2d=True)
-        except Exception as e: raise ValueError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
-        name = str(path)
-    else:
-        audio, name = np.asarray(wav_or_path, dtype=np.float32), "audio"
-        sampling_rate = sampling_rate or target_rate
-        if audio.ndim == 1: audio = audio[:, None]
-    if audio.ndim != 2 or audio.shape[0] == 0: raise ValueError(f"{name}: empty or not [samples, channels] audio (shape {audio.shape})")
-    mono = audio.mean(axis=1)
-    if not np.isfinite(mono).all(): raise ValueError(f"{name}: audio contains NaN or infinite samples")
-    if sampling_rate != target_rate: mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+@patch
+def _compile_openvino(self: Vocoder, precision: str, required: bool) -> OpenVINOGenerator | None:
+    "The generator compiled by OpenVINO in the precision that can run here; `None` (warned) when `auto` fails."
+    try:
+        import openvino  # noqa: F401 (the check only: the runtimes module imports it where it is used)
+    except ImportError as e:
+        if required:
+            message = "backend 'openvino': the openvino package is not installed (pip install openvino)"
+            raise UserError(message) from None
+        warnings.warn(f"OpenVINO is not installed ({e}): using eager PyTorch")
+        return None
+    try:
+        return OpenVINOGenerator.from_generator(self.generator, runnable_precision(precision, "openvino"))
+    except Exception as e:
+        if required:
+            raise
+        warnings.warn(f"OpenVINO failed ({type(e).__name__}: {str(e)[:100]}): using eager PyTorch")
+        return None
 
 
 # %%
 show_doc(Vocoder.from_checkpoint)
+
+# %%
+show_doc(Vocoder.from_pretrained)
+
+
+# %% [markdown]
+# One generator pass runs on the chosen backend.
+
+# %%
+#| export
+@patch
+def _run(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
+    "One generator pass `[B, num_mels, t]` -> `[B, hop t]` on the chosen backend."
+    if self._compiled is not None:
+        return torch.from_numpy(self._compiled(mel.cpu().numpy()))
+    with torch.inference_mode():
+        audio = self.generator(mel.to(self.device))[:, 0].float().cpu()
+    return audio.clone()  # an ordinary tensor: inference-mode tensors refuse later in-place updates
+
+# %%
+#| export
+@patch
+def synthesize(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
+    "Audio `[B, hop T]` for a mel batch `[B, num_mels, T]`, in chunks of `chunk_frames` plus context."
+    total, hop, ctx = mel.shape[-1], self.hop_size, self.context
+    if total <= self.chunk_frames + 2 * ctx:
+        return self._run(mel)
+    out = torch.empty(mel.shape[0], total * hop)
+    for start in range(0, total, self.chunk_frames):
+        stop = min(start + self.chunk_frames, total)
+        lo, hi = max(0, start - ctx), min(total, stop + ctx)
+        audio = self._run(mel[..., lo:hi])
+        out[:, start * hop:stop * hop] = audio[:, (start - lo) * hop:(stop - lo) * hop]
+    return out
+
+@patch
+def __call__(self: Vocoder, mel):
+    "Audio for a log-mel `[num_mels, T]` (-> `[hop T]`) or `[B, num_mels, T]` (-> `[B, hop T]`); numpy in, out."
+    audio = self.synthesize(_as_mel_batch(mel, self.num_mels))
+    if len(mel.shape) == 2:
+        audio = audio[0]
+    return audio.numpy() if isinstance(mel, np.ndarray) else audio
+
+@patch
+def resynthesize(self: Vocoder, wav_or_path, sampling_rate: int | None = None) -> np.ndarray:
+    "Audio -> mel -> audio for a file or a float array at `sampling_rate`, any channels and rate: mono float32."
+    audio = load_audio(wav_or_path, self.sampling_rate, sampling_rate)
+    return self(chunked_mel(torch.from_numpy(audio), self.mel_config).numpy())
+
+
+# %%
+show_doc(Vocoder.synthesize)
 
 # %%
 show_doc(Vocoder.__call__)
@@ -254,80 +336,284 @@ show_doc(Vocoder.__call__)
 # %%
 show_doc(Vocoder.resynthesize)
 
+
+# %% [markdown]
+# Reading audio: any format libsndfile reads, channels averaged to mono, resampled with soxr (high quality) to the
+# vocoder's rate.
+
+# %%
+#| export
+def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
+    "`(audio [samples, channels], sampling rate)` of a file; a `UserError` if it is missing or unreadable."
+    import soundfile as sf
+    if not path.is_file():
+        raise UserError(f"{path}: audio file not found")
+    try:
+        return sf.read(path, dtype="float32", always_2d=True)
+    except Exception as e:
+        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
+
+def load_audio(wav_or_path, target_rate: int = 22050, sampling_rate: int | None = None) -> np.ndarray:
+    "Mono float32 audio at `target_rate` from a file or an array (`[N]` or `[N, channels]` at `sampling_rate`)."
+    import soxr
+    if isinstance(wav_or_path, (str, os.PathLike)):
+        name = str(wav_or_path)
+        audio, sampling_rate = _read_audio_file(Path(wav_or_path))
+    else:
+        name = "audio"
+        audio = np.asarray(wav_or_path, dtype=np.float32)
+        sampling_rate = sampling_rate or target_rate
+        if audio.ndim == 1:
+            audio = audio[:, None]
+    if audio.ndim != 2 or audio.shape[0] == 0:
+        raise UserError(f"{name}: empty or not [samples, channels] audio (shape {audio.shape})")
+    mono = audio.mean(axis=1)
+    if not np.isfinite(mono).all():
+        raise UserError(f"{name}: audio contains NaN or infinite samples")
+    if sampling_rate != target_rate:
+        mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+# %%
+show_doc(load_audio)
+
 # %% [markdown]
 # ### Official checkpoints give the reference output
 #
-# An official-format `g_XXXXXXXX` file (`{"generator": state_dict}` with weight-norm keys), filled with the deterministic weights of the reference test data, loads through `Vocoder.from_checkpoint` and reproduces the reference implementation's output: within `1e-4` in PyTorch, and within the `1e-3` that the ONNX Runtime path is held to (its kernels sum in a different order; these untrained weights drive V1's activations far beyond those of a trained model, which magnifies rounding). (With untrained weights the audio is noise, so this is a numeric check, not something to listen to.)
+# An official-format `g_XXXXXXXX` file (`{"generator": state_dict}` with weight-norm keys), filled with the
+# deterministic weights of the reference test data, loads through `Vocoder.from_checkpoint` and reproduces the
+# reference implementation's output, judged as in the generator notebook by the relative RMS error (the worst single
+# sample depends on the CPU and the thread count: these untrained weights drive V1's activations far beyond those of
+# a trained model, which magnifies rounding). The OpenVINO path (fp32) sums in a different order and is held to the
+# same bound. (With untrained weights the audio is noise, so this is a numeric check, not something to listen to.)
 
 # %%
 import json
 from hifigan_ruslan.checkpoints import atomic_save
-from hifigan_ruslan.generator import reference_weights
+from hifigan_ruslan.generator import reference_weights, relative_rms_error
 
 # %%
 ref_dir = Path("testdata/reference")
 manifest = json.loads((ref_dir / "state_dict_manifest.json").read_text())
 tmp = Path(tempfile.mkdtemp())
+official = {}
 for name in ["v1", "v2", "v3"]:
     gold = np.load(ref_dir / f"generator_{name}.npz")
-    ckpt = atomic_save({"generator": reference_weights(manifest[f"generator_{name}"], float(gold["fill_scale"]))},
-                       tmp / f"official_{name}" / "g_02500000")
-    scale = np.abs(gold["audio"]).max()
-    for backend in ["torch", "onnxruntime"] if name == "v3" else ["torch"]:  # exporting V1 to ONNX takes a while
-        voc = Vocoder.from_checkpoint(ckpt, preset=name, device="cpu", backend=backend)
-        err = np.abs(voc(gold["mel"]) - gold["audio"]).max()
-        print(f"{name} {backend:>11}: max |ours - reference| = {err:.1e} ({err / scale:.1e} of the peak)")
-        assert err < (1e-4 if backend == "torch" else 1e-3) and err / scale < 1e-3
+    weights = reference_weights(manifest[f"generator_{name}"], float(gold["fill_scale"]))
+    official[name] = atomic_save({"generator": weights}, tmp / f"official_{name}" / "g_02500000")
+    for backend in ["torch", "openvino"]:
+        voc = Vocoder.from_checkpoint(official[name], preset=name, device="cpu", backend=backend)
+        err = relative_rms_error(voc(gold["mel"]), gold["audio"])
+        print(f"{name} {backend:>8}: relative RMS error {err:.1e}")
+        test_eq(err < 1e-4, True)  # measured 8.9e-6 .. 1.3e-5 (V1), 3.9e-7 (V2), 6.7e-7 (V3); OpenVINO: MEASURE
 
 # %% [markdown]
 # ### Chunked equals one-shot
 #
-# With chunks far shorter than the input (16 frames, so dozens of joins), the output equals a single pass everywhere, edges included:
+# With chunks far shorter than the input (16 frames, so dozens of joins), the output equals a single pass
+# everywhere, edges included: the relative RMS error between them is float rounding, far below what a seam leaves
+# (the last cell of this section shows a seam).
 
 # %%
-from hifigan_ruslan.config import preset_config
-from hifigan_ruslan.config import config_to_dict
+from hifigan_ruslan.config import preset_config, config_to_dict
 
 # %%
 tiny_cfg = preset_config("tiny")
 torch.manual_seed(0)
-tiny_ckpt = atomic_save({"generator": Generator(tiny_cfg.generator).state_dict(), "config": config_to_dict(tiny_cfg), "steps": 0},
-                        tmp / "tiny" / "g_00000000")
+tiny_payload = {"generator": Generator(tiny_cfg.generator).state_dict(), "config": config_to_dict(tiny_cfg),
+                "steps": 0}
+tiny_ckpt = atomic_save(tiny_payload, tmp / "tiny" / "g_00000000")
 mel = torch.from_numpy(np.load(ref_dir / "mel_espeak_ru.npz")["mel"])
-for backend in ["torch", "onnxruntime"]:
-    one_shot = Vocoder.from_checkpoint(tiny_ckpt, backend=backend, device="cpu", chunk_frames=10_000)(mel)
-    chunked = Vocoder.from_checkpoint(tiny_ckpt, backend=backend, device="cpu", chunk_frames=16)(mel)
-    err = (chunked - one_shot).abs().max().item()
-    print(f"{backend}: {mel.shape[-1]} frames in chunks of 16: max |chunked - one-shot| = {err:.1e}")
-    assert chunked.shape == one_shot.shape == (256 * mel.shape[-1],) and err < 1e-5
+
+def chunked_and_one_shot(voc: Vocoder, mel: torch.Tensor, chunk_frames: int = 16):
+    "The vocoder's output for `mel` in chunks of `chunk_frames` and in one pass."
+    voc.chunk_frames = 10_000
+    one_shot = voc(mel)
+    voc.chunk_frames = chunk_frames
+    return voc(mel), one_shot
+
+for backend in ["torch", "openvino"]:
+    tiny_vocoder = Vocoder.from_checkpoint(tiny_ckpt, device="cpu", backend=backend)
+    chunked, one_shot = chunked_and_one_shot(tiny_vocoder, mel)
+    err = relative_rms_error(chunked, one_shot)
+    print(f"{backend}: {mel.shape[-1]} frames in chunks of 16: relative RMS |chunked - one-shot| {err:.1e}")
+    test_eq(chunked.shape, (256 * mel.shape[-1],))
+    test_eq(err < 1e-5, True)  # measured 1.1e-7 (torch), MEASURE (OpenVINO): margin ~80
 
 # %% [markdown]
-# The same for a V2 generator (the widest receptive field, shared with V1) and a batch. Its freshly initialised weights keep activations at a realistic scale; the reference weights above drive them so high that even a batch and a single pass of the same input differ by `1e-4` through rounding alone.
+# The same for a V2 generator (the widest receptive field, shared with V1) and a batch.
 
 # %%
 torch.manual_seed(1)
 v2 = Vocoder(Generator.from_preset("v2"), preset_config("v2"), device="cpu", backend="torch")
 batch = torch.stack([mel[:, :48], mel[:, 40:88]])
-whole = v2(batch)
-v2.chunk_frames = 16
-err = (v2(batch) - whole).abs().max().item()
-print(f"V2, batch of 2 x 48 frames in chunks of 16: max |chunked - one-shot| = {err:.1e} (output peak {whole.abs().max():.2f})")
-assert whole.shape == (2, 256 * 48) and err < 1e-5
+chunked, whole = chunked_and_one_shot(v2, batch)
+err = relative_rms_error(chunked, whole)
+print(f"V2, batch of 2 x 48 frames in chunks of 16: relative RMS |chunked - one-shot| {err:.1e}")
+test_eq(whole.shape, (2, 256 * 48))
+test_eq(err < 1e-5, True)  # measured 0 (the same kernels on the same samples)
 
 # %% [markdown]
-# Inputs: numpy in gives numpy out; a wrong shape is a one-line error.
+# And the check catches the bug it exists for: with too little context at the joins (half the receptive field), the
+# seams differ from the one-shot output and the error is two orders of magnitude above the bound. (The receptive
+# field is a bound, and the reach that matters is smaller, so the context must be cut well below it to show this.)
+
+# %%
+seamy = Vocoder.from_checkpoint(tiny_ckpt, device="cpu", backend="torch")
+seamy.context = receptive_field_frames(seamy.generator.cfg) // 2
+seam_err = relative_rms_error(*chunked_and_one_shot(seamy, mel))
+print(f"tiny with half the context: relative RMS |chunked - one-shot| {seam_err:.1e}")
+test_eq(seam_err > 100 * 1e-5, True)  # measured 1.2e-3: 124 times the bound, 10,000 times the correct chunking
+
+# %% [markdown]
+# Inputs: numpy in gives numpy out; a wrong shape is a one-line `UserError`, and so is a generator that does not
+# read the config's mel.
 
 # %%
 voc = Vocoder.from_checkpoint(tiny_ckpt, device="cpu")
 y = voc(mel.numpy())
-assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == (256 * mel.shape[1],)
-for backend in ["torch", "onnxruntime"]:  # tensors out are ordinary tensors, even from a tensor that requires grad
+test_eq((type(y), y.dtype, y.shape), (np.ndarray, np.float32, (256 * mel.shape[1],)))
+test_eq((voc.num_mels, voc.sampling_rate, voc.hop_size), (80, 22050, 256))
+print(voc)
+# tensors out are ordinary tensors, even from a tensor that requires grad
+for backend in ["torch", "openvino"]:
     y = Vocoder.from_checkpoint(tiny_ckpt, device="cpu", backend=backend)(mel.clone().requires_grad_())
     y *= 0.5
-print(voc)
-for bad in [np.zeros((40, 10)), np.zeros((2, 3, 80, 10))]:
-    try: voc(bad); raise AssertionError
-    except ValueError as e: print(e)
+test_fail(lambda: voc(np.zeros((40, 10))), contains="expected a log-mel [80, T] or [B, 80, T], got shape (40,")
+test_fail(lambda: voc(np.zeros((2, 3, 80, 10))), contains="got shape (2, 3, 80, 10)")
+test_fail(lambda: Vocoder(Generator.from_preset("tiny", num_mels=64), tiny_cfg), contains="reads 64 mel bands")
+test_fail(lambda: Vocoder(voc.generator, tiny_cfg, backend="tensorrt"), contains="unknown backend 'tensorrt'")
+
+# %% [markdown]
+# ### Precision and fallbacks
+#
+# What runs is never a surprise: an unknown precision is a `UserError` listing the choices; `bf16` on a CPU without
+# native bf16 (simulated here by replacing the check) warns once and runs fp32, and the attributes say so; a missing
+# OpenVINO (simulated by hiding the package) or a model it fails to compile leaves eager PyTorch under `auto`, with
+# one warning naming the reason, while an explicit `backend="openvino"` fails.
+
+# %%
+from unittest import mock
+import sys
+
+# %%
+def built_with_warnings(**kwargs) -> tuple[Vocoder, list[str]]:
+    "A tiny vocoder built with `kwargs`, and the messages of the warnings it gave."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vocoder = Vocoder.from_checkpoint(tiny_ckpt, device="cpu", **kwargs)
+    return vocoder, [str(w.message) for w in caught]
+
+test_fail(lambda: Vocoder.from_checkpoint(tiny_ckpt, precision="fp16"), contains="unknown precision 'fp16': choose")
+with mock.patch("hifigan_ruslan.runtimes.native_bf16", return_value=False):
+    no_bf16, messages = built_with_warnings(precision="bf16")
+test_eq((no_bf16.backend, no_bf16.precision), ("openvino", "fp32"))
+test_eq(messages, ["precision bf16: this CPU has no native bf16 (AMX or AVX512-BF16): using fp32"])
+print(no_bf16)
+with mock.patch.dict(sys.modules, {"openvino": None}):
+    no_openvino, messages = built_with_warnings()
+    test_fail(lambda: Vocoder.from_checkpoint(tiny_ckpt, backend="openvino"), contains="openvino package is not")
+test_eq((no_openvino.backend, no_openvino.precision), ("torch", "fp32"))
+test_eq(len(messages), 1)
+test_eq(messages[0].endswith(": using eager PyTorch"), True)
+failing_compile = mock.patch.object(OpenVINOGenerator, "from_generator", side_effect=RuntimeError("no kernel"))
+with failing_compile:
+    not_compiled, messages = built_with_warnings()
+    test_fail(lambda: Vocoder.from_checkpoint(tiny_ckpt, backend="openvino"), contains="no kernel")
+test_eq(not_compiled.backend, "torch")
+test_eq(messages, ["OpenVINO failed (RuntimeError: no kernel): using eager PyTorch"])
+
+# %% [markdown]
+# ### The pretrained generator: fp32 exact, bf16 inaudible
+#
+# `Vocoder.from_pretrained` loads an official generator by name. With trained weights the OpenVINO fp32 path must
+# give PyTorch's audio to float rounding; bf16 is judged on real speech, three clips of the bundled corpus
+# resynthesised from their mels: its difference from fp32 must stay at least 40 dB below the signal, and its
+# wide-band PESQ against the original recordings within 0.05 of fp32's. (The benchmark script runs the same check on
+# more clips.) On a CPU without native bf16 the bf16 part is skipped, and the cell says so.
+
+# %%
+import soxr
+from pesq import pesq
+from hifigan_ruslan.prepare import bundled_corpus
+from hifigan_ruslan.runtimes import native_bf16
+
+# %%
+def pesq_wb(reference: np.ndarray, degraded: np.ndarray, rate: int = 22050) -> float:
+    "Wide-band PESQ of `degraded` against `reference` (both at `rate`), at 16 kHz."
+    ref16, deg16 = (soxr.resample(x, rate, 16000) for x in (reference, degraded))
+    n = min(len(ref16), len(deg16))
+    return float(pesq(16000, ref16[:n], deg16[:n], "wb"))
+
+def snr_db(signal: np.ndarray, reference: np.ndarray) -> float:
+    "Signal-to-noise ratio of `signal` against `reference`, in dB."
+    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((signal - reference) ** 2), 1e-30)))
+
+clips = sorted((bundled_corpus() / "RUSLAN").glob("*.wav"))[:3]
+originals = [load_audio(clip) for clip in clips]
+clip_mels = [chunked_mel(torch.from_numpy(audio)).numpy() for audio in originals]
+eager = Vocoder.from_pretrained("universal", device="cpu", backend="torch")
+fp32 = Vocoder.from_pretrained("universal", device="cpu")
+print(fp32)
+eager_out = [eager(m) for m in clip_mels]
+fp32_out = [fp32(m) for m in clip_mels]
+rms_err = max(relative_rms_error(a, b) for a, b in zip(fp32_out, eager_out))
+max_err = max(float(np.abs(a - b).max()) for a, b in zip(fp32_out, eager_out))
+print(f"OpenVINO fp32 against PyTorch: relative RMS error {rms_err:.1e}, max |difference| {max_err:.1e}")
+test_eq(rms_err < 1e-4, True)  # MEASURE
+test_eq(max_err < 1e-4, True)  # MEASURE (audio in [-1, 1])
+
+# %%
+if native_bf16():
+    bf16 = Vocoder.from_pretrained("universal", device="cpu", precision="bf16")
+    test_eq((bf16.backend, bf16.precision), ("openvino", "bf16"))
+    bf16_out = [bf16(m) for m in clip_mels]
+    snrs = [snr_db(b, f) for b, f in zip(bf16_out, fp32_out)]
+    pesq_fp32 = [pesq_wb(o, f) for o, f in zip(originals, fp32_out)]
+    pesq_bf16 = [pesq_wb(o, b) for o, b in zip(originals, bf16_out)]
+    for clip, snr, p32, p16 in zip(clips, snrs, pesq_fp32, pesq_bf16):
+        print(f"{clip.name}: bf16 {snr:.1f} dB below fp32; PESQ-wb fp32 {p32:.3f}, bf16 {p16:.3f}")
+    test_eq(min(snrs) >= 40, True)  # MEASURE
+    test_eq(abs(np.mean(pesq_bf16) - np.mean(pesq_fp32)) <= 0.05, True)  # MEASURE
+else:
+    print("this CPU has no native bf16 (AMX or AVX512-BF16): the bf16 acceptance is skipped")
+
+# %% [markdown]
+# ### Start-up
+#
+# What a `generate` run waits for before its first audio, measured in a fresh process: importing the package,
+# loading the pretrained V1 generator and building the vocoder (for OpenVINO: the ONNX export in memory and the
+# compilation), then vocoding one second of mel (the first call on a new length also prepares OpenVINO's kernels for
+# it). Eager PyTorch builds faster and then synthesises slower; OpenVINO pays about a second more once, which a few
+# seconds of audio repay.
+
+# %%
+import subprocess
+
+# %%
+STARTUP_PROBE = """
+import sys, time
+start = time.perf_counter()
+import numpy as np
+from hifigan_ruslan.inference import Vocoder
+imported = time.perf_counter()
+vocoder = Vocoder.from_pretrained("universal", device="cpu", backend=sys.argv[1])
+built = time.perf_counter()
+vocoder(np.full((80, 86), -5.0, np.float32))
+print(imported - start, built - imported, time.perf_counter() - built)
+"""
+
+def startup_seconds(backend: str) -> list[float]:
+    "Seconds to import, to build a `backend` vocoder of the pretrained generator, and to its first audio (1 s)."
+    res = subprocess.run([sys.executable, "-c", STARTUP_PROBE, backend], capture_output=True, text=True,
+                         timeout=300, check=True)
+    return [float(x) for x in res.stdout.split()]
+
+for backend in ["torch", "openvino"]:
+    imported, built, first = startup_seconds(backend)
+    print(f"{backend:>8}: import {imported:.1f} s, build {built:.1f} s, first audio {first:.2f} s: "
+          f"{imported + built + first:.1f} s to the first audio")
 
 # %% [markdown]
 # ### Resynthesis from any WAV
@@ -336,7 +622,6 @@ for bad in [np.zeros((40, 10)), np.zeros((2, 3, 80, 10))]:
 
 # %%
 import soundfile as sf
-import soxr
 
 # %%
 speech = np.load(ref_dir / "mel_espeak_ru.npz")["audio"]
@@ -345,10 +630,14 @@ sf.write(tmp / "stereo44k.wav", stereo, 44100)
 sf.write(tmp / "mono16k.wav", soxr.resample(speech, 22050, 16000), 16000, subtype="PCM_16")
 for f in ["stereo44k.wav", "mono16k.wav"]:
     out = voc.resynthesize(tmp / f)
-    assert out.dtype == np.float32 and abs(len(out) - len(speech)) <= 256, (f, len(out), len(speech))
-assert np.abs(load_audio(tmp / "stereo44k.wav")[:len(speech)] - 0.75 * speech).max() < 0.02  # mono mix, resampled back
-try: voc.resynthesize(tmp / "missing.wav")
-except FileNotFoundError as e: print(e)
+    test_eq(out.dtype, np.float32)
+    test_eq(abs(len(out) - len(speech)) <= 256, True)
+mono_mix = load_audio(tmp / "stereo44k.wav")[:len(speech)]
+test_eq(np.abs(mono_mix - 0.75 * speech).max() < 0.02, True)  # the channels averaged, resampled back
+test_fail(lambda: voc.resynthesize(tmp / "missing.wav"), contains="missing.wav: audio file not found")
+(tmp / "noise.wav").write_text("not audio")
+test_fail(lambda: load_audio(tmp / "noise.wav"), contains="noise.wav: not a readable audio file")
+test_fail(lambda: load_audio(np.array([0.0, np.nan])), contains="NaN or infinite")
 
 # %% [markdown]
 # ### Memory stays bounded
@@ -357,7 +646,7 @@ except FileNotFoundError as e: print(e)
 
 # %%
 #| slow
-import subprocess
+import subprocess, sys
 
 
 # %%
@@ -373,13 +662,15 @@ audio = (0.1 * np.sin(np.arange(22050 * 60 * {minutes}) * 0.05)).astype(np.float
 out = voc.resynthesize(audio, 22050)
 print(len(out) / 22050, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
-    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True)
     return tuple(map(float, res.stdout.split()))
 
 (s1, mb1), (s10, mb10) = peak_memory(1), peak_memory(10)
-print(f"peak resident memory of the whole process: {mb1:.0f} MB for {s1 / 60:.0f} min, {mb10:.0f} MB for {s10 / 60:.0f} min")
-# Ten times the input costs little more than the input and output arrays themselves (2 x 53 MB), not ten times the memory.
-assert s10 > 599 and mb10 - mb1 < 500
+print(f"peak resident memory of the whole process: {mb1:.0f} MB for {s1 / 60:.0f} min, "
+      f"{mb10:.0f} MB for {s10 / 60:.0f} min")
+test_eq(s10 > 599, True)
+# Ten times the input costs little more than the input and output arrays themselves (2 x 53 MB).
+test_eq(mb10 - mb1 < 500, True)
 
 # %% [markdown]
 # Once a trained checkpoint exists, listening is the real test:
@@ -397,7 +688,8 @@ from IPython.display import Audio, display
 
 # %%
 for name in ["original", "resynth"]:
-    print(name); display(Audio(url=f"assets/demo/{name}_000001.wav", embed=False))  # a link, not 64 KB of base64
+    print(name)
+    display(Audio(url=f"assets/demo/{name}_000001.wav", embed=False))  # a link, not 64 KB of base64
 
 # %% [markdown]
 # ## Mel files from acoustic models
@@ -413,32 +705,61 @@ for name in ["original", "resynth"]:
 #| export
 MAX_LOG_MEL = 12.0  # exp(12) ~ 1.6e5: far above any mel magnitude of audio in [-1, 1]
 
-def load_mel_file(path, num_mels: int = 80) -> np.ndarray:
-    "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; raises a one-line `ValueError` naming the file and the problem."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"{path}: mel file not found")
+def _read_mel_array(path: Path) -> np.ndarray:
+    "The raw array in a `.npy` / `.pt` mel file; a `UserError` naming the file if it cannot be read safely."
     try:
-        if path.suffix == ".npy": mel = np.load(path, allow_pickle=False)
-        elif path.suffix == ".pt":
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".pt":
             mel = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(mel, dict) and "mel" in mel: mel = mel["mel"]
-            if not isinstance(mel, torch.Tensor): raise ValueError(f"holds a {type(mel).__name__}, not a tensor")
-            mel = mel.float().numpy()
-        else: raise ValueError(f"unknown mel file type {path.suffix!r} (expected .npy or .pt)")
-    except ValueError as e: raise ValueError(f"{path}: {str(e).splitlines()[0][:160]}") from None
-    except pickle.UnpicklingError: raise ValueError(f"{path}: not a plain tensor file (needs pickle, refused: weights_only=True)") from None
-    except Exception as e: raise ValueError(f"{path}: not a readable mel file ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    if mel.dtype.kind not in "fiu": raise ValueError(f"{path}: holds {mel.dtype} values, not numbers")
+            if isinstance(mel, dict) and "mel" in mel:
+                mel = mel["mel"]
+            if not isinstance(mel, torch.Tensor):
+                raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
+            return mel.float().numpy()
+    except UserError:
+        raise
+    except pickle.UnpicklingError:
+        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused: weights_only=True)") from None
+    except Exception as e:
+        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
+        raise UserError(f"{path}: not a readable mel file ({reason})") from None
+    raise UserError(f"{path}: unknown mel file type {path.suffix!r} (expected .npy or .pt)")
+
+
+# %%
+#| export
+def _check_log_mel(mel: np.ndarray, path: Path, num_mels: int) -> np.ndarray:
+    "`mel` as a float32 `[num_mels, T]` natural-log mel, or a `UserError` saying why it cannot be one."
+    if mel.dtype.kind not in "fiu":
+        raise UserError(f"{path}: holds {mel.dtype} values, not numbers")
     mel = np.asarray(mel, dtype=np.float32)
-    if mel.ndim == 3 and mel.shape[0] == 1: mel = mel[0]
-    if mel.ndim != 2: raise ValueError(f"{path}: shape {mel.shape}: expected [{num_mels}, T] or [1, {num_mels}, T]")
-    if mel.shape[0] != num_mels and mel.shape[1] == num_mels: mel = mel.T  # [T, 80], unambiguous
-    if mel.shape[0] != num_mels: raise ValueError(f"{path}: shape {mel.shape}: {mel.shape[0]} bands, expected {num_mels}")
-    if mel.shape[1] == 0: raise ValueError(f"{path}: has no frames")
-    if not np.isfinite(mel).all(): raise ValueError(f"{path}: contains {int((~np.isfinite(mel)).sum())} NaN or infinite values")
-    if mel.min() >= 0: raise ValueError(f"{path}: all values >= 0 (min {mel.min():.3g}): looks like a linear mel, expected a natural-log mel")
-    if mel.max() > MAX_LOG_MEL: raise ValueError(f"{path}: values up to {mel.max():.3g}: not a natural-log mel (dB or linear scale?)")
+    if mel.ndim == 3 and mel.shape[0] == 1:
+        mel = mel[0]
+    if mel.ndim != 2:
+        raise UserError(f"{path}: shape {mel.shape}: expected [{num_mels}, T] or [1, {num_mels}, T]")
+    if mel.shape[0] != num_mels and mel.shape[1] == num_mels:
+        mel = mel.T  # [T, num_mels], unambiguous
+    if mel.shape[0] != num_mels:
+        raise UserError(f"{path}: shape {mel.shape}: {mel.shape[0]} bands, expected {num_mels}")
+    if mel.shape[1] == 0:
+        raise UserError(f"{path}: has no frames")
+    bad = int((~np.isfinite(mel)).sum())
+    if bad:
+        raise UserError(f"{path}: contains {bad} NaN or infinite values")
+    if mel.min() >= 0:
+        raise UserError(f"{path}: all values >= 0 (min {mel.min():.3g}): looks like a linear mel, "
+                        "expected a natural-log mel")
+    if mel.max() > MAX_LOG_MEL:
+        raise UserError(f"{path}: values up to {mel.max():.3g}: not a natural-log mel (dB or linear scale?)")
     return np.ascontiguousarray(mel)
+
+def load_mel_file(path, num_mels: int = 80) -> np.ndarray:
+    "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; a `UserError` naming the file and the problem."
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: mel file not found")
+    return _check_log_mel(_read_mel_array(path), path, num_mels)
 
 
 # %%
@@ -446,62 +767,96 @@ show_doc(load_mel_file)
 
 # %%
 good = np.load(ref_dir / "mel_espeak_ru.npz")["mel"]
-mels = tmp / "mels"; mels.mkdir()
+mels = tmp / "mels"
+mels.mkdir()
 np.save(mels / "ok.npy", good)
 torch.save(torch.from_numpy(good)[None], mels / "batched.pt")
 np.save(mels / "time_major.npy", good.T)
-cases = {"bands.npy": good[:64], "rank.npy": good[None, None], "nan.npy": np.where(good > -3, np.nan, good),
-         "linear.npy": np.exp(good), "decibel.npy": 20 * np.log10(np.exp(good)) + 100, "empty.npy": good[:, :0]}
-for name, arr in cases.items(): np.save(mels / name, arr)
+for ok in ["ok.npy", "batched.pt", "time_major.npy"]:
+    test_eq(load_mel_file(mels / ok), good)
+
+
+# %% [markdown]
+# Every refused file gets its own reason:
+
+# %%
+class Evil:
+    "An object whose unpickling would run a shell command."
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+bad_arrays = {"bands.npy": good[:64], "rank.npy": good[None, None],
+              "nan.npy": np.where(good > -3, np.nan, good), "linear.npy": np.exp(good),
+              "decibel.npy": 20 * np.log10(np.exp(good)) + 100, "empty.npy": good[:, :0]}
+for name, arr in bad_arrays.items():
+    np.save(mels / name, arr)
 np.save(mels / "objects.npy", np.array([{"mel": 1}], dtype=object), allow_pickle=True)
 (mels / "text.pt").write_text("not a tensor")
-class Evil:
-    def __reduce__(self): return (os.system, ("echo pwned",))
 torch.save({"mel": Evil()}, mels / "pickled.pt")
-for ok in ["ok.npy", "batched.pt", "time_major.npy"]: assert np.array_equal(load_mel_file(mels / ok), good), ok
-errors = {}
-for name in [*cases, "objects.npy", "text.pt", "pickled.pt"]:
-    try: load_mel_file(mels / name); raise AssertionError(name)
-    except ValueError as e: errors[name] = str(e); print(str(e).replace(str(mels), "mels")[:140])
-assert all(name in msg and "\n" not in msg for name, msg in errors.items())
-assert "80" in errors["bands.npy"] and "NaN" in errors["nan.npy"] and "linear" in errors["linear.npy"]
-
+(mels / "mel.txt").write_text("1 2 3")
+expected = {"bands.npy": "64 bands, expected 80", "rank.npy": "expected [80, T] or [1, 80, T]",
+            "nan.npy": "NaN or infinite values", "linear.npy": "looks like a linear mel",
+            "decibel.npy": "not a natural-log mel", "empty.npy": "has no frames",
+            "objects.npy": "not a readable mel file", "text.pt": "not a plain tensor file",
+            "pickled.pt": "needs pickle, refused", "mel.txt": "unknown mel file type '.txt'",
+            "missing.npy": "mel file not found"}
+for name, reason in expected.items():
+    test_fail(lambda: load_mel_file(mels / name), contains=f"{name}: ")
+    test_fail(lambda: load_mel_file(mels / name), contains=reason)
+test_fail(lambda: load_mel_file(mels / "ok.npy", num_mels=100), contains="80 bands, expected 100")
 
 # %% [markdown]
 # ## Export
 #
-# Exported models take a mel `[B, 80, T]` of any length and return audio `[B, 1, 256 T]`: ONNX for ONNX Runtime and other engines, TorchScript for C++ (libtorch) or mobile. Weight norm is folded first. The file is written to a temporary name and renamed, so a failed export never leaves a half-written model behind.
+# Exported models take a mel `[B, 80, T]` of any length and return audio `[B, 1, 256 T]`: ONNX for OpenVINO, ONNX
+# Runtime and other engines, TorchScript for C++ (libtorch) or mobile. Weight norm is folded first. The file is
+# written to a temporary name and renamed, so a failed export never leaves a half-written model behind. An ONNX file
+# is checked by compiling the file itself with OpenVINO (fp32), a runtime independent of the exporter.
 
 # %%
 #| export
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+def _write_model(generator: Generator, path: str, fmt: str) -> None:
+    "Write `generator` to `path` as `fmt`."
+    if fmt == "onnx":
+        Path(path).write_bytes(onnx_model(generator))
+        return
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.trace(generator, torch.zeros(1, generator.num_mels, 32), check_trace=False).save(path)
+
 def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
     "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model; returns the path."
+    if fmt not in EXPORT_FORMATS:
+        raise UserError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     generator = vocoder.generator.cpu()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        if fmt == "onnx": Path(tmp_name).write_bytes(_onnx_bytes(generator))
-        elif fmt == "torchscript":
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.jit.trace(generator, torch.zeros(1, generator.cfg.num_mels, 32), check_trace=False).save(tmp_name)
-        else: raise ValueError(f"unknown export format {fmt!r}: onnx or torchscript")
+        _write_model(generator, tmp_name, fmt)
         os.replace(tmp_name, path)
     finally:
         Path(tmp_name).unlink(missing_ok=True)
         generator.to(vocoder.device)
     return path
 
+
+# %%
+#| export
 def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
-    "Max absolute difference between the exported model and PyTorch on a random mel of a length unlike the export's."
-    mel = torch.randn(2, vocoder.generator.cfg.num_mels, frames) - 5
-    with torch.inference_mode(): expected = vocoder.generator.cpu()(mel).numpy()
+    "Max absolute difference of the exported model from PyTorch, on a random mel of a new length."
+    mel = torch.randn(2, vocoder.num_mels, frames) - 5
+    with torch.inference_mode():
+        expected = vocoder.generator.cpu()(mel).numpy()
     vocoder.generator.to(vocoder.device)
-    if fmt == "onnx": got = _ort_session(Path(path).read_bytes()).run(None, {"mel": mel.numpy()})[0]
+    if fmt == "onnx":
+        got = OpenVINOGenerator(Path(path))(mel.numpy())[:, None]
     else:
-        with torch.inference_mode(): got = torch.jit.load(str(path))(mel).numpy()
+        with torch.inference_mode():
+            got = torch.jit.load(str(path))(mel).numpy()
     return float(np.abs(got - expected).max())
 
 
@@ -509,130 +864,27 @@ def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
 show_doc(export_generator)
 
 # %%
-for fmt in ["onnx", "torchscript"]:
+show_doc(check_export)
+
+# %% [markdown]
+# The `tiny` vocoder's weights keep its outputs at a realistic scale, so the exported models agree with PyTorch to
+# float rounding in every sample:
+
+# %%
+for fmt in EXPORT_FORMATS:
     p = export_generator(voc, tmp / f"tiny.{fmt}", fmt)
     err = check_export(voc, p, fmt)
     print(f"{fmt}: {p.stat().st_size / 1e6:.2f} MB, max |exported - PyTorch| = {err:.1e}")
-    assert err < 1e-4 and not list(tmp.glob(".*.tmp"))
-
-
-# %% [markdown]
-# ## Command line
-#
-# `generate` vocodes mel files, `resynth` WAV files, `export` writes a model. All take `--checkpoint` (this project's `g_` files or `generator_best.pt`; official `g_XXXXXXXX` files with `--preset` when their layout is ambiguous), `--device cpu|cuda` and `--backend`. A bad input file gets one line on stderr and the others are still processed; the exit status is 0 only if every file succeeded.
-
-# %%
-#| export
-def _common_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", required=True, help="g_XXXXXXXX / generator_best.pt of this project, or an official g_ file")
-    p.add_argument("--preset", choices=["v1", "v2", "v3", "tiny"], help="generator preset of an official checkpoint (inferred if omitted)")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto", help="default: onnxruntime on CPU if installed")
-
-def _vocoder(args) -> Vocoder:
-    if args.device == "cuda" and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device available")
-    return Vocoder.from_checkpoint(args.checkpoint, args.preset, args.device, backend=args.backend)
-
-def _unique_wav(out: Path, stem: str, used: set) -> Path:
-    name, n = stem, 1
-    while name in used: n += 1; name = f"{stem}_{n}"
-    used.add(name)
-    return out / f"{name}.wav"
-
-def _process_files(command: str, files: list[str], out_dir, work, what: str, rate: int = 22050) -> int:
-    "Run `work(path) -> audio` on each file with a progress bar, write WAVs, report failures; returns the exit status."
-    import soundfile as sf
-    from tqdm.auto import tqdm
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir(): raise NotADirectoryError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    written, failed, used = [], [], set()
-    for f in tqdm(files, desc=command, unit="file", disable=len(files) < 2):
-        try: audio = work(f)
-        except (ValueError, FileNotFoundError) as e:
-            failed.append(f); tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr); continue
-        target = _unique_wav(out, Path(f).stem, used)
-        sf.write(target, np.clip(audio, -1, 1), rate, subtype="PCM_16")
-        written.append((target, len(audio) / rate))
-    seconds = sum(s for _, s in written)
-    print(f"{command}: wrote {len(written)} WAV file(s), {seconds:.1f} s of audio, to {out}"
-          + (f"; {len(failed)} of {len(files)} {what} failed" if failed else ""))
-    return 0 if not failed else 1
-
-def main_generate(argv: list[str] | None = None) -> int:
-    "`hifigan-ruslan generate`: vocode mel files (`.npy` / `.pt`, `[80, T]` or `[1, 80, T]`) into WAVs."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan generate", description="Vocode mel spectrograms into 22,050 Hz WAV files.")
-    _common_args(p)
-    p.add_argument("--mel", nargs="+", required=True, metavar="FILE", help=".npy or .pt log-mel files")
-    p.add_argument("--out", required=True, help="output directory (one WAV per mel, named after it)")
-    args = p.parse_args(argv)
-    voc = _vocoder(args)
-    return _process_files("generate", args.mel, args.out, lambda f: voc(load_mel_file(f, voc.generator.cfg.num_mels)), "mel files",
-                          voc.sampling_rate)
-
-def main_resynth(argv: list[str] | None = None) -> int:
-    "`hifigan-ruslan resynth`: audio -> mel -> audio for WAV files of any rate and channel count."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan resynth", description="Resynthesise audio files through mel and the vocoder.")
-    _common_args(p)
-    p.add_argument("--wav", nargs="+", required=True, metavar="FILE", help="audio files (any sample rate, mono or stereo)")
-    p.add_argument("--out", required=True, help="output directory")
-    args = p.parse_args(argv)
-    voc = _vocoder(args)
-    return _process_files("resynth", args.wav, args.out, voc.resynthesize, "audio files", voc.sampling_rate)
-
-def main_export(argv: list[str] | None = None) -> int:
-    "`hifigan-ruslan export`: the generator as a dynamic-length ONNX or TorchScript model, checked against PyTorch."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan export", description="Export the generator (mel [B, 80, T] -> audio [B, 1, 256 T]).")
-    _common_args(p)
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
-    p.add_argument("--out", required=True, help="output model file")
-    args = p.parse_args(argv)
-    voc = _vocoder(args)
-    path = export_generator(voc, args.out, args.format)
-    try: check = f"max |{args.format} - PyTorch| = {check_export(voc, path, args.format):.1e}"
-    except ImportError: check = "not checked (onnxruntime is not installed)"
-    print(f"export: wrote {args.format} model ({path.stat().st_size / 1e6:.1f} MB) to {path}; input mel [B, "
-          f"{voc.generator.cfg.num_mels}, T] -> audio [B, 1, {voc.generator.cfg.hop_size} T]; {check}")
-    return 0
-
-
-# %% [markdown]
-# From the command line: two good mel files and three bad ones; the good ones become WAVs, each bad one gets its line, and the status is 1.
-
-# %%
-import subprocess
-
-
-# %%
-def cli(*args):
-    res = subprocess.run([sys.executable, "-m", "hifigan_ruslan", *map(str, args)], capture_output=True, text=True, timeout=300)
-    return res.returncode, res.stdout, res.stderr
-
-rc, out, err = cli("generate", "--checkpoint", tiny_ckpt, "--mel", mels / "ok.npy", mels / "batched.pt",
-                   mels / "bands.npy", mels / "linear.npy", mels / "missing.npy", "--out", tmp / "gen", "--device", "cpu")
-print(out.strip()); print("\n".join(l for l in err.splitlines() if "error" in l).replace(str(mels), "mels"))
-assert rc == 1 and sorted(f.name for f in (tmp / "gen").iterdir()) == ["batched.wav", "ok.wav"]
-assert err.count("error:") == 3 and "bands.npy" in err and "linear.npy" in err and "missing.npy" in err
-assert sf.info(tmp / "gen" / "ok.wav").samplerate == 22050 and sf.info(tmp / "gen" / "ok.wav").frames == 256 * good.shape[1]
-
-# %%
-rc, out, err = cli("resynth", "--checkpoint", tiny_ckpt, "--wav", tmp / "stereo44k.wav", tmp / "mono16k.wav", "--out", tmp / "re")
-print(out.strip())
-assert rc == 0 and len(list((tmp / "re").glob("*.wav"))) == 2
-
-# %% [markdown]
-# An official file with the wrong `--preset` is refused by the dispatcher with status 2 and one line:
-
-# %%
-rc, out, err = cli("export", "--checkpoint", tmp / "official_v3" / "g_02500000", "--preset", "v1", "--format", "onnx", "--out", tmp / "x.onnx")
-print(err.strip().replace(str(tmp), "tmp"))
-assert rc == 2 and len(err.strip().splitlines()) == 1
+    test_eq(err < 1e-4, True)  # measured 6.0e-8 (ONNX), 0 (TorchScript)
+test_eq(list(tmp.glob(".*.tmp")), [])  # no temporary file left behind
+test_fail(lambda: export_generator(voc, tmp / "x.trt", "tensorrt"), contains="unknown export format 'tensorrt'")
 
 # %%
 #| slow
-rc, out, err = cli("export", "--checkpoint", tmp / "official_v3" / "g_02500000", "--format", "onnx", "--out", tmp / "v3.onnx")
-print(out.strip().replace(str(tmp), "tmp"))
-assert rc == 0 and float(out.rsplit("=", 1)[1].strip().rstrip(".")) < 1e-4
+v3 = Vocoder.from_checkpoint(official["v3"], device="cpu", backend="torch")
+err = check_export(v3, export_generator(v3, tmp / "v3.onnx"), "onnx")
+print(f"official V3 as ONNX: max |exported - PyTorch| = {err:.1e}")
+test_eq(err < 1e-4, True)  # measured 2.3e-6 (outputs up to 1): margin ~40
 
 # %%
 import shutil

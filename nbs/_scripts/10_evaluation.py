@@ -1,7 +1,8 @@
 # %% [markdown]
 # # Evaluation
 #
-# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and voicing, with a figure per clip; `hifigan-ruslan evaluate`.
+# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and
+# > voicing, with a figure per clip and the tables of results.
 
 # %%
 #| default_exp evaluation
@@ -9,18 +10,47 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail
 
 # %%
 #| export
 from __future__ import annotations
-import argparse, csv, importlib, math, sys, types
+import csv, importlib, math, sys, types
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import MelConfig
-from hifigan_ruslan.mel import mel_spectrogram, mel_figure
+from hifigan_ruslan.config import MelConfig, UserError
+from hifigan_ruslan.losses import mel_loss
+from hifigan_ruslan.mel import mel_figure
 from hifigan_ruslan.inference import Vocoder, load_audio
+
+
+# %% [markdown]
+# ## Markdown tables
+#
+# Results end up in Markdown files (`metrics.md` here, the results page of a training run elsewhere), so one
+# function writes every table: a header row, the separator, then one line per row, cells as given.
+
+# %%
+#| export
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    "A GitHub-flavoured Markdown table (no trailing newline); every row must have as many cells as the header."
+    for row in rows:
+        if len(row) != len(header):
+            raise ValueError(f"markdown_table: a row of {len(row)} cells under a header of {len(header)}")
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(str(cell) for cell in line) + " |" for line in lines)
+
+
+# %%
+show_doc(markdown_table)
+
+# %%
+print(markdown_table(["clip", "mel_l1"], [["000001_RUSLAN", "0.231"], ["**mean**", "**0.231**"]]))
+test_eq(markdown_table(["a", "b"], [["1", "2"]]), "| a | b |\n| --- | --- |\n| 1 | 2 |")
+test_eq(markdown_table(["a"], []), "| a |\n| --- |")
+test_fail(lambda: markdown_table(["a", "b"], [["1"]]), contains="a row of 1 cells under a header of 2")
 
 # %% [markdown]
 # A vocoder is evaluated by **resynthesis**: each held-out recording is turned into its mel, the mel back into audio, and the two recordings are compared. No single number captures what a listener hears, so the table has several, each sensitive to a different failure:
@@ -46,7 +76,7 @@ from hifigan_ruslan.inference import Vocoder, load_audio
 STFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))  # (n_fft, hop, window)
 
 def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutions=STFT_RESOLUTIONS) -> float:
-    "Multi-resolution STFT distance: spectral convergence + mean |log magnitude difference|, averaged over resolutions."
+    "Multi-resolution STFT distance: spectral convergence + mean |log magnitude difference|, over resolutions."
     total = 0.0
     for n_fft, hop, win in resolutions:
         window = torch.hann_window(win)
@@ -56,14 +86,15 @@ def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutio
         total += float(convergence + (mags[0].log() - mags[1].log()).abs().mean())
     return total / len(resolutions)
 
-def mel_l1(reference: torch.Tensor, generated: torch.Tensor, cfg: MelConfig | None = None) -> float:
-    "Mean |difference| of the full-band loss mels, the number the trainer reports as validation error."
-    return float((mel_spectrogram(reference, cfg, for_loss=True) - mel_spectrogram(generated, cfg, for_loss=True)).abs().mean())
 
 
 # %%
 show_doc(mr_stft_distance)
 
+
+# %% [markdown]
+# The mel L1 is the training loss itself, `losses.mel_loss`, so that the evaluation's number and the trainer's
+# validation error can never drift apart.
 
 # %% [markdown]
 # ## Optional metrics
@@ -73,24 +104,36 @@ show_doc(mr_stft_distance)
 # %%
 #| export
 def _import_torchcrepe():
-    try: return importlib.import_module("torchcrepe")
-    except (OSError, ImportError):  # torchaudio missing or not matching torch; torchcrepe only uses it to read files
-        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]: del sys.modules[name]
+    "`torchcrepe`, imported with an empty stand-in for `torchaudio` if the real one is missing or broken."
+    try:
+        return importlib.import_module("torchcrepe")
+    except (OSError, ImportError):  # torchaudio missing or broken: torchcrepe only reads files with it
+        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]:
+            del sys.modules[name]
         sys.modules["torchaudio"] = types.ModuleType("torchaudio")
-        try: return importlib.import_module("torchcrepe")
-        finally: del sys.modules["torchaudio"]
+        try:
+            return importlib.import_module("torchcrepe")
+        finally:
+            del sys.modules["torchaudio"]
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
     "`(available metric names, notes on unavailable ones)` among PESQ, STOI and the CREPE pitch metrics."
     names, notes = [], []
-    for columns, module, load in [(("pesq",), "pesq", lambda: importlib.import_module("pesq")),
-                                  (("stoi",), "pystoi", lambda: importlib.import_module("pystoi")),
-                                  (("periodicity_error", "vuv_f1"), "torchcrepe", _import_torchcrepe)]:
-        try: load(); names += columns
-        except Exception as e: notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''})")
+    candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe")]
+    for columns, module in candidates:
+        try:
+            _import_torchcrepe() if module == "torchcrepe" else importlib.import_module(module)
+        except Exception as e:
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
+            notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({reason})")
+            continue
+        names += columns
     return tuple(names), tuple(notes)
 
+
+# %%
+show_doc(optional_metrics)
 
 # %%
 print(optional_metrics())
@@ -103,12 +146,12 @@ print(optional_metrics())
 VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
-    "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio, with the 'tiny' model on CPU."
+    "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
     crepe = _import_torchcrepe()
     with torch.inference_mode():
-        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0, fmax=550.0,
-                                       model="tiny", decoder=crepe.decode.argmax, return_periodicity=True,
-                                       batch_size=512, device="cpu", pad=True)
+        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
+                                       fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
+                                       return_periodicity=True, batch_size=512, device="cpu", pad=True)
     return periodicity[0].numpy()
 
 def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> float:
@@ -131,13 +174,16 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     metrics = optional_metrics()[0] if metrics is None else metrics
     n = min(len(reference), len(generated))
     ref, gen = np.asarray(reference[:n], np.float32), np.asarray(generated[:n], np.float32)
-    ref_t, gen_t = torch.from_numpy(ref), torch.from_numpy(gen)
-    row = {"seconds": n / cfg.sampling_rate, "mel_l1": mel_l1(ref_t, gen_t, cfg), "mr_stft": mr_stft_distance(ref_t, gen_t)}
+    ref_t, gen_t = torch.from_numpy(ref)[None], torch.from_numpy(gen)[None]
+    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(ref_t, gen_t, cfg)),
+           "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
     ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:
         from pesq import pesq
-        try: row["pesq"] = float(pesq(16000, ref16, gen16, "wb"))
-        except Exception: row["pesq"] = math.nan  # e.g. no speech detected in the reference
+        try:
+            row["pesq"] = float(pesq(16000, ref16, gen16, "wb"))
+        except Exception:  # the pesq package raises its own errors, e.g. when no speech is detected
+            row["pesq"] = math.nan
     if "stoi" in metrics:
         from pystoi import stoi
         row["stoi"] = float(stoi(ref, gen, cfg.sampling_rate, extended=False))
@@ -160,14 +206,22 @@ speech = np.load(ref_dir / "mel_espeak_ru.npz")["audio"][:22050 * 2]
 rng = np.random.default_rng(0)
 rows = {level: clip_metrics(speech, (speech + level * rng.standard_normal(len(speech))).astype(np.float32))
         for level in (0.0, 0.003, 0.03)}
-for level, row in rows.items(): print(f"noise {level:<5}", {k: round(v, 3) for k, v in row.items()})
+for level, row in rows.items():
+    print(f"noise {level:<5}", {k: round(v, 3) for k, v in row.items()})
 same, light, heavy = rows.values()
-assert same["mel_l1"] < 1e-6 and same["mr_stft"] < 1e-6
-assert light["mel_l1"] < heavy["mel_l1"] and light["mr_stft"] < heavy["mr_stft"]
-if "pesq" in same: assert same["pesq"] > 4.5 > light["pesq"] > heavy["pesq"]
-if "stoi" in same: assert same["stoi"] > 0.999 and light["stoi"] > heavy["stoi"]
-if "vuv_f1" in same: assert same["vuv_f1"] == 1.0 and same["periodicity_error"] < 1e-6 and heavy["periodicity_error"] > 0.01
-
+test_eq((same["mel_l1"], same["mr_stft"]), (0.0, 0.0))
+test_eq(same["mel_l1"] < light["mel_l1"] < heavy["mel_l1"], True)
+test_eq(same["mr_stft"] < light["mr_stft"] < heavy["mr_stft"], True)
+available = optional_metrics()[0]
+if "pesq" in available:
+    test_eq(same["pesq"] > 4.5 > light["pesq"] > heavy["pesq"], True)
+if "stoi" in available:
+    test_eq(same["stoi"] > 0.999, True)
+    test_eq(light["stoi"] > heavy["stoi"], True)
+if "vuv_f1" in available:
+    test_eq(same["vuv_f1"], 1.0)
+    test_eq(same["periodicity_error"] < 1e-6, True)
+    test_eq(heavy["periodicity_error"] > 0.01, True)
 
 # %% [markdown]
 # ## Figures
@@ -181,7 +235,8 @@ from IPython.display import Image
 # %%
 noisy = (speech + 0.03 * rng.standard_normal(len(speech))).astype(np.float32)
 buf = io.BytesIO()
-mel_figure(speech, noisy, "the reference clip with noise added").savefig(buf, format="jpg", dpi=70, pil_kwargs={"quality": 75})
+fig = mel_figure(speech, noisy, "the reference clip with noise added")
+fig.savefig(buf, format="jpg", dpi=70, pil_kwargs={"quality": 75})
 Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook small; evaluate writes PNG
 
 # %% [markdown]
@@ -189,95 +244,120 @@ Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook smal
 #
 # `evaluate_checkpoint` resynthesises the validation clips of a prepared folder (`wavs/ID.wav` and `val.txt` with `ID|text` lines, as written by `hifigan-ruslan prepare`) and writes into `out`: `metrics.csv` and `metrics.md` (one row per clip, then the mean), `figures/ID.png`, and the resynthesised `audio/ID.wav` for listening. A clip that cannot be read gets a one-line error and the others are still scored.
 
+# %% [markdown]
+# ## Evaluating a checkpoint
+#
+# `evaluate_checkpoint` resynthesises the validation clips of a prepared folder (`wavs/ID.wav` and `val.txt` with
+# `ID|text` lines, as written by `hifigan-ruslan prepare`) and writes into `out`: `metrics.csv` and `metrics.md` (one
+# row per clip, then the mean), `figures/ID.png`, and the resynthesised `audio/ID.wav` for listening. A clip that
+# cannot be read is reported (in the returned errors, and as one line on stderr) and the others are still scored.
+
 # %%
 #| export
 COLUMNS = ("seconds", "mel_l1", "mr_stft", "pesq", "stoi", "periodicity_error", "vuv_f1")
 
-def _mean_row(rows: list[dict]) -> dict:
+def mean_row(rows: list[dict]) -> dict:
+    "The mean of every metric column over `rows`, ignoring NaN (NaN where a column is NaN in every row)."
     keys = [k for k in COLUMNS if rows and k in rows[0]]
-    return {k: float(np.nanmean([r[k] for r in rows])) if any(not math.isnan(r[k]) for r in rows) else math.nan for k in keys}
+    means = {}
+    for k in keys:
+        values = [r[k] for r in rows]
+        means[k] = math.nan if all(math.isnan(v) for v in values) else float(np.nanmean(values))
+    return means
+
+
+# %%
+show_doc(mean_row)
+
+# %%
+test_eq(mean_row([{"clip": "a", "mel_l1": 1.0, "pesq": math.nan}, {"clip": "b", "mel_l1": 2.0, "pesq": 3.0}]),
+        {"mel_l1": 1.5, "pesq": 3.0})
+test_eq(math.isnan(mean_row([{"pesq": math.nan}])["pesq"]), True)
+test_eq(mean_row([]), {})
+
+
+# %%
+#| export
+def _cell(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 def write_tables(rows: list[dict], out: Path, title: str) -> tuple[Path, Path]:
-    "Write `metrics.csv` and `metrics.md` (per clip, then the mean)."
+    "Write `metrics.csv` and `metrics.md` into `out` (per clip, then the mean); returns their paths."
+    out = Path(out)
     keys = [k for k in COLUMNS if k in rows[0]]
-    mean = {"clip": "mean", **_mean_row(rows)}
+    mean = {"clip": "mean", **mean_row(rows)}
     with open(out / "metrics.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, ["clip", *keys])
-        w.writeheader()
-        for r in [*rows, mean]: w.writerow({k: (r[k] if k == "clip" else f"{r[k]:.4f}") for k in ["clip", *keys]})
-    fmt = lambda v: "n/a" if math.isnan(v) else f"{v:.3f}"
-    lines = [f"# {title}", "", "| clip | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += ["| " + r["clip"] + " | " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in rows]
-    lines.append("| **mean** | " + " | ".join(f"**{fmt(mean[k])}**" for k in keys) + " |")
-    (out / "metrics.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        writer = csv.DictWriter(f, ["clip", *keys])
+        writer.writeheader()
+        for r in [*rows, mean]:
+            writer.writerow({"clip": r["clip"], **{k: f"{r[k]:.4f}" for k in keys}})
+    cells = [[r["clip"], *(_cell(r[k]) for k in keys)] for r in rows]
+    cells.append(["**mean**", *(f"**{_cell(mean[k])}**" for k in keys)])
+    table = markdown_table(["clip", *keys], cells)
+    (out / "metrics.md").write_text(f"# {title}\n\n{table}\n", encoding="utf-8")
     return out / "metrics.csv", out / "metrics.md"
+
+
+# %%
+show_doc(write_tables)
+
+
+# %%
+#| export
+def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) -> dict:
+    "Resynthesise one clip, write its audio and figure, return its metrics row."
+    import soundfile as sf
+    generated = vocoder.resynthesize(reference, vocoder.sampling_rate)
+    row = {"clip": uid, **clip_metrics(reference, generated, vocoder.mel_config)}
+    sf.write(out / "audio" / f"{uid}.wav", np.clip(generated, -1, 1), vocoder.sampling_rate, subtype="PCM_16")
+    figure = mel_figure(reference, generated, f"{uid}: mel L1 {row['mel_l1']:.3f}", vocoder.mel_config)
+    figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
+    return row
 
 def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
                         progress: bool = True) -> tuple[list[dict], list[str]]:
-    "Score `vocoder` on the validation clips of the prepared folder `data`; returns `(rows, errors)` and writes tables, figures, audio."
-    import soundfile as sf
+    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
     from tqdm.auto import tqdm
     from hifigan_ruslan.data import read_split
     data, out = Path(data), Path(out)
-    if not data.is_dir(): raise NotADirectoryError(f"{data}: not a prepared data folder")
+    if limit is not None and limit < 1:
+        raise UserError(f"limit {limit}: must be at least 1")
+    if not data.is_dir():
+        raise UserError(f"{data}: not a prepared data folder")
     clips = read_split(data / "val.txt")[:limit]
-    if not clips: raise ValueError(f"{data / 'val.txt'}: no validation clips")
-    for sub in ("figures", "audio"): (out / sub).mkdir(parents=True, exist_ok=True)
+    if not clips:
+        raise UserError(f"{data / 'val.txt'}: no validation clips")
+    for sub in ("figures", "audio"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
     rows, errors = [], []
     for uid, _ in tqdm(clips, desc="evaluate", unit="clip", disable=not progress):
-        try: reference = load_audio(data / "wavs" / f"{uid}.wav", vocoder.sampling_rate)
-        except (ValueError, FileNotFoundError) as e:
-            errors.append(str(e)); tqdm.write(f"hifigan-ruslan evaluate: error: {e}", file=sys.stderr); continue
-        generated = vocoder.resynthesize(reference, vocoder.sampling_rate)
-        rows.append({"clip": uid, **clip_metrics(reference, generated, vocoder.mel_config)})
-        sf.write(out / "audio" / f"{uid}.wav", np.clip(generated, -1, 1), vocoder.sampling_rate, subtype="PCM_16")
-        mel_figure(reference, generated, f"{uid}: mel L1 {rows[-1]['mel_l1']:.3f}", vocoder.mel_config).savefig(out / "figures" / f"{uid}.png", dpi=80)
-    if rows: write_tables(rows, out, title)
+        try:
+            reference = load_audio(data / "wavs" / f"{uid}.wav", vocoder.sampling_rate)
+        except UserError as e:
+            errors.append(str(e))
+            tqdm.write(f"hifigan-ruslan evaluate: error: {e}", file=sys.stderr)
+            continue
+        rows.append(_score_clip(vocoder, uid, reference, out))
+    if rows:
+        write_tables(rows, out, title)
     return rows, errors
 
 
 # %%
 show_doc(evaluate_checkpoint)
 
-
 # %% [markdown]
-# ## Command line
-
-# %%
-#| export
-def main_evaluate(argv: list[str] | None = None) -> int:
-    "`hifigan-ruslan evaluate`: resynthesise the validation clips and write metric tables and figures."
-    p = argparse.ArgumentParser(prog="hifigan-ruslan evaluate", description="Score a checkpoint on the validation clips of a prepared folder.")
-    p.add_argument("--checkpoint", required=True, help="g_XXXXXXXX / generator_best.pt of this project, or an official g_ file")
-    p.add_argument("--preset", choices=["v1", "v2", "v3", "tiny"], help="generator preset of an official checkpoint (inferred if omitted)")
-    p.add_argument("--data", required=True, help="folder written by `hifigan-ruslan prepare` (wavs/, val.txt)")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
-    p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
-    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda if available")
-    args = p.parse_args(argv)
-    if args.limit is not None and args.limit < 1: raise ValueError(f"--limit {args.limit}: must be at least 1")
-    if args.device == "cuda" and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device available")
-    for note in optional_metrics()[1]: print(f"note: {note}")
-    vocoder = Vocoder.from_checkpoint(args.checkpoint, args.preset, args.device)
-    out = Path(args.out)
-    rows, errors = evaluate_checkpoint(vocoder, args.data, out, args.limit, title=f"{Path(args.checkpoint).name} on {Path(args.data).name}")
-    if not rows: raise ValueError(f"{args.data}: none of the validation clips could be read")
-    mean = _mean_row(rows)
-    print(f"evaluate: {len(rows)} clips, mean " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items() if k != "seconds")
-          + (f"; {len(errors)} clip(s) failed" if errors else ""))
-    print(f"evaluate: wrote {out / 'metrics.csv'}, {out / 'metrics.md'}, {len(rows)} figures in {out / 'figures'}, audio in {out / 'audio'}")
-    return 0 if not errors else 1
-
-
-# %% [markdown]
-# On a small prepared folder: the bundled RUSLAN-shaped corpus, prepared with two validation clips, plus a third line in `val.txt` whose WAV does not exist, to show that a broken clip costs only itself. The checkpoint is an untrained `tiny` generator, so the scores are those of noise (PESQ near 1, STOI low); with a trained checkpoint the same command gives the numbers to compare.
+# On a small prepared folder: the bundled RUSLAN-shaped corpus, prepared with two validation clips, plus a third line
+# in `val.txt` whose WAV does not exist, to show that a broken clip costs only itself. The checkpoint is an untrained
+# `tiny` generator, so the scores are those of noise (PESQ near 1, STOI low); with a trained checkpoint the same
+# call gives the numbers to compare.
 
 # %%
 #| slow
-import subprocess, tempfile
-from hifigan_ruslan.checkpoints import atomic_save
-from hifigan_ruslan.config import preset_config, config_to_dict
-from hifigan_ruslan.data import bundled_corpus, prepare_corpus, read_split
+import tempfile
+from hifigan_ruslan.config import preset_config
+from hifigan_ruslan.data import read_split
+from hifigan_ruslan.prepare import bundled_corpus, prepare_corpus
 from hifigan_ruslan.generator import Generator
 
 # %%
@@ -285,31 +365,88 @@ from hifigan_ruslan.generator import Generator
 tmp = Path(tempfile.mkdtemp())
 prepare_corpus(bundled_corpus(), tmp / "prepared", workers=1, val_size=2, progress=False)
 scored = [uid for uid, _ in read_split(tmp / "prepared" / "val.txt")]
-with open(tmp / "prepared" / "val.txt", "a", encoding="utf-8") as f: f.write("999999_RUSLAN|a clip whose WAV is missing\n")
+with open(tmp / "prepared" / "val.txt", "a", encoding="utf-8") as f:
+    f.write("999999_RUSLAN|a clip whose WAV is missing\n")
 cfg = preset_config("tiny")
 torch.manual_seed(0)
-ckpt = atomic_save({"generator": Generator(cfg.generator).state_dict(), "config": config_to_dict(cfg), "steps": 0}, tmp / "g_00000000")
-res = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "evaluate", "--checkpoint", str(ckpt), "--data", str(tmp / "prepared"),
-                      "--out", str(tmp / "eval"), "--device", "cpu"], capture_output=True, text=True, timeout=600)
-print(res.stdout.replace(str(tmp), "tmp")); print("\n".join(l for l in res.stderr.splitlines() if "error:" in l).replace(str(tmp), "tmp"))
-assert res.returncode == 1 and "999999_RUSLAN" in res.stderr
+vocoder = Vocoder(Generator(cfg.generator), cfg, device="cpu")
+rows, errors = evaluate_checkpoint(vocoder, tmp / "prepared", tmp / "eval", title="untrained tiny",
+                                   progress=False)
+test_eq([r["clip"] for r in rows], scored)
+test_eq(len(errors), 1)
+test_eq("999999_RUSLAN.wav: audio file not found" in errors[0], True)
 table = (tmp / "eval" / "metrics.md").read_text()
 print(table)
-assert all(u in table for u in scored) and "**mean**" in table
-assert sorted(f.stem for f in (tmp / "eval" / "figures").glob("*.png")) == sorted(scored)
-with open(tmp / "eval" / "metrics.csv") as f: csv_rows = list(csv.DictReader(f))
-assert [r["clip"] for r in csv_rows] == [*scored, "mean"] and float(csv_rows[-1]["mel_l1"]) > 0.5
+test_eq(all(uid in table for uid in scored), True)
+test_eq("| **mean** |" in table, True)
+test_eq(sorted(f.stem for f in (tmp / "eval" / "figures").glob("*.png")), sorted(scored))
+test_eq(sorted(f.stem for f in (tmp / "eval" / "audio").glob("*.wav")), sorted(scored))
+with open(tmp / "eval" / "metrics.csv") as f:
+    csv_rows = list(csv.DictReader(f))
+test_eq([r["clip"] for r in csv_rows], [*scored, "mean"])
+test_eq(float(csv_rows[-1]["mel_l1"]) > 0.5, True)  # noise, far from the reference
 
 # %% [markdown]
-# Bad arguments are one-line errors with status 2:
+# ## Comparing with a baseline
+#
+# A fine-tune is worth keeping only if it beats the model it started from. `hifigan-ruslan evaluate --baseline universal` scores both the checkpoint and the baseline (any checkpoint, or a pretrained model by name) on the same clips, and `write_comparison` puts them in one table: each clip with one row per model, then the means, then the gain of the first model over the second (a negative gain in mel L1 or MR-STFT, a positive one in PESQ, STOI and V/UV F1, is an improvement).
+
+# %%
+#| export
+def write_comparison(results: dict[str, list[dict]], out, title: str) -> tuple[Path, Path]:
+    "`comparison.csv` and `comparison.md` in `out`: every model per clip, their means, the gain of the first."
+    out = Path(out)
+    names = list(results)
+    by_clip = {name: {r["clip"]: r for r in rows} for name, rows in results.items()}
+    clips = [r["clip"] for r in results[names[0]] if all(r["clip"] in by_clip[n] for n in names)]
+    if not clips:
+        raise UserError(f"{', '.join(names)}: no clip was scored for every model")
+    keys = [k for k in COLUMNS if all(k in by_clip[n][clips[0]] for n in names)]
+    records = [{"clip": c, "model": n, **by_clip[n][c]} for c in clips for n in names]
+    means = {n: mean_row([by_clip[n][c] for c in clips]) for n in names}
+    records += [{"clip": "mean", "model": n, **means[n]} for n in names]
+    if len(names) == 2:
+        gain = {k: means[names[0]][k] - means[names[1]][k] for k in keys}
+        records.append({"clip": "mean", "model": f"{names[0]} - {names[1]}", **gain})
+    with open(out / "comparison.csv", "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, ["clip", "model", *keys])
+        writer.writeheader()
+        for r in records:
+            writer.writerow({"clip": r["clip"], "model": r["model"], **{k: f"{r[k]:.4f}" for k in keys}})
+    cells = [[r["clip"], r["model"], *(_cell(r[k]) for k in keys)] for r in records]
+    for row in cells[len(clips) * len(names):]:
+        row[:] = [f"**{value}**" for value in row]
+    table = markdown_table(["clip", "model", *keys], cells)
+    (out / "comparison.md").write_text(f"# {title}\n\n{table}\n", encoding="utf-8")
+    return out / "comparison.csv", out / "comparison.md"
+
+
+# %%
+show_doc(write_comparison)
+
+# %% [markdown]
+# Two untrained `tiny` generators with different seeds on the same clips: every clip appears once per model, then the two means and their difference.
 
 # %%
 #| slow
-for args in [["--data", str(tmp / "nowhere")], ["--data", str(tmp / "prepared"), "--limit", "0"]]:
-    res = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "evaluate", "--checkpoint", str(ckpt), "--out", str(tmp / "e2"), *args],
-                         capture_output=True, text=True, timeout=300)
-    print(res.stderr.strip().replace(str(tmp), "tmp"))
-    assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+torch.manual_seed(1)
+other = Vocoder(Generator(cfg.generator), cfg, device="cpu")
+other_rows, _ = evaluate_checkpoint(other, tmp / "prepared", tmp / "eval" / "baseline", progress=False)
+write_comparison({"seed 0": rows, "seed 1": other_rows}, tmp / "eval", "seed 0 against seed 1")
+comparison = (tmp / "eval" / "comparison.md").read_text()
+print(comparison)
+test_eq(comparison.count("| seed 0 |"), len(scored))
+test_eq("| **mean** | **seed 0 - seed 1** |" in comparison, True)
+test_fail(lambda: write_comparison({"a": rows, "b": []}, tmp / "eval", "x"), contains="no clip was scored")
+
+# %% [markdown]
+# Mistakes in the arguments are one-line `UserError`s, raised before any work:
+
+# %%
+#| slow
+test_fail(lambda: evaluate_checkpoint(vocoder, tmp / "nowhere", tmp / "e2"), contains="nowhere: not a prepared")
+test_fail(lambda: evaluate_checkpoint(vocoder, tmp / "prepared", tmp / "e2", limit=0), contains="limit 0")
+test_eq(len(evaluate_checkpoint(vocoder, tmp / "prepared", tmp / "e3", limit=1, progress=False)[0]), 1)
 
 # %%
 #| slow

@@ -9,71 +9,610 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail
 
 # %%
 #| export
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, sys
+from pathlib import Path
 import hifigan_ruslan
+from hifigan_ruslan.config import UserError
 
 # %% [markdown]
-# Every subcommand lives in the module it belongs to, as a function `main_<name>(argv) -> int` that parses its own arguments. This module only dispatches, importing a module when its subcommand runs, so that `hifigan-ruslan --help` answers instantly and a missing optional dependency only affects the subcommand that needs it.
+# Every subcommand, its options and its help are defined here and nowhere else; the modules they call are libraries that take ordinary arguments and return results. The command line parses, calls one library function, and prints a short summary of what was written where.
 #
-# Errors that a user can fix (a wrong path, a malformed file, a bad value) are raised by the modules as `ValueError`, `FileNotFoundError`, `NotADirectoryError` or `PermissionError` with a one-line message naming the file or value; the dispatcher prints that line and exits with status 2 instead of a traceback. Anything else is a bug and keeps its traceback.
+# Two kinds of failure are kept apart. A mistake the user can fix (a wrong path, a malformed file, a bad value) is raised as `UserError` with a one-line message naming the file or value; `main` prints that line and exits with status 2. Anything else is a bug: it propagates with its traceback, so that it can be reported and fixed rather than mistaken for bad input.
+#
+# Heavy imports (PyTorch, the models) happen inside the subcommands, so `hifigan-ruslan --help` answers at once.
+
+# %% [markdown]
+# ## Options shared by several subcommands
+#
+# The same option means the same thing everywhere: `--device` picks where the networks run, `--threads` how many CPU threads PyTorch uses (one is often faster on a CPU shared with other jobs), `--no-progress` turns off every progress bar (for logs), and `--checkpoint` takes a checkpoint file or a run folder.
 
 # %%
 #| export
-COMMANDS: dict[str, tuple[str, str]] = {
-    "prepare":  ("data",       "check, resample and split a RUSLAN-shaped corpus"),
-    "train":    ("training",   "train (or resume) a HiFi-GAN run"),
-    "demo":     ("training",   "the whole pipeline on the bundled small corpus, in minutes on a CPU"),
-    "generate": ("inference",  "vocode mel files (.npy / .pt) into WAVs"),
-    "resynth":  ("inference",  "audio -> mel -> audio for WAV files"),
-    "export":   ("inference",  "export a generator to ONNX or TorchScript"),
-    "evaluate": ("evaluation", "score a checkpoint on the validation clips"),
-    "kaggle":   ("kaggle",     "build / push / watch the Kaggle training kernel"),
-    "docs":     ("docsite",    "build the documentation site locally (no Quarto needed)"),
-}
-USER_ERRORS = (ValueError, FileNotFoundError, NotADirectoryError, PermissionError)
+def _add_device(p: argparse.ArgumentParser, default: str = "auto"):
+    p.add_argument("--device", default=default, help=f"auto, cpu, cuda, cuda:1 ... (default: {default})")
+
+def _add_threads(p: argparse.ArgumentParser):
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for PyTorch (default: all cores)")
+
+def _add_progress(p: argparse.ArgumentParser):
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+def _add_checkpoint(p: argparse.ArgumentParser):
+    p.add_argument("--checkpoint", required=True,
+                   help="a g_XXXXXXXX or generator_best.pt file, an official g_ file, or a run folder "
+                        "(its generator_best.pt, else its newest g_)")
+    p.add_argument("--preset", choices=["v1", "v2", "v3", "tiny"],
+                   help="generator preset of an official checkpoint (inferred if omitted)")
+
+def _add_vocoder_options(p: argparse.ArgumentParser):
+    _add_checkpoint(p)
+    _add_device(p)
+    _add_threads(p)
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help="CPU inference runtime (default: onnxruntime when installed)")
+
+
+# %% [markdown]
+# ## The parser
+#
+# One `argparse` parser with a sub-parser per command; each sets `run`, the function below that carries it out.
+
+# %%
+#| export
+def _prepare_parser(sub):
+    p = sub.add_parser("prepare", help="check, resample and split a RUSLAN-shaped corpus",
+                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus.")
+    p.add_argument("--data-path", required=True,
+                   help="folder holding the metadata file and the WAVs (any layout), or the metadata file")
+    p.add_argument("--out", required=True,
+                   help="output folder: wavs/, train.txt, val.txt, report.json (never inside --data-path)")
+    p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--val-size", type=int, default=100,
+                   help="validation clips (default 100; at most a fifth of a small corpus)")
+    p.add_argument("--seed", type=int, default=1234, help="seed of the train/validation split")
+    p.add_argument("--mel-dir", default=None, help="folder of cached ID.npy mels [80, frames] to check")
+    _add_progress(p)
+    p.set_defaults(run=_prepare)
 
 
 # %%
 #| export
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hifigan-ruslan", description="HiFi-GAN vocoder for Russian speech (RUSLAN).",
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="subcommands:\n" + "\n".join(f"  {k:<10}{h}" for k, (_, h) in COMMANDS.items())
-                                       + "\n\nRun `hifigan-ruslan COMMAND --help` for the options of one command.")
+def _train_parser(sub):
+    p = sub.add_parser("train", help="train (or resume) a HiFi-GAN run",
+                       description="Train (or resume) a HiFi-GAN run.")
+    p.add_argument("--data", required=True, help="prepared data folder (from `hifigan-ruslan prepare`)")
+    p.add_argument("--out", required=True,
+                   help="run folder: checkpoints/, samples/, plots/, metrics.csv (resumed if it has any)")
+    p.add_argument("--preset", default=None,
+                   help="recipe (default), exp1, exp2, exp3, tiny, or a generator preset v1/v2/v3")
+    p.add_argument("--config", default=None, help="a YAML/JSON config file (instead of --preset)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="stop after this many optimizer steps in all (default: the configured epochs)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop with a checkpoint before this much time has passed")
+    p.add_argument("--val-every", type=int, default=None, metavar="STEPS",
+                   help="validate every STEPS steps; 0 never (train.val_every_steps)")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="checkpoint every STEPS steps (train.checkpoint_every_steps)")
+    p.add_argument("--init-from", default=None, metavar="CKPT",
+                   help="start a new run from these weights (a g_ file; its do_ sibling too)")
+    p.add_argument("--resume-from", default=None, metavar="PATH",
+                   help="continue from a run folder, a checkpoints folder or a g_/do_ file (official too)")
+    p.add_argument("--mel-dir", default=None, metavar="DIR",
+                   help="train on these ID.npy mels [80, frames] (e.g. an acoustic model's) instead of the audio's")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. train.lambda_mel=30 (repeatable)")
+    p.add_argument("--stop-on-collapse", action="store_true",
+                   help="stop when the health monitor reports a collapse")
+    _add_device(p)
+    _add_threads(p)
+    _add_progress(p)
+    p.set_defaults(run=_train)
+
+def _demo_parser(sub):
+    p = sub.add_parser("demo", help="the whole pipeline on the bundled small corpus, in minutes on a CPU",
+                       description="The whole pipeline on the bundled corpus: prepare, train, resynthesise.")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--steps", type=int, default=300, help="training steps of the tiny preset (default 300)")
+    p.add_argument("--finetune-steps", type=int, default=30,
+                   help="fine-tuning steps of the pretrained universal vocoder (default 30; 0: only compare)")
+    _add_device(p, default="cpu")
+    _add_threads(p)
+    _add_progress(p)
+    p.set_defaults(run=_demo)
+
+
+# %%
+#| export
+def _inference_parsers(sub):
+    p = sub.add_parser("generate", help="vocode mel files (.npy / .pt) into WAVs",
+                       description="Vocode log-mels ([80, T] or [1, 80, T]) into 22,050 Hz WAV files.")
+    _add_vocoder_options(p)
+    p.add_argument("--mel", nargs="+", required=True, metavar="FILE", help=".npy or .pt log-mel files")
+    p.add_argument("--out", required=True, help="output folder (one WAV per mel, named after it)")
+    _add_progress(p)
+    p.set_defaults(run=_generate)
+    p = sub.add_parser("resynth", help="audio -> mel -> audio for WAV files",
+                       description="Audio (any rate, mono or stereo) -> mel -> audio through the vocoder.")
+    _add_vocoder_options(p)
+    p.add_argument("--wav", nargs="+", required=True, metavar="FILE", help="audio files")
+    p.add_argument("--out", required=True, help="output folder")
+    _add_progress(p)
+    p.set_defaults(run=_resynth)
+    p = sub.add_parser("export", help="export a generator to ONNX or TorchScript",
+                       description="Export the generator (mel [B, 80, T] -> audio [B, 1, 256 T]), checked.")
+    _add_checkpoint(p)
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", required=True, help="output model file")
+    p.set_defaults(run=_export)
+
+def _evaluate_parser(sub):
+    p = sub.add_parser("evaluate", help="score a checkpoint on the validation clips",
+                       description="Score a checkpoint on the validation clips of a prepared folder.")
+    _add_vocoder_options(p)
+    p.add_argument("--data", required=True, help="folder written by `prepare` (wavs/, val.txt)")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
+    p.add_argument("--baseline", default=None, metavar="CKPT",
+                   help="also score this checkpoint or pretrained model (e.g. universal) and compare")
+    p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
+    _add_progress(p)
+    p.set_defaults(run=_evaluate)
+
+
+# %%
+#| export
+def _kaggle_parser(sub):
+    p = sub.add_parser("kaggle", help="build / push / watch the Kaggle training kernel",
+                       description="Build, push and watch the Kaggle training kernel.",
+                       epilog="The kernel is OWNER/SLUG from kernel-metadata.json or settings.ini; "
+                              "HIFIGAN_KAGGLE_OWNER overrides the owner. "
+                              "Credentials: ~/.kaggle/kaggle.json or KAGGLE_USERNAME / KAGGLE_KEY.")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    build = actions.add_parser("build", help="write the kernel notebook and its metadata")
+    build.add_argument("--check", action="store_true",
+                       help="write nothing; exit 1 if the files on disk differ from a fresh build")
+    push = actions.add_parser("push", help="build, then `kaggle kernels push` (a new version on Kaggle)")
+    push.add_argument("--init-from", default=None, metavar="NAME",
+                      help="a pretrained generator (universal, lj) for the first version to fine-tune; "
+                           "uploaded to a private Kaggle dataset and attached")
+    status = actions.add_parser("status", help="`kaggle kernels status` of the kernel")
+    output = actions.add_parser("output", help="download the latest version's output")
+    output.add_argument("--dir", default=None, help="where to download (default: runs/kaggle)")
+    output.add_argument("--force", action="store_true", help="overwrite files that exist")
+    for action in (build, push, status, output):
+        action.add_argument("--root", default=None,
+                            help="folder of the kernel files (default: the repository, else here)")
+    for action in (status, output):
+        action.add_argument("--kernel", default=None, help="OWNER/SLUG (default: from the kernel metadata)")
+    p.set_defaults(run=_kaggle)
+
+
+# %%
+#| export
+def build_parser() -> argparse.ArgumentParser:
+    "The `hifigan-ruslan` parser with every subcommand."
+    p = argparse.ArgumentParser(prog="hifigan-ruslan",
+                                description="HiFi-GAN vocoder for Russian speech (RUSLAN).",
+                                epilog="Run `hifigan-ruslan COMMAND --help` for the options of one command.")
     p.add_argument("--version", action="version", version=f"hifigan-ruslan {hifigan_ruslan.__version__}")
-    p.add_argument("command", choices=list(COMMANDS), metavar="COMMAND", help="one of: " + ", ".join(COMMANDS))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_prepare_parser, _train_parser, _demo_parser, _inference_parsers, _evaluate_parser,
+                _kaggle_parser):
+        add(sub)
     return p
 
+
+# %% [markdown]
+# ## The subcommands
+#
+# Each one checks the values that only the command line can get wrong, calls the library, and prints where its output went.
+
+# %%
+#| export
+def _non_negative(args, *names: str):
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise UserError(f"--{name.replace('_', '-')} {value}: must be 0 or more")
+
+def _set_threads(threads: int | None):
+    if threads is None:
+        return
+    if threads < 1:
+        raise UserError(f"--threads {threads}: must be at least 1")
+    import torch
+    torch.set_num_threads(threads)
+
+
+# %%
+#| export
+def _prepare(args) -> int:
+    from hifigan_ruslan.prepare import prepare_corpus, format_summary
+    report = prepare_corpus(args.data_path, args.out, args.workers, args.val_size, args.seed, args.mel_dir,
+                            progress=not args.no_progress)
+    print(format_summary(report))
+    return 0
+
+
+# %%
+#| export
+def _train(args) -> int:
+    from hifigan_ruslan.training import TrainingDiverged, resolve_config, stop_exit_code, train, train_summary
+    _non_negative(args, "val_every", "checkpoint_every")
+    overrides = list(args.set)
+    if args.val_every is not None:
+        overrides.append(f"train.val_every_steps={args.val_every}")
+    if args.checkpoint_every is not None:
+        overrides.append(f"train.checkpoint_every_steps={args.checkpoint_every}")
+    cfg = resolve_config(args.preset, args.config, overrides, args.out)
+    try:
+        trainer, reason = train(cfg, args.data, args.out, max_steps=args.max_steps,
+                                time_budget=args.time_budget, init_from=args.init_from,
+                                resume_from=args.resume_from,
+                                stop_on_collapse=args.stop_on_collapse, device=args.device,
+                                progress=not args.no_progress, mel_dir=args.mel_dir)
+    except TrainingDiverged as e:
+        print(f"hifigan-ruslan train: {e}", flush=True)
+        return 1
+    finally:
+        import torch.distributed as dist
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.dist.main:
+        print(train_summary(trainer, reason))
+    return stop_exit_code(reason)
+
+def _demo(args) -> int:
+    from hifigan_ruslan.demo import run_demo
+    print(run_demo(args.out, steps=args.steps, finetune_steps=args.finetune_steps, device=args.device,
+                   progress=not args.no_progress))
+    return 0
+
+
+# %% [markdown]
+# `generate` and `resynth` turn each input file into one WAV. A file that cannot be read gets a one-line error and the others are still processed; the exit status is 1 when any failed. Two inputs with the same name never overwrite each other's output.
+
+# %%
+#| export
+def _vocoder(args, checkpoint: str | None = None):
+    from hifigan_ruslan.checkpoints import find_generator_file
+    from hifigan_ruslan.inference import Vocoder, resolve_device
+    device = resolve_device(None if args.device == "auto" else args.device)
+    path = find_generator_file(checkpoint or args.checkpoint)
+    return Vocoder.from_checkpoint(path, args.preset, device, backend=args.backend)
+
+def _unique_wav(out: Path, stem: str, used: set) -> Path:
+    name, n = stem, 1
+    while name in used:
+        n += 1
+        name = f"{stem}_{n}"
+    used.add(name)
+    return out / f"{name}.wav"
+
+def _write_wavs(command: str, files: list[str], out, work, what: str, rate: int, progress: bool) -> int:
+    "Run `work(path) -> audio` on each file, write a WAV for each, report failures; returns the exit status."
+    import numpy as np
+    import soundfile as sf
+    from tqdm.auto import tqdm
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    written, failed, used = [], [], set()
+    for f in tqdm(files, desc=command, unit="file", disable=not progress or len(files) < 2):
+        try:
+            audio = work(f)
+        except UserError as e:
+            failed.append(f)
+            tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr)
+            continue
+        target = _unique_wav(out, Path(f).stem, used)
+        sf.write(target, np.clip(audio, -1, 1), rate, subtype="PCM_16")
+        written.append(len(audio) / rate)
+    failures = f"; {len(failed)} of {len(files)} {what} failed" if failed else ""
+    print(f"{command}: wrote {len(written)} WAV file(s), {sum(written):.1f} s of audio, to {out}{failures}")
+    return 1 if failed else 0
+
+
+# %%
+#| export
+def _generate(args) -> int:
+    from hifigan_ruslan.inference import load_mel_file
+    voc = _vocoder(args)
+
+    def vocode(path):
+        return voc(load_mel_file(path, voc.num_mels))
+    progress = not args.no_progress
+    return _write_wavs("generate", args.mel, args.out, vocode, "mel files", voc.sampling_rate, progress)
+
+def _resynth(args) -> int:
+    voc = _vocoder(args)
+    return _write_wavs("resynth", args.wav, args.out, voc.resynthesize, "audio files", voc.sampling_rate,
+                       not args.no_progress)
+
+def _export(args) -> int:
+    from hifigan_ruslan.checkpoints import find_generator_file
+    from hifigan_ruslan.inference import Vocoder, check_export, export_generator
+    voc = Vocoder.from_checkpoint(find_generator_file(args.checkpoint), args.preset, "cpu", backend="torch")
+    path = export_generator(voc, args.out, args.format)
+    try:
+        check = f"max |{args.format} - PyTorch| = {check_export(voc, path, args.format):.1e}"
+    except ImportError:
+        check = "not checked (onnxruntime is not installed)"
+    print(f"export: wrote {args.format} model ({path.stat().st_size / 1e6:.1f} MB) to {path}; input mel "
+          f"[B, {voc.num_mels}, T] -> audio [B, 1, {voc.config.mel.hop_size} T]; {check}")
+    return 0
+
+
+# %%
+#| export
+def _evaluate(args) -> int:
+    from hifigan_ruslan.evaluation import evaluate_checkpoint, mean_row, optional_metrics, write_comparison
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit {args.limit}: must be at least 1")
+    for note in optional_metrics()[1]:
+        print(f"note: {note}")
+    out = Path(args.out)
+    models = {Path(args.checkpoint).name: (args.checkpoint, out)}
+    if args.baseline is not None:
+        same_name = Path(args.baseline).name in models  # two runs both called `run`: name them in full
+        models = {args.checkpoint: (args.checkpoint, out)} if same_name else models
+        models[args.baseline if same_name else Path(args.baseline).name] = (args.baseline, out / "baseline")
+    results, failed = {}, 0
+    for name, (checkpoint, folder) in models.items():
+        voc = _vocoder(args, checkpoint)
+        title = f"{name} on {Path(args.data).name}"
+        rows, errors = evaluate_checkpoint(voc, args.data, folder, args.limit, title=title,
+                                           progress=not args.no_progress)
+        if not rows:
+            raise UserError(f"{args.data}: none of the validation clips could be read")
+        means = ", ".join(f"{k} {v:.3f}" for k, v in mean_row(rows).items() if k != "seconds")
+        failures = f"; {len(errors)} clip(s) failed" if errors else ""
+        print(f"evaluate: {name}: {len(rows)} clips, mean {means}{failures}")
+        print(f"evaluate: wrote {folder / 'metrics.csv'}, {folder / 'metrics.md'}, {len(rows)} figures in "
+              f"{folder / 'figures'}, audio in {folder / 'audio'}")
+        results[name] = rows
+        failed += len(errors)
+    if len(results) == 2:
+        _, table = write_comparison(results, out, f"{' against '.join(results)} on {Path(args.data).name}")
+        print(f"evaluate: comparison in {table}")
+    return 1 if failed else 0
+
+
+# %%
+#| export
+def _kaggle(args) -> int:
+    from hifigan_ruslan import kaggle
+    if args.action == "output":
+        kernel = kaggle.resolve_kernel_id(args.kernel, args.root)
+        out = Path(args.dir) if args.dir else kaggle.default_output_dir(args.root)
+        return kaggle.download_output(kernel, out, force=args.force)
+    if args.action == "status":
+        return kaggle.kernel_status(kaggle.resolve_kernel_id(args.kernel, args.root))
+    root = kaggle.default_kernel_root(args.root)
+    if args.action == "push":
+        return kaggle.push_kernel(root, init_from=args.init_from)
+    changed = kaggle.build_kernel(root, check=args.check)
+    names = ", ".join(str(path) for path in changed)
+    if args.check and changed:
+        print(f"out of date: {names}; run `hifigan-ruslan kaggle build`", file=sys.stderr)
+        return 1
+    if args.check:
+        print(f"the kernel files in {root} are up to date")
+    else:
+        print(f"wrote {names}" if changed else f"the kernel files in {root} are already up to date")
+    return 0
+
+
+# %% [markdown]
+# ## The entry point
+
+# %%
+#| export
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hifigan-ruslan` console script (and of `python -m hifigan_ruslan`)."
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] in ("-h", "--help", "--version"):
-        _parser().parse_args(argv or ["--help"])
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS: _parser().parse_args([name])  # prints the choices and exits 2
-    module = importlib.import_module(f"hifigan_ruslan.{COMMANDS[name][0]}")
-    try: return int(getattr(module, f"main_{name}")(rest) or 0)
-    except USER_ERRORS as e:
-        print(f"hifigan-ruslan {name}: error: {e}", file=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    try:
+        _set_threads(getattr(args, "threads", None))
+        return int(args.run(args) or 0)
+    except UserError as e:
+        print(f"hifigan-ruslan {args.command}: error: {e}", file=sys.stderr)
         return 2
 
 
 # %%
 show_doc(main)
 
-# %%
-import subprocess
+# %% [markdown]
+# ## Tests
+#
+# The console script answers `--help` and `--version`, and refuses an unknown command, without importing PyTorch:
 
 # %%
-out = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "--help"], capture_output=True, text=True)
-print(out.stdout)
-assert out.returncode == 0 and all(c in out.stdout for c in COMMANDS)
-v = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "--version"], capture_output=True, text=True)
-assert v.stdout.strip() == f"hifigan-ruslan {hifigan_ruslan.__version__}"
-bad = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "fly"], capture_output=True, text=True)
-assert bad.returncode == 2 and "invalid choice" in bad.stderr
+import contextlib, io, os, shutil, subprocess, tempfile
+import numpy as np
+
+# %%
+def cli(*argv: str) -> subprocess.CompletedProcess:
+    "Run the real console entry point in a fresh process."
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "hifigan_ruslan", *argv]
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+def run(*argv: str) -> tuple[int, str, str]:
+    "`main(argv)` in this process: `(exit status, stdout, stderr)`."
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(list(argv))
+        except SystemExit as e:
+            status = e.code
+    return status, out.getvalue(), err.getvalue()
+
+
+# %%
+helped = cli("--help")
+print(helped.stdout)
+test_eq(helped.returncode, 0)
+test_eq([c for c in ("prepare", "train", "demo", "generate", "resynth", "export", "evaluate", "kaggle")
+         if c not in helped.stdout], [])
+test_eq(cli("--version").stdout.strip(), f"hifigan-ruslan {hifigan_ruslan.__version__}")
+unknown = cli("fly")
+test_eq((unknown.returncode, "invalid choice" in unknown.stderr), (2, True))
+
+# %% [markdown]
+# A mistake is one line on stderr and exit status 2, and nothing is written; a bug keeps its traceback:
+
+# %%
+def refused(*argv: str, contains: str = "") -> str:
+    "Check that `argv` is refused with exit status 2 and one line on stderr containing `contains`."
+    status, _, err = run(*argv)
+    test_eq((status, len(err.strip().splitlines()), contains in err), (2, 1, True))
+    return err.strip()
+
+# %%
+tmp = Path(tempfile.mkdtemp())
+print(refused("prepare", "--data-path", str(tmp / "nowhere"), "--out", str(tmp / "prepared"), contains="nowhere"))
+test_eq((tmp / "prepared").exists(), False)
+refused("prepare", "--data-path", str(tmp), "--out", str(tmp / "p"), "--workers", "0", contains="workers 0")
+refused("prepare", "--data-path", str(tmp), "--out", str(tmp / "p"), "--val-size", "-1", contains="val_size -1")
+refused("train", "--data", str(tmp), "--out", str(tmp / "run"), "--val-every", "-1", contains="--val-every -1")
+refused("train", "--data", str(tmp), "--out", str(tmp / "run"), "--preset", "v9", contains="v9")
+refused("train", "--data", str(tmp), "--out", str(tmp / "run"), "--set", "train.lamda=1", contains="lamda")
+refused("train", "--data", str(tmp), "--out", str(tmp / "run"), "--init-from", "vctk", contains="vctk")
+refused("demo", "--out", str(tmp / "demo"), "--steps", "0", contains="steps 0")
+refused("demo", "--out", str(tmp / "demo"), "--finetune-steps", "-1", contains="-1")
+refused("generate", "--checkpoint", str(tmp), "--mel", "x.npy", "--out", str(tmp), "--threads", "0",
+        contains="--threads 0")
+refused("generate", "--checkpoint", "universal", "--mel", "x.npy", "--out", str(tmp), "--device", "cuda",
+        contains="CUDA")
+refused("evaluate", "--checkpoint", "universal", "--data", str(tmp / "nowhere"), "--out", str(tmp / "e"),
+        contains="nowhere")
+refused("evaluate", "--checkpoint", "universal", "--data", str(tmp), "--out", str(tmp / "e"), "--limit", "0",
+        contains="--limit 0")
+refused("export", "--checkpoint", "universal", "--preset", "v3", "--out", str(tmp / "x.onnx"), contains="v1")
+test_eq(run("docs")[0], 2)  # the documentation builder is development tooling, not a subcommand
+
+# %%
+import hifigan_ruslan.prepare as prepare_module
+
+# %%
+def broken(*args, **kwargs):
+    raise RuntimeError("a bug deep inside")
+original, prepare_module.prepare_corpus = prepare_module.prepare_corpus, broken
+try:
+    test_fail(lambda: main(["prepare", "--data-path", str(tmp), "--out", str(tmp / "p")]), contains="deep inside")
+finally:
+    prepare_module.prepare_corpus = original
+
+# %% [markdown]
+# The Kaggle commands: `build --check` on a folder without the kernel files says which are out of date; a build writes them; `push` with the owner still at its placeholder, and a kernel name without an owner, are refused.
+
+# %%
+kernel = tmp / "kernel"
+kernel.mkdir()
+status, _, err = run("kaggle", "build", "--check", "--root", str(kernel))
+test_eq((status, "kaggle/train.ipynb" in err), (1, True))
+test_eq(run("kaggle", "build", "--root", str(kernel))[0], 0)
+test_eq(run("kaggle", "build", "--check", "--root", str(kernel))[0], 0)
+owner = os.environ.pop("HIFIGAN_KAGGLE_OWNER", None)
+try:
+    refused("kaggle", "push", "--root", str(kernel), contains="placeholder")
+finally:
+    if owner is not None:
+        os.environ["HIFIGAN_KAGGLE_OWNER"] = owner
+refused("kaggle", "status", "--kernel", "hifigan-ruslan-train", contains="OWNER/SLUG")
+os.environ["HIFIGAN_KAGGLE_OWNER"] = "someone"
+try:
+    refused("kaggle", "push", "--root", str(kernel), "--init-from", "vctk", contains="'vctk' is not a pretrained")
+finally:
+    os.environ.pop("HIFIGAN_KAGGLE_OWNER")
+    if owner is not None:
+        os.environ["HIFIGAN_KAGGLE_OWNER"] = owner
+
+# %% [markdown]
+# ## End to end on the bundled corpus
+#
+# `prepare`, a two-step `train` with the tiny preset (no validation), then `generate`, `resynth` and `evaluate` through the run folder itself (its newest `g_`, since no validation wrote a `generator_best.pt`). Of three mels, one has the wrong number of bands and one does not exist: each gets its one-line error, the good one is still vocoded, and the status is 1.
+
+# %%
+from hifigan_ruslan.prepare import bundled_corpus
+
+# %%
+status, summary, _ = run("prepare", "--data-path", str(bundled_corpus()), "--out", str(tmp / "prepared"),
+                         "--val-size", "2", "--no-progress")
+test_eq((status, "kept 12 of 12 clips" in summary), (0, True))
+status, out, _ = run("train", "--data", str(tmp / "prepared"), "--out", str(tmp / "run"), "--preset", "tiny",
+                     "--max-steps", "2", "--val-every", "0", "--no-progress", "--threads", "1")
+test_eq(status, 0)
+print(out.strip().splitlines()[-1])
+test_eq(sorted(p.name for p in (tmp / "run" / "checkpoints").glob("g_*")), ["g_00000002"])
+
+# %%
+from hifigan_ruslan.mel import mel_spectrogram
+import soundfile as sf, torch
+
+# %%
+wav = sorted((tmp / "prepared" / "wavs").glob("*.wav"))[0]
+audio, rate = sf.read(wav, dtype="float32")
+np.save(tmp / "good.npy", mel_spectrogram(torch.from_numpy(audio)).numpy())
+np.save(tmp / "bad.npy", np.zeros((40, 10), np.float32))  # 40 bands: not a mel this vocoder reads
+mels = [str(tmp / name) for name in ("good.npy", "bad.npy", "missing.npy")]
+status, out, err = run("generate", "--checkpoint", str(tmp / "run"), "--mel", *mels, "--out", str(tmp / "generated"),
+                       "--backend", "torch", "--no-progress")
+print(out.strip())
+print(err.strip())
+test_eq((status, len(err.strip().splitlines()), "bad.npy" in err, "missing.npy" in err), (1, 2, True, True))
+test_eq([p.name for p in (tmp / "generated").iterdir()], ["good.wav"])
+test_eq(sf.info(tmp / "generated" / "good.wav").frames, len(audio) // 256 * 256)
+
+# %% [markdown]
+# `train --mel-dir` trains on mels from files (here the clips' own mels plus a small offset, standing in for an acoustic model's); a clip without its mel is refused before anything is written:
+
+# %%
+from hifigan_ruslan.data import read_split
+
+# %%
+mel_dir = tmp / "mels"
+mel_dir.mkdir()
+clips = read_split(tmp / "prepared" / "train.txt") + read_split(tmp / "prepared" / "val.txt")
+for uid, _ in clips:
+    clip, _ = sf.read(tmp / "prepared" / "wavs" / f"{uid}.wav", dtype="float32")
+    np.save(mel_dir / f"{uid}.npy", mel_spectrogram(torch.from_numpy(clip)).numpy() + 0.1)
+common = ("--data", str(tmp / "prepared"), "--preset", "tiny", "--max-steps", "1", "--val-every", "0",
+          "--no-progress", "--mel-dir", str(mel_dir))
+test_eq(run("train", "--out", str(tmp / "run_mels"), *common)[0], 0)
+(mel_dir / f"{clips[0][0]}.npy").unlink()
+refused("train", "--out", str(tmp / "run_mels2"), *common, contains=f"no cached mel for clip {clips[0][0]}")
+test_eq((tmp / "run_mels2" / "checkpoints").exists(), False)
+
+# %% [markdown]
+# Two inputs with the same name never overwrite each other's output:
+
+# %%
+status, out, _ = run("resynth", "--checkpoint", str(tmp / "run"), "--wav", str(wav), str(wav),
+                     "--out", str(tmp / "resynth"), "--backend", "torch", "--no-progress")
+test_eq(status, 0)
+test_eq(sorted(p.name for p in (tmp / "resynth").iterdir()), [f"{wav.stem}.wav", f"{wav.stem}_2.wav"])
+
+# %% [markdown]
+# `evaluate` with a baseline scores both models on the validation clips and writes the comparison table. Here the untrained run is compared with itself; in practice the baseline is the model a fine-tune started from (`--baseline universal`).
+
+# %%
+#| slow
+status, out, _ = run("evaluate", "--checkpoint", str(tmp / "run"), "--baseline", str(tmp / "run" / "checkpoints"),
+                     "--data", str(tmp / "prepared"), "--out", str(tmp / "eval"), "--backend", "torch",
+                     "--no-progress")
+print(out.replace(str(tmp), "TMP"))
+test_eq(status, 0)
+test_eq(sorted(p.name for p in (tmp / "eval").glob("*.md")), ["comparison.md", "metrics.md"])
+test_eq((tmp / "eval" / "baseline" / "metrics.md").is_file(), True)
+
+# %%
+shutil.rmtree(tmp)

@@ -31,7 +31,7 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate` and the Kaggle client; the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX and ONNX Runtime (export, and the fast CPU path of the vocoder).
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX and ONNX Runtime (export, and the fast CPU path of the vocoder).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
@@ -165,15 +165,15 @@
 # | [Inference](09_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
 # | [Evaluation](10_evaluation.ipynb) | scoring a checkpoint on the validation clips |
 # | [Kaggle](11_kaggle.ipynb) | building, pushing and resuming the Kaggle kernel |
-# | [Documentation site](12_docs.ipynb) | this site, built locally and checked in a browser |
+# | [Documentation site](12_docs.ipynb) | the development tool that builds this site locally, checks it in a browser and writes the README |
 # | [Command line](13_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 #
-# The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML:
+# The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):
 #
 # ```sh
-# hifigan-ruslan docs --out _site            # then open _site/index.html
-# hifigan-ruslan docs --out _site --check    # also open every page in headless Chromium and report broken parts
-# hifigan-ruslan docs --readme               # only rewrite README.md from nbs/index.ipynb
+# python tools/docsite --out _site            # then open _site/index.html
+# python tools/docsite --out _site --check    # also open every page in headless Chromium and report broken parts
+# python tools/docsite --readme               # only rewrite README.md from nbs/index.ipynb
 # ```
 #
-# `hifigan-ruslan docs` needs the dev extras (nbdev, nbconvert) and says so when they are missing; `--check` needs Chromium (Debian: `apt-get install chromium`).
+# The tool needs the dev extras (nbdev, nbconvert, Playwright) and says so when they are missing; `--check` drives the system's Chromium through Playwright (Debian: `apt-get install chromium`; Playwright's own browser downloads are not needed).

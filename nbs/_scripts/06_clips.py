@@ -1,0 +1,404 @@
+# %% [markdown]
+# # Clips and metadata
+#
+# > Reading a RUSLAN-shaped metadata file and checking, converting and writing one clip: the pieces that `hifigan-ruslan prepare` is made of.
+
+# %%
+#| default_exp clips
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+from fastcore.test import test_close, test_eq
+
+# %%
+#| export
+from __future__ import annotations
+import codecs, math, os, re, wave
+from pathlib import Path
+from typing import NamedTuple
+import numpy as np
+import soundfile as sf
+
+# %% [markdown]
+# ## The corpus
+#
+# [RUSLAN](https://ruslan-corpus.github.io/) is a single-speaker Russian corpus: 22,200 utterances of one male voice, a little over 31 hours, recorded as 16-bit PCM mono WAV at 44.1 kHz. Its metadata file, `metadata_RUSLAN_22200.csv`, has no header and one `ID|text` line per clip, in UTF-8; the texts contain ordinary quotes and « », so the file is **not** read as CSV: each line is split on its first `|` and nothing else is interpreted. IDs look like `000000_RUSLAN` and name `000000_RUSLAN.wav`; some copies of the corpus use bare numbers (`000001.wav`), so IDs are matched with or without the `_RUSLAN` suffix.
+#
+# HiFi-GAN is trained at 22,050 Hz, so every usable clip is converted once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler. This page holds the two pieces that work on single files: the parser of the metadata and the check and conversion of one clip. Both report what is wrong with the input instead of raising, because one bad line or file in 22,200 should cost one clip, not the run; [Preparing the corpus](06_corpus.ipynb) runs them over a whole corpus in parallel and writes the report.
+#
+# A file counts as a WAV by its name: `.wav` in any letter case, and not hidden (macOS `._*` resource forks, which some archives carry, are not audio). An ID must be a plain file name, since it names the output `OUT/wavs/ID.wav`.
+
+# %%
+#| export
+METADATA_NAME = "metadata_RUSLAN_22200.csv"
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+def is_wav_name(name: str) -> bool:
+    "A `.wav` file that is not hidden (a macOS `._*` resource fork is not audio)."
+    return name.lower().endswith(".wav") and not name.startswith(".")
+
+
+# %%
+test_eq([is_wav_name(n) for n in ["a.wav", "B.WAV", "._a.wav", "a.flac"]], [True, True, False, False])
+test_eq([bool(ID_PATTERN.fullmatch(u)) for u in ["000001_RUSLAN", "a.b-c", "../evil", "a b"]],
+        [True, True, False, False])
+
+# %% [markdown]
+# The examples use the bundled 12-clip corpus, which the [next page](06_corpus.ipynb) describes:
+
+# %%
+from hifigan_ruslan.prepare import bundled_corpus
+
+# %%
+tiny = bundled_corpus()
+
+
+# %% [markdown]
+# ## Clip keys
+#
+# A clip is identified by a **key**: its ID without the `_RUSLAN` suffix, and without leading zeros when it is a number. `000001_RUSLAN`, `000001` and `1` are the same clip. The key is only used for matching; outputs keep the ID as the metadata writes it.
+
+# %%
+#| export
+def clip_key(name: str) -> str:
+    "Matching key of an ID or WAV stem: without a `_RUSLAN` suffix, and without leading zeros when numeric."
+    base = re.sub(r"_ruslan$", "", name.strip(), flags=re.IGNORECASE)
+    return str(int(base)) if base.isascii() and base.isdigit() else base
+
+def id_variants(uid: str) -> list[str]:
+    "File stems under which a clip may be stored: the ID as given, with and without the `_RUSLAN` suffix."
+    base = re.sub(r"_ruslan$", "", uid, flags=re.IGNORECASE)
+    return list(dict.fromkeys([uid, base, f"{base}_RUSLAN"]))
+
+
+# %%
+show_doc(clip_key)
+
+# %%
+test_eq({clip_key("000001_RUSLAN"), clip_key("000001"), clip_key("1")}, {"1"})
+test_eq(clip_key("000000_ruslan"), "0")
+test_eq(clip_key("speaker_a_001"), "speaker_a_001")
+test_eq(id_variants("000007"), ["000007", "000007_RUSLAN"])
+test_eq(id_variants("000007_RUSLAN"), ["000007_RUSLAN", "000007"])
+
+
+# %% [markdown]
+# ## Reading the metadata
+#
+# Every line that is not a clean `ID|text` is reported and, when it can be, repaired: a byte-order mark is dropped, Windows line endings are read as plain ones, a blank line or a line without `|` is skipped, as is an ID that could not be a file name (it would otherwise name a path under `OUT/wavs/`) or a second entry for the same clip. A problem is a small dict: `line` (1-based) or `id`, a `reason` a person can read, a `kind` for counting, and the `action` taken (`skipped`, or `kept` when the input was used, possibly repaired).
+
+# %%
+#| export
+class MetaEntry(NamedTuple):
+    "One usable metadata line: the clip's ID as written, its text, and the 1-based line number."
+    id: str
+    text: str
+    line: int
+
+def problem_record(where: str, value, kind: str, reason: str, action: str = "skipped") -> dict:
+    "A problem for the report: `{where: value}` (`line` or `id`), its `kind`, a `reason`, the `action` taken."
+    return {where: value, "kind": kind, "reason": reason, "action": action}
+
+def _decode_bom(raw: bytes) -> tuple[bytes, list[dict]]:
+    "UTF-8 bytes without a byte-order mark (a UTF-16 file is re-encoded), and the problem noted."
+    if raw.startswith(codecs.BOM_UTF8):
+        removed = problem_record("line", 1, "bom", "UTF-8 byte-order mark removed", "kept")
+        return raw[len(codecs.BOM_UTF8):], [removed]
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        reason = "UTF-16 file (byte-order mark) read as UTF-16"
+        return raw.decode("utf-16").encode("utf-8"), [problem_record("line", 1, "bom", reason, "kept")]
+    return raw, []
+
+def _decode_line(data: bytes) -> tuple[str, bool]:
+    "The text of one line and whether it was valid UTF-8 (undecodable bytes become U+FFFD)."
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace"), False
+
+def _lineproblem_record(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
+    "Why metadata line `n` is skipped, or None when it is an entry."
+    if not line.strip():
+        return problem_record("line", n, "blank_line", "blank line skipped")
+    if not sep:
+        reason = f"no `|` between ID and text in {line[:50]!r}; skipped"
+        return problem_record("line", n, "no_separator", reason)
+    if not ID_PATTERN.fullmatch(uid):
+        return problem_record("line", n, "bad_id", f"ID {uid[:50]!r} is not a plain file name; skipped")
+    if clip_key(uid) in seen:
+        reason = f"ID {uid} already on line {seen[clip_key(uid)]}; skipped"
+        return problem_record("line", n, "duplicate_id", reason)
+    return None
+
+def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
+    "Parse an `ID|text` metadata file (split on the first `|` only, no CSV quoting): `(entries, problems)`."
+    raw, problems = _decode_bom(Path(path).read_bytes())
+    lines = raw.split(b"\n")
+    if lines and not lines[-1].strip():
+        lines.pop()  # the final newline, or trailing whitespace
+    entries, seen, crlf = [], {}, []
+    for n, data in enumerate(lines, 1):
+        if data.endswith(b"\r"):
+            data = data[:-1]
+            crlf.append(n)
+        line, valid = _decode_line(data)
+        if not valid:
+            reason = "not valid UTF-8: undecodable bytes replaced by U+FFFD"
+            problems.append(problem_record("line", n, "bad_utf8", reason, "kept"))
+        uid, sep, text = (part.strip() for part in line.partition("|"))
+        problem = _lineproblem_record(n, line, uid, sep, seen)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        seen[clip_key(uid)] = n
+        if not text:
+            reason = f"ID {uid} has an empty text; audio kept"
+            problems.append(problem_record("line", n, "empty_text", reason, "kept"))
+        entries.append(MetaEntry(uid, text, n))
+    if crlf:
+        reason = f"Windows line endings (CRLF) on {len(crlf)} line(s), read as plain newlines"
+        problems.append(problem_record("line", crlf[0], "crlf", reason, "kept"))
+    return entries, problems
+
+
+# %%
+show_doc(read_metadata)
+
+# %%
+entries, problems = read_metadata(tiny / METADATA_NAME)
+print(len(entries), entries[6], problems)
+test_eq(len(entries), 12)
+test_eq(problems, [])
+test_eq(entries[6].text, "«Спасибо», — сказал он.")
+test_eq('"' in entries[9].text, True)
+
+# %% [markdown]
+# Every defect at once, in one small file: a BOM, CRLF endings, a blank line, a line without `|`, a path-like ID, a duplicate (the same clip as `000001_RUSLAN` written as a bare number), an empty text, a `|` inside the text (kept: only the first one separates), and a byte that is not UTF-8.
+
+# %%
+import tempfile
+
+# %%
+tmp = Path(tempfile.mkdtemp())
+meta_lines = ["000001_RUSLAN|«Привет», — сказал он.", "", "no separator here", "../evil|x",
+              "000001|дубль", "000002_RUSLAN|", "000003_RUSLAN|a|b \"q\""]
+(tmp / "meta.csv").write_bytes(codecs.BOM_UTF8 + "\r\n".join(meta_lines).encode()
+                               + b"\r\n000004_RUSLAN|caf\xe9\r\n")
+entries, problems = read_metadata(tmp / "meta.csv")
+for p in problems:
+    print(p)
+
+# %%
+test_eq([e.id for e in entries], ["000001_RUSLAN", "000002_RUSLAN", "000003_RUSLAN", "000004_RUSLAN"])
+test_eq([e.text for e in entries], ["«Привет», — сказал он.", "", 'a|b "q"', "caf\ufffd"])
+test_eq({p["kind"]: p.get("line") for p in problems},
+        {"bom": 1, "blank_line": 2, "no_separator": 3, "bad_id": 4, "duplicate_id": 5, "empty_text": 6,
+         "bad_utf8": 8, "crlf": 1})
+(tmp / "replacement.csv").write_text("000001_RUSLAN|a real U+FFFD: \ufffd\n", encoding="utf-8")
+test_eq(read_metadata(tmp / "replacement.csv")[1], [])  # a U+FFFD written in the file is not a decoding error
+
+# %% [markdown]
+# ## Checking and converting one clip
+#
+# `process_clip` is what each worker process runs on one file. It never raises for bad audio; it returns a record saying what it did. The checks, in order:
+#
+# - **empty** (0 bytes), **truncated** or **unreadable** files are skipped. libsndfile quietly reads a truncated WAV as a shorter one, so the RIFF chunks are checked first: a `data` chunk that declares more bytes than the file holds means the recording was cut, and the audio would no longer match its text.
+# - **stereo** (or more channels) is downmixed to mono by averaging: kept, noted.
+# - **float, 24-bit or 8-bit** samples are converted to 16-bit: kept, noted.
+# - **samples beyond [-1, 1]** (a float WAV written without limiting) are scaled down so that the peak is 0.99 rather than clipped, which keeps the waveform's shape: kept, noted. A 16-bit clip with many samples **at full scale** was clipped when recorded; that cannot be undone, so it is kept and noted.
+# - a **silent** clip (peak below -60 dBFS) and a clip **far shorter than a training segment** (under a quarter of one: 0.09 s for the recipe's 8,192 samples) are skipped: there is nothing in them to learn.
+# - the **sample rate** is read from every file, never assumed; anything other than 22,050 Hz is resampled with soxr's high-quality filter. Once all clips are in, a rate that differs from the corpus's usual one is noted (upsampled audio has nothing above the original Nyquist frequency).
+#
+# The output is written to a hidden temporary name and moved into place with `os.replace`, so `OUT/wavs/ID.wav` is either complete or absent, even if the process is killed.
+
+# %%
+#| export
+SILENCE_PEAK = 10 ** (-60 / 20)   # a clip whose loudest sample is below -60 dBFS holds no usable speech
+CLIPPED_FRACTION = 1e-3           # more than 0.1 % of the samples at full scale: clipped when recorded
+MIN_SEGMENT_FRACTION = 0.25       # a clip shorter than this part of a training segment is skipped
+TARGET_SUBTYPE = "PCM_16"
+
+def _data_chunkproblem_record(size: int, pos: int, csize: int, byte_rate: int) -> str | None:
+    "Why a `data` chunk of `csize` bytes at `pos` does not fit a file of `size` bytes, or None."
+    held = size - pos - 8
+    if csize <= held or csize in (0, 0xFFFFFFFF):  # 0 / 0xFFFFFFFF: streamed, size unknown
+        return None
+    if byte_rate:
+        declared, holds = csize / byte_rate, held / byte_rate
+        return f"truncated: the data chunk declares {declared:.2f} s, the file holds {holds:.2f} s"
+    return f"truncated: the data chunk declares {csize} bytes, the file holds {held}"
+
+def wav_truncation(path) -> str | None:
+    "Why a RIFF/WAVE file is cut short (its `data` chunk declares more than the file holds), or None."
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None  # not plain RIFF: libsndfile decides
+        pos, byte_rate = 12, 0
+        while True:
+            f.seek(pos)
+            chunk = f.read(24)
+            if len(chunk) < 8:
+                return f"truncated: the file ends after {size} bytes, before its audio data"
+            cid, csize = chunk[:4], int.from_bytes(chunk[4:8], "little")
+            if cid == b"fmt " and len(chunk) >= 20:
+                byte_rate = int.from_bytes(chunk[16:20], "little")
+            if cid == b"data":
+                return _data_chunkproblem_record(size, pos, csize, byte_rate)
+            pos += 8 + csize + (csize & 1)
+
+def to_pcm16(audio: np.ndarray) -> np.ndarray:
+    "Float audio in [-1, 1] to int16 with the x32768 convention (exact for audio that came from 16-bit)."
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+
+def write_pcm16(path, pcm: np.ndarray, sr: int):
+    "Write mono int16 samples as a plain 16-bit WAV (the standard library's writer: no fsync per file)."
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes(pcm.astype("<i2").tobytes())
+
+
+# %% [markdown]
+# The checks of the decoded samples are one function, `_check_samples`: it returns the mono audio to write (or None) and what happened, so that `process_clip` itself only reads, converts and writes.
+
+# %%
+#| export
+def _read_wav(src: Path) -> tuple[tuple | None, list | None]:
+    "`((audio [frames, channels], sr, channels, subtype), None)`, or `(None, [kind, reason])` when unusable."
+    if src.stat().st_size == 0:
+        return None, ["empty_file", "empty file (0 bytes)"]
+    cut = wav_truncation(src)
+    if cut:
+        return None, ["truncated", cut]
+    try:
+        with sf.SoundFile(src) as f:
+            return (f.read(dtype="float32", always_2d=True), f.samplerate, f.channels, f.subtype), None
+    except Exception as e:  # any decoder failure is a property of this file, reported, never a crash of the run
+        return None, ["unreadable", f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"]
+
+def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float):
+    "`(mono audio or None, skip [kind, reason] or None, notes)` for the decoded samples of one clip."
+    notes = []
+    if len(audio) == 0:
+        return None, ["empty_file", "no audio samples (header only)"], notes
+    if not np.isfinite(audio).all():
+        return None, ["unreadable", "NaN or infinite samples"], notes
+    if audio.shape[1] > 1:
+        notes.append(["stereo", f"{audio.shape[1]} channels downmixed to mono"])
+    audio = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
+    if subtype != TARGET_SUBTYPE:
+        notes.append(["format", f"{subtype} samples converted to 16-bit PCM"])
+    peak = float(np.abs(audio).max())
+    if peak < SILENCE_PEAK:
+        return None, ["silent", f"silent: peak {20 * math.log10(max(peak, 1e-10)):.0f} dBFS"], notes
+    if len(audio) / sr < min_seconds:
+        seconds = len(audio) / sr
+        reason = f"too short: {seconds:.3f} s, under {min_seconds:.3f} s (a quarter of a training segment)"
+        return None, ["too_short", reason], notes
+    if peak > 1.0:
+        audio = audio * np.float32(0.99 / peak)
+        notes.append(["out_of_range", f"samples reach {peak:.2f}, beyond [-1, 1]: scaled by {0.99 / peak:.3f}"])
+        return audio, None, notes
+    at_full_scale = int(np.count_nonzero(np.abs(audio) >= 32767 / 32768))
+    if at_full_scale > CLIPPED_FRACTION * len(audio):
+        share = 100 * at_full_scale / len(audio)
+        notes.append(["clipped", f"clipped: {at_full_scale} samples ({share:.1f} %) at full scale"])
+    return audio, None, notes
+
+def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
+    "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; returns its record (`kept`, `skip`, ...)."
+    import soxr
+    src, dst = Path(src), Path(dst)
+    st = src.stat()
+    rec = {"id": uid, "src": str(src), "src_size": st.st_size, "src_mtime_ns": st.st_mtime_ns, "kept": False,
+           "sr": None, "notes": []}
+    decoded, skip = _read_wav(src)
+    if skip is not None:
+        return {**rec, "skip": skip}
+    audio, sr, channels, subtype = decoded
+    rec.update(sr=sr, channels=channels, subtype=subtype, seconds_in=len(audio) / sr)
+    audio, skip, rec["notes"] = _check_samples(audio, sr, subtype, min_seconds)
+    if skip is not None:
+        return {**rec, "skip": skip}
+    if sr != target_sr:
+        audio = soxr.resample(audio, sr, target_sr, quality="HQ")
+    pcm = to_pcm16(audio)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    partial = dst.with_name(f".{dst.stem}.partial.wav")
+    write_pcm16(partial, pcm, target_sr)
+    os.replace(partial, dst)
+    rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
+    return rec
+
+
+# %%
+show_doc(wav_truncation)
+
+# %%
+show_doc(process_clip)
+
+# %% [markdown]
+# The clean path: a 44.1 kHz clip of the bundled corpus becomes a 22,050 Hz one of the same duration, and a clip already at 22,050 Hz 16-bit is copied sample for sample.
+
+# %%
+r = process_clip("000000_RUSLAN", tiny / "RUSLAN/000000_RUSLAN.wav", tmp / "out/000000_RUSLAN.wav", 22050, 0.09)
+print({k: r[k] for k in ["kept", "sr", "seconds_in", "seconds", "notes"]})
+test_eq((r["kept"], r["sr"], r["notes"]), (True, 44100, []))
+test_close(r["seconds"], r["seconds_in"], eps=1e-3)
+converted = sf.info(tmp / "out/000000_RUSLAN.wav")
+test_eq((converted.samplerate, converted.channels, converted.subtype), (22050, 1, "PCM_16"))
+r = process_clip("000001_RUSLAN", tiny / "RUSLAN/000001_RUSLAN.wav", tmp / "out/000001_RUSLAN.wav", 22050, 0.09)
+test_eq(sf.read(tmp / "out/000001_RUSLAN.wav", dtype="int16")[0],
+        sf.read(tiny / "RUSLAN/000001_RUSLAN.wav", dtype="int16")[0])
+test_eq(list((tmp / "out").glob(".*")), [])  # no temporary file left behind
+
+
+# %% [markdown]
+# Each bad case, on a tiny file made here: the records say what happened. `tone` is 0.4 s of a 220 Hz tone at 44.1 kHz, a stand-in for speech.
+
+# %%
+def tone(sr=44100, seconds=0.4, amp=0.5, channels=1):
+    t = np.arange(int(sr * seconds)) / sr
+    x = (amp * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return np.stack([x, 0.5 * x], 1) if channels == 2 else x
+
+bad = tmp / "bad"
+bad.mkdir()
+sf.write(bad / "ok.wav", tone(), 44100, subtype="PCM_16")
+sf.write(bad / "stereo.wav", tone(channels=2), 44100, subtype="PCM_16")
+sf.write(bad / "float_hot.wav", tone(amp=1.6), 44100, subtype="FLOAT")
+sf.write(bad / "clipped.wav", np.clip(tone(amp=3.0), -1, 1), 44100, subtype="PCM_16")
+sf.write(bad / "rate16k.wav", tone(sr=16000), 16000, subtype="PCM_16")
+sf.write(bad / "pcm24.wav", tone(), 44100, subtype="PCM_24")
+sf.write(bad / "silent.wav", np.zeros(44100, np.float32), 44100, subtype="PCM_16")
+sf.write(bad / "short.wav", tone(seconds=0.03), 44100, subtype="PCM_16")
+(bad / "empty.wav").write_bytes(b"")
+(bad / "garbage.wav").write_bytes(b"this is not audio at all" * 20)
+full = (bad / "ok.wav").read_bytes()
+(bad / "truncated.wav").write_bytes(full[: len(full) // 3])
+(bad / "header_only.wav").write_bytes(full[:30])
+
+results = {p.stem: process_clip(p.stem, p, tmp / "bad_out" / p.name, 22050, 0.09)
+           for p in sorted(bad.glob("*.wav"))}
+for name, r in results.items():
+    print(f"{name:12} kept={r['kept']!s:5} {r.get('skip', [''])[-1] or '; '.join(n[1] for n in r['notes'])}")
+
+# %%
+kinds = {n: (r["kept"], sorted(k for k, _ in r["notes"]) if r["kept"] else r["skip"][0])
+         for n, r in results.items()}
+test_eq(kinds, {"clipped": (True, ["clipped"]), "empty": (False, "empty_file"),
+                "float_hot": (True, ["format", "out_of_range"]), "garbage": (False, "unreadable"),
+                "header_only": (False, "truncated"), "ok": (True, []), "pcm24": (True, ["format"]),
+                "rate16k": (True, []), "short": (False, "too_short"), "silent": (False, "silent"),
+                "stereo": (True, ["stereo"]), "truncated": (False, "truncated")})
+out_audio, out_sr = sf.read(tmp / "bad_out/float_hot.wav")
+test_eq(out_sr, 22050)
+test_close(np.abs(out_audio).max(), 0.99, eps=5e-3)  # scaled to 0.99, not clipped at 1 (measured 0.99002)
+test_eq(sf.info(tmp / "bad_out/stereo.wav").channels, 1)
+test_close(np.abs(sf.read(tmp / "bad_out/stereo.wav")[0]).max(), 0.375, eps=5e-3)  # mean of 0.5, 0.25: 0.37503
+test_eq(sf.info(tmp / "bad_out/rate16k.wav").frames, round(0.4 * 22050))
+test_eq([(tmp / f"bad_out/{n}.wav").exists() for n in ["silent", "truncated"]], [False, False])

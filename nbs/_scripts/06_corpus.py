@@ -1,0 +1,748 @@
+# %% [markdown]
+# # Preparing the corpus
+#
+# > Find, check, resample and split a RUSLAN-shaped corpus: what `hifigan-ruslan prepare` does before training.
+
+# %%
+#| default_exp prepare
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+from fastcore.test import test_close, test_eq, test_fail, test_ne
+
+# %%
+#| export
+from __future__ import annotations
+import hashlib, json, os, time
+import multiprocessing as mp
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+import numpy as np
+import soundfile as sf
+from hifigan_ruslan.config import Config, UserError
+from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
+                                  clip_key, id_variants, is_wav_name, problem_record, process_clip,
+                                  read_metadata)
+
+
+# %% [markdown]
+# ## The corpus
+#
+# On Kaggle the dataset `freezerainml/ruslan` is mounted read-only at `/kaggle/input/ruslan`, and the folder holding the WAVs is named differently between copies (`RUSLAN/`, `ruslan_dataset/`, `wavs/`). So nothing here assumes a layout: `find_corpus` looks for the metadata file and for the folder with the most WAVs anywhere under the root it is given.
+#
+# HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
+
+# %% [markdown]
+# ### The bundled small corpus
+#
+# The package carries a 12-clip corpus in RUSLAN's shape, `assets/tiny_ruslan`, for the tests, for `hifigan-ruslan demo` and for the Kaggle notebook's smoke test. Its Russian sentences were synthesised with espeak-ng; half of the clips are at 44.1 kHz like RUSLAN and half at 22,050 Hz, so that both the resampling path and the copy path are exercised, and one text carries « » and another ordinary quotes.
+
+# %%
+#| export
+def bundled_corpus() -> Path:
+    "The 12-clip RUSLAN-shaped corpus shipped with the package (`metadata_RUSLAN_22200.csv` + `RUSLAN/*.wav`)."
+    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
+
+
+# %%
+show_doc(bundled_corpus)
+
+# %%
+tiny = bundled_corpus()
+tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
+print(tiny.name, sorted(p.name for p in tiny.iterdir()), len(tiny_wavs), "WAVs")
+test_eq((tiny / METADATA_NAME).is_file(), True)
+test_eq(len(tiny_wavs), 12)
+test_eq(sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6, True)
+test_eq({sf.info(p).samplerate for p in tiny_wavs}, {22050, 44100})
+
+
+# %% [markdown]
+# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data; paste it into a Python prompt at the repository root to regenerate the folder.
+#
+# ```python
+# import subprocess, tempfile
+# from pathlib import Path
+# METADATA_NAME = "metadata_RUSLAN_22200.csv"
+# TINY_SENTENCES = [
+#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
+#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
+#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
+# ]
+# out = Path("hifigan_ruslan/assets/tiny_ruslan")
+# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
+# with tempfile.TemporaryDirectory() as tmp:
+#     for i, text in enumerate(TINY_SENTENCES):
+#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
+#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
+#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
+#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
+#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
+#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
+# lines = "".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES))
+# (out / METADATA_NAME).write_text(lines, encoding="utf-8")
+# ```
+
+# %% [markdown]
+# `find_corpus` walks the root once. The metadata is `metadata_RUSLAN_22200.csv` if there is one (the shallowest, in any letter case), else the shallowest `.csv`/`.txt` whose first line reads `ID|text`; the WAV folder is the folder holding the most `.wav` files. Hidden files (macOS `._*` resource forks that some archives carry) are not WAVs. A root that does not exist, or holds no metadata or no WAV, is a one-line error naming it.
+
+# %%
+#| export
+def _looks_like_metadata(path: Path) -> bool:
+    "Whether the first non-blank line of `path` reads `ID|text`."
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8-sig", errors="replace")
+    except OSError:
+        return False
+    first = next((line for line in head.splitlines() if line.strip()), "")
+    uid, sep, _ = first.partition("|")
+    return bool(sep) and bool(ID_PATTERN.fullmatch(uid.strip()))
+
+def _scan(base: Path) -> tuple[list, list, Counter]:
+    "One walk of `base`: exact metadata names and other `.csv`/`.txt` files (with depths), WAVs per folder."
+    exact, candidates, wav_counts = [], [], Counter()
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        depth = len(Path(dirpath).relative_to(base).parts)
+        for name in filenames:
+            if is_wav_name(name):
+                wav_counts[dirpath] += 1
+            elif name.lower() == METADATA_NAME.lower():
+                exact.append((depth, Path(dirpath) / name))
+            elif name.lower().endswith((".csv", ".txt")) and not name.startswith("."):
+                candidates.append((depth, Path(dirpath) / name))
+    return exact, candidates, wav_counts
+
+def find_corpus(root) -> tuple[Path, Path]:
+    "`(metadata_path, wav_dir)` of the RUSLAN-shaped corpus under `root` (which may also be the metadata file)."
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise UserError(f"{root}: no such file or directory")
+    exact, candidates, wav_counts = _scan(root.parent if root.is_file() else root)
+    if not wav_counts:
+        raise UserError(f"{root}: no WAV files found under it")
+    if root.is_file():
+        metadata = root
+    elif exact:
+        metadata = min(exact)[1]
+    else:
+        sniffed = [path for _, path in sorted(candidates) if _looks_like_metadata(path)]
+        if not sniffed:
+            raise UserError(f"{root}: no metadata file ({METADATA_NAME} or another `ID|text` .csv/.txt) in it")
+        metadata = sniffed[0]
+    wav_dir = max(wav_counts, key=lambda d: (wav_counts[d], -len(Path(d).parts)))
+    return metadata, Path(wav_dir)
+
+
+# %%
+show_doc(find_corpus)
+
+# %%
+print(find_corpus(tiny))
+test_eq(find_corpus(tiny), (tiny / METADATA_NAME, tiny / "RUSLAN"))
+test_eq(find_corpus(tiny / METADATA_NAME), (tiny / METADATA_NAME, tiny / "RUSLAN"))
+test_fail(lambda: find_corpus("/nonexistent/ruslan"), exc=UserError,
+          contains="ruslan: no such file or directory")
+test_fail(lambda: find_corpus(tiny / "RUSLAN"), exc=UserError, contains="RUSLAN: no metadata file")
+
+
+# %% [markdown]
+# ## Preparing the corpus
+#
+# `prepare_corpus` ties it together: find the corpus, read the metadata, match IDs to WAVs (a metadata entry without a WAV and a WAV without a metadata entry are both reported), convert what needs converting in parallel worker processes, split, and report.
+#
+# **Resuming.** Every finished clip appends one line to `OUT/manifest.jsonl`: the source's path, size and modification time, the settings, and the output's size and length. A second run reuses a clip only when all of that still holds *and* the output's WAV header agrees (rate, one channel, 16-bit, the recorded number of samples); anything else is redone. A run killed half-way therefore loses at most the clips in flight: their outputs were never moved into place, and the leftover temporary files are removed at the start of the next run. Skipped clips are remembered too, so a broken file is not decoded again on every run.
+#
+# **The split** is deterministic and stable: clips are ordered by a hash of `seed:ID` and the first `val_size` go to validation. The same seed gives the same split, and adding or removing other clips does not move a clip from one side to the other. On a small corpus validation takes at most a fifth of the clips, so that training keeps most of them.
+#
+# **Safety.** The input is only ever read (on Kaggle it is read-only). An output folder inside the input corpus is refused before anything is written.
+
+# %%
+#| export
+def default_workers() -> int:
+    "All the CPU cores this process may use."
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+def split_ids(ids: list[str], val_size: int = 100, seed: int = 1234) -> tuple[list[str], list[str]]:
+    "Deterministic `(train, val)` split in input order: `val_size` validation clips, at most a fifth of them."
+    n = len(ids)
+    k = min(val_size, max(1, n // 5)) if n >= 2 and val_size > 0 else 0
+    ranked = sorted(ids, key=lambda u: hashlib.sha256(f"{seed}:{u}".encode()).hexdigest())
+    val = set(ranked[:k])
+    return [u for u in ids if u not in val], [u for u in ids if u in val]
+
+
+# %%
+show_doc(split_ids)
+
+# %%
+ids = [f"{i:06d}_RUSLAN" for i in range(1000)]
+tr, va = split_ids(ids, 100, 1234)
+print(va[:5])
+test_eq((len(tr), len(va), set(tr) & set(va)), (900, 100, set()))
+test_eq(split_ids(ids, 100, 1234), (tr, va))
+test_ne(split_ids(ids, 100, 7)[1], va)  # another seed, another split
+test_eq([len(split_ids(ids[:n], 100)[1]) for n in [1, 2, 12, 24, 499, 500]], [0, 1, 2, 4, 99, 100])
+
+# %% [markdown]
+# Because the rank of a clip depends on nothing but its own ID, dropping clips that are not in validation (files found broken on a later run, say) leaves the validation set exactly as it was:
+
+# %%
+test_eq(split_ids([u for u in ids if u in va or int(u[:6]) % 3], 100, 1234)[1], va)
+
+# %% [markdown]
+# The manifest and the matching of IDs to files, the pieces `prepare_corpus` is made of:
+
+# %%
+#| export
+MANIFEST_NAME = "manifest.jsonl"
+
+def _load_manifest(path: Path) -> dict[str, dict]:
+    "Latest record per ID; a line cut by a kill (invalid JSON) is ignored."
+    records = {}
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+    for line in lines:
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(rec, dict) and "id" in rec:
+            records[rec["id"]] = rec
+    return records
+
+def _output_matches(rec: dict, dst: Path, settings: dict) -> bool:
+    "Whether `dst` is the complete WAV that `rec` describes."
+    try:
+        if dst.stat().st_size != rec["out_size"]:
+            return False
+        info = sf.info(dst)
+    except (OSError, RuntimeError):
+        return False
+    want = (settings["sr"], 1, TARGET_SUBTYPE, rec["out_frames"])
+    return (info.samplerate, info.channels, info.subtype, info.frames) == want
+
+def _reusable(rec: dict | None, src: Path, dst: Path, settings: dict) -> bool:
+    "Whether a manifest record still describes `src` and, for a kept clip, a complete, matching `dst`."
+    if not rec or rec.get("settings") != settings or rec.get("src") != str(src):
+        return False
+    try:
+        st = src.stat()
+    except OSError:
+        return False
+    if (st.st_size, st.st_mtime_ns) != (rec.get("src_size"), rec.get("src_mtime_ns")):
+        return False
+    return not rec["kept"] or _output_matches(rec, dst, settings)
+
+def _plan(pairs: list, out: Path, previous: dict, settings: dict) -> tuple[dict, list[tuple]]:
+    "`(records reused from the manifest, tasks for process_clip)`."
+    records, todo = {}, []
+    for e, src in pairs:
+        dst = out / "wavs" / f"{e.id}.wav"
+        if _reusable(previous.get(e.id), src, dst, settings):
+            records[e.id] = previous[e.id]
+        else:
+            todo.append((e.id, str(src), str(dst), settings["sr"], settings["min_seconds"]))
+    return records, todo
+
+def _run_task(task: tuple) -> dict:
+    return process_clip(*task)
+
+def _write_text_atomic(path: Path, text: str):
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+def _index_wavs(wav_dir: Path) -> dict[str, list[Path]]:
+    "WAV files of `wav_dir` by clip key."
+    index: dict[str, list[Path]] = {}
+    for p in sorted(wav_dir.iterdir()):
+        if is_wav_name(p.name) and p.is_file():
+            index.setdefault(clip_key(p.stem), []).append(p)
+    return index
+
+def _match(entries: list[MetaEntry], wav_index: dict[str, list[Path]], wav_dir: Path):
+    "`(pairs, problems)`: entries paired with WAVs by key; entries without WAV, WAVs without entry, duplicates."
+    index, problems, pairs = dict(wav_index), [], []
+    for e in entries:
+        paths = index.pop(clip_key(e.id), None)
+        if not paths:
+            reason = f"no WAV for this metadata entry (line {e.line}) in {wav_dir}"
+            problems.append(problem_record("id", e.id, "missing_wav", reason))
+            continue
+        paths = sorted(paths, key=lambda p: p.stem != e.id)  # the file named exactly like the ID first
+        pairs.append((e, paths[0]))
+        for extra in paths[1:]:
+            reason = f"{extra.name} is a second file for ID {e.id} ({paths[0].name} used); ignored"
+            problems.append(problem_record("id", extra.stem, "duplicate_wav", reason))
+    for p in (p for paths in index.values() for p in paths):
+        reason = f"{p.name} is not in the metadata; skipped"
+        problems.append(problem_record("id", p.stem, "not_in_metadata", reason))
+    return pairs, problems
+
+
+# %% [markdown]
+# Converting runs in `workers` processes (forked where the platform can), each finished clip logged to the manifest at once; the problems of the report are collected from the records afterwards, in metadata order, so that they do not depend on which worker finished first.
+
+# %%
+#| export
+def _convert(todo: list[tuple], workers: int, manifest_path: Path, settings: dict, records: dict,
+             progress: bool):
+    "Run `process_clip` on every task, appending each record to the manifest as it finishes."
+    from tqdm.auto import tqdm
+    with open(manifest_path, "a", encoding="utf-8") as log, \
+         tqdm(total=len(todo), unit="clip", desc="prepare", disable=not progress or not todo) as bar:
+        def done(rec: dict):
+            rec["settings"] = settings
+            records[rec["id"]] = rec
+            log.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            log.flush()
+            bar.update()
+        if workers == 1:
+            for task in todo:
+                done(_run_task(task))
+            return
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(workers) as pool:
+            chunksize = max(1, min(16, len(todo) // (8 * workers)))
+            for rec in pool.imap_unordered(_run_task, todo, chunksize=chunksize):
+                done(rec)
+
+def _record_problems(ordered: list[dict], target_sr: int) -> tuple[list[dict], Counter]:
+    "Problems of the converted clips (skips, notes, unusual sample rates) and the count of each input rate."
+    problems = []
+    rates = Counter(r["sr"] for r in ordered if r["sr"])
+    usual_rate = max(rates, key=lambda sr: (rates[sr], sr)) if rates else None  # a tie goes to the higher rate
+    for r in ordered:
+        if not r["kept"]:
+            problems.append(problem_record("id", r["id"], r["skip"][0], r["skip"][1]))
+            continue
+        problems += [problem_record("id", r["id"], kind, text, "kept") for kind, text in r["notes"]]
+        if r["sr"] != usual_rate:
+            how = f"upsampled: nothing above {r['sr'] / 2:.0f} Hz" if r["sr"] < target_sr else \
+                  f"resampled to {target_sr} Hz"
+            reason = f"sample rate {r['sr']} Hz, not the corpus's usual {usual_rate} Hz; {how}"
+            problems.append(problem_record("id", r["id"], "sample_rate", reason, "kept"))
+    return problems, rates
+
+
+# %% [markdown]
+# `prepare_corpus` checks its own arguments before it reads or writes anything, so that the same mistakes get the same one-line error from the command line and from Python.
+
+# %%
+#| export
+def _check_counts(workers: int | None, val_size: int):
+    if workers is not None and workers < 1:
+        raise UserError(f"workers {workers}: must be at least 1")
+    if val_size < 0:
+        raise UserError(f"val_size {val_size}: must be 0 or more")
+
+def _check_folders(data_path: Path, out: Path, mel_dir):
+    if mel_dir is not None and not Path(mel_dir).expanduser().is_dir():
+        raise UserError(f"{mel_dir}: mel directory not found")
+    base = data_path if data_path.is_dir() else data_path.parent
+    if out == base or base in out.parents:
+        raise UserError(f"output folder {out} is inside the input corpus {base}: the input is never written to")
+
+def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 100, seed: int = 1234,
+                   mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
+    "Check, resample (22,050 Hz mono 16-bit) and split the corpus under `data_path` into `out`; the report."
+    _check_counts(workers, val_size)
+    cfg = cfg or Config()
+    start = time.perf_counter()
+    data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
+    metadata, wav_dir = find_corpus(data_path)
+    _check_folders(data_path, out, mel_dir)
+    entries, problems = read_metadata(metadata)
+    if not entries:
+        raise UserError(f"{metadata}: no `ID|text` line in the metadata")
+    wav_index = _index_wavs(wav_dir)
+    pairs, match_problems = _match(entries, wav_index, wav_dir)
+    problems += match_problems
+    if not pairs:
+        raise UserError(f"{data_path}: none of the {len(entries)} metadata IDs has a WAV in {wav_dir}")
+    target_sr = cfg.mel.sampling_rate
+    settings = {"version": 1, "sr": target_sr,
+                "min_seconds": round(MIN_SEGMENT_FRACTION * cfg.train.segment_size / target_sr, 4)}
+    (out / "wavs").mkdir(parents=True, exist_ok=True)
+    for leftover in (out / "wavs").glob(".*.partial.wav"):
+        leftover.unlink()  # from a killed run
+    manifest_path = out / MANIFEST_NAME
+    records, todo = _plan(pairs, out, _load_manifest(manifest_path), settings)
+    reused = len(records)
+    workers = max(1, min(workers or default_workers(), len(todo) or 1))
+    _convert(todo, workers, manifest_path, settings, records, progress)
+    ordered = [records[e.id] for e, _ in pairs]
+    _write_text_atomic(manifest_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
+    record_problems, rates = _record_problems(ordered, target_sr)
+    problems += record_problems
+    kept = [r for r in ordered if r["kept"]]
+    texts = {e.id: e.text for e, _ in pairs}
+    train_ids, val_ids = split_ids([r["id"] for r in kept], val_size, seed)
+    for name, split in [("train", train_ids), ("val", val_ids)]:
+        _write_text_atomic(out / f"{name}.txt", "".join(f"{u}|{texts[u]}\n" for u in split))
+    seconds = sum(r["seconds"] for r in kept)
+    report = {
+        "data_path": str(data_path), "metadata": str(metadata), "wav_dir": str(wav_dir), "out": str(out),
+        "metadata_entries": len(entries), "wav_files": sum(len(v) for v in wav_index.values()),
+        "clips_found": len({clip_key(e.id) for e in entries} | set(wav_index)),
+        "clips_matched": len(pairs), "kept": len(kept), "skipped": len(pairs) - len(kept),
+        "reused": reused, "processed": len(todo), "workers": workers,
+        "hours_kept": round(seconds / 3600, 4), "seconds_kept": round(seconds, 2),
+        "sample_rates": {str(sr): n for sr, n in sorted(rates.items())}, "target_sample_rate": target_sr,
+        "train": len(train_ids), "val": len(val_ids), "val_size_requested": val_size, "seed": seed,
+        "problem_counts": {}, "problems": problems, "elapsed_s": round(time.perf_counter() - start, 2),
+    }
+    if mel_dir is not None:
+        report["mel_dir"] = check_mel_dir(mel_dir, [(r["id"], r["out_frames"]) for r in kept], cfg, problems)
+    report["problem_counts"] = dict(Counter(p["kind"] for p in problems).most_common())
+    _write_text_atomic(out / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
+    if not kept:
+        raise UserError(f"{data_path}: no usable clip among {len(pairs)} "
+                        f"({len(problems)} problems listed in {out / 'report.json'})")
+    return report
+
+
+# %% [markdown]
+# `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too).
+
+# %%
+#| export
+def format_summary(report: dict) -> str:
+    "A few lines a person reads after `prepare`."
+    rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
+    counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
+    lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
+             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
+             f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
+             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) "
+             f"in {report['elapsed_s']:.1f} s",
+             f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
+             f"  problems: {counts}"]
+    if "mel_dir" in report:
+        m = report["mel_dir"]
+        lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, "
+                     f"{m['mismatched']} mismatched")
+    out = Path(report["out"])
+    lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
+    return "\n".join(lines)
+
+
+# %%
+show_doc(prepare_corpus)
+
+# %%
+show_doc(format_summary)
+
+# %% [markdown]
+# On the bundled corpus (no progress bar in this notebook):
+
+# %%
+import codecs, shutil, tempfile
+
+# %%
+work = Path(tempfile.mkdtemp())
+tiny_report = prepare_corpus(tiny, work / "tiny", workers=2, progress=False)
+print(format_summary(tiny_report))
+print((work / "tiny/val.txt").read_text())
+
+# %%
+test_eq((tiny_report["kept"], tiny_report["train"], tiny_report["val"]), (12, 10, 2))
+test_eq(tiny_report["sample_rates"], {"22050": 6, "44100": 6})
+test_eq({(p["kind"], p["action"]) for p in tiny_report["problems"]}, {("sample_rate", "kept")})
+test_eq(sorted(p.name for p in (work / "tiny/wavs").iterdir()), [f"{i:06d}_RUSLAN.wav" for i in range(12)])
+test_eq({(sf.info(p).samplerate, sf.info(p).subtype) for p in (work / "tiny/wavs").iterdir()},
+        {(22050, "PCM_16")})
+test_eq(json.loads((work / "tiny/report.json").read_text())["kept"], 12)
+test_eq(format_summary(tiny_report).splitlines()[0].startswith("kept 12 of 12 clips"), True)
+
+# %% [markdown]
+# ### The corpus at a glance
+#
+# What `prepare` made of the bundled corpus: how long the clips are, how much audio there is, and one clip as a waveform and as the log-mel the generator will read. (The same cell on the real RUSLAN shows 22,200 clips of 1 to 15 s, 31 hours.)
+
+# %%
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import Audio, display
+from hifigan_ruslan.mel import mel_spectrogram
+
+# %%
+durations = {p.stem: sf.info(p).duration for p in sorted((work / "tiny/wavs").glob("*.wav"))}
+seconds = list(durations.values())
+print(f"{len(seconds)} clips, {sum(seconds) / 3600:.4f} h ({sum(seconds):.1f} s), "
+      f"{min(seconds):.2f}-{max(seconds):.2f} s each; problems: {tiny_report['problem_counts']}")
+first_id = min(durations, key=durations.get)  # the shortest clip keeps this page light
+clip, clip_sr = sf.read(work / "tiny/wavs" / f"{first_id}.wav", dtype="float32")
+fig, axes = plt.subplots(1, 3, figsize=(10, 2.5), dpi=72, gridspec_kw={"width_ratios": [1, 1.3, 1.6]})
+axes[0].hist(seconds, bins=8, color="tab:blue")
+axes[0].set(xlabel="seconds", ylabel="clips", title="clip durations")
+axes[1].plot(np.arange(len(clip)) / clip_sr, clip, lw=0.4)
+axes[1].set(xlabel="seconds", title=f"{first_id}: waveform")
+axes[2].imshow(mel_spectrogram(torch.from_numpy(clip)).numpy(), origin="lower", aspect="auto", cmap="magma",
+               extent=(0, len(clip) / clip_sr, 0, 80))
+axes[2].set(xlabel="seconds", ylabel="mel band", title="log-mel (input, 0-8 kHz)")
+fig.tight_layout()
+plt.show()
+display(Audio(clip, rate=clip_sr))
+
+
+# %% [markdown]
+# ### Every bad case, end to end
+#
+# A corpus with everything wrong with it, in a layout unlike RUSLAN's: the WAVs in `ruslan_dataset/`, some named with bare numbers, the metadata with a BOM and CRLF endings. Each WAV defect from above gets its own ID; one metadata line has no `|`, one entry has no WAV, and one WAV has no entry.
+
+# %%
+def tone(sr=44100, seconds=0.4, amp=0.5, channels=1) -> np.ndarray:
+    "A 220 Hz tone, a stand-in for speech (in stereo, the second channel at half the level)."
+    t = np.arange(int(sr * seconds)) / sr
+    x = (amp * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    return np.stack([x, 0.5 * x], 1) if channels == 2 else x
+
+def make_corpus(root: Path, clips: dict, extra_lines=(), folder="ruslan_dataset", bom=True, crlf=True) -> Path:
+    "A RUSLAN-shaped corpus of tiny WAVs: `clips` maps a file stem to `(audio, sr, subtype)` or to raw bytes."
+    (root / folder).mkdir(parents=True)
+    for stem, spec in clips.items():
+        if isinstance(spec, bytes):
+            (root / folder / f"{stem}.wav").write_bytes(spec)
+        else:
+            sf.write(root / folder / f"{stem}.wav", spec[0], spec[1], subtype=spec[2])
+    ids = [s if s.endswith("_RUSLAN") else f"{s}_RUSLAN" for s in clips]
+    lines = [f"{u}|Текст «{u}», \"в кавычках\"." for u in ids] + list(extra_lines)
+    nl = "\r\n" if crlf else "\n"
+    (root / METADATA_NAME).write_bytes((codecs.BOM_UTF8 if bom else b"") + (nl.join(lines) + nl).encode())
+    return root
+
+ok = (tone(seconds=1.0), 44100, "PCM_16")
+sf.write(work / "tone.wav", tone(), 44100, subtype="PCM_16")
+full = (work / "tone.wav").read_bytes()  # a complete WAV, to cut short below
+bad_corpus = make_corpus(work / "bad_in", {
+    "000000_RUSLAN": ok, "000001": ok,  # a bare number matches 000001_RUSLAN in the metadata
+    "000002_RUSLAN": (tone(seconds=1.0, channels=2), 44100, "PCM_16"),
+    "000003_RUSLAN": (tone(seconds=1.0, amp=1.6), 44100, "FLOAT"),
+    "000004_RUSLAN": (np.clip(tone(seconds=1.0, amp=3.0), -1, 1), 44100, "PCM_16"),
+    "000005_RUSLAN": (tone(sr=16000, seconds=0.25), 16000, "PCM_16"),
+    "000006_RUSLAN": (np.zeros(44100, np.float32), 44100, "PCM_16"),
+    "000007_RUSLAN": (tone(seconds=0.03), 44100, "PCM_16"),
+    "000008_RUSLAN": b"",
+    "000009_RUSLAN": full[: len(full) // 3],
+    "000010_RUSLAN": b"RIFF junk that is not a WAV",
+    "000011_RUSLAN": ok,
+}, extra_lines=["000012_RUSLAN|этот файл потерян", "", "а эта строка без разделителя"])
+wav_folder = bad_corpus / "ruslan_dataset"
+(wav_folder / "000011_RUSLAN.wav").rename(wav_folder / "000099_RUSLAN.wav")  # 11 loses its WAV...
+(wav_folder / "000099_RUSLAN.wav").write_bytes(full)  # ...and 99 is not in the metadata
+input_state = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in bad_corpus.rglob("*")}
+report = prepare_corpus(bad_corpus, work / "bad_out", workers=2, progress=False)
+print(format_summary(report))
+for p in report["problems"]:
+    print(" ", p.get("id", f"line {p.get('line')}"), p["action"], "-", p["reason"])
+
+# %%
+test_eq({(p["kind"], p.get("id", p.get("line")), p["action"]) for p in report["problems"]},
+        {("bom", 1, "kept"), ("crlf", 1, "kept"), ("blank_line", 14, "skipped"),
+         ("no_separator", 15, "skipped"),
+         ("missing_wav", "000011_RUSLAN", "skipped"), ("missing_wav", "000012_RUSLAN", "skipped"),
+         ("not_in_metadata", "000099_RUSLAN", "skipped"), ("stereo", "000002_RUSLAN", "kept"),
+         ("format", "000003_RUSLAN", "kept"), ("out_of_range", "000003_RUSLAN", "kept"),
+         ("clipped", "000004_RUSLAN", "kept"), ("sample_rate", "000005_RUSLAN", "kept"),
+         ("silent", "000006_RUSLAN", "skipped"), ("too_short", "000007_RUSLAN", "skipped"),
+         ("empty_file", "000008_RUSLAN", "skipped"), ("truncated", "000009_RUSLAN", "skipped"),
+         ("unreadable", "000010_RUSLAN", "skipped")})
+kept_ids = sorted(p.stem for p in (work / "bad_out/wavs").glob("*.wav"))
+test_eq(kept_ids, [f"{i:06d}_RUSLAN" for i in range(6)])
+test_eq((report["kept"], report["sample_rates"], report["clips_found"]), (6, {"16000": 1, "44100": 7}, 14))
+split_lines = [line for name in ["train.txt", "val.txt"]
+               for line in (work / "bad_out" / name).read_text().splitlines()]
+test_eq(sorted(split_lines), [f'{u}|Текст «{u}», "в кавычках".' for u in kept_ids])
+test_eq({p: (p.stat().st_size, p.stat().st_mtime_ns) for p in bad_corpus.rglob("*")}, input_state)  # untouched
+
+# %% [markdown]
+# When nothing usable is found the call raises a one-line `UserError` (the command turns it into exit status 2); the report is still written when the corpus was found, so the reasons can be read. A wrong path, a folder whose only clip is silent, an output folder inside the input, and arguments out of range, none of which writes anything:
+
+# %%
+silence = (np.zeros(22050, np.float32), 22050, "PCM_16")
+silent_corpus = make_corpus(work / "all_silent", {"000000_RUSLAN": silence}, bom=False, crlf=False)
+test_fail(lambda: prepare_corpus(work / "no_such_corpus", work / "o1", progress=False), exc=UserError,
+          contains="no_such_corpus: no such file or directory")
+test_fail(lambda: prepare_corpus(silent_corpus, work / "o2", progress=False), exc=UserError,
+          contains="all_silent: no usable clip among 1 (1 problems listed in")
+test_eq(json.loads((work / "o2/report.json").read_text())["problem_counts"], {"silent": 1})
+test_fail(lambda: prepare_corpus(bad_corpus, bad_corpus / "prepared", progress=False), exc=UserError,
+          contains="prepared is inside the input corpus")
+test_fail(lambda: prepare_corpus(tiny, work / "o3", workers=0), exc=UserError, contains="workers 0: must be")
+test_fail(lambda: prepare_corpus(tiny, work / "o3", val_size=-1), exc=UserError, contains="val_size -1: must")
+test_fail(lambda: prepare_corpus(tiny, work / "o3", mel_dir=work / "no_mels"), exc=UserError,
+          contains="no_mels: mel directory not found")
+test_eq([p.exists() for p in [work / "o1", bad_corpus / "prepared", work / "o3"]], [False, False, False])
+
+# %% [markdown]
+# ### The split is deterministic
+#
+# The same seed gives the same files byte for byte, whatever the number of workers; another seed another split.
+
+# %%
+again = prepare_corpus(tiny, work / "tiny_again", workers=1, progress=False)
+other = prepare_corpus(tiny, work / "tiny_seed7", seed=7, progress=False)
+for name in ["train.txt", "val.txt"]:
+    test_eq((work / "tiny_again" / name).read_bytes(), (work / "tiny" / name).read_bytes())
+test_ne((work / "tiny_seed7/val.txt").read_text(), (work / "tiny/val.txt").read_text())
+test_eq({p.name: p.read_bytes() for p in (work / "tiny_again/wavs").iterdir()},
+        {p.name: p.read_bytes() for p in (work / "tiny/wavs").iterdir()})
+
+# %% [markdown]
+# ### A second run reuses, a killed run resumes
+#
+# Running again over a finished folder converts nothing and touches no WAV (their modification times do not change):
+
+# %%
+mtimes = {p.name: p.stat().st_mtime_ns for p in (work / "tiny/wavs").iterdir()}
+t0 = time.perf_counter()
+rerun = prepare_corpus(tiny, work / "tiny", workers=2, progress=False)
+print(f"rerun: reused {rerun['reused']}, processed {rerun['processed']} in {time.perf_counter() - t0:.2f} s "
+      f"(first run: {tiny_report['elapsed_s']:.2f} s)")
+test_eq((rerun["reused"], rerun["processed"], rerun["kept"]), (12, 0, 12))
+test_eq({p.name: p.stat().st_mtime_ns for p in (work / "tiny/wavs").iterdir()}, mtimes)
+bad_rerun = prepare_corpus(bad_corpus, work / "bad_out", progress=False)
+test_eq((bad_rerun["processed"], bad_rerun["reused"]), (0, 11))
+test_eq(bad_rerun["problems"], report["problems"])  # skips are remembered, not decoded again
+
+# %% [markdown]
+# Reuse is checked, not assumed. A changed source, an output that was damaged, and an output whose manifest line was lost are all redone; the rest is not:
+
+# %%
+src = work / "tiny_src"
+shutil.copytree(tiny, src)
+prepare_corpus(src, work / "tiny_chk", progress=False)
+changed = src / "RUSLAN/000003_RUSLAN.wav"
+sf.write(changed, sf.read(changed)[0][:30000], 22050)                                       # source changed
+damaged = work / "tiny_chk/wavs/000004_RUSLAN.wav"
+damaged.write_bytes(damaged.read_bytes()[:5000])                                            # output damaged
+manifest = (work / "tiny_chk" / MANIFEST_NAME).read_text().splitlines(keepends=True)
+kept_lines = "".join(line for line in manifest if '"000005_RUSLAN"' not in line)
+(work / "tiny_chk" / MANIFEST_NAME).write_text(kept_lines)                                  # record lost
+r = prepare_corpus(src, work / "tiny_chk", progress=False)
+test_eq((r["processed"], r["reused"]), (3, 9))
+test_eq(sf.info(work / "tiny_chk/wavs/000003_RUSLAN.wav").frames, 30000)
+test_eq(sf.info(damaged).frames > 5000, True)
+
+# %% [markdown]
+# A kill half-way leaves finished WAVs with their manifest lines, perhaps a half-written line at the end of the manifest, a temporary file of the clip in flight, and no output for the clips not yet started. Simulated here exactly like that, the next run removes the temporary file, converts the missing clips and nothing else:
+
+# %%
+killed = work / "tiny_killed"
+prepare_corpus(tiny, killed, progress=False)
+lines = (killed / MANIFEST_NAME).read_text().splitlines(keepends=True)
+unfinished = [json.loads(line)["id"] for line in lines[7:]]
+for uid in unfinished:
+    (killed / "wavs" / f"{uid}.wav").unlink()
+(killed / MANIFEST_NAME).write_text("".join(lines[:7]) + lines[7][: len(lines[7]) // 2])  # cut mid-line
+(killed / "wavs" / f".{unfinished[0]}.partial.wav").write_bytes(b"RIFF half a file")
+for name in ["train.txt", "val.txt", "report.json"]:
+    (killed / name).unlink()
+mtimes = {p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("[!.]*.wav")}  # finished clips
+r = prepare_corpus(tiny, killed, progress=False)
+print(f"resumed: processed {r['processed']}, reused {r['reused']}")
+test_eq((r["processed"], r["reused"], r["kept"]), (5, 7, 12))
+test_eq(list((killed / "wavs").glob(".*")), [])
+test_eq({p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("*.wav") if p.name in mtimes}, mtimes)
+test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
+
+# %% [markdown]
+# ## The optional mel cache
+#
+# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare` checks the whole folder and lists each bad file in the report; the [dataset](06_data.ipynb) uses the same two functions to find and cut the mels.
+
+# %%
+#| export
+MEL_FRAME_TOLERANCE = 2
+
+def find_mel_file(mel_dir, uid: str) -> Path | None:
+    "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
+    return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
+
+def aligned_mel_frames(mel_path, audio_samples: int, hop: int = 256, num_mels: int = 80,
+                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+    "Frames shared by a cached mel `[num_mels, frames]` and its audio; a `UserError` if they are too far apart."
+    try:
+        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
+    except (OSError, ValueError) as e:
+        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 2 or shape[0] != num_mels:
+        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
+    audio_frames = audio_samples // hop
+    if abs(shape[1] - audio_frames) > tolerance:
+        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
+                        f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
+    return min(shape[1], audio_frames)
+
+def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
+                  problems: list | None = None) -> dict:
+    "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
+    cfg = cfg or Config()
+    mel_dir = Path(mel_dir).expanduser()
+    if not mel_dir.is_dir():
+        raise UserError(f"{mel_dir}: mel directory not found")
+    problems = [] if problems is None else problems
+    counts = Counter()
+    for uid, samples in clips:
+        path = find_mel_file(mel_dir, uid)
+        if path is None:
+            counts["missing"] += 1
+            problems.append(problem_record("id", uid, "mel_missing", f"no {uid}.npy in {mel_dir}", "kept"))
+            continue
+        try:
+            aligned_mel_frames(path, samples, cfg.mel.hop_size, cfg.mel.num_mels)
+        except UserError as e:
+            counts["mismatched"] += 1
+            problems.append(problem_record("id", uid, "mel_frames", str(e), "kept"))
+            continue
+        counts["ok"] += 1
+    return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],
+            "mismatched": counts["mismatched"]}
+
+
+# %%
+show_doc(aligned_mel_frames)
+
+# %%
+show_doc(check_mel_dir)
+
+# %%
+mels = work / "mel_unit"
+mels.mkdir()
+np.save(mels / "a.npy", np.zeros((80, 101), np.float32))
+np.save(mels / "b.npy", np.zeros((80, 107), np.float32))
+np.save(mels / "c.npy", np.zeros((101, 80), np.float32))
+(mels / "d.npy").write_bytes(b"not numpy")
+test_eq(aligned_mel_frames(mels / "a.npy", 100 * 256 + 17), 100)  # one frame too many: the mel is trimmed
+test_eq(aligned_mel_frames(mels / "a.npy", 102 * 256), 101)       # one frame short: the audio is trimmed
+test_fail(lambda: aligned_mel_frames(mels / "b.npy", 100 * 256), exc=UserError,
+          contains="b.npy: 107 mel frames but the audio has 100")
+test_fail(lambda: aligned_mel_frames(mels / "c.npy", 100 * 256), exc=UserError,
+          contains="c.npy: mel of shape (101, 80), expected [80, frames]")
+test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError, contains="d.npy: not a")
+test_eq(find_mel_file(mels, "a_RUSLAN"), mels / "a.npy")
+test_eq(find_mel_file(mels, "z_RUSLAN"), None)
+
+# %% [markdown]
+# `prepare --mel-dir` on the bundled corpus, with mels made from the prepared audio itself (one frame too many each, as a centred STFT gives), one of them five frames too long and one missing:
+
+# %%
+mel_dir = work / "mels"
+mel_dir.mkdir()
+for wav in sorted((work / "tiny/wavs").glob("*.wav"))[1:]:
+    frames = sf.info(wav).frames // 256 + (5 if wav.stem == "000003_RUSLAN" else 1)
+    np.save(mel_dir / f"{wav.stem.removesuffix('_RUSLAN')}.npy", np.zeros((80, frames), np.float32))
+r = prepare_corpus(tiny, work / "tiny", mel_dir=mel_dir, progress=False)
+print(format_summary(r).splitlines()[-2])
+test_eq({k: r["mel_dir"][k] for k in ["checked", "ok", "missing", "mismatched"]},
+        {"checked": 12, "ok": 10, "missing": 1, "mismatched": 1})
+test_eq({p["id"]: p["kind"] for p in r["problems"] if p["kind"].startswith("mel")},
+        {"000000_RUSLAN": "mel_missing", "000003_RUSLAN": "mel_frames"})

@@ -1,0 +1,133 @@
+# %% [markdown]
+# # Stopping a run
+#
+# > Why a training run stops, decided by name and agreed by all processes: a signal, divergence, a collapse, the step limit, the time budget, the end of the epochs.
+
+# %%
+#| default_exp stopping
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+
+# %%
+#| export
+from __future__ import annotations
+import dataclasses, signal, threading, time
+from contextlib import contextmanager
+import torch
+import torch.distributed as dist
+
+# %%
+import os
+from fastcore.test import test_eq
+
+
+# %% [markdown]
+# ## Stopping cleanly
+#
+# A run stops for one of these reasons, and in every case except divergence it writes a checkpoint first:
+#
+# - `max_steps` reached, or all `epochs` done;
+# - **the time budget** (`--time-budget SECONDS`, counted from the start of the run). Kaggle ends a session at a hard limit without warning, and whatever the last hour trained is lost if no checkpoint was written in time. After each step the trainer checks whether one more step, a validation if one is due, and a checkpoint would still fit in the budget, with a safety margin, using the measured durations of each (the checkpoint's is estimated from the model size until the first one is written), and stops while they do.
+# - **SIGTERM or SIGINT** (a platform shutting the container down, Ctrl-C, a notebook's interrupt button): the signal only sets a flag, the current step finishes, a checkpoint is written. A second Ctrl-C stops at once.
+# - `--stop-on-collapse` and the health monitor reports a collapse;
+# - **divergence**: the health monitor counted `max_nonfinite_steps` non-finite steps in a row (no checkpoint: the newest one is the last good state). `train` raises `TrainingDiverged`.
+#
+# `StopCheck` holds these reasons by name, one field each. Under DDP the processes must agree on every step they take, so after each step the check is combined across them once (`agreed`: a single all-reduce of a few numbers), and `reason` names the one that applies.
+
+# %%
+#| export
+class TrainingDiverged(RuntimeError):
+    "Raised when the health monitor reports too many consecutive steps with a non-finite loss or gradient."
+
+@dataclasses.dataclass
+class StopCheck:
+    "The reasons a run may stop after a step; `reason` is the one that applies, None to go on."
+    signum: int = 0             # the SIGTERM/SIGINT received, 0 for none
+    diverged: bool = False      # the health monitor's verdict: too many non-finite steps in a row
+    collapse: bool = False      # with --stop-on-collapse: the health monitor reports a collapse
+    max_steps: bool = False
+    time_budget: bool = False   # another step, a due validation and a checkpoint might not fit
+    epochs: bool = False        # all configured epochs done
+
+    def agreed(self, device) -> StopCheck:
+        "The decision of all processes: each reason holds if it holds in any of them (one all-reduce under DDP)."
+        if not dist.is_initialized():
+            return self
+        names = [f.name for f in dataclasses.fields(self)]
+        flags = torch.tensor([float(getattr(self, n)) for n in names], dtype=torch.float64, device=device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        return StopCheck(**{n: type(getattr(self, n))(v) for n, v in zip(names, flags.tolist())})
+
+    @property
+    def reason(self) -> str | None:
+        "`signal SIGTERM`, `diverged`, `collapse`, `max_steps`, `time_budget` or `epochs` (by priority), or None."
+        if self.signum:
+            return f"signal {signal.Signals(self.signum).name}"
+        reasons = ("diverged", "collapse", "max_steps", "time_budget", "epochs")
+        return next((name for name in reasons if getattr(self, name)), None)
+
+
+# %%
+test_eq(StopCheck().reason, None)
+test_eq(StopCheck(max_steps=True, time_budget=True).reason, "max_steps")
+test_eq(StopCheck(signum=int(signal.SIGTERM), collapse=True).reason, "signal SIGTERM")
+test_eq(StopCheck(epochs=True).agreed("cpu"), StopCheck(epochs=True))  # one process: nothing to combine
+
+
+# %%
+#| export
+class SignalFlag:
+    "Inside a `with`: SIGTERM and SIGINT only set `received` (their number); a second signal acts as usual."
+    def __init__(self):
+        self.received, self.previous = 0, {}
+
+    def __enter__(self) -> SignalFlag:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self.previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+            for s in self.previous:
+                signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.received = signum
+        signal.signal(signum, self.previous[signum])  # a second one acts at once
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+class Clock:
+    "Measured durations of steps, validations and checkpoints, against an optional time budget."
+    def __init__(self, started: float, budget: float | None, save_s: float):
+        self.started, self.budget = started, budget
+        self.step_s, self.val_s, self.save_s = None, 0.0, save_s  # the checkpoint's is estimated until measured
+
+    def elapsed(self) -> float: return time.monotonic() - self.started
+
+    def out_of_time(self, validations: int) -> bool:
+        "Whether another step, `validations` validations and a checkpoint (twice over, plus a margin) may overrun."
+        if self.budget is None:
+            return False
+        margin = min(60.0, 0.02 * self.budget)
+        need = 2 * (self.step_s or 0.0) + validations * self.val_s + 2 * self.save_s + margin
+        return self.elapsed() + need >= self.budget
+
+    @contextmanager
+    def timing(self, what: str):
+        "Record the duration of the block as `<what>_s`."
+        t0 = time.monotonic()
+        yield
+        setattr(self, f"{what}_s", time.monotonic() - t0)
+
+
+# %%
+with SignalFlag() as flag:
+    os.kill(os.getpid(), signal.SIGINT)  # delivered to the handler, not as KeyboardInterrupt
+    time.sleep(0.01)
+test_eq(flag.received, signal.SIGINT)
+# 97 s gone of 100: two checkpoints of 1 s and the margin (2% of the budget) no longer fit; at the start they do
+test_eq(Clock(time.monotonic() - 97, budget=100, save_s=1.0).out_of_time(0), True)
+test_eq(Clock(time.monotonic() - 95, budget=100, save_s=1.0).out_of_time(0), False)
+test_eq(Clock(time.monotonic() - 1e6, budget=None, save_s=1.0).out_of_time(9), False)  # no budget
