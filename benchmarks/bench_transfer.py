@@ -63,6 +63,11 @@ def run_all(args) -> dict[str, list[tuple[int, float]]]:
     return curves
 
 
+def points_start(curves: dict) -> float:
+    "The step-0 value of the runs that start from the pretrained generator."
+    return min(points[0][1] for points in curves.values())
+
+
 def report(curves: dict, plot: str | None):
     steps = [s for s, _ in next(iter(curves.values()))]
     print("\nvalidation mel L1 by step")
@@ -73,12 +78,16 @@ def report(curves: dict, plot: str | None):
         print(f"| {name} | " + " | ".join(f"{v:.4f}" for _, v in points) + f" | {verdict} |")
     if plot:
         from matplotlib.figure import Figure
-        fig = Figure(figsize=(6.5, 3.2), layout="constrained")
-        ax = fig.subplots()
+        fig = Figure(figsize=(8, 3.2), layout="constrained")
+        pretrained, scratch = fig.subplots(1, 2)
         for name, points in curves.items():
+            ax = scratch if points[0][1] > 1 else pretrained  # from scratch starts ten times higher
             ax.plot(*zip(*points), marker="o", ms=3, label=name)
-        ax.set(xlabel="step", ylabel="validation mel L1", title="Transfer from the universal V1 generator (CPU budget)")
-        ax.legend(fontsize=8)
+        pretrained.axhline(points_start(curves) * 1.02, color="grey", ls=":", lw=1, label="step 0 + 2%")
+        pretrained.set(xlabel="step", ylabel="validation mel L1", title="from the universal generator")
+        scratch.set(xlabel="step", title="from random weights")
+        for ax in (pretrained, scratch):
+            ax.legend(fontsize=8)
         fig.savefig(plot, dpi=80)
         print(f"plot: {plot}")
 
@@ -96,9 +105,10 @@ def main():
     p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
     p.add_argument("--plot", default=None, help="write the curves as a PNG here")
     p.add_argument("--json", default=None, help="write the curves as JSON here")
+    p.add_argument("--replot", default=None, metavar="JSON", help="only report the curves of an earlier run")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    curves = run_all(args)
+    curves = json.loads(Path(args.replot).read_text()) if args.replot else run_all(args)
     report(curves, args.plot)
     if args.json:
         Path(args.json).write_text(json.dumps(curves, indent=1))

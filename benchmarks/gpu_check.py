@@ -1,25 +1,27 @@
 """A short check of the training and inference paths on a GPU, in under three minutes.
 
-The recipe's V1 training step (batch 4 x 8192 samples, one batch per step) runs a few steps in fp32, in fp16 with the
-gradient scalers (the path of every Kaggle run on T4s) and in bf16 where the GPU computes it natively (compute
-capability 8+); for each it prints the steps per second, the peak GPU memory, the first step's losses, the steps the
-scalers skipped and their final scales. Then the `Vocoder` synthesizes 10 s of audio and its real-time factor is
-printed. Without a GPU it runs the same code on the tiny preset with a tiny workload, and says so.
+The recipe's V1 training step (batch 4 x 8192 samples, one batch per step) runs a few steps in fp32, in fp16
+with the gradient scalers (the path of every Kaggle run on T4s) and in bf16 where the GPU computes it natively
+(compute capability 8+); for each it prints the steps per second, the peak GPU memory, the first step's losses,
+the steps the scalers skipped and their final scales. Then the `Vocoder` synthesizes 10 s of audio and its
+real-time factor is printed. Without a GPU it runs the same code on the tiny preset with a tiny workload,
+and says so.
 
     python benchmarks/gpu_check.py                # CUDA if there is a GPU, else the CPU workload
     python benchmarks/gpu_check.py --device cpu
 """
 from __future__ import annotations
-import argparse, copy, time
+import argparse, time
 import torch
 from hifigan_ruslan.config import apply_overrides, preset_config
+from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.inference import Vocoder
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.trainer import Trainer, resolve_device
 from bench_training import real_batch, sync
 
 GPU_WORKLOAD = {"preset": "recipe", "batch": 4, "segment": 8192, "warmup": 2, "steps": 5}
-CPU_WORKLOAD = {"preset": "tiny", "batch": 1, "segment": 1024, "warmup": 1, "steps": 2}  # fp16 backward is slow on CPUs
+CPU_WORKLOAD = {"preset": "tiny", "batch": 1, "segment": 1024, "warmup": 1, "steps": 2}  # slow fp16 backward
 
 
 def precisions(device: torch.device) -> list[str]:
@@ -47,10 +49,12 @@ def check_training(workload: dict, precision: str, device: torch.device) -> Trai
     sync(device)
     t0 = time.perf_counter()
     for _ in range(workload["steps"]):
-        skipped += tr.train_step([batch]).skipped  # one host read per step, as the loop's interval counting does
+        skipped += tr.train_step([batch]).skipped  # one host read per step, as the loop's counting does
     sync(device)
     seconds = (time.perf_counter() - t0) / workload["steps"]
-    memory = f", peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB" if device.type == "cuda" else ""
+    memory = ""
+    if device.type == "cuda":
+        memory = f", peak memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
     scales = ""
     if tr.scaler_g.is_enabled():
         scales = f", scales g {tr.scaler_g.get_scale():.0f} d {tr.scaler_d.get_scale():.0f}"
@@ -64,7 +68,9 @@ def check_vocoder(tr: Trainer, device: torch.device, seconds: float = 10.0, roun
     cfg = tr.cfg
     audio = torch.randn(1, int(seconds * cfg.mel.sampling_rate)) * 0.1
     mel = mel_spectrogram(audio, cfg.mel)
-    vocoder = Vocoder(copy.deepcopy(tr.generator), cfg, device=device)
+    generator = Generator(cfg.generator, cfg.mel.num_mels)  # a copy: the Vocoder removes the weight norm
+    generator.load_state_dict(tr.generator.state_dict())
+    vocoder = Vocoder(generator, cfg, device=device)
     vocoder.synthesize(mel)  # warm-up: kernels, autotuning, a compiled backend
     best = float("inf")
     for _ in range(rounds):
@@ -73,8 +79,9 @@ def check_vocoder(tr: Trainer, device: torch.device, seconds: float = 10.0, roun
         out = vocoder.synthesize(mel)
         sync(device)
         best = min(best, time.perf_counter() - t0)
-    print(f"  Vocoder ({vocoder.backend}, {vocoder.precision}, {cfg.generator_preset} generator): {seconds:.0f} s of "
-          f"audio in {best:.3f} s, real-time factor {best / seconds:.4f}; output {tuple(out.shape)}")
+    print(f"  Vocoder ({vocoder.backend}, {vocoder.precision}, {cfg.generator_preset} generator): "
+          f"{seconds:.0f} s of audio in {best:.3f} s, real-time factor {best / seconds:.4f}; "
+          f"output {tuple(out.shape)}")
 
 
 def main():
@@ -92,8 +99,8 @@ def main():
     else:
         print(f"torch {torch.__version__}, no GPU: a tiny workload on the CPU, to show that the script runs "
               "(its speeds say nothing about a GPU)")
-    print(f"training step: {workload['preset']} preset, batch {workload['batch']} x {workload['segment']} samples, "
-          f"{workload['warmup']} warm-up + {workload['steps']} timed steps")
+    print(f"training step: {workload['preset']} preset, batch {workload['batch']} x {workload['segment']} "
+          f"samples, {workload['warmup']} warm-up + {workload['steps']} timed steps")
     trainers = [check_training(workload, precision, device) for precision in precisions(device)]
     check_vocoder(trainers[0], device)
     print(f"done in {time.perf_counter() - started:.0f} s")

@@ -16,7 +16,7 @@ KEEP_SAMPLE_VALIDATIONS = 3  # validations whose samples stay in RUN/samples, be
 _SAMPLE = re.compile(r"^step_(\d{8})_.+\.(?:wav|png)$")
 
 def sample_stem(samples, step: int, uid: str) -> Path:
-    "`samples/step_{step:08d}_{uid}`: the WAV and the mel figure of clip `uid` at the validation of `step` add suffixes."
+    "`samples/step_{step:08d}_{uid}`, the stem of the WAV and the mel figure of clip `uid` at step `step`."
     return Path(samples) / f"step_{step:08d}_{uid}"
 
 def sample_steps(samples) -> list[int]:
@@ -27,7 +27,7 @@ def sample_steps(samples) -> list[int]:
     return sorted({int(m.group(1)) for f in folder.iterdir() if (m := _SAMPLE.match(f.name))})
 
 def prune_samples(samples, keep_last: int = KEEP_SAMPLE_VALIDATIONS, keep=()) -> list[int]:
-    "Delete the samples of all validations but the newest `keep_last` and the steps in `keep`; returns their steps."
+    "Delete the samples of all validations but the newest `keep_last` and the steps in `keep`; their steps."
     steps = sample_steps(samples)
     doomed = {s for s in steps[:-keep_last] if s not in keep} if keep_last > 0 else set()
     if not doomed:
@@ -40,7 +40,7 @@ def prune_samples(samples, keep_last: int = KEEP_SAMPLE_VALIDATIONS, keep=()) ->
 
 # %% ../nbs/08_outputs.ipynb #8820007c
 class RunLock:
-    "Inside a `with`: this process holds the lock on `RUN/.lock`, or a one-line `UserError` names the one that does."
+    "Inside a `with`: this process holds the lock on `RUN/.lock`; a `UserError` names the process that does."
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / ".lock"

@@ -73,7 +73,8 @@ def batch_groups(self: Trainer, loader):
     while self.epoch < t.epochs:
         loader.sampler.set_epoch(self.epoch)
         yield from _groups(loader, self.accum)
-        self.sched_g.step()
+        if self.step > self.warmup_steps:  # the generator's learning rate decays once it trains
+            self.sched_g.step()
         self.sched_d.step()
         self.epoch += 1
         self.batch_in_epoch = 0

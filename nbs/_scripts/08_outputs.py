@@ -39,7 +39,7 @@ KEEP_SAMPLE_VALIDATIONS = 3  # validations whose samples stay in RUN/samples, be
 _SAMPLE = re.compile(r"^step_(\d{8})_.+\.(?:wav|png)$")
 
 def sample_stem(samples, step: int, uid: str) -> Path:
-    "`samples/step_{step:08d}_{uid}`: the WAV and the mel figure of clip `uid` at the validation of `step` add suffixes."
+    "`samples/step_{step:08d}_{uid}`, the stem of the WAV and the mel figure of clip `uid` at step `step`."
     return Path(samples) / f"step_{step:08d}_{uid}"
 
 def sample_steps(samples) -> list[int]:
@@ -50,7 +50,7 @@ def sample_steps(samples) -> list[int]:
     return sorted({int(m.group(1)) for f in folder.iterdir() if (m := _SAMPLE.match(f.name))})
 
 def prune_samples(samples, keep_last: int = KEEP_SAMPLE_VALIDATIONS, keep=()) -> list[int]:
-    "Delete the samples of all validations but the newest `keep_last` and the steps in `keep`; returns their steps."
+    "Delete the samples of all validations but the newest `keep_last` and the steps in `keep`; their steps."
     steps = sample_steps(samples)
     doomed = {s for s in steps[:-keep_last] if s not in keep} if keep_last > 0 else set()
     if not doomed:
@@ -60,6 +60,7 @@ def prune_samples(samples, keep_last: int = KEEP_SAMPLE_VALIDATIONS, keep=()) ->
         if m is not None and int(m.group(1)) in doomed:
             f.unlink(missing_ok=True)
     return sorted(doomed)
+
 
 # %%
 show_doc(prune_samples)
@@ -92,6 +93,7 @@ with tempfile.TemporaryDirectory() as d:
     test_eq(prune_samples(samples, keep_last=1), [s for s in sorted({best_step, 99_700, 99_800}) if s != 99_900])
     test_eq(prune_samples(Path(d) / "none"), [])
 
+
 # %% [markdown]
 # ## One trainer per run folder
 #
@@ -102,7 +104,7 @@ with tempfile.TemporaryDirectory() as d:
 # %%
 #| export
 class RunLock:
-    "Inside a `with`: this process holds the lock on `RUN/.lock`, or a one-line `UserError` names the one that does."
+    "Inside a `with`: this process holds the lock on `RUN/.lock`; a `UserError` names the process that does."
     def __init__(self, run_dir):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / ".lock"
@@ -126,6 +128,7 @@ class RunLock:
     def __exit__(self, *exc):
         os.close(self.fd)  # closing releases the lock
         self.fd = None
+
 
 # %%
 show_doc(RunLock)

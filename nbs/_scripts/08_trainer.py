@@ -448,7 +448,6 @@ test_eq((out.skipped, out.finite), (True, False))
 test_eq(all(torch.equal(before[k], v) for k, v in tr.generator.state_dict().items()), True)
 test_eq(tr.train_step([batch]).skipped, False)  # the next good batch trains normally
 
-
 # %% [markdown]
 # ### fp16 and the gradient scaler
 #
@@ -489,7 +488,7 @@ hook = half.generator.conv_pre.bias.register_hook(overflow)
 before = {k: v.clone() for k, v in half.generator.state_dict().items()}
 out = half.train_step([small])
 hook.remove()
-test_eq((out.skipped, out.finite, half.scaler_g.get_scale()), (True, True, 128.0))  # skipped, halved, not non-finite
+test_eq((out.skipped, out.finite, half.scaler_g.get_scale()), (True, True, 128.0))  # skipped, halved, "finite"
 test_eq(all(torch.equal(before[k], v) for k, v in half.generator.state_dict().items()), True)
 test_eq(half.train_step([small]).skipped, False)
 test_eq(half.optimizers["scaler_g"].state_dict()["scale"], 128.0)  # what the do_ checkpoint stores

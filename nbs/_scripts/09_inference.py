@@ -525,19 +525,55 @@ test_eq(not_compiled.backend, "torch")
 test_eq(messages, ["OpenVINO failed (RuntimeError: no kernel): using eager PyTorch"])
 
 # %% [markdown]
-# ### The pretrained generator: fp32 exact, bf16 inaudible
+# ### The pretrained generator: fp32 exact, bf16 close
 #
 # `Vocoder.from_pretrained` loads an official generator by name. With trained weights the OpenVINO fp32 path must
-# give PyTorch's audio to float rounding; bf16 is judged on real speech, three clips of the bundled corpus
-# resynthesised from their mels: its difference from fp32 must stay at least 40 dB below the signal, and its
-# wide-band PESQ against the original recordings within 0.05 of fp32's. (The benchmark script runs the same check on
-# more clips.) On a CPU without native bf16 the bf16 part is skipped, and the cell says so.
+# give PyTorch's audio to float rounding. Trained V1 is ill-conditioned: PyTorch's own fp32 output differs from a
+# float64 run by a relative RMS of 1e-5 to 4e-5 (single samples by up to 1.6e-4), so the bound is on the relative RMS
+# error, and OpenVINO must be no further from float64 than PyTorch is.
 
 # %%
+import copy
 import soxr
 from pesq import pesq
 from hifigan_ruslan.prepare import bundled_corpus
 from hifigan_ruslan.runtimes import native_bf16
+
+# %%
+clips = sorted((bundled_corpus() / "RUSLAN").glob("*.wav"))[:3]
+originals = [load_audio(clip) for clip in clips]
+clip_mels = [chunked_mel(torch.from_numpy(audio)) for audio in originals]
+eager = Vocoder.from_pretrained("universal", device="cpu", backend="torch")
+fp32 = Vocoder.from_pretrained("universal", device="cpu")
+print(fp32)
+eager_out = [eager(m).numpy() for m in clip_mels]
+fp32_out = [fp32(m).numpy() for m in clip_mels]
+generator64 = copy.deepcopy(eager.generator).double()
+with torch.inference_mode():
+    exact = [generator64(m[None].double())[0, 0].float().numpy() for m in clip_mels]
+for name, a, b, x in zip([c.name for c in clips], fp32_out, eager_out, exact):
+    err, err_eager, err_openvino = relative_rms_error(a, b), relative_rms_error(b, x), relative_rms_error(a, x)
+    print(f"{name}: relative RMS error OpenVINO - PyTorch {err:.1e}; from float64: PyTorch {err_eager:.1e}, "
+          f"OpenVINO {err_openvino:.1e}")
+    test_eq(err < 1e-4, True)  # measured 9.5e-6 .. 1.9e-5 here, up to 4.0e-5 on all 12 clips: margin 2.5
+    test_eq(err_openvino < 2 * err_eager + 1e-6, True)  # measured 1.0 .. 1.2 times PyTorch's distance
+
+# %% [markdown]
+# bf16 (8 bits of mantissa) changes the output far more than float rounding, and not only because of the
+# arithmetic: this network amplifies any small change of its input, so even the **fp32** vocoder, given the mel
+# plus noise of standard deviation 1e-3 (a thousandth of a natural-log unit, far below what any acoustic model
+# predicts), returns a waveform only 18 to 44 dB away from its noiseless output (measured on 8 RUSLAN recordings),
+# and rounding just the input mel to bf16 gives 9 to 16 dB. The bf16 engine lands at 6 to 26 dB: a different
+# waveform with the same spectrum. So the waveform SNR is printed but does not decide; what is checked is what is
+# heard:
+#
+# - the log-mel of the bf16 output stays within half the vocoder's own error from the fp32 output's (measured 0.03
+#   to 0.07 against 0.23 to 0.31 natural-log units on 20 clips: at most 0.28 of it);
+# - the wide-band PESQ against the original recordings is not lower than fp32's by more than 0.05 on average
+#   (measured: higher by 0.01 to 0.08 on average, from -0.02 to +0.38 on single clips, PESQ moving as much as it
+#   does under the 1e-3 input noise).
+#
+# On a CPU without native bf16 the cell says so and checks nothing.
 
 # %%
 def pesq_wb(reference: np.ndarray, degraded: np.ndarray, rate: int = 22050) -> float:
@@ -550,32 +586,26 @@ def snr_db(signal: np.ndarray, reference: np.ndarray) -> float:
     "Signal-to-noise ratio of `signal` against `reference`, in dB."
     return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((signal - reference) ** 2), 1e-30)))
 
-clips = sorted((bundled_corpus() / "RUSLAN").glob("*.wav"))[:3]
-originals = [load_audio(clip) for clip in clips]
-clip_mels = [chunked_mel(torch.from_numpy(audio)).numpy() for audio in originals]
-eager = Vocoder.from_pretrained("universal", device="cpu", backend="torch")
-fp32 = Vocoder.from_pretrained("universal", device="cpu")
-print(fp32)
-eager_out = [eager(m) for m in clip_mels]
-fp32_out = [fp32(m) for m in clip_mels]
-rms_err = max(relative_rms_error(a, b) for a, b in zip(fp32_out, eager_out))
-max_err = max(float(np.abs(a - b).max()) for a, b in zip(fp32_out, eager_out))
-print(f"OpenVINO fp32 against PyTorch: relative RMS error {rms_err:.1e}, max |difference| {max_err:.1e}")
-test_eq(rms_err < 1e-4, True)  # MEASURE
-test_eq(max_err < 1e-4, True)  # MEASURE (audio in [-1, 1])
+def log_mel_distance(audio: np.ndarray, reference: np.ndarray) -> float:
+    "Mean absolute difference of the log-mels of two signals (the shorter length), in natural-log units."
+    n = min(len(audio), len(reference))
+    return float((mel_spectrogram(torch.from_numpy(audio[:n])) - mel_spectrogram(torch.from_numpy(reference[:n])))
+                 .abs().mean())
 
 # %%
 if native_bf16():
     bf16 = Vocoder.from_pretrained("universal", device="cpu", precision="bf16")
     test_eq((bf16.backend, bf16.precision), ("openvino", "bf16"))
-    bf16_out = [bf16(m) for m in clip_mels]
-    snrs = [snr_db(b, f) for b, f in zip(bf16_out, fp32_out)]
-    pesq_fp32 = [pesq_wb(o, f) for o, f in zip(originals, fp32_out)]
-    pesq_bf16 = [pesq_wb(o, b) for o, b in zip(originals, bf16_out)]
-    for clip, snr, p32, p16 in zip(clips, snrs, pesq_fp32, pesq_bf16):
-        print(f"{clip.name}: bf16 {snr:.1f} dB below fp32; PESQ-wb fp32 {p32:.3f}, bf16 {p16:.3f}")
-    test_eq(min(snrs) >= 40, True)  # MEASURE
-    test_eq(abs(np.mean(pesq_bf16) - np.mean(pesq_fp32)) <= 0.05, True)  # MEASURE
+    pesq_fp32, pesq_bf16 = [], []
+    for clip, original, mel_in, reference in zip(clips, originals, clip_mels, fp32_out):
+        out = bf16(mel_in).numpy()
+        own_error, bf16_change = log_mel_distance(reference, original), log_mel_distance(out, reference)
+        pesq_fp32.append(pesq_wb(original, reference))
+        pesq_bf16.append(pesq_wb(original, out))
+        print(f"{clip.name}: bf16 waveform SNR {snr_db(out, reference):.1f} dB; log-mel change {bf16_change:.3f} "
+              f"(fp32 from the original {own_error:.3f}); PESQ-wb fp32 {pesq_fp32[-1]:.3f}, bf16 {pesq_bf16[-1]:.3f}")
+        test_eq(bf16_change < own_error / 2, True)  # measured at most 0.28 of it (20 clips): margin 1.8
+    test_eq(np.mean(pesq_bf16) > np.mean(pesq_fp32) - 0.05, True)  # measured +0.08 on these three clips
 else:
     print("this CPU has no native bf16 (AMX or AVX512-BF16): the bf16 acceptance is skipped")
 
@@ -847,7 +877,7 @@ def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
 # %%
 #| export
 def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
-    "Max absolute difference of the exported model from PyTorch, on a random mel of a new length."
+    "Max |exported - PyTorch| on a random mel of a new length (ONNX run by OpenVINO, TorchScript by PyTorch)."
     mel = torch.randn(2, vocoder.num_mels, frames) - 5
     with torch.inference_mode():
         expected = vocoder.generator.cpu()(mel).numpy()

