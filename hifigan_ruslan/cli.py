@@ -10,7 +10,7 @@ import hifigan_ruslan
 from .config import UserError
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['BACKENDS', 'PRECISIONS', 'build_parser', 'main']
 
 # %% ../nbs/13_cli.ipynb #e7cfb153
 def _add_device(p: argparse.ArgumentParser, default: str = "auto"):
@@ -29,12 +29,19 @@ def _add_checkpoint(p: argparse.ArgumentParser):
     p.add_argument("--preset", choices=["v1", "v2", "v3", "tiny"],
                    help="generator preset of an official checkpoint (inferred if omitted)")
 
+# the choices of the inference modules, spelled out so that `--help` imports nothing heavy
+BACKENDS = ("auto", "torch", "openvino")
+PRECISIONS = ("fp32", "bf16")
+
 def _add_vocoder_options(p: argparse.ArgumentParser):
     _add_checkpoint(p)
     _add_device(p)
     _add_threads(p)
-    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
-                   help="CPU inference runtime (default: onnxruntime when installed)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="inference runtime (default: OpenVINO on the CPU, else PyTorch)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="bf16: faster where the CPU has native bf16 (AMX, AVX512-BF16); "
+                        "elsewhere fp32, with a warning")
 
 # %% ../nbs/13_cli.ipynb #bc0be32e
 def _prepare_parser(sub):
@@ -98,21 +105,22 @@ def _demo_parser(sub):
     p.set_defaults(run=_demo)
 
 # %% ../nbs/13_cli.ipynb #e17a54d6
+def _files_parser(sub, name: str, summary: str, description: str, inputs: str, inputs_help: str, run):
+    "A command that turns every input file into one WAV in `--out`."
+    p = sub.add_parser(name, help=summary, description=description)
+    _add_vocoder_options(p)
+    p.add_argument(inputs, nargs="+", required=True, metavar="FILE", help=inputs_help)
+    p.add_argument("--out", required=True, help="output folder (one WAV per input, named after it)")
+    _add_progress(p)
+    p.set_defaults(run=run)
+
 def _inference_parsers(sub):
-    p = sub.add_parser("generate", help="vocode mel files (.npy / .pt) into WAVs",
-                       description="Vocode log-mels ([80, T] or [1, 80, T]) into 22,050 Hz WAV files.")
-    _add_vocoder_options(p)
-    p.add_argument("--mel", nargs="+", required=True, metavar="FILE", help=".npy or .pt log-mel files")
-    p.add_argument("--out", required=True, help="output folder (one WAV per mel, named after it)")
-    _add_progress(p)
-    p.set_defaults(run=_generate)
-    p = sub.add_parser("resynth", help="audio -> mel -> audio for WAV files",
-                       description="Audio (any rate, mono or stereo) -> mel -> audio through the vocoder.")
-    _add_vocoder_options(p)
-    p.add_argument("--wav", nargs="+", required=True, metavar="FILE", help="audio files")
-    p.add_argument("--out", required=True, help="output folder")
-    _add_progress(p)
-    p.set_defaults(run=_resynth)
+    _files_parser(sub, "generate", "vocode mel files (.npy / .pt) into WAVs",
+                  "Vocode log-mels ([80, T] or [1, 80, T]) into 22,050 Hz WAV files.", "--mel",
+                  ".npy or .pt log-mel files", _generate)
+    _files_parser(sub, "resynth", "audio -> mel -> audio for WAV files",
+                  "Audio (any rate, mono or stereo) -> mel -> audio through the vocoder.", "--wav",
+                  "audio files", _resynth)
     p = sub.add_parser("export", help="export a generator to ONNX or TorchScript",
                        description="Export the generator (mel [B, 80, T] -> audio [B, 1, 256 T]), checked.")
     _add_checkpoint(p)
@@ -233,7 +241,9 @@ def _vocoder(args, checkpoint: str | None = None):
     from hifigan_ruslan.inference import Vocoder, resolve_device
     device = resolve_device(None if args.device == "auto" else args.device)
     path = find_generator_file(checkpoint or args.checkpoint)
-    return Vocoder.from_checkpoint(path, args.preset, device, backend=args.backend)
+    voc = Vocoder.from_checkpoint(path, args.preset, device, backend=args.backend, precision=args.precision)
+    print(f"{args.command}: {path.name} through {voc.backend} in {voc.precision} on {voc.device}", flush=True)
+    return voc
 
 def _unique_wav(out: Path, stem: str, used: set) -> Path:
     name, n = stem, 1
@@ -290,7 +300,7 @@ def _export(args) -> int:
     try:
         check = f"max |{args.format} - PyTorch| = {check_export(voc, path, args.format):.1e}"
     except ImportError:
-        check = "not checked (onnxruntime is not installed)"
+        check = "not checked (openvino is not installed)"
     print(f"export: wrote {args.format} model ({path.stat().st_size / 1e6:.1f} MB) to {path}; input mel "
           f"[B, {voc.num_mels}, T] -> audio [B, 1, {voc.config.mel.hop_size} T]; {check}")
     return 0

@@ -19,23 +19,40 @@ __all__ = ['HealthConfig', 'audio_stats', 'HealthMonitor']
 @dataclass
 class HealthConfig:
     "Windows (in checks, one check per logging interval), tolerances and thresholds of `HealthMonitor`."
-    warmup_steps: int = 2000           # no sustained alarm before this training step (impossible values are reported at once)
-    window: int = 25                   # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
-    audio_window: int = 3              # checks a generator-collapse condition must hold (each check looks at a whole batch)
-    grad_window: int = 3               # checks an exploding-gradient condition must hold
-    score_gap_min: float = 0.05        # D(real) - D(fake) below this: real and generated audio are not separated
-    score_gap_at_chance: float = 0.1   # ... and below this when the D loss is also near its chance value
-    chance_tolerance: float = 0.15     # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
-    dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
-    std_ratio_min: float = 0.03        # generated std below this fraction of the real std (30 dB down): (near) silence
-    std_min: float = 1e-3              # absolute floor on the generated std (the only one when no real audio is given)
-    flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
-    grad_norm_max: float = 1e4         # gradient norm (before clipping) above this is exploding
-    grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
-    grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
-    grad_history: int = 100            # checks kept for the running median of each gradient norm
-    nonfinite_window: int = 2          # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
-    max_nonfinite_steps: int = 10      # non-finite steps in a row that mean the run has diverged
+    # no sustained alarm before this training step (impossible values are reported at once)
+    warmup_steps: int = 2000
+    # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
+    window: int = 25
+    # checks a generator-collapse condition must hold (each check looks at a whole batch)
+    audio_window: int = 3
+    # checks an exploding-gradient condition must hold
+    grad_window: int = 3
+    # D(real) - D(fake) below this: real and generated audio are not separated
+    score_gap_min: float = 0.05
+    # ... and below this when the D loss is also near its chance value
+    score_gap_at_chance: float = 0.1
+    # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
+    chance_tolerance: float = 0.15
+    # generated |mean| may exceed the real audio's by at most this (full scale 1)
+    dc_offset_max: float = 0.05
+    # generated std below this fraction of the real std (30 dB down): (near) silence
+    std_ratio_min: float = 0.03
+    # absolute floor on the generated std (the only one when no real audio is given)
+    std_min: float = 1e-3
+    # generated spectral flatness above this multiple of the real audio's: noise-like
+    flatness_ratio_max: float = 5.0
+    # gradient norm (before clipping) above this is exploding
+    grad_norm_max: float = 1e4
+    # ... as is one above this multiple of the running median
+    grad_spike_factor: float = 50.0
+    # gradient norm below this is vanishing
+    grad_norm_min: float = 1e-6
+    # checks kept for the running median of each gradient norm
+    grad_history: int = 100
+    # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
+    nonfinite_window: int = 2
+    # non-finite steps in a row that mean the run has diverged
+    max_nonfinite_steps: int = 10
 
     def __post_init__(self):
         for name, value in vars(self).items():
@@ -43,28 +60,33 @@ class HealthConfig:
                 raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
         for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
                      "max_nonfinite_steps"):
-            if getattr(self, name) < 1: raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {getattr(self, name)}")
+            checks = getattr(self, name)
+            if checks < 1:
+                raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {checks}")
 
 # %% ../nbs/07_health.ipynb #8d8826fe
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
-    "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device and of any dtype, as a float64 `[B, N]` array (one host transfer)."
+    "A `[N]`, `[B, N]` or `[B, 1, N]` tensor of any device and dtype as a float64 `[B, N]` array (one copy)."
     if audio.dim() == 0 or audio.numel() == 0 or audio.shape[-1] < 2:
         raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     audio = audio.detach()
-    if audio.dim() == 1: audio = audio[None]
+    if audio.dim() == 1:
+        audio = audio[None]
     return audio.reshape(audio.shape[0], -1).float().cpu().numpy().astype(np.float64)
 
 def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, frame_s: float = 0.046,
                        range_db: float = 40.0, silence_rms: float = 1e-3) -> np.ndarray:
-    "Mean spectral flatness (0 to `fmax`) of the audible frames of each clip of a zero-mean `[B, N]` batch; NaN for a silent clip."
+    "Mean flatness (0 to `fmax`) of each clip's audible frames in a zero-mean `[B, N]` batch; NaN if silent."
     n_fft = min(2 ** round(math.log2(frame_s * sampling_rate)), x.shape[-1])  # 1024 at 22,050 Hz
     frames = sliding_window_view(x, n_fft, axis=-1)[:, :: max(1, n_fft // 4)]  # [B, F, n_fft]
     rms = np.sqrt(np.square(frames).mean(-1))                                 # [B, F]
     audible = (rms > silence_rms) & (rms > rms.max(-1, keepdims=True) * 10 ** (-range_db / 20))
     power = np.square(np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)))  # periodic Hann
-    power = power[..., 1 : max(2, int(fmax / sampling_rate * n_fft))]           # no DC bin, nothing above fmax
-    power = np.maximum(power, power.max(-1, keepdims=True) * 10 ** (-range_db / 10))  # empty bins would dominate
-    with np.errstate(divide="ignore", invalid="ignore"):                      # digital silence: 0 / 0, never audible
+    power = power[..., 1 : max(2, int(fmax / sampling_rate * n_fft))]  # no DC bin, nothing above fmax
+    # raise the bins far below the frame's strongest, which would otherwise dominate the geometric mean
+    power = np.maximum(power, power.max(-1, keepdims=True) * 10 ** (-range_db / 10))
+    # digital silence: 0 / 0, never audible
+    with np.errstate(divide="ignore", invalid="ignore"):
         flatness = np.exp(np.log(power).mean(-1)) / power.mean(-1)
     count = audible.sum(-1)
     return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
@@ -86,7 +108,7 @@ def _batch_stats(clips: dict[str, np.ndarray]) -> dict[str, float]:
     return {k: float(v.max()) if k == "peak" else _nanmean(v) for k, v in clips.items()}
 
 def audio_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, float]:
-    "DC offset, std, RMS, peak and spectral flatness of a batch `[B, N]`, `[B, 1, N]` or `[N]`: means over the clips (peak: max)."
+    "DC offset, std, RMS, flatness (clip means) and peak (max) of a `[B, N]`, `[B, 1, N]` or `[N]` batch."
     return _batch_stats(_clip_stats(audio, sampling_rate))
 
 # %% ../nbs/07_health.ipynb #050ccbdb
@@ -101,20 +123,24 @@ def _discriminator_not_separating(gap: float, loss_d: float, chance: float, cfg:
     return gap < (cfg.score_gap_at_chance if at_chance else cfg.score_gap_min)
 
 def _flatness_ratio(fake: np.ndarray, real: np.ndarray) -> float:
-    "Generated over real spectral flatness: the geometric mean of per-clip ratios when the clips pair up, else the ratio of batch means."
-    if fake.shape == real.shape:  # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
+    "Generated over real flatness: geometric mean of per-clip ratios when clips pair up, else of batch means."
+    # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
+    if fake.shape == real.shape:
         ok = np.isfinite(fake) & np.isfinite(real) & (fake > 0) & (real > 0)
-        if ok.any(): return float(np.exp(np.log(fake[ok] / real[ok]).mean()))
+        if ok.any():
+            return float(np.exp(np.log(fake[ok] / real[ok]).mean()))
     return _nanmean(fake) / _nanmean(real)
 
-def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None, cfg: HealthConfig) -> dict[str, str]:
-    "Collapse symptoms of one generated batch (per-clip stats), compared with the real batch's when given: code -> detail."
+def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None,
+                        cfg: HealthConfig) -> dict[str, str]:
+    "Collapse symptoms of a generated batch (per-clip stats), against the real one if given: code -> detail."
     f, r = _batch_stats(fake), _batch_stats(real) if real else None
     problems, real_dc = {}, r["dc_offset"] if r else 0.0
     if f["dc_offset"] > real_dc + cfg.dc_offset_max:
         problems["g_dc_offset"] = f"DC offset {f['dc_offset']:.3f}" + (f" (real {real_dc:.3f})" if r else "")
     if f["std"] < max(cfg.std_min, cfg.std_ratio_min * r["std"] if r else 0.0):
-        problems["g_silent"] = f"std {f['std']:.2g}" + (f" (real {r['std']:.2g})" if r else "") + ": almost no signal"
+        real_std = f" (real {r['std']:.2g})" if r else ""
+        problems["g_silent"] = f"std {f['std']:.2g}" + real_std + ": almost no signal"
     if r:
         ratio = _flatness_ratio(fake["spectral_flatness"], real["spectral_flatness"])
         if ratio > cfg.flatness_ratio_max:  # NaN (silence) compares False: g_silent covers it
@@ -122,13 +148,17 @@ def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]
                                            f"(real {r['spectral_flatness']:.3f}, {ratio:.1f}x): noise-like")
     return problems
 
-def _median(values) -> float: return sorted(values)[len(values) // 2] if values else math.nan
+def _median(values) -> float:
+    "The upper median of `values`; NaN when there are none."
+    return sorted(values)[len(values) // 2] if values else math.nan
 
 def _gradient_problem(norm: float, history: deque, cfg: HealthConfig) -> str | None:
     "'exploding' or 'vanishing' for a finite gradient norm given the previous finite norms, else None."
-    if norm > cfg.grad_norm_max: return "exploding"
+    if norm > cfg.grad_norm_max:
+        return "exploding"
     # a running median needs some history before it means anything
-    if len(history) >= cfg.window and norm > cfg.grad_spike_factor * _median(history) > 0: return "exploding"
+    if len(history) >= cfg.window and norm > cfg.grad_spike_factor * _median(history) > 0:
+        return "exploding"
     return "vanishing" if norm < cfg.grad_norm_min else None
 
 # %% ../nbs/07_health.ipynb #c197707c
@@ -136,14 +166,16 @@ _COLLAPSE_CODES = frozenset({"nonfinite", "d_asleep", "g_dc_offset", "g_silent",
 _AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 
 class HealthMonitor:
-    "Watches a GAN trainer's interval means and audio for a sleeping discriminator, a collapsed generator, bad gradients and impossible losses."
-    def __init__(self, num_subdiscriminators: int, cfg: HealthConfig | None = None, sampling_rate: int = 22050):
-        if num_subdiscriminators < 1: raise ValueError(f"num_subdiscriminators must be at least 1, got {num_subdiscriminators}")
+    "Watches a GAN trainer's logged means and audio for a sleeping D, collapsed G, bad gradients, bad losses."
+    def __init__(self, num_subdiscriminators: int, cfg: HealthConfig | None = None,
+                 sampling_rate: int = 22050):
+        if num_subdiscriminators < 1:
+            raise ValueError(f"num_subdiscriminators must be at least 1, got {num_subdiscriminators}")
         self.cfg, self.sampling_rate = cfg or HealthConfig(), sampling_rate
         self.chance = chance_discriminator_loss(num_subdiscriminators)
         self.streaks: dict[str, int] = {}          # code -> consecutive checks its condition has held
         self.gaps: deque[float] = deque(maxlen=max(1, self.cfg.window))
-        self.grad_history = {"g": deque(maxlen=self.cfg.grad_history), "d": deque(maxlen=self.cfg.grad_history)}
+        self.grad_history = {name: deque(maxlen=self.cfg.grad_history) for name in ("g", "d")}
         self.audio: dict[str, dict[str, float]] = {}   # "fake"/"real" -> audio_stats of the latest batches
         self.audio_problems: dict[str, str] = {}       # code -> detail, from the latest batch with audio
         self.warnings: dict[str, str] = {}             # code -> message, active after the latest check
@@ -166,12 +198,13 @@ class HealthMonitor:
 
     def _sustained(self, found: dict, warm: bool, code: str, holds: bool, window: int, message):
         "Report `message()` under `code` once the condition has held `window` checks, past the warm-up."
-        if self._hold(code, holds) >= window and warm: found[code] = message()
+        if self._hold(code, holds) >= window and warm:
+            found[code] = message()
 
     def update(self, step: int, *, loss_d: float, loss_g_adv: float, real_score: float, fake_score: float,
                grad_norm_g: float, grad_norm_d: float, fake_audio: torch.Tensor | None = None,
                real_audio: torch.Tensor | None = None) -> list[str]:
-        "Take one logging interval's means (and a batch of generated and real audio); return the active warnings."
+        "Take one logging interval's means (and a generated and a real batch); return the active warnings."
         loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d = map(
             float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
         found, warm = {}, step >= self.cfg.warmup_steps
@@ -184,44 +217,58 @@ class HealthMonitor:
         return list(found.values())
 
     def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score) -> bool:
-        "Non-finite steps and negative losses, without warm-up; whether the interval's losses and scores are finite."
+        "Non-finite steps and negative losses, without warm-up; whether the interval's means are all finite."
         if self.nonfinite_steps >= self.cfg.nonfinite_window:
-            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps (skipped)"
-                                  + ("; training diverged" if self.diverged else ""))
-        bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv, "D(real)": real_score, "D(fake)": fake_score})
+            diverged = "; training diverged" if self.diverged else ""
+            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps"
+                                  f" (skipped){diverged}")
+        bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv,
+                            "D(real)": real_score, "D(fake)": fake_score})
         negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
         if negative:
-            found["loss_negative"] = ("impossible negative least-squares loss: " + ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
+            values = ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
+            found["loss_negative"] = ("impossible negative least-squares loss: " + values
                                       + "; a sum of squares is never negative, so the loss code has a bug")
         return bad is None
 
     def _check_discriminator(self, found, warm, loss_d, gap):
         self.gaps.append(gap)
         at_chance = abs(loss_d - self.chance) <= self.cfg.chance_tolerance * self.chance
-        self._sustained(found, warm, "d_asleep", _discriminator_not_separating(gap, loss_d, self.chance, self.cfg), self.cfg.window,
-                        lambda: f"discriminator asleep: D(real) - D(fake) = {sum(self.gaps) / len(self.gaps):.3f} over the last "
-                                f"{len(self.gaps)} checks; D loss {loss_d:.2f} {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
+        asleep = _discriminator_not_separating(gap, loss_d, self.chance, self.cfg)
+        self._sustained(found, warm, "d_asleep", asleep, self.cfg.window,
+                        lambda: f"discriminator asleep: D(real) - D(fake) ="
+                                f" {sum(self.gaps) / len(self.gaps):.3f}"
+                                f" over the last {len(self.gaps)} checks; D loss {loss_d:.2f}"
+                                f" {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
 
     def _check_audio(self, found, warm, fake_audio, real_audio):
         if fake_audio is not None:  # the streaks move only when a check brings audio
             clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
-            if real_audio is not None: clips["real"] = _clip_stats(real_audio, self.sampling_rate)
+            if real_audio is not None:
+                clips["real"] = _clip_stats(real_audio, self.sampling_rate)
             self.audio = {k: _batch_stats(c) for k, c in clips.items()}
             self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), self.cfg)
-            for code in _AUDIO_CODES: self._hold(code, code in self.audio_problems)
+            for code in _AUDIO_CODES:
+                self._hold(code, code in self.audio_problems)
         for code, detail in self.audio_problems.items():
             if self.streaks[code] >= self.cfg.audio_window and warm:
                 found[code] = f"generator collapse: {detail} for {self.streaks[code]} checks"
 
     def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
         for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
-            if not math.isfinite(norm): continue  # no information; non-finite steps are counted by record_step
+            # no information; non-finite steps are counted by record_step
+            if not math.isfinite(norm):
+                continue
             history = self.grad_history[name]
             problem = _gradient_problem(norm, history, self.cfg)
-            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding", self.cfg.grad_window,
-                            lambda: f"{label} gradients exploding: norm {norm:.3g} (running median {_median(history):.3g})")
-            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing", self.cfg.window,
-                            lambda: f"{label} gradients vanishing: norm {norm:.2g} for {self.streaks[f'{name}_grad_vanishing']} checks")
+            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding",
+                            self.cfg.grad_window,
+                            lambda: f"{label} gradients exploding: norm {norm:.3g}"
+                                    f" (running median {_median(history):.3g})")
+            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing",
+                            self.cfg.window,
+                            lambda: f"{label} gradients vanishing: norm {norm:.2g}"
+                                    f" for {self.streaks[f'{name}_grad_vanishing']} checks")
             history.append(norm)
 
     @property
@@ -231,5 +278,5 @@ class HealthMonitor:
 
     @property
     def collapsed(self) -> bool:
-        "Whether a problem that justifies stopping the run is active: D asleep, G collapsed, or non-finite values."
+        "Whether a reason to stop the run is active: D asleep, G collapsed, or non-finite values."
         return any(code in _COLLAPSE_CODES for code in self.warnings)

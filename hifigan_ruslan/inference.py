@@ -310,7 +310,7 @@ def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
 
 # %% ../nbs/09_inference.ipynb #ea05a4af
 def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
-    "Max absolute difference of the exported model from PyTorch, on a random mel of a new length."
+    "Max |exported - PyTorch| on a random mel of a new length (ONNX run by OpenVINO, TorchScript by PyTorch)."
     mel = torch.randn(2, vocoder.num_mels, frames) - 5
     with torch.inference_mode():
         expected = vocoder.generator.cpu()(mel).numpy()

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from .config import UserError
 from .kaggle_session import check_manifest
-from .pretrained import pretrained_path
+from .pretrained import PRETRAINED, pretrained_path
 
 # %% auto #0
 __all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_TEMPLATE', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
@@ -355,6 +355,8 @@ def push_kernel(root, environ=None, init_from: str | None = None, dataset_timeou
     "Build the kernel in `root` and push it (a new version on Kaggle), with `init_from`'s dataset attached; 0."
     root = Path(root)
     kernel = resolve_kernel_id(None, root, environ)
+    if init_from is not None and init_from.lower() not in PRETRAINED:  # before anything reaches Kaggle
+        raise UserError(f"{init_from!r} is not a pretrained model: choose one of {', '.join(PRETRAINED)}")
     check_credentials(environ)
     owner = kernel.split("/")[0]
     datasets = [upload_pretrained(owner, init_from, environ, dataset_timeout_s)] if init_from else []

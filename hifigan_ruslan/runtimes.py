@@ -43,7 +43,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 def runnable_precision(precision: str, backend: str) -> str:
-    "The precision that runs for `precision` on `backend`: bf16 only on OpenVINO with native bf16, else fp32 (warned)."
+    "The precision that runs: bf16 only on the OpenVINO backend with native bf16, else fp32 (with a warning)."
     if check_precision(precision) == "fp32":
         return "fp32"
     if backend != "openvino":

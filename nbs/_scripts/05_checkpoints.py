@@ -608,9 +608,13 @@ with tempfile.TemporaryDirectory() as d:
 # %%
 from unittest.mock import patch
 
+
+# %%
 class SmallDisk:
     "A free-space probe: `capacity` bytes minus the files in the folder."
-    def __init__(self, capacity: int): self.capacity = capacity
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+
     def __call__(self, folder) -> int:
         return self.capacity - sum(f.stat().st_size for f in Path(folder).iterdir() if f.is_file())
 

@@ -9,6 +9,7 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_close, test_fail
 
 # %%
 #| export
@@ -39,23 +40,40 @@ from hifigan_ruslan.losses import chance_discriminator_loss
 @dataclass
 class HealthConfig:
     "Windows (in checks, one check per logging interval), tolerances and thresholds of `HealthMonitor`."
-    warmup_steps: int = 2000           # no sustained alarm before this training step (impossible values are reported at once)
-    window: int = 25                   # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
-    audio_window: int = 3              # checks a generator-collapse condition must hold (each check looks at a whole batch)
-    grad_window: int = 3               # checks an exploding-gradient condition must hold
-    score_gap_min: float = 0.05        # D(real) - D(fake) below this: real and generated audio are not separated
-    score_gap_at_chance: float = 0.1   # ... and below this when the D loss is also near its chance value
-    chance_tolerance: float = 0.15     # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
-    dc_offset_max: float = 0.05        # generated |mean| may exceed the real audio's by at most this (full scale 1)
-    std_ratio_min: float = 0.03        # generated std below this fraction of the real std (30 dB down): (near) silence
-    std_min: float = 1e-3              # absolute floor on the generated std (the only one when no real audio is given)
-    flatness_ratio_max: float = 5.0    # generated spectral flatness above this multiple of the real audio's: noise-like
-    grad_norm_max: float = 1e4         # gradient norm (before clipping) above this is exploding
-    grad_spike_factor: float = 50.0    # ... as is one above this multiple of the running median
-    grad_norm_min: float = 1e-6        # gradient norm below this is vanishing
-    grad_history: int = 100            # checks kept for the running median of each gradient norm
-    nonfinite_window: int = 2          # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
-    max_nonfinite_steps: int = 10      # non-finite steps in a row that mean the run has diverged
+    # no sustained alarm before this training step (impossible values are reported at once)
+    warmup_steps: int = 2000
+    # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
+    window: int = 25
+    # checks a generator-collapse condition must hold (each check looks at a whole batch)
+    audio_window: int = 3
+    # checks an exploding-gradient condition must hold
+    grad_window: int = 3
+    # D(real) - D(fake) below this: real and generated audio are not separated
+    score_gap_min: float = 0.05
+    # ... and below this when the D loss is also near its chance value
+    score_gap_at_chance: float = 0.1
+    # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
+    chance_tolerance: float = 0.15
+    # generated |mean| may exceed the real audio's by at most this (full scale 1)
+    dc_offset_max: float = 0.05
+    # generated std below this fraction of the real std (30 dB down): (near) silence
+    std_ratio_min: float = 0.03
+    # absolute floor on the generated std (the only one when no real audio is given)
+    std_min: float = 1e-3
+    # generated spectral flatness above this multiple of the real audio's: noise-like
+    flatness_ratio_max: float = 5.0
+    # gradient norm (before clipping) above this is exploding
+    grad_norm_max: float = 1e4
+    # ... as is one above this multiple of the running median
+    grad_spike_factor: float = 50.0
+    # gradient norm below this is vanishing
+    grad_norm_min: float = 1e-6
+    # checks kept for the running median of each gradient norm
+    grad_history: int = 100
+    # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
+    nonfinite_window: int = 2
+    # non-finite steps in a row that mean the run has diverged
+    max_nonfinite_steps: int = 10
 
     def __post_init__(self):
         for name, value in vars(self).items():
@@ -63,7 +81,9 @@ class HealthConfig:
                 raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
         for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
                      "max_nonfinite_steps"):
-            if getattr(self, name) < 1: raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {getattr(self, name)}")
+            checks = getattr(self, name)
+            if checks < 1:
+                raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {checks}")
 
 
 # %%
@@ -74,9 +94,12 @@ show_doc(HealthConfig)
 
 # %%
 print(HealthConfig(warmup_steps=500, window=5))
-for bad in (dict(window=0), dict(chance_tolerance=-0.1), dict(dc_offset_max=float("nan"))):
-    try: HealthConfig(**bad); raise AssertionError(f"accepted {bad}")
-    except ValueError as e: print(e)
+test_fail(lambda: HealthConfig(window=0), exc=ValueError,
+          contains="HealthConfig.window must be at least 1 check, got 0")
+test_fail(lambda: HealthConfig(chance_tolerance=-0.1), exc=ValueError,
+          contains="HealthConfig.chance_tolerance must be a finite number >= 0, got -0.1")
+test_fail(lambda: HealthConfig(dc_offset_max=float("nan")), exc=ValueError,
+          contains="HealthConfig.dc_offset_max must be a finite number >= 0, got nan")
 
 
 # %% [markdown]
@@ -93,24 +116,27 @@ for bad in (dict(window=0), dict(chance_tolerance=-0.1), dict(dc_offset_max=floa
 # %%
 #| export
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
-    "Any `[N]`, `[B, N]` or `[B, 1, N]` tensor, on any device and of any dtype, as a float64 `[B, N]` array (one host transfer)."
+    "A `[N]`, `[B, N]` or `[B, 1, N]` tensor of any device and dtype as a float64 `[B, N]` array (one copy)."
     if audio.dim() == 0 or audio.numel() == 0 or audio.shape[-1] < 2:
         raise ValueError(f"audio batch of shape {tuple(audio.shape)} has no samples to measure")
     audio = audio.detach()
-    if audio.dim() == 1: audio = audio[None]
+    if audio.dim() == 1:
+        audio = audio[None]
     return audio.reshape(audio.shape[0], -1).float().cpu().numpy().astype(np.float64)
 
 def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, frame_s: float = 0.046,
                        range_db: float = 40.0, silence_rms: float = 1e-3) -> np.ndarray:
-    "Mean spectral flatness (0 to `fmax`) of the audible frames of each clip of a zero-mean `[B, N]` batch; NaN for a silent clip."
+    "Mean flatness (0 to `fmax`) of each clip's audible frames in a zero-mean `[B, N]` batch; NaN if silent."
     n_fft = min(2 ** round(math.log2(frame_s * sampling_rate)), x.shape[-1])  # 1024 at 22,050 Hz
     frames = sliding_window_view(x, n_fft, axis=-1)[:, :: max(1, n_fft // 4)]  # [B, F, n_fft]
     rms = np.sqrt(np.square(frames).mean(-1))                                 # [B, F]
     audible = (rms > silence_rms) & (rms > rms.max(-1, keepdims=True) * 10 ** (-range_db / 20))
     power = np.square(np.abs(np.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1)))  # periodic Hann
-    power = power[..., 1 : max(2, int(fmax / sampling_rate * n_fft))]           # no DC bin, nothing above fmax
-    power = np.maximum(power, power.max(-1, keepdims=True) * 10 ** (-range_db / 10))  # empty bins would dominate
-    with np.errstate(divide="ignore", invalid="ignore"):                      # digital silence: 0 / 0, never audible
+    power = power[..., 1 : max(2, int(fmax / sampling_rate * n_fft))]  # no DC bin, nothing above fmax
+    # raise the bins far below the frame's strongest, which would otherwise dominate the geometric mean
+    power = np.maximum(power, power.max(-1, keepdims=True) * 10 ** (-range_db / 10))
+    # digital silence: 0 / 0, never audible
+    with np.errstate(divide="ignore", invalid="ignore"):
         flatness = np.exp(np.log(power).mean(-1)) / power.mean(-1)
     count = audible.sum(-1)
     return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
@@ -132,7 +158,7 @@ def _batch_stats(clips: dict[str, np.ndarray]) -> dict[str, float]:
     return {k: float(v.max()) if k == "peak" else _nanmean(v) for k, v in clips.items()}
 
 def audio_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, float]:
-    "DC offset, std, RMS, peak and spectral flatness of a batch `[B, N]`, `[B, 1, N]` or `[N]`: means over the clips (peak: max)."
+    "DC offset, std, RMS, flatness (clip means) and peak (max) of a `[B, N]`, `[B, 1, N]` or `[N]` batch."
     return _batch_stats(_clip_stats(audio, sampling_rate))
 
 
@@ -144,7 +170,6 @@ show_doc(audio_stats)
 
 # %%
 import soundfile as sf, soxr
-from fastcore.test import test_eq, test_fail
 from pathlib import Path
 import hifigan_ruslan
 
@@ -172,15 +197,23 @@ for name, batch in batches.items():
 # %%
 st_ru, st_en, st_dc = audio_stats(speech_ru), audio_stats(speech_en), audio_stats(dc_noise)
 speech_stats = [audio_stats(b) for b in (speech_ru, speech_en, speech_ruslan) if len(b)]
-assert all(st["dc_offset"] < 0.01 and st["std"] > 0.04 and 0.03 < st["spectral_flatness"] < 0.2 for st in speech_stats)
-assert abs(st_dc["dc_offset"] - 0.3) < 1e-3 and abs(st_dc["std"] - 0.01) < 1e-3
-assert 0.5 < st_dc["spectral_flatness"] < 0.62                       # white noise: about 0.56
-assert audio_stats(dc_noise[:, None]) == st_dc == audio_stats(dc_noise.double())  # [B, 1, N] or float64: the same batch
-assert abs(audio_stats(dc_noise.bfloat16())["dc_offset"] - 0.3) < 2e-3              # any dtype
-assert math.isnan(audio_stats(torch.zeros(2, 4096))["spectral_flatness"])  # silence has no spectral shape
-for empty in (torch.zeros(3, 0), torch.zeros(0, 1, 8192), torch.tensor(0.5)):
-    try: audio_stats(empty); raise AssertionError(f"accepted audio of shape {tuple(empty.shape)}")
-    except ValueError as e: print(e)
+for st in speech_stats:
+    test_eq((st["dc_offset"] < 0.01, st["std"] > 0.04), (True, True))
+    test_eq(0.03 < st["spectral_flatness"] < 0.2, True)
+test_close(st_dc["dc_offset"], 0.3, eps=1e-3)
+test_close(st_dc["std"], 0.01, eps=1e-3)
+test_close(st_dc["spectral_flatness"], 0.56, eps=0.06)                 # white noise: about 0.56
+test_eq(audio_stats(dc_noise[:, None]), st_dc)                         # [B, 1, N]: the same batch
+test_eq(audio_stats(dc_noise.double()), st_dc)                         # float64: the same batch
+test_close(audio_stats(dc_noise.bfloat16())["dc_offset"], 0.3, eps=2e-3)  # any dtype
+# silence has no spectral shape
+test_eq(math.isnan(audio_stats(torch.zeros(2, 4096))["spectral_flatness"]), True)
+test_fail(lambda: audio_stats(torch.zeros(3, 0)), exc=ValueError,
+          contains="audio batch of shape (3, 0) has no samples to measure")
+test_fail(lambda: audio_stats(torch.zeros(0, 1, 8192)), exc=ValueError,
+          contains="audio batch of shape (0, 1, 8192) has no samples to measure")
+test_fail(lambda: audio_stats(torch.tensor(0.5)), exc=ValueError,
+          contains="audio batch of shape () has no samples to measure")
 
 # %% [markdown]
 # What the two look like. The collapsed output is a flat line at 0.3 with a barely visible fuzz on it, nothing like speech; yet, as the next section shows, the losses rate it about as well as real speech.
@@ -227,8 +260,9 @@ mel_err = {"speech + 0.3 DC": mel_loss(speech, speech + 0.3),
            "other speech (shifted batch)": mel_loss(speech, speech.roll(1, 0)),
            "silence": mel_loss(speech, torch.zeros_like(speech))}
 for k, v in mel_err.items(): print(f"mel L1 vs. speech, {k:29}: {v.item():.3f}")
-assert mel_err["speech + 0.3 DC"] < 0.1 and mel_err["speech-shaped noise + 0.3 DC"] < 1
-assert mel_err["white noise 0.01 + 0.3 DC"] < mel_err["other speech (shifted batch)"] < mel_err["silence"]
+err = {k: v.item() for k, v in mel_err.items()}
+test_eq((err["speech + 0.3 DC"] < 0.1, err["speech-shaped noise + 0.3 DC"] < 1), (True, True))
+test_eq(err["white noise 0.01 + 0.3 DC"] < err["other speech (shifted batch)"] < err["silence"], True)
 
 
 # %% [markdown]
@@ -276,20 +310,24 @@ def _discriminator_not_separating(gap: float, loss_d: float, chance: float, cfg:
     return gap < (cfg.score_gap_at_chance if at_chance else cfg.score_gap_min)
 
 def _flatness_ratio(fake: np.ndarray, real: np.ndarray) -> float:
-    "Generated over real spectral flatness: the geometric mean of per-clip ratios when the clips pair up, else the ratio of batch means."
-    if fake.shape == real.shape:  # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
+    "Generated over real flatness: geometric mean of per-clip ratios when clips pair up, else of batch means."
+    # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
+    if fake.shape == real.shape:
         ok = np.isfinite(fake) & np.isfinite(real) & (fake > 0) & (real > 0)
-        if ok.any(): return float(np.exp(np.log(fake[ok] / real[ok]).mean()))
+        if ok.any():
+            return float(np.exp(np.log(fake[ok] / real[ok]).mean()))
     return _nanmean(fake) / _nanmean(real)
 
-def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None, cfg: HealthConfig) -> dict[str, str]:
-    "Collapse symptoms of one generated batch (per-clip stats), compared with the real batch's when given: code -> detail."
+def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray] | None,
+                        cfg: HealthConfig) -> dict[str, str]:
+    "Collapse symptoms of a generated batch (per-clip stats), against the real one if given: code -> detail."
     f, r = _batch_stats(fake), _batch_stats(real) if real else None
     problems, real_dc = {}, r["dc_offset"] if r else 0.0
     if f["dc_offset"] > real_dc + cfg.dc_offset_max:
         problems["g_dc_offset"] = f"DC offset {f['dc_offset']:.3f}" + (f" (real {real_dc:.3f})" if r else "")
     if f["std"] < max(cfg.std_min, cfg.std_ratio_min * r["std"] if r else 0.0):
-        problems["g_silent"] = f"std {f['std']:.2g}" + (f" (real {r['std']:.2g})" if r else "") + ": almost no signal"
+        real_std = f" (real {r['std']:.2g})" if r else ""
+        problems["g_silent"] = f"std {f['std']:.2g}" + real_std + ": almost no signal"
     if r:
         ratio = _flatness_ratio(fake["spectral_flatness"], real["spectral_flatness"])
         if ratio > cfg.flatness_ratio_max:  # NaN (silence) compares False: g_silent covers it
@@ -297,23 +335,31 @@ def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]
                                            f"(real {r['spectral_flatness']:.3f}, {ratio:.1f}x): noise-like")
     return problems
 
-def _median(values) -> float: return sorted(values)[len(values) // 2] if values else math.nan
+def _median(values) -> float:
+    "The upper median of `values`; NaN when there are none."
+    return sorted(values)[len(values) // 2] if values else math.nan
 
 def _gradient_problem(norm: float, history: deque, cfg: HealthConfig) -> str | None:
     "'exploding' or 'vanishing' for a finite gradient norm given the previous finite norms, else None."
-    if norm > cfg.grad_norm_max: return "exploding"
+    if norm > cfg.grad_norm_max:
+        return "exploding"
     # a running median needs some history before it means anything
-    if len(history) >= cfg.window and norm > cfg.grad_spike_factor * _median(history) > 0: return "exploding"
+    if len(history) >= cfg.window and norm > cfg.grad_spike_factor * _median(history) > 0:
+        return "exploding"
     return "vanishing" if norm < cfg.grad_norm_min else None
 
 
 # %%
 cfg = HealthConfig()
-assert _nonfinite(a=1.0, b=2.0) is None and _nonfinite(a=1.0, b=float("nan")) == "b nan"
+test_eq(_nonfinite(a=1.0, b=2.0), None)
+test_eq(_nonfinite(a=1.0, b=float("nan")), "b nan")
 # the failed run: 4.44 with 8 sub-discriminators and unseparated scores is asleep; a separated D is not
-assert _discriminator_not_separating(0.01, 4.44, 4.0, cfg) and _discriminator_not_separating(0.08, 4.44, 4.0, cfg)
-assert not _discriminator_not_separating(0.3, 4.2, 4.0, cfg) and not _discriminator_not_separating(0.07, 2.5, 4.0, cfg)
-assert _discriminator_not_separating(0.0, 1.0, 4.0, cfg)    # no separation is sleep whatever the loss says
+test_eq(_discriminator_not_separating(0.01, 4.44, 4.0, cfg), True)
+test_eq(_discriminator_not_separating(0.08, 4.44, 4.0, cfg), True)
+test_eq(_discriminator_not_separating(0.3, 4.2, 4.0, cfg), False)
+test_eq(_discriminator_not_separating(0.07, 2.5, 4.0, cfg), False)
+# no separation is sleep whatever the loss says
+test_eq(_discriminator_not_separating(0.0, 1.0, 4.0, cfg), True)
 
 
 # %% [markdown]
@@ -343,20 +389,24 @@ print("generated / real flatness:", ", ".join(f"{k} {flatness_ratio(v):.2f}" for
 for name, fake in healthy_fakes.items():
     found = _generator_problems(_clip_stats(fake), real_clips, cfg)
     print(f"healthy   {name:17} {found or 'no problem'}")
-    assert found == {}, name
+    test_eq((name, found), (name, {}))
 for name, fake in collapsed_fakes.items():
     found = _generator_problems(_clip_stats(fake), real_clips, cfg)
     print(f"collapsed {name:17} {found}")
-    assert found, name
-assert set(_generator_problems(_clip_stats(dc_noise), _clip_stats(speech_ru), cfg)) == {"g_dc_offset", "g_flat_spectrum"}
-assert _generator_problems(_clip_stats(speech_en), _clip_stats(speech_ru), cfg) == {}    # unpaired batches: batch means
-assert "g_dc_offset" in _generator_problems(_clip_stats(dc_noise), None, cfg)  # without a real batch: absolute thresholds
+    test_eq((name, bool(found)), (name, True))
+test_eq(set(_generator_problems(_clip_stats(dc_noise), _clip_stats(speech_ru), cfg)),
+        {"g_dc_offset", "g_flat_spectrum"})
+# unpaired batches: batch means
+test_eq(_generator_problems(_clip_stats(speech_en), _clip_stats(speech_ru), cfg), {})
+# without a real batch: absolute thresholds
+test_eq("g_dc_offset" in _generator_problems(_clip_stats(dc_noise), None, cfg), True)
 
 # %%
-assert _gradient_problem(5e4, deque(), cfg) == "exploding" and _gradient_problem(0.0, deque(), cfg) == "vanishing"
-assert _gradient_problem(60.0, deque([1.0] * 30), cfg) == "exploding"      # 60 x the running median
-assert _gradient_problem(60.0, deque([1.0] * 5), cfg) is None              # ... but not before there is a history
-assert _gradient_problem(3.0, deque([1.0] * 30), cfg) is None
+test_eq(_gradient_problem(5e4, deque(), cfg), "exploding")
+test_eq(_gradient_problem(0.0, deque(), cfg), "vanishing")
+test_eq(_gradient_problem(60.0, deque([1.0] * 30), cfg), "exploding")  # 60 x the running median
+test_eq(_gradient_problem(60.0, deque([1.0] * 5), cfg), None)  # ... but not before there is a history
+test_eq(_gradient_problem(3.0, deque([1.0] * 30), cfg), None)
 
 # %% [markdown]
 # A `HealthMonitor` holds the streaks. `update` takes one check's numbers and returns the warnings now active, one line each; `status` is the short form for the `health` column of `metrics.csv`, and `collapsed` says whether the run has stopped learning (discriminator asleep, generator collapsed, or non-finite values), the cases in which `--stop-on-collapse` stops training. Exploding and vanishing gradients and negative losses are warnings only: the first may pass, the others mean a bug to fix rather than a run to stop. `audio` keeps the `audio_stats` of the latest generated and real batches, for a trainer that wants to log them.
@@ -369,14 +419,16 @@ _COLLAPSE_CODES = frozenset({"nonfinite", "d_asleep", "g_dc_offset", "g_silent",
 _AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 
 class HealthMonitor:
-    "Watches a GAN trainer's interval means and audio for a sleeping discriminator, a collapsed generator, bad gradients and impossible losses."
-    def __init__(self, num_subdiscriminators: int, cfg: HealthConfig | None = None, sampling_rate: int = 22050):
-        if num_subdiscriminators < 1: raise ValueError(f"num_subdiscriminators must be at least 1, got {num_subdiscriminators}")
+    "Watches a GAN trainer's logged means and audio for a sleeping D, collapsed G, bad gradients, bad losses."
+    def __init__(self, num_subdiscriminators: int, cfg: HealthConfig | None = None,
+                 sampling_rate: int = 22050):
+        if num_subdiscriminators < 1:
+            raise ValueError(f"num_subdiscriminators must be at least 1, got {num_subdiscriminators}")
         self.cfg, self.sampling_rate = cfg or HealthConfig(), sampling_rate
         self.chance = chance_discriminator_loss(num_subdiscriminators)
         self.streaks: dict[str, int] = {}          # code -> consecutive checks its condition has held
         self.gaps: deque[float] = deque(maxlen=max(1, self.cfg.window))
-        self.grad_history = {"g": deque(maxlen=self.cfg.grad_history), "d": deque(maxlen=self.cfg.grad_history)}
+        self.grad_history = {name: deque(maxlen=self.cfg.grad_history) for name in ("g", "d")}
         self.audio: dict[str, dict[str, float]] = {}   # "fake"/"real" -> audio_stats of the latest batches
         self.audio_problems: dict[str, str] = {}       # code -> detail, from the latest batch with audio
         self.warnings: dict[str, str] = {}             # code -> message, active after the latest check
@@ -399,12 +451,13 @@ class HealthMonitor:
 
     def _sustained(self, found: dict, warm: bool, code: str, holds: bool, window: int, message):
         "Report `message()` under `code` once the condition has held `window` checks, past the warm-up."
-        if self._hold(code, holds) >= window and warm: found[code] = message()
+        if self._hold(code, holds) >= window and warm:
+            found[code] = message()
 
     def update(self, step: int, *, loss_d: float, loss_g_adv: float, real_score: float, fake_score: float,
                grad_norm_g: float, grad_norm_d: float, fake_audio: torch.Tensor | None = None,
                real_audio: torch.Tensor | None = None) -> list[str]:
-        "Take one logging interval's means (and a batch of generated and real audio); return the active warnings."
+        "Take one logging interval's means (and a generated and a real batch); return the active warnings."
         loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d = map(
             float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
         found, warm = {}, step >= self.cfg.warmup_steps
@@ -417,44 +470,58 @@ class HealthMonitor:
         return list(found.values())
 
     def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score) -> bool:
-        "Non-finite steps and negative losses, without warm-up; whether the interval's losses and scores are finite."
+        "Non-finite steps and negative losses, without warm-up; whether the interval's means are all finite."
         if self.nonfinite_steps >= self.cfg.nonfinite_window:
-            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps (skipped)"
-                                  + ("; training diverged" if self.diverged else ""))
-        bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv, "D(real)": real_score, "D(fake)": fake_score})
+            diverged = "; training diverged" if self.diverged else ""
+            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps"
+                                  f" (skipped){diverged}")
+        bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv,
+                            "D(real)": real_score, "D(fake)": fake_score})
         negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
         if negative:
-            found["loss_negative"] = ("impossible negative least-squares loss: " + ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
+            values = ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
+            found["loss_negative"] = ("impossible negative least-squares loss: " + values
                                       + "; a sum of squares is never negative, so the loss code has a bug")
         return bad is None
 
     def _check_discriminator(self, found, warm, loss_d, gap):
         self.gaps.append(gap)
         at_chance = abs(loss_d - self.chance) <= self.cfg.chance_tolerance * self.chance
-        self._sustained(found, warm, "d_asleep", _discriminator_not_separating(gap, loss_d, self.chance, self.cfg), self.cfg.window,
-                        lambda: f"discriminator asleep: D(real) - D(fake) = {sum(self.gaps) / len(self.gaps):.3f} over the last "
-                                f"{len(self.gaps)} checks; D loss {loss_d:.2f} {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
+        asleep = _discriminator_not_separating(gap, loss_d, self.chance, self.cfg)
+        self._sustained(found, warm, "d_asleep", asleep, self.cfg.window,
+                        lambda: f"discriminator asleep: D(real) - D(fake) ="
+                                f" {sum(self.gaps) / len(self.gaps):.3f}"
+                                f" over the last {len(self.gaps)} checks; D loss {loss_d:.2f}"
+                                f" {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
 
     def _check_audio(self, found, warm, fake_audio, real_audio):
         if fake_audio is not None:  # the streaks move only when a check brings audio
             clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
-            if real_audio is not None: clips["real"] = _clip_stats(real_audio, self.sampling_rate)
+            if real_audio is not None:
+                clips["real"] = _clip_stats(real_audio, self.sampling_rate)
             self.audio = {k: _batch_stats(c) for k, c in clips.items()}
             self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), self.cfg)
-            for code in _AUDIO_CODES: self._hold(code, code in self.audio_problems)
+            for code in _AUDIO_CODES:
+                self._hold(code, code in self.audio_problems)
         for code, detail in self.audio_problems.items():
             if self.streaks[code] >= self.cfg.audio_window and warm:
                 found[code] = f"generator collapse: {detail} for {self.streaks[code]} checks"
 
     def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
         for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
-            if not math.isfinite(norm): continue  # no information; non-finite steps are counted by record_step
+            # no information; non-finite steps are counted by record_step
+            if not math.isfinite(norm):
+                continue
             history = self.grad_history[name]
             problem = _gradient_problem(norm, history, self.cfg)
-            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding", self.cfg.grad_window,
-                            lambda: f"{label} gradients exploding: norm {norm:.3g} (running median {_median(history):.3g})")
-            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing", self.cfg.window,
-                            lambda: f"{label} gradients vanishing: norm {norm:.2g} for {self.streaks[f'{name}_grad_vanishing']} checks")
+            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding",
+                            self.cfg.grad_window,
+                            lambda: f"{label} gradients exploding: norm {norm:.3g}"
+                                    f" (running median {_median(history):.3g})")
+            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing",
+                            self.cfg.window,
+                            lambda: f"{label} gradients vanishing: norm {norm:.2g}"
+                                    f" for {self.streaks[f'{name}_grad_vanishing']} checks")
             history.append(norm)
 
     @property
@@ -464,7 +531,7 @@ class HealthMonitor:
 
     @property
     def collapsed(self) -> bool:
-        "Whether a problem that justifies stopping the run is active: D asleep, G collapsed, or non-finite values."
+        "Whether a reason to stop the run is active: D asleep, G collapsed, or non-finite values."
         return any(code in _COLLAPSE_CODES for code in self.warnings)
 
 
@@ -526,8 +593,9 @@ axes[0].legend(fontsize=8); plt.tight_layout(); plt.show()
 print({name: f"first alarm at step {a[0]}" if a else "no alarm" for name, a in alarms.items()})
 
 # %%
-assert alarms["healthy"] == []
-assert 4000 < alarms["asleep from step 4,000"][0] <= 5000 and alarms["asleep from step 4,000"][-1] == 9980
+test_eq(alarms["healthy"], [])
+test_eq(4000 < alarms["asleep from step 4,000"][0] <= 5000, True)
+test_eq(alarms["asleep from step 4,000"][-1], 9980)
 
 # %% [markdown]
 # ### Tests on constructed runs
@@ -550,8 +618,9 @@ def healthy(**over):
     return values | over
 
 mon = HealthMonitor(8)
-for step in range(0, 4000, 20): assert mon.update(step, **healthy()) == [], (step, mon.warnings)
-assert mon.status == "ok" and not mon.collapsed and mon.checks == 200
+for step in range(0, 4000, 20):
+    test_eq((step, mon.update(step, **healthy())), (step, []))
+test_eq((mon.status, mon.collapsed, mon.checks), ("ok", False, 200))
 def rounded(stats): return {k: round(v, 4) for k, v in stats.items()}
 for kind, stats in mon.audio.items(): print(f"latest {kind} batch:", rounded(stats))
 
@@ -562,10 +631,12 @@ for kind, stats in mon.audio.items(): print(f"latest {kind} batch:", rounded(sta
 failed_run = dict(loss_d=4.44, loss_g_adv=2.1, real_score=0.67, fake_score=0.66, grad_norm_g=25.0, grad_norm_d=3.0,
              fake_audio=0.3 + 0.01 * torch.randn(8, 1, segment), real_audio=speech_ru[:8, None])
 mon = HealthMonitor(8)
-for step in range(0, 2000, 20): assert mon.update(step, **failed_run) == [] and mon.status == "ok"
+for step in range(0, 2000, 20):
+    test_eq((step, mon.update(step, **failed_run), mon.status), (step, [], "ok"))
 for line in mon.update(2000, **failed_run): print(line)
-assert mon.status.startswith("d_asleep;g_dc_offset") and mon.collapsed
-assert mon.warnings["d_asleep"] == "discriminator asleep: D(real) - D(fake) = 0.010 over the last 25 checks; D loss 4.44 ~ chance 4.00"
+test_eq((mon.status.startswith("d_asleep;g_dc_offset"), mon.collapsed), (True, True))
+test_eq(mon.warnings["d_asleep"], "discriminator asleep: D(real) - D(fake) = 0.010 over the last 25 checks; "
+                                  "D loss 4.44 ~ chance 4.00")
 
 # %% [markdown]
 # Windows: past the warm-up, an asleep discriminator is reported at its `window`-th check and not before; one healthy check ends the alarm. Audio problems need `audio_window` checks that bring audio; checks without audio leave the streak and the alarm as they were.
@@ -573,18 +644,22 @@ assert mon.warnings["d_asleep"] == "discriminator asleep: D(real) - D(fake) = 0.
 # %%
 mon = HealthMonitor(8, HealthConfig(warmup_steps=0, window=5))
 asleep = healthy(real_score=0.5, fake_score=0.49, loss_d=4.1)
-assert [bool(mon.update(i, **asleep)) for i in range(5)] == [False] * 4 + [True] and mon.status == "d_asleep"
-assert mon.update(5, **healthy()) == [] and mon.status == "ok"
+test_eq([bool(mon.update(i, **asleep)) for i in range(5)], [False] * 4 + [True])
+test_eq(mon.status, "d_asleep")
+test_eq((mon.update(5, **healthy()), mon.status), ([], "ok"))
 
 no_audio = {k: v for k, v in healthy().items() if not k.endswith("_audio")}
 mon = HealthMonitor(8, HealthConfig(warmup_steps=0))
 collapsed_check = healthy(fake_audio=0.3 + 0.01 * torch.randn(8, segment))
-assert mon.update(0, **collapsed_check) == [] and mon.update(1, **no_audio) == [] and mon.update(2, **collapsed_check) == []
-assert mon.update(3, **collapsed_check) and mon.status.startswith("g_dc_offset") and mon.collapsed
-assert mon.update(4, **no_audio) and mon.collapsed             # still the latest audio seen
-assert mon.update(5, **healthy()) == []
+test_eq(mon.update(0, **collapsed_check), [])
+test_eq(mon.update(1, **no_audio), [])
+test_eq(mon.update(2, **collapsed_check), [])
+test_eq(bool(mon.update(3, **collapsed_check)), True)
+test_eq((mon.status.startswith("g_dc_offset"), mon.collapsed), (True, True))
+test_eq((bool(mon.update(4, **no_audio)), mon.collapsed), (True, True))   # still the latest audio seen
+test_eq(mon.update(5, **healthy()), [])
 mon.update(6, **healthy(real_audio=None, fake_audio=torch.zeros(8, segment)))   # no real batch: absolute floor on the std
-assert "g_silent" in mon.streaks and mon.streaks["g_silent"] == 1
+test_eq(mon.streaks.get("g_silent"), 1)
 
 # %% [markdown]
 # Impossible values. A negative loss is reported at once, even at step 0, but does not stop the run (it is a bug to fix, and the run may still be learning). A single non-finite step, such as an fp16 overflow, is not reported; two in a row are, and stop a run with `--stop-on-collapse`; ten in a row are a divergence:
@@ -613,11 +688,13 @@ test_eq((mon.update(80, **healthy()), mon.diverged), ([], False))
 # %%
 mon = HealthMonitor(8, HealthConfig(warmup_steps=0))
 for i in range(cfg.window): mon.update(i, **healthy())
-assert [bool(mon.update(cfg.window + i, **healthy(grad_norm_d=800.0))) for i in range(3)] == [False, False, True]  # 100x the median
+# 100x the median
+exploding = [bool(mon.update(cfg.window + i, **healthy(grad_norm_d=800.0))) for i in range(3)]
+test_eq(exploding, [False, False, True])
 print(mon.update(cfg.window + 3, **healthy(grad_norm_d=800.0)))
-assert mon.status == "d_grad_exploding" and not mon.collapsed
+test_eq((mon.status, mon.collapsed), ("d_grad_exploding", False))
 for i in range(cfg.window): lines = mon.update(2 * cfg.window + i, **healthy(grad_norm_g=0.0))
-assert mon.status == "g_grad_vanishing" and not mon.collapsed
+test_eq((mon.status, mon.collapsed), ("g_grad_vanishing", False))
 print(lines)
 
 # %% [markdown]
@@ -657,8 +734,9 @@ no_warmup = HealthConfig(warmup_steps=0)
 print("defaults without warm-up:", replay(no_warmup) or "no alarm")
 print("a window of 10 checks:   ", replay(HealthConfig(warmup_steps=0, window=10)))
 print("DC above the threshold at steps", [5 * (i + 1) for i, dc in enumerate(tiny_run["dc"]) if dc > cfg.dc_offset_max])
-assert replay(no_warmup) == {} and replay(HealthConfig(warmup_steps=0, window=10)) == {"d_asleep": [105, 110]}
-assert max(i for i, dc in enumerate(tiny_run["dc"]) if dc > cfg.dc_offset_max) < 8
+test_eq(replay(no_warmup), {})
+test_eq(replay(HealthConfig(warmup_steps=0, window=10)), {"d_asleep": [105, 110]})
+test_eq(max(i for i, dc in enumerate(tiny_run["dc"]) if dc > cfg.dc_offset_max) < 8, True)
 
 # %% [markdown]
 # Why the warm-up: an untrained generator is itself a DC offset with a little noise on it (its final `tanh` of random convolutions has a non-zero mean), so without the warm-up every run would start with a collapse alarm.
@@ -672,14 +750,14 @@ torch.manual_seed(0)
 with torch.no_grad(): untrained = Generator.from_preset("tiny")(mel_spectrogram(speech_ru[:4]))
 found = _generator_problems(_clip_stats(untrained), _clip_stats(speech_ru[:4]), cfg)
 print("untrained generator:", rounded(audio_stats(untrained)), found, sep="\n")
-assert found
+test_eq(bool(found), True)
 mon = HealthMonitor(8)
-assert all(mon.update(step, **healthy(fake_audio=untrained, real_audio=speech_ru[:4])) == [] for step in range(0, 2000, 20))
+for step in range(0, 2000, 20):
+    test_eq((step, mon.update(step, **healthy(fake_audio=untrained, real_audio=speech_ru[:4]))), (step, []))
 
 # %%
-try: HealthMonitor(0)
-except ValueError as e: print(e)
-else: raise AssertionError("0 sub-discriminators accepted")
+test_fail(lambda: HealthMonitor(0), exc=ValueError,
+          contains="num_subdiscriminators must be at least 1, got 0")
 
 # %% [markdown]
 # ## Limits

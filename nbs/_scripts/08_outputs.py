@@ -71,6 +71,8 @@ show_doc(prune_samples)
 # %%
 import random
 
+
+# %%
 def validate_samples(samples: Path, step: int, uids=("a", "b", "c")):
     "The files one validation writes (tiny stand-ins for the WAVs and the figures)."
     samples.mkdir(parents=True, exist_ok=True)

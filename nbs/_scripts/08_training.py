@@ -699,6 +699,9 @@ test_eq(scales[0], scales[1])
 #| slow
 from hifigan_ruslan.outputs import KEEP_SAMPLE_VALIDATIONS, sample_steps
 
+
+# %%
+#| slow
 def run_files(run: Path) -> list[Path]:
     return [f for f in run.rglob("*") if f.is_file()]
 
@@ -747,6 +750,9 @@ test_eq(len(run_files(bounded)) <= bound + 1, True)
 from unittest.mock import patch
 from hifigan_ruslan.checkpoints import SPACE_MARGIN, OutOfSpace
 
+
+# %%
+#| slow
 class SmallDisk:
     "A free-space probe: `capacity` bytes minus the files in the run folder."
     def __init__(self, run: Path, capacity: int): self.run, self.capacity = run, capacity

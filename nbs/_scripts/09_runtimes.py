@@ -22,16 +22,17 @@ import torch
 from hifigan_ruslan.config import UserError
 from hifigan_ruslan.generator import Generator
 
+
 # %% [markdown]
 # ## Why another runtime
 #
 # On a CPU, eager PyTorch spends HiFi-GAN's time in many small operations (convolutions interleaved with LeakyReLUs
 # and residual adds) and in the memory traffic between them. An inference engine that sees the whole graph fuses
 # the element-wise operations into the convolutions and picks kernels for the CPU it runs on. Of the engines tried on
-# the project's benchmark (`benchmarks/bench_inference.py`, 2 threads of an Intel Xeon with AMX, 10 s of audio),
-# **OpenVINO** was the fastest for every preset: 1.3 to 1.6 times eager PyTorch in fp32 with the same output to
-# float rounding, where ONNX Runtime gained less (and lost on V2). So OpenVINO is the CPU backend of the `Vocoder`
-# and ONNX Runtime is not needed.
+# the project's benchmark (`benchmarks/bench_inference.py`, 2 threads of an Intel Xeon with AMX, 10 s of audio; the
+# inference notebook quotes a run), **OpenVINO** was the fastest in fp32 for every preset, 1.3 to 1.9 times eager
+# PyTorch with the same output to float rounding, where ONNX Runtime gained 1.0 to 1.5 times. So OpenVINO is the CPU
+# backend of the `Vocoder`, and ONNX Runtime is not a dependency (the benchmark still times it when installed).
 #
 # OpenVINO reads the ONNX model that the project exports anyway (`hifigan-ruslan export`), so one exporter serves
 # both. Converting straight from the PyTorch module (`openvino.convert_model`) was tried and took 12 s for V1 against
@@ -66,10 +67,12 @@ show_doc(onnx_model)
 # ## Precision
 #
 # In fp32 OpenVINO computes what PyTorch computes, up to the order of float sums. In **bf16** (8 bits of mantissa)
-# the convolutions run about three times as fast for V1 on a CPU with AMX, which has matrix units for bf16, or
-# AVX512-BF16; the output moves by about 1e-3, some 40 to 50 dB below the signal, which the inference notebook
-# shows is inaudible on real speech (PESQ unchanged). On a CPU without those instructions bf16 would only be
-# emulated, slower and still less exact, so `bf16` falls back to fp32 there with one warning.
+# V1 runs more than twice as fast again on a CPU with AMX (matrix units for bf16) or AVX512-BF16; the narrower V2
+# and V3 gain nothing, their time is not in large convolutions. With random weights the output moves by about 1e-3,
+# 40 to 55 dB below the signal; with trained weights the waveform moves much more while its spectrum stays put, which
+# the inference notebook measures on real speech. bf16 is therefore a choice, not the default. On a CPU without those
+# instructions bf16 would only be emulated, slower and still less exact, so `bf16` falls back to fp32 there with one
+# warning.
 #
 # OpenVINO's CPU plugin lists `BF16` among its optimisation capabilities exactly when the CPU computes it natively,
 # so that is the test. The fp32 hint is set explicitly as well: on a CPU with AMX OpenVINO's default inference
@@ -92,7 +95,7 @@ def check_precision(precision: str) -> str:
     return precision
 
 def runnable_precision(precision: str, backend: str) -> str:
-    "The precision that runs for `precision` on `backend`: bf16 only on OpenVINO with native bf16, else fp32 (warned)."
+    "The precision that runs: bf16 only on the OpenVINO backend with native bf16, else fp32 (with a warning)."
     if check_precision(precision) == "fp32":
         return "fp32"
     if backend != "openvino":
@@ -188,13 +191,14 @@ for batch in [mel[None, :, :40], torch.stack([mel[:, :61], mel[:, 30:91]]), mel[
     got = compiled(batch.numpy())
     test_eq(got.shape, expected.shape)
     err = relative_rms_error(got, expected)
-    test_eq(err < 1e-5, True)  # measured 1e-7 at most: margin 100
+    test_eq(err < 1e-5, True)  # measured 1.3e-7 at most: margin 75
 print(f"fp32: relative RMS error {err:.1e}, max |difference| {np.abs(got - expected).max():.1e}")
 
+
 # %% [markdown]
-# In bf16 the same generator stays some 40 dB below its signal (the bound says "a rounding difference, not a bug":
-# a wrong weight or a missing layer gives errors near 0 dB). On a CPU without native bf16 the cell says so and
-# checks nothing.
+# In bf16 the same generator (random weights) stays some 40 dB below its signal (the bound says "a rounding
+# difference, not a bug": a wrong weight or a missing layer gives errors near 0 dB). On a CPU without native bf16
+# the cell says so and checks nothing.
 
 # %%
 def snr_db(signal: np.ndarray, reference: np.ndarray) -> float:
@@ -206,6 +210,6 @@ if native_bf16():
     bf16 = OpenVINOGenerator.from_generator(tiny, "bf16")
     snr = snr_db(bf16(mel[None].numpy()), expected)
     print(f"bf16: {snr:.0f} dB against PyTorch fp32")
-    test_eq(snr > 30, True)  # measured 43 dB
+    test_eq(snr > 30, True)  # measured 53 dB
 else:
     print("this CPU has no native bf16: the bf16 check is skipped")

@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from hifigan_ruslan.config import UserError
 from hifigan_ruslan.kaggle_session import check_manifest
-from hifigan_ruslan.pretrained import pretrained_path
+from hifigan_ruslan.pretrained import PRETRAINED, pretrained_path
 
 # %% [markdown]
 # Kaggle gives a free session of up to 12 hours on two NVIDIA T4s, which is enough to train a useful HiFi-GAN on RUSLAN in a few sessions. Three constraints shape how the project uses it:
@@ -664,6 +664,8 @@ def push_kernel(root, environ=None, init_from: str | None = None, dataset_timeou
     "Build the kernel in `root` and push it (a new version on Kaggle), with `init_from`'s dataset attached; 0."
     root = Path(root)
     kernel = resolve_kernel_id(None, root, environ)
+    if init_from is not None and init_from.lower() not in PRETRAINED:  # before anything reaches Kaggle
+        raise UserError(f"{init_from!r} is not a pretrained model: choose one of {', '.join(PRETRAINED)}")
     check_credentials(environ)
     owner = kernel.split("/")[0]
     datasets = [upload_pretrained(owner, init_from, environ, dataset_timeout_s)] if init_from else []

@@ -296,15 +296,16 @@ committed = (info.root / "README.md").read_text(encoding="utf-8")
 test_eq(committed == readme, True)  # if not: python tools/docsite --readme
 
 # %% [markdown]
-# And it keeps the order a new user needs: what the project is (the introduction), a summary in Russian, set-up and the demo, Kaggle, preparing RUSLAN, training, generating, evaluating, what the runs showed, then the pages:
+# And it keeps the order a new user needs: what the project is (the introduction), a summary in Russian, set-up and the demo, starting from the pretrained vocoder, Kaggle, preparing RUSLAN, training, generating, evaluating, what the runs showed, then the pages:
 
 # %%
 sections = [line[3:] for line in readme.splitlines() if line.startswith("## ")]
 print(sections)
-test_eq(sections, ["Кратко по-русски", "Set up", "Train on Kaggle", "Prepare RUSLAN locally", "Train",
+test_eq(sections, ["Кратко по-русски", "Set up", "Start from the pretrained vocoder", "Train on Kaggle",
+                   "Prepare RUSLAN locally", "Train",
                    "Generate and resynthesize", "Evaluate", "What the Kaggle runs showed", "The pages"])
 needed = ['pip install torch==2.13.0 -e ".[dev]"', "nbdev_test --flags slow",
-          "hifigan-ruslan demo --out runs/demo", "0.231", "4.0", "python tools/docsite"]
+          "hifigan-ruslan demo --out runs/demo", "0.231", "4.0", "python tools/docsite", "--init-from universal"]
 test_eq([s for s in needed if s not in readme], [])
 
 # %% [markdown]
