@@ -32,7 +32,7 @@ def _fsync_dir(folder: Path):
     finally: os.close(dir_fd)
 
 def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temporary file beside `path`, fsync, rename over `path`: a crash never leaves half a file."
+    "`torch.save` to a temp file beside `path`, fsync, rename over `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -88,7 +88,7 @@ def checkpoint_dir(path) -> Path:
     return path / "checkpoints" if (path / "checkpoints").is_dir() else path
 
 def find_generator_file(path) -> Path:
-    "A generator file: `path` itself, a folder's `generator_best.pt` (else its newest `g_`), or a pretrained one."
+    "A generator file: `path`, a folder's `generator_best.pt` (else its newest `g_`), or a pretrained one."
     if is_pretrained_name(path):
         return pretrained_path(path)
     path = Path(path)
@@ -138,13 +138,14 @@ def _checkpoint_config(ckpt: dict, sd: dict, path, preset: str | None) -> Config
     found = infer_generator_preset(sd)
     name = preset or found
     if name is None:
-        raise UserError(f"{path}: generator layout matches none of the presets {', '.join(GENERATOR_PRESETS)}; "
-                        "pass --preset")
+        raise UserError(f"{path}: generator layout matches none of the presets "
+                        f"{', '.join(GENERATOR_PRESETS)}; pass --preset")
     if found is not None and name.lower() != found:
         raise UserError(f"{path}: holds a {found} generator, not {name}")
     return preset_config(name)
 
-def generator_from_checkpoint(path, preset: str | None = None, map_location="cpu") -> tuple[Generator, Config]:
+def generator_from_checkpoint(path, preset: str | None = None,
+                              map_location="cpu") -> tuple[Generator, Config]:
     "The generator of a project or official checkpoint and its config; weight norm as stored."
     ckpt = load_checkpoint(path, map_location)
     sd = generator_state(ckpt, path)
@@ -156,11 +157,13 @@ def generator_from_checkpoint(path, preset: str | None = None, map_location="cpu
         g.load_state_dict(sd, strict=True)
     except RuntimeError as e:
         detail = str(e).splitlines()[1].strip()
-        raise UserError(f"{path}: generator weights do not fit preset {cfg.generator_preset}: {detail}") from None
+        raise UserError(f"{path}: generator weights do not fit preset {cfg.generator_preset}: "
+                        f"{detail}") from None
     return g, cfg
 
 # %% ../nbs/05_checkpoints.ipynb #0abf134c
-FORMAT = 2  # the `format` of the do_ files written here: optim_d over MSD then MPD parameters (the official order)
+# the `format` of the do_ files written here: optim_d over MSD then MPD parameters (the official order)
+FORMAT = 2
 
 def discriminator_parameters(mpd: torch.nn.Module, msd: torch.nn.Module) -> list[torch.nn.Parameter]:
     "The parameters of both discriminators in the official optimizer order: MSD, then MPD."
@@ -193,7 +196,7 @@ class RunPosition:
     best_step: int | None = None
 
 def rng_state() -> dict:
-    "The states of Python's, NumPy's and PyTorch's (and CUDA's) random number generators, as tensors and ints."
+    "The states of Python's, NumPy's, PyTorch's (and CUDA's) random number generators, as tensors and ints."
     np_state = np.random.get_state()
     state = {"torch": torch.get_rng_state(), "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),
              "numpy_pos": int(np_state[2]), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
@@ -204,7 +207,8 @@ def rng_state() -> dict:
 def set_rng_state(state: dict):
     "Restore the generators saved by `rng_state` (CUDA's only on the same number of GPUs)."
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    np.random.set_state(("MT19937", state["numpy_keys"].numpy().astype(np.uint32), state["numpy_pos"],
+                         0, 0.0))
     random.setstate((3, tuple(state["python"].tolist()), None))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -228,7 +232,7 @@ def training_payloads(modules: dict, optimizers: dict, cfg: Config, at: RunPosit
 # %% ../nbs/05_checkpoints.ipynb #5671532c
 def restore_training_state(g: dict, do: dict, modules: dict, optimizers: dict,
                            split: tuple[int, int]) -> RunPosition:
-    "Load a `g_`/`do_` pair (this project's, older or official) into `modules` and `optimizers`; the position."
+    "Load a `g_`/`do_` pair (this project's, older or official) into `modules`, `optimizers`; the position."
     modules["generator"].load_state_dict(g["generator"])
     modules["mpd"].load_state_dict(do["mpd"])
     modules["msd"].load_state_dict(do["msd"])
@@ -255,7 +259,7 @@ def restore_training_state(g: dict, do: dict, modules: dict, optimizers: dict,
 
 # %% ../nbs/05_checkpoints.ipynb #aa14a682
 def prune_checkpoints(ckpt_dir, keep_last: int, keep=()) -> list[int]:
-    "Delete `g_`/`do_` pairs except the newest `keep_last` (0 keeps all) and the steps in `keep`; returns them."
+    "Delete `g_`/`do_` pairs but the newest `keep_last` (0 keeps all) and the steps in `keep`; returns them."
     if keep_last <= 0:
         return []
     steps = list_steps(ckpt_dir, "g")
@@ -269,7 +273,7 @@ def prune_checkpoints(ckpt_dir, keep_last: int, keep=()) -> list[int]:
 
 # %% ../nbs/05_checkpoints.ipynb #57e72af5
 class OutOfSpace(UserError):
-    "A checkpoint does not fit on its disk; the message names the file, the space needed and free, the resume point."
+    "A checkpoint does not fit on disk; the message names the file, space needed and free, the resume point."
 
 SPACE_MARGIN = 4 << 20  # bytes beyond the tensors: file structure, logs and samples until the next save
 
@@ -278,7 +282,7 @@ def free_bytes(folder) -> int:
     return shutil.disk_usage(folder).free
 
 def payload_bytes(obj) -> int:
-    "The bytes of the tensors in a nested payload: what `torch.save` writes of it, less a few kB of structure."
+    "The tensor bytes in a nested payload: what `torch.save` writes of it, less a few kB of structure."
     if isinstance(obj, torch.Tensor):
         return obj.numel() * obj.element_size()
     if isinstance(obj, dict):
@@ -306,7 +310,7 @@ def space_guard(path, ckpt_dir, needed: int, free_space=None):
         raise out_of_space(path, ckpt_dir, needed, free) from None
 
 def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -> int:
-    "Prune early while `needed` bytes do not fit (down to `keep_last - 1` pairs, at least one); the bytes free."
+    "Prune early while `needed` bytes do not fit (to `keep_last - 1` pairs, at least one); the bytes free."
     free_space = free_space or free_bytes
     free = free_space(ckpt_dir)
     if free >= needed or keep_last <= 0:
@@ -314,8 +318,9 @@ def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -
     prune_checkpoints(ckpt_dir, max(keep_last - 1, 1), keep)
     return free_space(ckpt_dir)
 
-def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(), free_space=None) -> Path:
-    "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; returns the `g_` path."
+def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(),
+                    free_space=None) -> Path:
+    "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; the `g_` path."
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     do_path, g_path = step_path(ckpt_dir, "do", step), step_path(ckpt_dir, "g", step)
@@ -357,7 +362,7 @@ def _load_pair(ckpt_dir: Path, step: int) -> ResumePoint:
     return ResumePoint(step, g_path, g, do)
 
 def find_resume_checkpoint(path) -> tuple[ResumePoint | None, list[str]]:
-    "`(newest complete pair or None, warnings about skipped pairs)` of a run folder, checkpoint folder or file."
+    "`(newest complete pair or None, warnings on skipped pairs)` of a run folder, checkpoint folder or file."
     path = Path(path)
     if path.is_file():
         m = re.match(r"^(?:g|do)_(\d{8})$", path.name)
@@ -383,7 +388,7 @@ def _load_discriminators(sibling: Path, modules: dict):
         raise UserError(f"{sibling}: its discriminators do not fit this run's discriminator config") from None
 
 def init_weights(path, modules: dict, generator_preset: str) -> str:
-    "Load a checkpoint's generator (and its `do_` sibling's discriminators) into `modules`; says what it loaded."
+    "Load a checkpoint's generator (and its `do_` file's discriminators) into `modules`; says what it loaded."
     path = find_generator_file(path)
     sd = generator_state(load_checkpoint(path), path)
     if not _has_weight_norm(sd):

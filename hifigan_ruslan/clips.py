@@ -165,7 +165,8 @@ def _read_wav(src: Path) -> tuple[tuple | None, list | None]:
     try:
         with sf.SoundFile(src) as f:
             return (f.read(dtype="float32", always_2d=True), f.samplerate, f.channels, f.subtype), None
-    except Exception as e:  # any decoder failure is a property of this file, reported, never a crash of the run
+    except Exception as e:
+        # any decoder failure is a property of this file, reported, never a crash of the run
         return None, ["unreadable", f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"]
 
 def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float):
@@ -189,7 +190,8 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
         return None, ["too_short", reason], notes
     if peak > 1.0:
         audio = audio * np.float32(0.99 / peak)
-        notes.append(["out_of_range", f"samples reach {peak:.2f}, beyond [-1, 1]: scaled by {0.99 / peak:.3f}"])
+        notes.append(["out_of_range",
+                      f"samples reach {peak:.2f}, beyond [-1, 1]: scaled by {0.99 / peak:.3f}"])
         return audio, None, notes
     at_full_scale = int(np.count_nonzero(np.abs(audio) >= 32767 / 32768))
     if at_full_scale > CLIPPED_FRACTION * len(audio):
@@ -198,7 +200,7 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
     return audio, None, notes
 
 def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
-    "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; returns its record (`kept`, `skip`, ...)."
+    "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; return its record (`kept`, `skip`, ...)."
     import soxr
     src, dst = Path(src), Path(dst)
     st = src.stat()

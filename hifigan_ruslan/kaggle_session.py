@@ -68,7 +68,7 @@ def find_init_weights(roots) -> Path | None:
 # %% ../nbs/11_kaggle_session.ipynb #38019cb6
 def training_command(prepared, run_dir, preset: str | None, gpus: int, time_budget_s: float,
                      max_steps: int | None = None, overrides=(), init_from=None, mel_dir=None) -> list[str]:
-    "The torchrun command line that trains on `gpus` GPUs in fp16 (with 0: one CPU process) within the budget."
+    "The torchrun command line that trains on `gpus` GPUs in fp16 (0: one CPU process) within the budget."
     if time_budget_s < 60:
         raise UserError(f"time budget {time_budget_s:.0f} s: too little left to train; "
                         "raise HIFIGAN_SESSION_HOURS or shorten preparation")
@@ -125,7 +125,7 @@ def write_results(run_dir, path, last: int = 10) -> Path:
 
 # %% ../nbs/11_kaggle_session.ipynb #8ef8da08
 def newest_samples(run_dir) -> list[tuple[Path, Path | None]]:
-    "`(generated, real)` WAV pairs of the newest validation step in `run_dir/samples` (real: None if missing)."
+    "`(generated, real)` WAV pairs of the newest validation step in `run_dir/samples` (real None if missing)."
     found = [(m.group(1), m.group(2), p) for p in Path(run_dir, "samples").glob("step_*.wav")
              if (m := re.fullmatch(r"step_(\d{8})_(.+)\.wav", p.name))]
     if not found:

@@ -54,7 +54,8 @@ def mel_spectrogram(audio: torch.Tensor, cfg: MelConfig | None = None, *,
     return mel[0] if squeeze else mel
 
 # %% ../nbs/01_mel.ipynb #26f61880
-def mel_difference(mel: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
+def mel_difference(mel: torch.Tensor | np.ndarray,
+                   reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
     "`(max linear-magnitude difference / reference peak, RMS log difference)` of two log-mels of one shape."
     mel, reference = (torch.as_tensor(x, dtype=torch.float64) for x in (mel, reference))
     if mel.shape != reference.shape:

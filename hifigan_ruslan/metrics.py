@@ -56,7 +56,7 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
     return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
 
 class MetricsLog:
-    "`RUN/metrics.csv` (and TensorBoard events if available), truncated to the steps up to `start_step` on resume."
+    "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
     def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):
         run_dir = Path(run_dir)
         self.path = run_dir / "metrics.csv"

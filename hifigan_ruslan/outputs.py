@@ -54,8 +54,8 @@ class RunLock:
         except OSError:  # EAGAIN or EACCES: another process holds it
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise UserError(f"{self.run_dir}: another training process (PID {holder}) is using this run folder; "
-                            "wait for it to finish or stop it") from None
+            raise UserError(f"{self.run_dir}: another training process (PID {holder}) is using this "
+                            "run folder; wait for it to finish or stop it") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd

@@ -22,7 +22,7 @@ __all__ = ['MANIFEST_NAME', 'MEL_FRAME_TOLERANCE', 'bundled_corpus', 'find_corpu
 
 # %% ../nbs/06_corpus.ipynb #728ca5f4
 def bundled_corpus() -> Path:
-    "The 12-clip RUSLAN-shaped corpus shipped with the package (`metadata_RUSLAN_22200.csv` + `RUSLAN/*.wav`)."
+    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
     return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
 
 # %% ../nbs/06_corpus.ipynb #2f596513
@@ -52,7 +52,7 @@ def _scan(base: Path) -> tuple[list, list, Counter]:
     return exact, candidates, wav_counts
 
 def find_corpus(root) -> tuple[Path, Path]:
-    "`(metadata_path, wav_dir)` of the RUSLAN-shaped corpus under `root` (which may also be the metadata file)."
+    "`(metadata_path, wav_dir)` of the RUSLAN-shaped corpus under `root` (which may be the metadata file)."
     root = Path(root).expanduser()
     if not root.exists():
         raise UserError(f"{root}: no such file or directory")
@@ -66,7 +66,8 @@ def find_corpus(root) -> tuple[Path, Path]:
     else:
         sniffed = [path for _, path in sorted(candidates) if _looks_like_metadata(path)]
         if not sniffed:
-            raise UserError(f"{root}: no metadata file ({METADATA_NAME} or another `ID|text` .csv/.txt) in it")
+            raise UserError(f"{root}: no metadata file "
+                            f"({METADATA_NAME} or another `ID|text` .csv/.txt) in it")
         metadata = sniffed[0]
     wav_dir = max(wav_counts, key=lambda d: (wav_counts[d], -len(Path(d).parts)))
     return metadata, Path(wav_dir)
@@ -154,7 +155,7 @@ def _index_wavs(wav_dir: Path) -> dict[str, list[Path]]:
     return index
 
 def _match(entries: list[MetaEntry], wav_index: dict[str, list[Path]], wav_dir: Path):
-    "`(pairs, problems)`: entries paired with WAVs by key; entries without WAV, WAVs without entry, duplicates."
+    "`(pairs, problems)`: entries paired with WAVs by key; entries or WAVs without a partner, duplicates."
     index, problems, pairs = dict(wav_index), [], []
     for e in entries:
         paths = index.pop(clip_key(e.id), None)
@@ -199,7 +200,8 @@ def _record_problems(ordered: list[dict], target_sr: int) -> tuple[list[dict], C
     "Problems of the converted clips (skips, notes, unusual sample rates) and the count of each input rate."
     problems = []
     rates = Counter(r["sr"] for r in ordered if r["sr"])
-    usual_rate = max(rates, key=lambda sr: (rates[sr], sr)) if rates else None  # a tie goes to the higher rate
+    # a tie goes to the higher rate
+    usual_rate = max(rates, key=lambda sr: (rates[sr], sr)) if rates else None
     for r in ordered:
         if not r["kept"]:
             problems.append(problem_record("id", r["id"], r["skip"][0], r["skip"][1]))
@@ -224,7 +226,8 @@ def _check_folders(data_path: Path, out: Path, mel_dir):
         raise UserError(f"{mel_dir}: mel directory not found")
     base = data_path if data_path.is_dir() else data_path.parent
     if out == base or base in out.parents:
-        raise UserError(f"output folder {out} is inside the input corpus {base}: the input is never written to")
+        raise UserError(f"output folder {out} is inside the input corpus {base}: "
+                        "the input is never written to")
 
 def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 100, seed: int = 1234,
                    mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
@@ -292,7 +295,8 @@ def format_summary(report: dict) -> str:
     lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
              f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
              f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
-             f"  reused {report['reused']}, processed {report['processed']} with {report['workers']} worker(s) "
+             f"  reused {report['reused']}, processed {report['processed']} "
+             f"with {report['workers']} worker(s) "
              f"in {report['elapsed_s']:.1f} s",
              f"  split (seed {report['seed']}): {report['train']} train, {report['val']} val",
              f"  problems: {counts}"]
@@ -313,7 +317,7 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
 
 def aligned_mel_frames(mel_path, audio_samples: int, hop: int = 256, num_mels: int = 80,
                        tolerance: int = MEL_FRAME_TOLERANCE) -> int:
-    "Frames shared by a cached mel `[num_mels, frames]` and its audio; a `UserError` if they are too far apart."
+    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
     try:
         shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
     except (OSError, ValueError) as e:

@@ -17,14 +17,15 @@ __all__ = ['PRECISIONS', 'OPENVINO_PRECISION', 'onnx_model', 'native_bf16', 'che
 
 # %% ../nbs/09_runtimes.ipynb #46df6936
 def onnx_model(generator: Generator, frames: int = 8) -> bytes:
-    "`generator` as ONNX (opset 17), dynamic batch and length: mel `[B, num_mels, T]` -> audio `[B, 1, hop T]`."
+    "`generator` as ONNX opset 17, dynamic batch and length: mel `[B, num_mels, T]` -> audio `[B, 1, hop T]`."
     buf = io.BytesIO()
     mel = torch.zeros(1, generator.num_mels, frames)
     dynamic_axes = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(generator, (mel,), buf, input_names=["mel"], output_names=["audio"], opset_version=17,
-                          dynamo=False, do_constant_folding=False, dynamic_axes=dynamic_axes)
+        torch.onnx.export(generator, (mel,), buf, input_names=["mel"], output_names=["audio"],
+                          opset_version=17, dynamo=False, do_constant_folding=False,
+                          dynamic_axes=dynamic_axes)
     return buf.getvalue()
 
 # %% ../nbs/09_runtimes.ipynb #0438d56e
@@ -56,7 +57,7 @@ def runnable_precision(precision: str, backend: str) -> str:
 
 # %% ../nbs/09_runtimes.ipynb #f243594e
 class OpenVINOGenerator:
-    "An ONNX generator compiled by OpenVINO for the CPU: mel `[B, num_mels, T]` (numpy) -> audio `[B, hop T]`."
+    "An ONNX generator compiled by OpenVINO for the CPU: numpy mel `[B, num_mels, T]` -> audio `[B, hop T]`."
     def __init__(self, model: bytes | str | Path, precision: str = "fp32", num_threads: int | None = None):
         import openvino
         core = openvino.Core()

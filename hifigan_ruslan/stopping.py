@@ -27,7 +27,7 @@ class StopCheck:
     epochs: bool = False        # all configured epochs done
 
     def agreed(self, device) -> StopCheck:
-        "The decision of all processes: each reason holds if it holds in any of them (one all-reduce under DDP)."
+        "All processes' decision: each reason holds if it holds in any of them (one all-reduce under DDP)."
         if not dist.is_initialized():
             return self
         names = [f.name for f in dataclasses.fields(self)]
@@ -37,7 +37,7 @@ class StopCheck:
 
     @property
     def reason(self) -> str | None:
-        "`signal SIGTERM`, `diverged`, `collapse`, `max_steps`, `time_budget` or `epochs` (by priority), or None."
+        "By priority: `signal SIGTERM`, `diverged`, `collapse`, `max_steps`, `time_budget`, `epochs` or None."
         if self.signum:
             return f"signal {signal.Signals(self.signum).name}"
         reasons = ("diverged", "collapse", "max_steps", "time_budget", "epochs")
@@ -68,12 +68,13 @@ class Clock:
     "Measured durations of steps, validations and checkpoints, against an optional time budget."
     def __init__(self, started: float, budget: float | None, save_s: float):
         self.started, self.budget = started, budget
-        self.step_s, self.val_s, self.save_s = None, 0.0, save_s  # the checkpoint's is estimated until measured
+        # the checkpoint's is estimated until measured
+        self.step_s, self.val_s, self.save_s = None, 0.0, save_s
 
     def elapsed(self) -> float: return time.monotonic() - self.started
 
     def out_of_time(self, validations: int) -> bool:
-        "Whether another step, `validations` validations and a checkpoint (twice over, plus a margin) may overrun."
+        "Whether another step, `validations` validations and a checkpoint (twice, plus a margin) may overrun."
         if self.budget is None:
             return False
         margin = min(60.0, 0.02 * self.budget)

@@ -32,7 +32,7 @@ __all__ = ['PRECISIONS', 'resolve_precision', 'DistInfo', 'resolve_device', 'ini
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 def resolve_precision(precision: str, device) -> str:
-    "The precision of a run: `auto` is bf16 on GPUs of compute capability 8+, fp16 on older GPUs, fp32 on CPUs."
+    "A run's precision: `auto` is bf16 on GPUs of compute capability 8+, fp16 on older GPUs, fp32 on CPUs."
     if precision not in PRECISIONS:
         raise UserError(f"train.precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     device = torch.device(device)
@@ -74,7 +74,7 @@ def init_distributed(device="auto") -> tuple[DistInfo, torch.device]:
     return info, dev
 
 def per_process_batch(train: TrainConfig, world_size: int) -> tuple[int, int]:
-    "`(batch_size, grad_accum_steps)` per process that keep the effective batch `batch_size x grad_accum_steps`."
+    "`(batch_size, grad_accum_steps)` per process giving the effective batch `batch_size x grad_accum_steps`."
     b, k = train.batch_size, train.grad_accum_steps
     if k % world_size == 0:
         return b, k // world_size
@@ -103,9 +103,11 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.warmup_steps = t.d_warmup_steps  # 0 once the discriminators come with the weights
         self.best_val, self.best_step = math.inf, None
-        self.health = HealthMonitor(cfg.discriminator.num_subdiscriminators, sampling_rate=cfg.mel.sampling_rate)
+        self.health = HealthMonitor(cfg.discriminator.num_subdiscriminators,
+                                    sampling_rate=cfg.mel.sampling_rate)
         if self.data_dir is not None:
-            self.train_set = VocoderDataset(self.data_dir, "train", cfg, train=True, seed=t.seed, mel_dir=mel_dir)
+            self.train_set = VocoderDataset(self.data_dir, "train", cfg, train=True, seed=t.seed,
+                                            mel_dir=mel_dir)
             self.val_set = VocoderDataset(self.data_dir, "val", cfg, train=False, mel_dir=mel_dir)
 
     def _build_models(self):
@@ -120,7 +122,8 @@ class Trainer:
         "`module` wrapped for data parallelism when there are several processes."
         if self.dist.world_size == 1:
             return module
-        return DistributedDataParallel(module, device_ids=[self.device] if self.device.type == "cuda" else None)
+        return DistributedDataParallel(module,
+                                       device_ids=[self.device] if self.device.type == "cuda" else None)
 
     def _build_optimizers(self):
         t = self.cfg.train
@@ -143,8 +146,8 @@ def modules(self: Trainer) -> dict:
 @patch(as_prop=True)
 def optimizers(self: Trainer) -> dict:
     "Optimizers, schedules and gradient scalers by their checkpoint names."
-    return {"optim_g": self.optim_g, "optim_d": self.optim_d, "sched_g": self.sched_g, "sched_d": self.sched_d,
-            "scaler_g": self.scaler_g, "scaler_d": self.scaler_d}
+    return {"optim_g": self.optim_g, "optim_d": self.optim_d, "sched_g": self.sched_g,
+            "sched_d": self.sched_d, "scaler_g": self.scaler_g, "scaler_d": self.scaler_d}
 
 @patch(as_prop=True)
 def ckpt_dir(self: Trainer) -> Path: return self.run_dir / "checkpoints"
@@ -194,12 +197,13 @@ def _frozen(*modules):
 # %% ../nbs/08_trainer.ipynb #00bbdd85
 @dataclass
 class Update:
-    "The outcome of one optimizer step: statistics (device tensors), whether it stepped, whether it was finite."
+    "One optimizer step's outcome: statistics (device tensors), whether it stepped, whether it was finite."
     stats: dict
     stepped: bool
     finite: bool
 
-def _optimizer_step(optimizer, scaler, max_norm: float, loss: torch.Tensor) -> tuple[torch.Tensor, bool, bool]:
+def _optimizer_step(optimizer, scaler, max_norm: float,
+                    loss: torch.Tensor) -> tuple[torch.Tensor, bool, bool]:
     "Unscale, clip (0: only measure), step if loss and gradient are finite: `(norm, stepped, finite)`."
     params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     scaler.unscale_(optimizer)
@@ -220,7 +224,7 @@ def _optimizer_step(optimizer, scaler, max_norm: float, loss: torch.Tensor) -> t
 # %% ../nbs/08_trainer.ipynb #fa7c75d8
 @patch
 def d_step(self: Trainer, batches: list, keep_graph: bool = True) -> tuple[Update, list]:
-    "Generate for every batch and update the discriminators once; returns the update and `[(y, real_mel, y_hat)]`."
+    "Generate for each batch, update the discriminators once; returns the update, `[(y, real_mel, y_hat)]`."
     k, dev = len(batches), self.device
     generated, loss_d, real, fake = [], 0.0, 0.0, 0.0
     self.optim_d.zero_grad(set_to_none=True)
@@ -240,7 +244,8 @@ def d_step(self: Trainer, batches: list, keep_graph: bool = True) -> tuple[Updat
         real = real + torch.stack([s[:b].float().mean() for s in scores]).mean().detach()
         fake = fake + torch.stack([s[b:].float().mean() for s in scores]).mean().detach()
     norm, stepped, finite = _optimizer_step(self.optim_d, self.scaler_d, self.cfg.train.grad_clip, loss_d)
-    stats = {"loss_d": loss_d / k, "grad_norm_d": norm.float(), "real_score": real / k, "fake_score": fake / k}
+    stats = {"loss_d": loss_d / k, "grad_norm_d": norm.float(),
+             "real_score": real / k, "fake_score": fake / k}
     return Update(stats, stepped, finite), generated
 
 # %% ../nbs/08_trainer.ipynb #4d367dcb
@@ -259,7 +264,8 @@ def generator_losses(self: Trainer, generated: list) -> tuple[torch.Tensor, dict
         mel_l1 = mel_loss(None, y_hat, self.cfg.mel, real_mel=real_mel)
         loss_g = loss_g + (adv + t.lambda_fm * fm + t.lambda_mel * mel_l1) / k
         adv_sum, fm_sum, mel_sum = adv_sum + adv.detach(), fm_sum + fm.detach(), mel_sum + mel_l1.detach()
-    parts = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k, "loss_fm": fm_sum / k, "loss_mel": mel_sum / k}
+    parts = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k,
+             "loss_fm": fm_sum / k, "loss_mel": mel_sum / k}
     return loss_g, parts
 
 @patch
@@ -280,7 +286,7 @@ def g_step(self: Trainer, generated: list, update: bool = True) -> Update:
 # %% ../nbs/08_trainer.ipynb #f235b15d
 @dataclass
 class StepResult:
-    "One training step: named statistics (device tensors), skipped or not, finite or not, the last batch's audio."
+    "One training step: named statistics (device tensors), skipped or not, finite or not, last batch's audio."
     stats: dict
     skipped: bool
     finite: bool
@@ -312,11 +318,12 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
 
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
-    "Mean loss-mel L1 error of the generator on the whole validation utterances; writes samples to `RUN/samples/`."
+    "The generator's mean loss-mel L1 error on whole validation utterances; writes samples to `RUN/samples/`."
     loader = make_dataloader(self.val_set, self.cfg, train=False, rank=self.dist.rank,
                              world_size=self.dist.world_size)
     ids = [self.val_set.ids[i] for i in loader.sampler]
-    samples = self.run_dir / "samples" if self.run_dir is not None and write_samples and self.dist.main else None
+    samples = (self.run_dir / "samples"
+               if self.run_dir is not None and write_samples and self.dist.main else None)
     total = torch.zeros(2, device=self.device)
     benchmark = torch.backends.cudnn.benchmark
     torch.backends.cudnn.benchmark = False  # every utterance has its own length: no per-shape autotuning
@@ -351,7 +358,7 @@ def payloads(self: Trainer) -> tuple[dict, dict]:
 
 @patch
 def save(self: Trainer) -> Path:
-    "Write the checkpoint pair of the current step (process 0 only) and prune old pairs; returns the `g_` path."
+    "Write the current step's checkpoint pair (process 0 only) and prune old pairs; returns the `g_` path."
     if not self.dist.main:
         return step_path(self.ckpt_dir, "g", self.step)
     g, do = self.payloads()

@@ -58,7 +58,7 @@ test_eq(issubclass(UserError, ValueError), True)
 #| export
 @dataclass
 class MelConfig:
-    "Log-mel features exactly as the reference HiFi-GAN computes them; the owner of `num_mels` and `hop_size`."
+    "Log-mel features exactly as the reference HiFi-GAN computes them; owner of `num_mels` and `hop_size`."
     sampling_rate: int = 22050
     n_fft: int = 1024
     hop_size: int = 256
@@ -260,7 +260,7 @@ def preset_names() -> list[str]:
     return list(dict.fromkeys([*TRAINING_PRESETS, *GENERATOR_PRESETS]))
 
 def preset_config(name: str) -> Config:
-    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or a generator preset (`v1`..)."
+    "A fresh `Config` for a training preset (`recipe`, `exp1`..`exp3`, `tiny`) or generator preset (`v1`..)."
     key = name.lower()
     if key in TRAINING_PRESETS:
         cfg = TRAINING_PRESETS[key]()

@@ -112,7 +112,8 @@ show_doc(mel_spectrogram)
 
 # %%
 #| export
-def mel_difference(mel: torch.Tensor | np.ndarray, reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
+def mel_difference(mel: torch.Tensor | np.ndarray,
+                   reference: torch.Tensor | np.ndarray) -> tuple[float, float]:
     "`(max linear-magnitude difference / reference peak, RMS log difference)` of two log-mels of one shape."
     mel, reference = (torch.as_tensor(x, dtype=torch.float64) for x in (mel, reference))
     if mel.shape != reference.shape:

@@ -137,7 +137,8 @@ class Generator(nn.Module):
     def from_preset(cls, name: str = "v1", num_mels: int = 80) -> "Generator":
         "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
         if name.lower() not in GENERATOR_PRESETS:
-            raise UserError(f"unknown generator preset {name!r}: choose one of {', '.join(GENERATOR_PRESETS)}")
+            raise UserError(f"unknown generator preset {name!r}: "
+                            f"choose one of {', '.join(GENERATOR_PRESETS)}")
         return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
@@ -151,7 +152,8 @@ class Generator(nn.Module):
 
     def remove_weight_norm(self) -> "Generator":
         "Fold weight normalisation into plain weights (inference only; returns self)."
-        block_convs = [c for block in self.resblocks for pair in block.layers() for c in pair if c is not None]
+        block_convs = [c for block in self.resblocks for pair in block.layers()
+                       for c in pair if c is not None]
         remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
         return self
 

@@ -73,7 +73,7 @@ class _ConvStack(nn.Module):
 # %%
 #| export
 class PeriodDiscriminator(_ConvStack):
-    "One MPD sub-discriminator: the waveform folded to `[B, 1, N / period, period]`, 2-D convolutions in time."
+    "One MPD sub-discriminator: waveform folded to `[B, 1, N / period, period]`, 2-D convolutions in time."
     def __init__(self, period: int, kernel_size: int = 5, stride: int = 3, width: float = 1.0):
         super().__init__()
         self.period = period
@@ -124,7 +124,7 @@ class _Ensemble(nn.Module):
         return [y] * len(self.discriminators)
 
     def forward(self, y: torch.Tensor):
-        "Audio `[B, 1, N]` to `(scores, fmaps)`: per sub-discriminator a score `[B, frames]` and feature maps."
+        "Audio `[B, 1, N]` to `(scores, fmaps)`: per sub-discriminator, a score `[B, frames]` and its fmaps."
         outputs = [d(x) for d, x in zip(self.discriminators, self.inputs(y))]
         return [s for s, _ in outputs], [f for _, f in outputs]
 

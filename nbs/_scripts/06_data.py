@@ -135,7 +135,8 @@ class VocoderDataset(Dataset):
             start, count = 0, frames
             if self.train and frames >= seg_frames:
                 start, count = int(self.rng.integers(0, frames - seg_frames + 1)), seg_frames
-            # a short training clip is read whole and padded later, unless a cached mel limits it to its frames
+            # a short training clip is read whole and padded later,
+            # unless a cached mel limits it to its frames
             short_whole = self.train and frames < seg_frames and self.mel_frames is None
             f.seek(start * self.hop)
             pcm = f.read(f.frames if short_whole else count * self.hop, dtype="int16")
@@ -345,8 +346,9 @@ def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, wor
     if workers == 0 and hasattr(dataset, "reseed"):
         dataset.reseed(seed)  # windows drawn in this process
     return DataLoader(dataset, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=True,
-                      num_workers=workers, pin_memory=torch.cuda.is_available(), persistent_workers=workers > 0,
-                      worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(seed))
+                      num_workers=workers, pin_memory=torch.cuda.is_available(),
+                      persistent_workers=workers > 0, worker_init_fn=seed_worker,
+                      generator=torch.Generator().manual_seed(seed))
 
 
 # %%

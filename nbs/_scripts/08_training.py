@@ -76,7 +76,8 @@ def _groups(loader, size: int):
 def train_loader(self: Trainer) -> DataLoader:
     "The training loader of this process, continuing at the saved data position."
     cfg = dataclasses.replace(self.cfg, train=dataclasses.replace(self.cfg.train, batch_size=self.batch_size))
-    base = make_dataloader(self.train_set, cfg, train=True, rank=self.dist.rank, world_size=self.dist.world_size)
+    base = make_dataloader(self.train_set, cfg, train=True, rank=self.dist.rank,
+                           world_size=self.dist.world_size)
     if self.step == 0:
         return base
     seed = int(np.random.SeedSequence([self.cfg.train.seed, self.step, self.dist.rank]).generate_state(1)[0])
@@ -158,7 +159,8 @@ def validate_and_record(self: Trainer):
         self.save_best(val)
     if self.dist.main and self.run_dir is not None:
         prune_samples(self.run_dir / "samples", keep={self.best_step})  # the newest validations and the best
-    self.log(f"step {self.step}: validation mel L1 {val:.4f} (best {self.best_val:.4f} at step {self.best_step})")
+    self.log(f"step {self.step}: validation mel L1 {val:.4f} "
+             f"(best {self.best_val:.4f} at step {self.best_step})")
 
 @patch
 def flush_row(self: Trainer):
@@ -210,9 +212,9 @@ def run_step(self: Trainer, group: list, signals: SignalFlag) -> StopCheck:
                      collapse=collapsed and self.stop_on_collapse, max_steps=self.step >= self.total_steps,
                      time_budget=self.clock.out_of_time(validations)).agreed(self.device)
     if stop.diverged:
-        raise TrainingDiverged(f"stopping: {self.health.nonfinite_steps} consecutive steps had a non-finite loss "
-                               f"(at step {self.step}); the newest checkpoint in {self.ckpt_dir} is the last good "
-                               "state: lower the learning rate or check the data")
+        raise TrainingDiverged(f"stopping: {self.health.nonfinite_steps} consecutive steps had a non-finite "
+                               f"loss (at step {self.step}); the newest checkpoint in {self.ckpt_dir} is the "
+                               "last good state: lower the learning rate or check the data")
     if _due(t.val_every_steps, self.step):
         self.validate_and_record()
     self.flush_row()
@@ -234,12 +236,14 @@ def _start_fit(self: Trainer, loader, max_steps: int | None, time_budget: float 
                         f"step's {self.batch_size} x {self.accum} accumulated batches")
     self.total_steps = max_steps if max_steps is not None else t.epochs * self.steps_per_epoch
     n_params = sum(p.numel() for m in self.modules.values() for p in m.parameters())
-    self.clock = Clock(self.started, time_budget, save_s=16 * n_params / 100e6 + 0.5)  # weights, 2 Adam moments
-    self.interval, self.row, self.warned, self.skipped_in_interval, self.steps_run = IntervalStats(), {}, (), 0, 0
+    # weights, 2 Adam moments
+    self.clock = Clock(self.started, time_budget, save_s=16 * n_params / 100e6 + 0.5)
+    self.interval, self.row, self.warned = IntervalStats(), {}, ()
+    self.skipped_in_interval, self.steps_run = 0, 0
     self.speed_report_at = min(max(2, t.log_every_steps), self.total_steps - self.step)
     self.metrics = MetricsLog(self.run_dir, self.step, resumed) if self.dist.main else None
-    self.bar = tqdm(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train", unit="step",
-                    dynamic_ncols=True, disable=not (self.dist.main and self.progress))
+    self.bar = tqdm(total=self.total_steps, initial=min(self.step, self.total_steps), desc="train",
+                    unit="step", dynamic_ncols=True, disable=not (self.dist.main and self.progress))
 
 @patch
 def _end_fit(self: Trainer):
@@ -251,7 +255,7 @@ def _end_fit(self: Trainer):
 @patch
 def fit(self: Trainer, max_steps: int | None = None, time_budget: float | None = None,
         stop_on_collapse: bool = False, resumed: bool = False) -> str:
-    "Train until `max_steps`, the epochs, the time budget, a signal, a collapse or divergence; returns the reason."
+    "Train until `max_steps`, the epochs, time budget, a signal, collapse or divergence; returns the reason."
     loader = self.train_loader()
     self._start_fit(loader, max_steps, time_budget, resumed)
     self.stop_on_collapse = stop_on_collapse
@@ -296,12 +300,13 @@ def _check_inputs(data_dir: Path, max_steps, time_budget, init_from, resume_from
     if time_budget is not None and not time_budget > 0:
         raise UserError(f"time budget {time_budget}: must be a positive number of seconds")
     if init_from is not None:
-        find_generator_file(init_from)  # a file, a run folder or a pretrained name; a one-line error otherwise
+        # a file, a run folder or a pretrained name; a one-line error otherwise
+        find_generator_file(init_from)
     if resume_from is not None and not Path(resume_from).exists():
         raise UserError(f"{resume_from}: checkpoint not found (--resume-from)")
 
 def _restore(tr: Trainer, init_from, resume_from) -> bool:
-    "Resume the run's own checkpoints, else `resume_from`, else apply `init_from`; whether a state was resumed."
+    "Resume the run's own checkpoints, else `resume_from`, else apply `init_from`; whether it resumed."
     point, warnings = find_resume_checkpoint(tr.ckpt_dir)  # the run's own checkpoints come first
     ignored = [f"--resume-from {resume_from}"] if point is not None and resume_from is not None else []
     if point is None and resume_from is not None:
@@ -333,7 +338,7 @@ def _describe(tr: Trainer) -> str:
 def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_budget: float | None = None,
           init_from=None, resume_from=None, stop_on_collapse: bool = False, device: str = "auto",
           progress: bool = True, mel_dir=None) -> tuple[Trainer, str]:
-    "Train (or resume) the run in `run_dir` on the prepared data in `data_dir`; returns `(trainer, stop reason)`."
+    "Train (or resume) the run in `run_dir` on the prepared `data_dir`; returns `(trainer, stop reason)`."
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     _check_inputs(data_dir, max_steps, time_budget, init_from, resume_from)
     resolve_precision(cfg.train.precision, "cpu")  # a bad value fails before anything starts
@@ -344,7 +349,8 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         with RunLock(run_dir) if info.main else nullcontext():  # one trainer per run folder
-            tr = Trainer(cfg, data_dir, run_dir, device=dev, progress=progress, dist_info=info, mel_dir=mel_dir)
+            tr = Trainer(cfg, data_dir, run_dir, device=dev, progress=progress, dist_info=info,
+                         mel_dir=mel_dir)
             resumed = _restore(tr, init_from, resume_from)
             if info.main:
                 save_config(cfg, run_dir / "config.yaml")
@@ -365,7 +371,7 @@ show_doc(train)
 # %%
 #| export
 def resolve_config(preset: str | None = None, config_file=None, overrides=(), run_dir=None) -> Config:
-    "The run's config: a preset or a config file (or the run's saved `config.yaml`), with `key=value` overrides."
+    "The run's config: a preset or config file (or the run's saved `config.yaml`) with `key=value` overrides."
     if preset and config_file:
         raise UserError("give a preset or a config file, not both")
     saved = Path(run_dir) / "config.yaml" if run_dir is not None else None
@@ -379,7 +385,8 @@ def resolve_config(preset: str | None = None, config_file=None, overrides=(), ru
         else:
             cfg = preset_config("recipe")
         return apply_overrides(cfg, list(overrides))
-    except (ValueError, FileNotFoundError) as e:  # the config module's one-line messages about what the user gave
+    # the config module's one-line messages about what the user gave
+    except (ValueError, FileNotFoundError) as e:
         raise e if isinstance(e, UserError) else UserError(str(e)) from None
 
 def train_summary(trainer: Trainer, reason: str) -> str:

@@ -46,7 +46,7 @@ from hifigan_ruslan.runtimes import OpenVINOGenerator, check_precision, onnx_mod
 # %%
 #| export
 def receptive_field_frames(cfg: GeneratorConfig) -> int:
-    "Mel frames of context on each side that fully determine an output sample of a generator with config `cfg`."
+    "Mel frames of context on each side that fully determine an output sample of a generator with `cfg`."
     context = 3.0  # conv_pre, kernel 7, at the frame rate
     rate = 1       # samples per mel frame at the current stage
     for u, k in zip(cfg.upsample_rates, cfg.upsample_kernel_sizes):
@@ -196,7 +196,7 @@ if not torch.cuda.is_available():
 # %%
 #| export
 def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
-    "A float mel batch `[B, num_mels, T]` from `[num_mels, T]` or `[B, num_mels, T]`; a `UserError` otherwise."
+    "A float mel batch `[B, num_mels, T]` from `[num_mels, T]` or `[B, num_mels, T]`; `UserError` otherwise."
     mel = torch.as_tensor(mel).detach().float()
     if mel.dim() not in (2, 3) or mel.shape[-2] != num_mels:
         shape = tuple(mel.shape)
@@ -226,7 +226,8 @@ class Vocoder:
         if wants_openvino:
             self._compiled = self._compile_openvino(precision, required=backend == "openvino")
         self.backend = "openvino" if self._compiled is not None else "torch"
-        self.precision = self._compiled.precision if self._compiled else runnable_precision(precision, "torch")
+        self.precision = (self._compiled.precision if self._compiled
+                          else runnable_precision(precision, "torch"))
 
     @classmethod
     def from_checkpoint(cls, path, preset: str | None = None, device=None, backend: str = "auto",
@@ -270,7 +271,7 @@ class Vocoder:
 #| export
 @patch
 def _compile_openvino(self: Vocoder, precision: str, required: bool) -> OpenVINOGenerator | None:
-    "The generator compiled by OpenVINO in the precision that can run here; `None` (warned) when `auto` fails."
+    "The generator compiled by OpenVINO in a precision that runs here; `None` (warned) when `auto` fails."
     try:
         import openvino  # noqa: F401 (the check only: the runtimes module imports it where it is used)
     except ImportError as e:
@@ -328,7 +329,7 @@ def synthesize(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
 
 @patch
 def __call__(self: Vocoder, mel):
-    "Audio for a log-mel `[num_mels, T]` (-> `[hop T]`) or `[B, num_mels, T]` (-> `[B, hop T]`); numpy in, out."
+    "Audio for a log-mel `[num_mels, T]` (-> `[hop T]`) or `[B, num_mels, T]` (-> `[B, hop T]`), as numpy."
     audio = self.synthesize(_as_mel_batch(mel, self.num_mels))
     if len(mel.shape) == 2:
         audio = audio[0]
@@ -336,7 +337,7 @@ def __call__(self: Vocoder, mel):
 
 @patch
 def resynthesize(self: Vocoder, wav_or_path, sampling_rate: int | None = None) -> np.ndarray:
-    "Audio -> mel -> audio for a file or a float array at `sampling_rate`, any channels and rate: mono float32."
+    "Audio -> mel -> audio for a file or a float array at `sampling_rate` (any channels, rate): mono float32."
     audio = load_audio(wav_or_path, self.sampling_rate, sampling_rate)
     return self(chunked_mel(torch.from_numpy(audio), self.mel_config).numpy())
 
@@ -368,7 +369,7 @@ def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
 
 def load_audio(wav_or_path, target_rate: int = 22050, sampling_rate: int | None = None) -> np.ndarray:
-    "Mono float32 audio at `target_rate` from a file or an array (`[N]` or `[N, channels]` at `sampling_rate`)."
+    "Mono float32 audio at `target_rate` from a file or an array (`[N]`/`[N, channels]` at `sampling_rate`)."
     import soxr
     if isinstance(wav_or_path, (str, os.PathLike)):
         name = str(wav_or_path)
@@ -773,7 +774,8 @@ def _read_mel_array(path: Path) -> np.ndarray:
     except UserError:
         raise
     except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused: weights_only=True)") from None
+        raise UserError(f"{path}: not a plain tensor file "
+                        "(needs pickle, refused: weights_only=True)") from None
     except Exception as e:
         reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
         raise UserError(f"{path}: not a readable mel file ({reason})") from None

@@ -35,7 +35,7 @@ from hifigan_ruslan.inference import Vocoder, load_audio
 # %%
 #| export
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    "A GitHub-flavoured Markdown table (no trailing newline); every row must have as many cells as the header."
+    "A GitHub-flavoured Markdown table (no trailing newline); each row must have as many cells as the header."
     for row in rows:
         if len(row) != len(header):
             raise ValueError(f"markdown_table: a row of {len(row)} cells under a header of {len(header)}")
@@ -76,7 +76,7 @@ test_fail(lambda: markdown_table(["a", "b"], [["1"]]), contains="a row of 1 cell
 STFT_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))  # (n_fft, hop, window)
 
 def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutions=STFT_RESOLUTIONS) -> float:
-    "Multi-resolution STFT distance: spectral convergence + mean |log magnitude difference|, over resolutions."
+    "Multi-resolution STFT distance: spectral convergence + mean |log magnitude difference|, per resolution."
     total = 0.0
     for n_fft, hop, win in resolutions:
         window = torch.hann_window(win)
@@ -155,7 +155,7 @@ def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     return periodicity[0].numpy()
 
 def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> float:
-    "F1 of the generated voiced/unvoiced decisions against the reference ones (1.0 when both are all unvoiced)."
+    "F1 of the generated voiced/unvoiced decisions against the reference ones (1.0 if both are all unvoiced)."
     tp = np.sum(reference_voiced & generated_voiced)
     wrong = np.sum(reference_voiced != generated_voiced)
     return 1.0 if tp + wrong == 0 else float(2 * tp / (2 * tp + wrong))

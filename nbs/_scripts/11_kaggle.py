@@ -134,7 +134,7 @@ def _metadata_identity(root: Path) -> tuple[str | None, str | None]:
     return owner, slug
 
 def kernel_settings(root, environ=None, owner: str | None = None, slug: str | None = None) -> KernelSettings:
-    "Owner and slug: `owner`/`slug`, else the environment, else `root`'s kernel metadata, else `settings.ini`."
+    "Owner and slug: `owner`/`slug`, else the environment, else `root`'s kernel metadata, else settings.ini."
     environ = os.environ if environ is None else environ
     root = Path(root)
     ini = _read_ini(root / "settings.ini") if (root / "settings.ini").is_file() else {}
@@ -657,11 +657,12 @@ def _push_folder(root: Path, kernel: str, environ) -> None:
         (Path(first) / METADATA_FILE).write_text(json.dumps({**meta, "kernel_sources": []}), encoding="utf-8")
         (Path(first) / KERNEL_NOTEBOOK).parent.mkdir(parents=True)
         shutil.copyfile(root / KERNEL_NOTEBOOK, Path(first) / KERNEL_NOTEBOOK)
-        kaggle_call(["kernels", "push", "-p", first], f"kaggle kernels push {kernel} (first version)", environ)
+        kaggle_call(["kernels", "push", "-p", first],
+                    f"kaggle kernels push {kernel} (first version)", environ)
     print(f"the next push of {kernel} attaches this version's output (kernel_sources)")
 
 def push_kernel(root, environ=None, init_from: str | None = None, dataset_timeout_s: float = 900) -> int:
-    "Build the kernel in `root` and push it (a new version on Kaggle), with `init_from`'s dataset attached; 0."
+    "Build the kernel in `root` and push it as a new version, with `init_from`'s dataset attached; returns 0."
     root = Path(root)
     kernel = resolve_kernel_id(None, root, environ)
     if init_from is not None and init_from.lower() not in PRETRAINED:  # before anything reaches Kaggle

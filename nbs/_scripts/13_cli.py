@@ -112,7 +112,8 @@ def _train_parser(sub):
     p.add_argument("--resume-from", default=None, metavar="PATH",
                    help="continue from a run folder, a checkpoints folder or a g_/do_ file (official too)")
     p.add_argument("--mel-dir", default=None, metavar="DIR",
-                   help="train on these ID.npy mels [80, frames] (e.g. an acoustic model's) instead of the audio's")
+                   help="train on these ID.npy mels [80, frames] (e.g. an acoustic model's) "
+                        "instead of the audio's")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. train.lambda_mel=30 (repeatable)")
     p.add_argument("--stop-on-collapse", action="store_true",

@@ -95,8 +95,9 @@ def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, dev
 
 # %%
 #| export
-def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu", progress: bool = True) -> str:
-    "Prepare the bundled corpus, train `tiny`, resynthesise; then the universal vocoder before/after fine-tuning."
+def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu",
+             progress: bool = True) -> str:
+    "Prepare the bundled corpus, train `tiny`, resynthesise; then universal vocoder before/after fine-tuning."
     from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.inference import Vocoder
     if steps < 1:
