@@ -17,10 +17,11 @@ __all__ = ['resynthesize_clips', 'finetune_config', 'pretrained_part', 'run_demo
 def resynthesize_clips(vocoder, wavs: list[Path], out_dir: Path) -> list[dict]:
     "Audio -> mel -> audio for each WAV: `OUT/ID.wav`, its mel figure `OUT/ID.png`, and its metrics."
     import soundfile as sf
-    from hifigan_ruslan.evaluation import clip_metrics
+    from hifigan_ruslan.evaluation import clip_metrics, optional_metrics
     from hifigan_ruslan.inference import load_audio
     from hifigan_ruslan.mel import mel_figure
     out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = tuple(m for m in ("pesq",) if m in optional_metrics()[0])  # PESQ comes with the dev extras
     rows = []
     for wav in wavs:
         reference = load_audio(wav, vocoder.sampling_rate)
@@ -28,12 +29,14 @@ def resynthesize_clips(vocoder, wavs: list[Path], out_dir: Path) -> list[dict]:
         sf.write(out_dir / wav.name, generated, vocoder.sampling_rate, "PCM_16")
         figure = mel_figure(reference, generated, f"{wav.stem}: real vs resynthesised", vocoder.config.mel)
         figure.savefig(out_dir / f"{wav.stem}.png", dpi=80)
-        rows.append(clip_metrics(reference, generated, vocoder.config.mel, metrics=("pesq",)))
+        rows.append(clip_metrics(reference, generated, vocoder.config.mel, metrics=metrics))
     return rows
 
-def _mean(rows: list[dict], key: str) -> float:
-    values = [r[key] for r in rows if key in r and r[key] == r[key]]  # NaN != NaN
-    return sum(values) / len(values) if values else float("nan")
+def _scores(rows: list[dict]) -> str:
+    "Mean mel L1 and PESQ (when measured) of resynthesised clips."
+    from hifigan_ruslan.evaluation import mean_row
+    means = mean_row(rows)
+    return f"mel L1 {means['mel_l1']:.3f}, PESQ {means.get('pesq', float('nan')):.2f}"
 
 # %% ../nbs/14_demo.ipynb #719ccec6
 def finetune_config(steps: int):
@@ -55,16 +58,14 @@ def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, dev
     except UserError as e:
         return [f"  pretrained vocoder: skipped ({e})"]
     before = resynthesize_clips(Vocoder.from_checkpoint(universal, device=device), wavs, out / "universal")
-    lines = [f"  universal vocoder: {out / 'universal'} (mel L1 {_mean(before, 'mel_l1'):.3f}, "
-             f"PESQ {_mean(before, 'pesq'):.2f})"]
+    lines = [f"  universal vocoder: {out / 'universal'} ({_scores(before)})"]
     if steps < 1:
         return lines
     tr, _ = train(finetune_config(steps), prepared, out / "finetune", max_steps=steps, init_from="universal",
                   device=device, progress=progress)
     tuned = Vocoder.from_checkpoint(step_path(tr.ckpt_dir, "g", tr.step), device=device)  # the final state
     after = resynthesize_clips(tuned, wavs, out / "finetuned")
-    lines.append(f"  fine-tuned {steps} steps: {out / 'finetuned'} (mel L1 {_mean(after, 'mel_l1'):.3f}, "
-                 f"PESQ {_mean(after, 'pesq'):.2f}); run: {tr.run_dir}")
+    lines.append(f"  fine-tuned {steps} steps: {out / 'finetuned'} ({_scores(after)}); run: {tr.run_dir}")
     return lines
 
 # %% ../nbs/14_demo.ipynb #f5402579
