@@ -1,13 +1,14 @@
 """Inference speed: the `Vocoder`'s backends against a straightforward eager HiFi-GAN generator of the same preset.
 
-The baseline has the structure of the reference implementation's inference: weight norm in place, plain eager
-forward of the whole mel at once, under `torch.no_grad()`. The candidates are the project's `Vocoder` on eager
-PyTorch (`backend="torch"`: weight norm folded, inference mode, chunked), on OpenVINO in fp32 (the CPU default) and
-in bf16 (only where the CPU computes bf16 natively), and, when the `onnxruntime` package is installed, an ONNX
-Runtime session on the same ONNX model (not a backend of the package: shown for comparison). Same weights, same
-10 s mel, one process, run in turns; the best of `--repeat` runs counts.
+The baseline is the reference implementation's inference: the project's `Generator` with weight norm removed, a
+plain eager forward of the whole mel at once under `torch.no_grad()`. The candidates are the project's `Vocoder` on
+eager PyTorch (`backend="torch"`: inference mode, chunked), on OpenVINO in fp32 (the CPU default) and in bf16 (only
+where the CPU computes bf16 natively), and, when the `onnxruntime` package is installed, an ONNX Runtime session on
+the package's ONNX export (not a backend of the package: shown for comparison). Same weights, same 10 s mel, one
+process, run in turns: each of `--repeat` rounds runs every method once, and the speed-up is the median over the
+rounds of the ratio within a round (robust to the machine's speed changing between rounds).
 
-Prints, per preset: real-time factor (seconds of audio per second of compute), speed-up over the baseline, the
+Prints, per preset: real-time factor (seconds of audio per second of compute, median), speed-up over the baseline, the
 largest output difference from the baseline (and its SNR in dB), the start-up time (building the runner and
 vocoding a 1 s mel in a fresh process, imports excluded) and the peak extra resident memory of one 10 s synthesis
 in that process (peak resident memory during the synthesis minus the resident memory before it).
@@ -71,7 +72,7 @@ def build(method: str, preset: str, device: str):
     torch.manual_seed(0)
     generator = Generator.from_preset(preset).eval()
     if method == "eager":
-        generator.to(device)
+        generator.remove_weight_norm().to(device)
 
         def run(mel):
             with torch.no_grad():
@@ -96,20 +97,24 @@ def snr_db(signal: torch.Tensor, reference: torch.Tensor) -> float:
 
 
 def time_presets(preset: str, device: str, mel: torch.Tensor, repeat: int) -> dict:
-    "Best wall time per method, measured in turns, and each method's difference from the baseline."
+    """Wall times per method, measured in turns (a round runs every method once), the median over rounds of each
+    method's speed-up over the baseline in the same round, and each method's difference from the baseline."""
     runners = {m: build(m, preset, device) for m in methods(device)}
     outputs = {m: run(mel) for m, run in runners.items()}  # warm-up, and the outputs to compare
-    best = {m: float("inf") for m in runners}
+    times = {m: [] for m in runners}
     for _ in range(repeat):
         for m, run in runners.items():
             sync(device)
             t0 = time.perf_counter()
             run(mel)
             sync(device)
-            best[m] = min(best[m], time.perf_counter() - t0)
+            times[m].append(time.perf_counter() - t0)
+    eager = np.array(times["eager"])
+    speed_up = {m: float(np.median(eager / np.array(t))) for m, t in times.items()}
     diff = {m: float((outputs[m] - outputs["eager"]).abs().max()) for m in runners}
     snr = {m: snr_db(outputs[m], outputs["eager"]) for m in runners}
-    return {"time": best, "diff": diff, "snr": snr}
+    return {"time": {m: float(np.median(t)) for m, t in times.items()}, "speed_up": speed_up, "diff": diff,
+            "snr": snr}
 
 
 def process_memory_mb(field: str) -> float:
@@ -158,7 +163,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--presets", nargs="+", default=["v1", "v2", "v3"])
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--device", nargs="+", default=["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     p.add_argument("--no-subprocess", action="store_true", help="skip the start-up and memory subprocesses")
     p.add_argument("--json", type=Path, help="also write the results to this file")
@@ -166,7 +171,7 @@ def main(argv=None):
     mel = speech_mel(args.seconds)
     audio_seconds = mel.shape[-1] * 256 / 22050
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {audio_seconds:.1f} s of audio per run, "
-          f"best of {args.repeat}; native bf16: {native_bf16()}")
+          f"median of {args.repeat} rounds; native bf16: {native_bf16()}")
     results = {}
     for device in args.device:
         for preset in args.presets:
@@ -176,16 +181,15 @@ def main(argv=None):
                 for m in r["time"]:
                     r["startup"][m], r["memory"][m] = startup_and_memory(m, preset, device, args.seconds)
             results[f"{device} {preset}"] = r
-            base = r["time"]["eager"]
             for m in r["time"]:
                 extra = f"start {r['startup'][m]:5.1f} s {r['memory'][m]:6.0f} MB" if "memory" in r else ""
-                rtf, speed_up = audio_seconds / r["time"][m], base / r["time"][m]
+                rtf, speed_up = audio_seconds / r["time"][m], r["speed_up"][m]
                 snr = f"{r['snr'][m]:4.0f} dB" if r["diff"][m] > 0 else "   exact"
                 print(f"{device:>4} {preset}  {m:<14} RTF {rtf:6.1f}x real time   speed-up {speed_up:5.2f}x   "
                       f"max |diff| {r['diff'][m]:.1e} {snr}   {extra}", flush=True)
     print("\nspeed-up over the eager baseline:")
     for key, r in results.items():
-        ratios = ", ".join(f"{m} {r['time']['eager'] / t:.2f}x" for m, t in r["time"].items() if m != "eager")
+        ratios = ", ".join(f"{m} {x:.2f}x" for m, x in r["speed_up"].items() if m != "eager")
         print(f"  {key}: {ratios}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -165,15 +165,16 @@ def _run(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
 # %% ../nbs/09_inference.ipynb #80c2de94
 @patch
 def synthesize(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
-    "Audio `[B, hop T]` for a mel batch `[B, num_mels, T]`, in chunks of `chunk_frames` plus context."
+    "Audio `[B, hop T]` for a mel batch `[B, num_mels, T]`, in windows of one length: chunk plus context."
     total, hop, ctx = mel.shape[-1], self.hop_size, self.context
-    if total <= self.chunk_frames + 2 * ctx:
+    window = self.chunk_frames + 2 * ctx
+    if total <= window:
         return self._run(mel)
     out = torch.empty(mel.shape[0], total * hop)
     for start in range(0, total, self.chunk_frames):
         stop = min(start + self.chunk_frames, total)
-        lo, hi = max(0, start - ctx), min(total, stop + ctx)
-        audio = self._run(mel[..., lo:hi])
+        lo = min(max(0, start - ctx), total - window)  # at the ends the window reaches inwards, not shorter
+        audio = self._run(mel[..., lo:lo + window])
         out[:, start * hop:stop * hop] = audio[:, (start - lo) * hop:(stop - lo) * hop]
     return out
 
@@ -318,7 +319,7 @@ def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:
         expected = vocoder.generator.cpu()(mel).numpy()
     vocoder.generator.to(vocoder.device)
     if fmt == "onnx":
-        got = OpenVINOGenerator(Path(path))(mel.numpy())[:, None]
+        got = OpenVINOGenerator.from_onnx(Path(path))(mel.numpy())[:, None]
     else:
         with torch.inference_mode():
             got = torch.jit.load(str(path))(mel).numpy()

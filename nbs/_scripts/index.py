@@ -156,7 +156,7 @@
 # audio = vocoder(mel)   # log-mel [80, frames] -> waveform at 22,050 Hz
 # ```
 #
-# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.3 to 1.9 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3x faster for V1) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](09_inference.ipynb) and [Runtimes](09_runtimes.ipynb).
+# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.6 to 2 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3.6x faster than PyTorch for V1, its waveform at least 40 dB from fp32's on real speech) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](09_inference.ipynb) and [Runtimes](09_runtimes.ipynb).
 
 # %% [markdown]
 # ## Evaluate
@@ -207,7 +207,7 @@
 # | [Trainer](08_trainer.ipynb) | one training step, validation, the trainer's state |
 # | [Training](08_training.ipynb) | the training loop, resuming, time budgets, two GPUs; `train` |
 # | [Inference](09_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
-# | [Runtimes](09_runtimes.ipynb) | OpenVINO on the CPU: the ONNX export, fp32 and bf16 |
+# | [Runtimes](09_runtimes.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16; the ONNX export |
 # | [Evaluation](10_evaluation.ipynb) | scoring a checkpoint on the validation clips |
 # | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
 # | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
