@@ -70,9 +70,10 @@ def _conv(ops, x, conv: nn.Conv1d):
 def _leaky_relu(ops, x, slope: float):
     return ops.prelu(x, ops.constant(np.array([slope], dtype=np.float32)))
 
-def _upsample(ops, x, up: PolyphaseUpsample):
-    "OpenVINO nodes for `PolyphaseUpsample.forward`."
-    padded = ops.pad(x, [0, 0, up.pad[0]], [0, 0, up.pad[1]], "constant")
+def _upsample(ops, x, transposed: nn.ConvTranspose1d):
+    "OpenVINO nodes for a stage's upsampling: LeakyReLU, then `PolyphaseUpsample(transposed).forward`."
+    up = PolyphaseUpsample(transposed)
+    padded = ops.pad(_leaky_relu(ops, x, LRELU_SLOPE), [0, 0, up.pad[0]], [0, 0, up.pad[1]], "constant")
     ends = [-last if last else np.iinfo(np.int64).max for _, last in up.windows]
     y = ops.concat([_conv(ops, ops.slice(padded, [first], [end], [1], [2]), conv)
                     for conv, (first, _), end in zip(up.convs, up.windows, ends)], 1)
@@ -112,19 +113,18 @@ def openvino_model(generator: Generator, start: int = 0, stop: int | None = None
     import openvino
     import openvino.opset13 as ops
     stop = num_steps(generator) if stop is None else stop
-    ups = [PolyphaseUpsample(up) for up in generator.ups]
-    k = generator.num_kernels
-    stages = [step for i, up in enumerate(ups)
-              for step in (lambda x, up=up: _upsample(ops, _leaky_relu(ops, x, LRELU_SLOPE), up),
-                           lambda x, i=i: _mrf(ops, x, generator.resblocks[i * k:(i + 1) * k]))]
-    output = lambda x: ops.tanh(_conv(ops, _leaky_relu(ops, x, 0.01), generator.conv_post))  # default slope
-    steps = [lambda x: _conv(ops, x, generator.conv_pre), *stages, output]
+    g, k = generator, generator.num_kernels
+    stages = [step for i in range(len(g.ups))  # built only when run: a part rewrites just its own upsampling
+              for step in (lambda x, i=i: _upsample(ops, x, g.ups[i]),
+                           lambda x, i=i: _mrf(ops, x, g.resblocks[i * k:(i + 1) * k]))]
+    output = lambda x: ops.tanh(_conv(ops, _leaky_relu(ops, x, 0.01), g.conv_post))  # the default slope
+    steps = [lambda x: _conv(ops, x, g.conv_pre), *stages, output]
     name = "mel" if start == 0 else "features"
-    mel = ops.parameter([-1, _channels_into(generator, start), -1], np.float32, name=name)
-    x = mel
+    inputs = ops.parameter([-1, _channels_into(g, start), -1], np.float32, name=name)
+    x = inputs
     for step in steps[start:stop]:
         x = step(x)
-    return openvino.Model([x], [mel], "hifigan_generator")
+    return openvino.Model([x], [inputs], "hifigan_generator")
 
 # %% ../nbs/09_runtimes.ipynb #61b8b0c0
 def onnx_model(generator: Generator, frames: int = 8) -> bytes:

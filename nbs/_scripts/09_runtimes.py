@@ -153,9 +153,10 @@ def _conv(ops, x, conv: nn.Conv1d):
 def _leaky_relu(ops, x, slope: float):
     return ops.prelu(x, ops.constant(np.array([slope], dtype=np.float32)))
 
-def _upsample(ops, x, up: PolyphaseUpsample):
-    "OpenVINO nodes for `PolyphaseUpsample.forward`."
-    padded = ops.pad(x, [0, 0, up.pad[0]], [0, 0, up.pad[1]], "constant")
+def _upsample(ops, x, transposed: nn.ConvTranspose1d):
+    "OpenVINO nodes for a stage's upsampling: LeakyReLU, then `PolyphaseUpsample(transposed).forward`."
+    up = PolyphaseUpsample(transposed)
+    padded = ops.pad(_leaky_relu(ops, x, LRELU_SLOPE), [0, 0, up.pad[0]], [0, 0, up.pad[1]], "constant")
     ends = [-last if last else np.iinfo(np.int64).max for _, last in up.windows]
     y = ops.concat([_conv(ops, ops.slice(padded, [first], [end], [1], [2]), conv)
                     for conv, (first, _), end in zip(up.convs, up.windows, ends)], 1)
@@ -195,19 +196,18 @@ def openvino_model(generator: Generator, start: int = 0, stop: int | None = None
     import openvino
     import openvino.opset13 as ops
     stop = num_steps(generator) if stop is None else stop
-    ups = [PolyphaseUpsample(up) for up in generator.ups]
-    k = generator.num_kernels
-    stages = [step for i, up in enumerate(ups)
-              for step in (lambda x, up=up: _upsample(ops, _leaky_relu(ops, x, LRELU_SLOPE), up),
-                           lambda x, i=i: _mrf(ops, x, generator.resblocks[i * k:(i + 1) * k]))]
-    output = lambda x: ops.tanh(_conv(ops, _leaky_relu(ops, x, 0.01), generator.conv_post))  # default slope
-    steps = [lambda x: _conv(ops, x, generator.conv_pre), *stages, output]
+    g, k = generator, generator.num_kernels
+    stages = [step for i in range(len(g.ups))  # built only when run: a part rewrites just its own upsampling
+              for step in (lambda x, i=i: _upsample(ops, x, g.ups[i]),
+                           lambda x, i=i: _mrf(ops, x, g.resblocks[i * k:(i + 1) * k]))]
+    output = lambda x: ops.tanh(_conv(ops, _leaky_relu(ops, x, 0.01), g.conv_post))  # the default slope
+    steps = [lambda x: _conv(ops, x, g.conv_pre), *stages, output]
     name = "mel" if start == 0 else "features"
-    mel = ops.parameter([-1, _channels_into(generator, start), -1], np.float32, name=name)
-    x = mel
+    inputs = ops.parameter([-1, _channels_into(g, start), -1], np.float32, name=name)
+    x = inputs
     for step in steps[start:stop]:
         x = step(x)
-    return openvino.Model([x], [mel], "hifigan_generator")
+    return openvino.Model([x], [inputs], "hifigan_generator")
 
 
 # %%
@@ -365,9 +365,9 @@ test_eq([str(w.message) for w in caught], ["precision bf16 runs on the OpenVINO 
 # without bound by default (1.5 GB after 48 short V1 inputs of different lengths, still growing), so it is switched
 # off (`CPU_RUNTIME_CACHE_CAPACITY` 0: the same inputs stayed at 0.7 GB, and a repeated length is not prepared again).
 #
-# OpenVINO can also cache compiled models on disk (`CACHE_DIR`). Measured on V1 it shortened compilation by
-# 0.25 s, against an export that has to run anyway (the cache is keyed on the model, so the model must exist first)
-# and 55 MB written per checkpoint; it is not used.
+# OpenVINO can also cache compiled models on disk (`CACHE_DIR`). The cache is keyed on the model, so the graph must
+# be built first anyway; what it could save is the compilation, 0.3 s for V1 in fp32, against 55 MB written per
+# checkpoint, and not the preparation for each input length, which happens on the first calls. It is not used.
 
 # %%
 #| export
