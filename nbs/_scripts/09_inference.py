@@ -158,7 +158,9 @@ for n in (len(x), len(x) - 100, 256 * 37 + 5):
 #
 # fp32 outputs differ from the baseline by at most 1.5e-7 (random weights). The ratios move by 10 % or more between
 # runs on this shared machine: V1 in bf16 measured 3.3x to 3.8x over four runs of the two benchmarks. bf16 holds
-# twice fp32's memory in OpenVINO's buffers for a window of 1,054 frames.
+# twice fp32's memory in OpenVINO's buffers for a window of 1,054 frames, and each new input length first costs
+# seconds of kernel preparation (the runtimes notebook): bf16 pays off on long inputs, or many of one length; for
+# many short files of different lengths fp32 is faster.
 
 # %% [markdown]
 # ## `Vocoder`
