@@ -25,14 +25,9 @@ from hifigan_ruslan.pretrained import pretrained_path
 from hifigan_ruslan.runtimes import OpenVINOGenerator, native_bf16
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_inference import speech_mel  # noqa: E402
+from bench_inference import snr_db, speech_mel  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "mini_ruslan"
-
-
-def snr_db(signal: np.ndarray, reference: np.ndarray) -> float:
-    "Signal-to-noise ratio of `signal` against `reference`, in dB."
-    return float(10 * np.log10(np.sum(reference ** 2) / max(np.sum((signal - reference) ** 2), 1e-30)))
 
 
 def pesq_wb(reference: np.ndarray, degraded: np.ndarray, rate: int = 22050) -> float:

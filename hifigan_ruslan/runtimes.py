@@ -169,7 +169,7 @@ def runnable_precision(precision: str, backend: str) -> str:
 
 # %% ../nbs/09_runtimes.ipynb #f243594e
 class OpenVINOGenerator:
-    "Consecutive parts of a generator (OpenVINO or ONNX models) compiled for the CPU: mel -> audio `[B, hop T]`."
+    "Consecutive parts of a generator (OpenVINO or ONNX models) compiled for the CPU: mel -> audio."
     def __init__(self, parts: Sequence[tuple], num_threads: int | None = None):
         import openvino
         core = openvino.Core()

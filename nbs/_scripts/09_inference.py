@@ -648,7 +648,8 @@ if native_bf16():
     snr, pesq_fp32, pesq_bf16, change, own_error = np.array(rows).T
     print(f"SNR {snr.min():.1f} .. {snr.max():.1f} dB; mean PESQ-wb fp32 {pesq_fp32.mean():.3f}, "
           f"bf16 {pesq_bf16.mean():.3f}")
-    test_eq(snr.min() >= 40, True)  # measured 41.4 .. 44.9 dB here, 40.9 .. 47.4 on 36 clips
+    # the rule: measured 41.4 .. 44.9 dB here (1.4 dB to spare), 40.9 at worst on 36 clips
+    test_eq(snr.min() >= 40, True)
     test_eq(abs(pesq_bf16.mean() - pesq_fp32.mean()) <= 0.05, True)  # measured -0.005 on 36 clips
     test_eq((change < own_error / 4).all(), True)  # measured at most 0.18 of it
     del bf16

@@ -372,7 +372,7 @@ test_eq([str(w.message) for w in caught], ["precision bf16 runs on the OpenVINO 
 # %%
 #| export
 class OpenVINOGenerator:
-    "Consecutive parts of a generator (OpenVINO or ONNX models) compiled for the CPU: mel -> audio `[B, hop T]`."
+    "Consecutive parts of a generator (OpenVINO or ONNX models) compiled for the CPU: mel -> audio."
     def __init__(self, parts: Sequence[tuple], num_threads: int | None = None):
         import openvino
         core = openvino.Core()

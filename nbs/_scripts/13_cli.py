@@ -62,8 +62,8 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
                    help="inference runtime (default: OpenVINO on the CPU, else PyTorch)")
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="bf16: faster where the CPU has native bf16 (AMX, AVX512-BF16), after seconds of "
-                        "preparation for each new input length (for many short files of different lengths fp32 "
-                        "is faster); elsewhere fp32, with a warning")
+                        "preparation for each new input length (for many short files of different lengths "
+                        "fp32 is faster); elsewhere fp32, with a warning")
 
 
 # %% [markdown]
