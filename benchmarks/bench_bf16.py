@@ -22,7 +22,7 @@ from hifigan_ruslan.checkpoints import generator_from_checkpoint
 from hifigan_ruslan.inference import chunked_mel, load_audio
 from hifigan_ruslan.prepare import bundled_corpus
 from hifigan_ruslan.pretrained import pretrained_path
-from hifigan_ruslan.runtimes import OpenVINOGenerator, native_bf16
+from hifigan_ruslan.cpu_runtime import OpenVINOGenerator, native_bf16
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_inference import snr_db, speech_mel  # noqa: E402

@@ -96,7 +96,7 @@ test_eq(mel_loss(None, tone, real_mel=mel_spectrogram(tone, for_loss=True)).item
 noisy_loss = mel_loss(tone, tone + 0.01 * torch.randn_like(tone)).item()
 silent_loss = mel_loss(tone, torch.zeros_like(tone)).item()
 print(f"mel L1, tone vs. tone + noise: {noisy_loss:.3f}; tone vs. silence: {silent_loss:.3f}")
-test_eq(noisy_loss > silent_loss, True)
+assert noisy_loss > silent_loss, (noisy_loss, silent_loss)
 
 # %% [markdown]
 # Faint noise costs more than silence here. The tone fills a few bands; everywhere else both the tone and silence sit at the log floor (`log(1e-5)`), while noise, however faint, lifts every one of those empty bins by several nats. The log-mel L1 weighs quiet regions as much as loud ones, which is why it captures noise and breath well, and also why a low mel loss alone does not prove that the audio is speech.

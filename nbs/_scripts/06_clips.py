@@ -25,7 +25,7 @@ import soundfile as sf
 #
 # [RUSLAN](https://ruslan-corpus.github.io/) is a single-speaker Russian corpus: 22,200 utterances of one male voice, a little over 31 hours, recorded as 16-bit PCM mono WAV at 44.1 kHz. Its metadata file, `metadata_RUSLAN_22200.csv`, has no header and one `ID|text` line per clip, in UTF-8; the texts contain ordinary quotes and « », so the file is **not** read as CSV: each line is split on its first `|` and nothing else is interpreted. IDs look like `000000_RUSLAN` and name `000000_RUSLAN.wav`; some copies of the corpus use bare numbers (`000001.wav`), so IDs are matched with or without the `_RUSLAN` suffix.
 #
-# HiFi-GAN is trained at 22,050 Hz, so every usable clip is converted once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler. This page holds the two pieces that work on single files: the parser of the metadata and the check and conversion of one clip. Both report what is wrong with the input instead of raising, because one bad line or file in 22,200 should cost one clip, not the run; [Preparing the corpus](06_corpus.ipynb) runs them over a whole corpus in parallel and writes the report.
+# HiFi-GAN is trained at 22,050 Hz, so every usable clip is converted once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler. This page holds the two pieces that work on single files: the parser of the metadata and the check and conversion of one clip. Both report what is wrong with the input instead of raising, because one bad line or file in 22,200 should cost one clip, not the run; [Preparing the corpus](06b_prepare.ipynb) runs them over a whole corpus in parallel and writes the report.
 #
 # A file counts as a WAV by its name: `.wav` in any letter case, and not hidden (macOS `._*` resource forks, which some archives carry, are not audio). An ID must be a plain file name, since it names the output `OUT/wavs/ID.wav`.
 
@@ -45,7 +45,7 @@ test_eq([bool(ID_PATTERN.fullmatch(u)) for u in ["000001_RUSLAN", "a.b-c", "../e
         [True, True, False, False])
 
 # %% [markdown]
-# The examples use the bundled 12-clip corpus, which the [next page](06_corpus.ipynb) describes:
+# The examples use the bundled 12-clip corpus, which the [next page](06b_prepare.ipynb) describes:
 
 # %%
 from hifigan_ruslan.prepare import bundled_corpus

@@ -110,7 +110,7 @@
 # hifigan-ruslan prepare --data-path /data/RUSLAN --out data/ruslan-22k [--workers N] [--val-size 100] [--seed 1234]
 # ```
 #
-# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [Corpus preparation](06_corpus.ipynb).
+# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [Corpus preparation](06b_prepare.ipynb).
 
 # %% [markdown]
 # ## Train
@@ -137,7 +137,7 @@
 #
 # **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one. The `do_` files keep the official layout, discriminator optimizer included (its parameters in the official order, multi-scale then multi-period), so a run continues in the official `train.py` and an official run continues here. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
 #
-# A run folder holds `checkpoints/` (`g_XXXXXXXX`: the generator, `do_XXXXXXXX`: discriminators and optimizers, `generator_best.pt`: the generator with the best validation mel L1; written atomically, so a killed session never leaves a half-written file), `metrics.csv` (losses, validation scores and the health monitor's verdict), `samples/` (validation audio) and `plots/` (loss curves). See [Training](08_training.ipynb) and [Training health](07_health.ipynb).
+# A run folder holds `checkpoints/` (`g_XXXXXXXX`: the generator, `do_XXXXXXXX`: discriminators and optimizers, `generator_best.pt`: the generator with the best validation mel L1; written atomically, so a killed session never leaves a half-written file), `metrics.csv` (losses, validation scores and the health monitor's verdict), `samples/` (validation audio) and `plots/` (loss curves). See [Training](09a_training.ipynb) and [Training health](07_health.ipynb).
 
 # %% [markdown]
 # ## Generate and resynthesize
@@ -156,7 +156,7 @@
 # audio = vocoder(mel)   # log-mel [80, frames] -> waveform at 22,050 Hz
 # ```
 #
-# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.6 to 2 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3.6x faster than PyTorch for V1, its waveform at least 40 dB from fp32's on real speech) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](09_inference.ipynb) and [Runtimes](09_runtimes.ipynb).
+# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.6 to 2 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3.6x faster than PyTorch for V1, its waveform at least 40 dB from fp32's on real speech) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](10a_inference.ipynb) and [Runtimes](10_cpu_runtime.ipynb).
 
 # %% [markdown]
 # ## Evaluate
@@ -165,7 +165,7 @@
 # hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
 # ```
 #
-# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) and the pretrained models by name work too. With `--baseline universal` (or any checkpoint) it scores the baseline on the same clips as well and writes `comparison.md`: both models per clip, their means, and the gain of the checkpoint over the baseline. See [Evaluation](10_evaluation.ipynb).
+# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) and the pretrained models by name work too. With `--baseline universal` (or any checkpoint) it scores the baseline on the same clips as well and writes `comparison.md`: both models per clip, their means, and the gain of the checkpoint over the baseline. See [Evaluation](11_evaluation.ipynb).
 
 # %% [markdown]
 # ## What the Kaggle runs showed
@@ -196,24 +196,24 @@
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
-# | [Checkpoints](05_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
+# | [Checkpoints](05a_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
 # | [Pretrained vocoders](05_pretrained.ipynb) | the official universal and LJ generators, found offline and verified |
 # | [Clips](06_clips.ipynb) | reading RUSLAN's metadata, checking and converting one clip |
-# | [Corpus preparation](06_corpus.ipynb) | `prepare`: the whole corpus, its split and its report; the mel cache |
-# | [Datasets](06_data.ipynb) | training windows, whole validation clips, the loaders |
+# | [Corpus preparation](06b_prepare.ipynb) | `prepare`: the whole corpus, its split and its report; the mel cache |
+# | [Datasets](06a_data.ipynb) | training windows, whole validation clips, the loaders |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
 # | [Metrics](08_metrics.ipynb) | `metrics.csv`, TensorBoard and the loss curves |
-# | [Stopping](08_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse |
-# | [Trainer](08_trainer.ipynb) | one training step, validation, the trainer's state |
-# | [Training](08_training.ipynb) | the training loop, resuming, time budgets, two GPUs; `train` |
-# | [Inference](09_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
-# | [Runtimes](09_runtimes.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16; the ONNX export |
-# | [Evaluation](10_evaluation.ipynb) | scoring a checkpoint on the validation clips |
+# | [Stopping](08b_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse |
+# | [Trainer](09_trainer.ipynb) | one training step, validation, the trainer's state |
+# | [Training](09a_training.ipynb) | the training loop, resuming, time budgets, two GPUs; `train` |
+# | [Inference](10a_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
+# | [Runtimes](10_cpu_runtime.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16; the ONNX export |
+# | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips |
 # | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
 # | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
-# | [Documentation site](12_docs.ipynb) | the development tool that builds this site locally, checks it in a browser and writes the README |
-# | [Command line](13_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
-# | [Demo](14_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
+# | [Documentation site](docsite.ipynb) | the development tool that builds this site locally, checks it in a browser and writes the README |
+# | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
+# | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):
 #

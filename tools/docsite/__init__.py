@@ -1,7 +1,7 @@
 """Development tooling: the documentation site without Quarto, its check in headless Chromium, and README.md.
 
 Not part of the `hifigan_ruslan` package. Run it as `python tools/docsite --out DIR [--check] [--readme]`;
-the notebook nbs/12_docs.ipynb documents and tests it."""
+the notebook nbs/docsite.ipynb documents and tests it."""
 from .browser import SiteCheck, check_site, find_chromium, serve_directory
 from .markdown import cell_options, notebook_for_page, quarto_markdown
 from .pages import (Page, local_target, page_from_notebook, pandoc_heading_ids, pandoc_id, render_page,

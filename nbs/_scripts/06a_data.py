@@ -25,7 +25,7 @@ from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.prepare import aligned_mel_frames, find_mel_file
 
 # %% [markdown]
-# Training reads what [`prepare`](06_corpus.ipynb) wrote: `wavs/ID.wav` at 22,050 Hz mono 16-bit, and the fixed split `train.txt` / `val.txt`. The examples on this page prepare the bundled 12-clip corpus once and read it with the `tiny` preset (4,096-sample segments, 16 frames).
+# Training reads what [`prepare`](06b_prepare.ipynb) wrote: `wavs/ID.wav` at 22,050 Hz mono 16-bit, and the fixed split `train.txt` / `val.txt`. The examples on this page prepare the bundled 12-clip corpus once and read it with the `tiny` preset (4,096-sample segments, 16 frames).
 
 # %%
 import shutil, tempfile
@@ -235,7 +235,7 @@ test_fail(lambda: VocoderDataset(work / "tiny", cfg=odd), exc=UserError, contain
 # %% [markdown]
 # ### Cached mels
 #
-# With `mel_dir`, the mel comes from `ID.npy` files instead (see [the mel cache](06_corpus.ipynb#the-optional-mel-cache) for the frame rule). Here the "acoustic model" is played by `mel_spectrogram` itself on the whole prepared clip, saved with one frame too many (as a centred STFT would give) and under bare-number names; the dataset trims that frame and cuts each training mel at the frames of its audio window. A mel five frames off is an error that names it.
+# With `mel_dir`, the mel comes from `ID.npy` files instead (see [the mel cache](06b_prepare.ipynb#the-optional-mel-cache) for the frame rule). Here the "acoustic model" is played by `mel_spectrogram` itself on the whole prepared clip, saved with one frame too many (as a centred STFT would give) and under bare-number names; the dataset trims that frame and cuts each training mel at the frames of its audio window. A mel five frames off is an error that names it.
 
 # %%
 mel_dir = work / "mels"

@@ -25,7 +25,7 @@ from hifigan_ruslan.config import Config, UserError, apply_overrides, load_confi
 from hifigan_ruslan.checkpoints import find_generator_file, find_resume_checkpoint
 from hifigan_ruslan.data import make_dataloader
 from hifigan_ruslan.metrics import IntervalStats, MetricsLog, plot_metrics, read_metrics
-from hifigan_ruslan.outputs import RunLock, prune_samples
+from hifigan_ruslan.run_folder import RunLock, prune_samples
 from hifigan_ruslan.stopping import Clock, SignalFlag, StopCheck, TrainingDiverged
 from hifigan_ruslan.trainer import PRECISIONS, DistInfo, Trainer, init_distributed, resolve_precision
 
@@ -34,7 +34,7 @@ from fastcore.test import test_close, test_eq, test_fail
 
 
 # %% [markdown]
-# A training run is a loop over `Trainer.train_step` (see [The trainer](08_trainer.ipynb)), wrapped in the things that make a long run on rented hardware survivable: checkpoints that a kill cannot corrupt, resume from them, a clock that stops the run before the platform does, validation, and a monitor that notices when the GAN has stopped learning. The sections below build the pieces in order; `Trainer.fit` puts them together and `train` is the entry point that the command line `hifigan-ruslan train` calls. The reasons a run stops, and how all processes agree on them, are in [Stopping a run](08_stopping.ipynb).
+# A training run is a loop over `Trainer.train_step` (see [The trainer](09_trainer.ipynb)), wrapped in the things that make a long run on rented hardware survivable: checkpoints that a kill cannot corrupt, resume from them, a clock that stops the run before the platform does, validation, and a monitor that notices when the GAN has stopped learning. The sections below build the pieces in order; `Trainer.fit` puts them together and `train` is the entry point that the command line `hifigan-ruslan train` calls. The reasons a run stops, and how all processes agree on them, are in [Stopping a run](08b_stopping.ipynb).
 
 # %% [markdown]
 # ## Data, epoch after epoch
@@ -107,7 +107,7 @@ def batch_groups(self: Trainer, loader):
 # %% [markdown]
 # ## Logs, validation and checkpoints during the loop
 #
-# Every `log_every_steps` the interval means of the step statistics (`IntervalStats`: one host synchronisation per interval) go to `metrics.csv`, TensorBoard, the progress bar and the health monitor, which also sees the last batch's generated and real audio. Its warnings are printed when they change; with `--stop-on-collapse` a collapse stops the run. Every `val_every_steps` the generator is validated, and at step 0 of a new run too, for a baseline (`val_every_steps` 0: never); an improvement writes `generator_best.pt`, and the samples of all but the newest validations and the best are deleted (see [The run folder](08_outputs.ipynb)). Each step's non-finite verdict goes to the health monitor, which owns the count.
+# Every `log_every_steps` the interval means of the step statistics (`IntervalStats`: one host synchronisation per interval) go to `metrics.csv`, TensorBoard, the progress bar and the health monitor, which also sees the last batch's generated and real audio. Its warnings are printed when they change; with `--stop-on-collapse` a collapse stops the run. Every `val_every_steps` the generator is validated, and at step 0 of a new run too, for a baseline (`val_every_steps` 0: never); an improvement writes `generator_best.pt`, and the samples of all but the newest validations and the best are deleted (see [The run folder](08a_run_folder.ipynb)). Each step's non-finite verdict goes to the health monitor, which owns the count.
 
 # %%
 #| export
@@ -654,7 +654,7 @@ with warnings.catch_warnings():
 test_eq((tr.step, list_steps(tr.ckpt_dir)), (3, []))
 
 # %% [markdown]
-# **fp16 with the gradient scaler**, the path of every Kaggle run, on the CPU (batches of one 1,024-sample segment: fp16 backward passes are slow there). The scalers start at the scale a fresh run reaches after its first overflows (512; a fresh scaler's 65,536 costs the generator its first seven steps here, see [The trainer](08_trainer.ipynb)). At step 9 an overflow is injected (a gradient hook returns `inf`): the step is skipped and the scale halved, but it is not a non-finite step for the health monitor (set to stop after 3 of them), and the run goes on to its last step. It learns as much as the same run in fp32. The scaler's state is in the checkpoint, and a resumed run restores it.
+# **fp16 with the gradient scaler**, the path of every Kaggle run, on the CPU (batches of one 1,024-sample segment: fp16 backward passes are slow there). The scalers start at the scale a fresh run reaches after its first overflows (512; a fresh scaler's 65,536 costs the generator its first seven steps here, see [The trainer](09_trainer.ipynb)). At step 9 an overflow is injected (a gradient hook returns `inf`): the step is skipped and the scale halved, but it is not a non-finite step for the health monitor (set to stop after 3 of them), and the run goes on to its last step. It learns as much as the same run in fp32. The scaler's state is in the checkpoint, and a resumed run restores it.
 
 # %%
 #| slow
@@ -700,11 +700,11 @@ scales = [(t.scaler_g.get_scale(), t.scaler_d.get_scale()) for t in (resumed, tr
 test_eq(scales[0], scales[1])
 
 # %% [markdown]
-# **A bounded run folder.** A run that validates at every step keeps the samples of its newest three validations and of its best one, the checkpoints that `keep_last` allows, and one TensorBoard file per training process; resumed, it adds one more events file and nothing else grows. (How it stays bounded over 1,000 validations is simulated in [The run folder](08_outputs.ipynb).)
+# **A bounded run folder.** A run that validates at every step keeps the samples of its newest three validations and of its best one, the checkpoints that `keep_last` allows, and one TensorBoard file per training process; resumed, it adds one more events file and nothing else grows. (How it stays bounded over 1,000 validations is simulated in [The run folder](08a_run_folder.ipynb).)
 
 # %%
 #| slow
-from hifigan_ruslan.outputs import KEEP_SAMPLE_VALIDATIONS, sample_steps
+from hifigan_ruslan.run_folder import KEEP_SAMPLE_VALIDATIONS, sample_steps
 
 
 # %%
@@ -735,7 +735,7 @@ test_eq(other_bytes < 0.2 * ckpt_bytes, True)  # the checkpoints are what takes 
 #| slow
 holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
     import time
-    from hifigan_ruslan.outputs import RunLock
+    from hifigan_ruslan.run_folder import RunLock
     with RunLock({str(bounded)!r}):
         print("locked", flush=True)
         time.sleep(600)

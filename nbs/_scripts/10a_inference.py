@@ -26,7 +26,7 @@ from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.checkpoints import generator_from_checkpoint
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.pretrained import pretrained_path
-from hifigan_ruslan.runtimes import OpenVINOGenerator, check_precision, onnx_model, runnable_precision
+from hifigan_ruslan.cpu_runtime import OpenVINOGenerator, check_precision, onnx_model, runnable_precision
 
 
 # %% [markdown]
@@ -543,7 +543,7 @@ def built_with_warnings(**kwargs) -> tuple[Vocoder, list[str]]:
 
 test_fail(lambda: Vocoder.from_checkpoint(tiny_ckpt, precision="fp16"), contains="unknown precision 'fp16': choose")
 test_fail(lambda: Vocoder.from_pretrained("nope"), contains="'nope' is not a pretrained model: choose one of")
-with mock.patch("hifigan_ruslan.runtimes.native_bf16", return_value=False):
+with mock.patch("hifigan_ruslan.cpu_runtime.native_bf16", return_value=False):
     no_bf16, messages = built_with_warnings(precision="bf16")
 test_eq((no_bf16.backend, no_bf16.precision), ("openvino", "fp32"))
 test_eq(messages, ["precision bf16: this CPU has no native bf16 (AMX or AVX512-BF16): using fp32"])
@@ -574,7 +574,7 @@ import copy
 import soxr
 from pesq import pesq
 from hifigan_ruslan.prepare import bundled_corpus
-from hifigan_ruslan.runtimes import native_bf16
+from hifigan_ruslan.cpu_runtime import native_bf16
 
 # %%
 clips = sorted((bundled_corpus() / "RUSLAN").glob("*.wav"))[:3]

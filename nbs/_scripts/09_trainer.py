@@ -31,14 +31,14 @@ from hifigan_ruslan.checkpoints import (RunPosition, atomic_save, discriminator_
                                         step_path, training_payloads)
 from hifigan_ruslan.data import VocoderDataset, make_dataloader
 from hifigan_ruslan.health import HealthMonitor
-from hifigan_ruslan.outputs import sample_stem
+from hifigan_ruslan.run_folder import sample_stem
 
 # %%
 from fastcore.test import test_eq, test_fail
 from hifigan_ruslan.config import apply_overrides, preset_config
 
 # %% [markdown]
-# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below in the order of the official HiFi-GAN `train.py`: the models and optimizers, the generator's forward pass, the discriminator update, the generator update, validation, and the checkpoints. The loop that calls them (`fit`), the stop rules and the command's entry point `train` are in the next notebook, [Training](08_training.ipynb).
+# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below in the order of the official HiFi-GAN `train.py`: the models and optimizers, the generator's forward pass, the discriminator update, the generator update, validation, and the checkpoints. The loop that calls them (`fit`), the stop rules and the command's entry point `train` are in the next notebook, [Training](09a_training.ipynb).
 #
 # ## Precision
 #
@@ -550,7 +550,7 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
 # %% [markdown]
 # ## Checkpoints of the run
 #
-# The file format is the checkpoints module's ([Checkpoints](05_checkpoints.ipynb)); the trainer only says what goes in. `save` writes the pair of the current step (process 0) and keeps the best step's pair when pruning; `load` restores a pair, this project's or an official one; `init_from` starts a new run from existing weights; `save_best` writes `generator_best.pt` after a validation that improved on the best.
+# The file format is the checkpoints module's ([Checkpoints](05a_checkpoints.ipynb)); the trainer only says what goes in. `save` writes the pair of the current step (process 0) and keeps the best step's pair when pruning; `load` restores a pair, this project's or an official one; `init_from` starts a new run from existing weights; `save_best` writes `generator_best.pt` after a validation that improved on the best.
 
 # %%
 #| export

@@ -75,14 +75,14 @@ show_doc(site_notebooks)
 show_doc(page_name)
 
 # %%
-names = ["13_cli.ipynb", "100_z.ipynb", "b.ipynb", "02_generator.ipynb", "index.ipynb", "a.ipynb"]
-in_order = ["index.ipynb", "02_generator.ipynb", "13_cli.ipynb", "100_z.ipynb", "a.ipynb", "b.ipynb"]
+names = ["14_cli.ipynb", "100_z.ipynb", "b.ipynb", "02_generator.ipynb", "index.ipynb", "a.ipynb"]
+in_order = ["index.ipynb", "02_generator.ipynb", "14_cli.ipynb", "100_z.ipynb", "a.ipynb", "b.ipynb"]
 test_eq(reading_order(names), in_order)
 test_eq(page_name("01_mel.ipynb"), "mel.html")
 test_eq(page_name("index.ipynb"), "index.html")
 print(site_notebooks("."))
 test_eq(site_notebooks(".")[0], "index.ipynb")
-test_eq("12_docs.ipynb" in site_notebooks("."), True)
+test_eq("docsite.ipynb" in site_notebooks("."), True)
 
 # %% [markdown]
 # ## Processing the notebooks
@@ -102,7 +102,7 @@ failure = Exception("Error in notebook: Command line in cell 7 :\nimport x\nf(y)
 failure.__cause__ = NameError("name 'y' is not defined")
 message = processing_error(failure, info.nbs_path)
 print(message)
-test_eq(message.split(" for the docs: ")[0], "nbdev could not process 13_cli.ipynb, cell 7")
+test_eq(message.split(" for the docs: ")[0], "nbdev could not process 14_cli.ipynb, cell 7")
 test_eq(message.split(" for the docs: ")[1].split(" (")[0], "NameError: name 'y' is not defined")
 
 # %% [markdown]

@@ -4,7 +4,7 @@
 # > What a run keeps in its folder however long it trains: the samples of the newest validations and of the best one, and a lock that lets one trainer at a time write there.
 
 # %%
-#| default_exp outputs
+#| default_exp run_folder
 
 # %%
 #| hide
@@ -24,7 +24,7 @@ from fastcore.test import test_eq, test_fail
 # %% [markdown]
 # A run folder is what a user downloads after a run, and on Kaggle `kaggle kernels output` downloads only its first 500 files. So what a run writes must stay bounded however many steps it trains:
 #
-# - **checkpoints**: the newest `keep_last` pairs and the best step's, pruned after every save ([Checkpoints](05_checkpoints.ipynb)), plus `generator_best.pt`;
+# - **checkpoints**: the newest `keep_last` pairs and the best step's, pruned after every save ([Checkpoints](05a_checkpoints.ipynb)), plus `generator_best.pt`;
 # - **samples**: every validation writes a WAV and a mel figure of `num_val_samples` clips; only those of the newest `KEEP_SAMPLE_VALIDATIONS` validations and of the best step stay (below), plus each clip's real audio once;
 # - **TensorBoard**: one events file per training process (`SummaryWriter` opens one file when it is created and appends to it until it is closed; the run opens one per `fit`), so a run resumed ten times has ten small files;
 # - `metrics.csv`, `train.log`, `config.yaml`, `plots/losses.png` and the lock `.lock`: one each.
@@ -142,7 +142,7 @@ show_doc(RunLock)
 with tempfile.TemporaryDirectory() as d:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
         import time
-        from hifigan_ruslan.outputs import RunLock
+        from hifigan_ruslan.run_folder import RunLock
         with RunLock({d!r}):
             print("locked", flush=True)
             time.sleep(600)

@@ -32,7 +32,7 @@ from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTIO
 #
 # On Kaggle the dataset `freezerainml/ruslan` is mounted read-only at `/kaggle/input/ruslan`, and the folder holding the WAVs is named differently between copies (`RUSLAN/`, `ruslan_dataset/`, `wavs/`). So nothing here assumes a layout: `find_corpus` looks for the metadata file and for the folder with the most WAVs anywhere under the root it is given.
 #
-# HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
+# HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06a_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
 
 # %% [markdown]
 # ### The bundled small corpus
@@ -659,7 +659,7 @@ test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
 # %% [markdown]
 # ## The optional mel cache
 #
-# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare` checks the whole folder and lists each bad file in the report; the [dataset](06_data.ipynb) uses the same two functions to find and cut the mels.
+# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare` checks the whole folder and lists each bad file in the report; the [dataset](06a_data.ipynb) uses the same two functions to find and cut the mels.
 
 # %%
 #| export

@@ -5,7 +5,7 @@
 # > convolutions, exact in fp32, and a bf16 path with its first steps in fp32 on CPUs that compute bf16 natively.
 
 # %%
-#| default_exp runtimes
+#| default_exp cpu_runtime
 
 # %%
 #| hide
