@@ -20,7 +20,7 @@ from pesq import pesq
 
 from hifigan_ruslan.checkpoints import generator_from_checkpoint
 from hifigan_ruslan.inference import chunked_mel, load_audio
-from hifigan_ruslan.prepare import bundled_corpus
+from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.pretrained import pretrained_path
 from hifigan_ruslan.cpu_runtime import OpenVINOGenerator, native_bf16
 

@@ -21,7 +21,8 @@ import soundfile as sf
 from hifigan_ruslan.config import preset_config
 from hifigan_ruslan.clips import METADATA_NAME, read_metadata
 from hifigan_ruslan.data import VocoderDataset, make_dataloader
-from hifigan_ruslan.prepare import bundled_corpus, find_corpus, prepare_corpus
+from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.prepare import find_corpus, prepare_corpus
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "mini_ruslan"
 

@@ -15,12 +15,12 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import apply_overrides, preset_config
-from hifigan_ruslan.prepare import bundled_corpus
+from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.losses import discriminator_loss, feature_loss, generator_loss
 from hifigan_ruslan.mel import mel_spectrogram
-from hifigan_ruslan.training import Trainer
+from hifigan_ruslan.trainer import Trainer
 
 
 def fresh_mel(audio: torch.Tensor, cfg, for_loss: bool) -> torch.Tensor:
@@ -120,7 +120,7 @@ def bench(preset: str, batch: int, segment: int, steps: int, device: str, precis
     cfg = apply_overrides(preset_config(preset), [f"train.batch_size={batch}", f"train.segment_size={segment}",
                                                   "train.grad_accum_steps=1", f"train.precision={precision}"])
     torch.manual_seed(cfg.train.seed)
-    tr = Trainer(cfg, device=device, progress=False)
+    tr = Trainer(cfg, device=device)
     with torch.no_grad():  # converge the spectral-norm power iteration, which the reference runs twice per D step and
         for _ in range(50): tr.msd.discriminators[0](torch.zeros(1, 1, 1024, device=tr.device))  # train_step once
     ref = ReferenceStep(tr)

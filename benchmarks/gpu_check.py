@@ -17,7 +17,8 @@ from hifigan_ruslan.config import apply_overrides, preset_config
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.inference import Vocoder
 from hifigan_ruslan.mel import mel_spectrogram
-from hifigan_ruslan.trainer import Trainer, resolve_device
+from hifigan_ruslan.config import resolve_device
+from hifigan_ruslan.trainer import Trainer
 from bench_training import real_batch, sync
 
 GPU_WORKLOAD = {"preset": "recipe", "batch": 4, "segment": 8192, "warmup": 2, "steps": 5}
@@ -36,7 +37,7 @@ def check_training(workload: dict, precision: str, device: torch.device) -> Trai
                  "train.grad_accum_steps=1", f"train.precision={precision}"]
     cfg = apply_overrides(preset_config(workload["preset"]), overrides)
     torch.manual_seed(cfg.train.seed)
-    tr = Trainer(cfg, device=device, progress=False)
+    tr = Trainer(cfg, device=device)
     batch = real_batch(workload["batch"], workload["segment"], cfg)
     if device.type == "cuda":
         batch = tuple(t.pin_memory() for t in batch)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import errno, math, os, random, re, secrets, shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch

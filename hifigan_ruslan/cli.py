@@ -7,10 +7,11 @@ from __future__ import annotations
 import argparse, sys
 from pathlib import Path
 import hifigan_ruslan
-from .config import UserError
+from .config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
+                                   UserError, preset_names)
 
 # %% auto #0
-__all__ = ['BACKENDS', 'PRECISIONS', 'build_parser', 'main']
+__all__ = ['build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e7cfb153
 def _add_device(p: argparse.ArgumentParser, default: str = "auto"):
@@ -24,14 +25,10 @@ def _add_progress(p: argparse.ArgumentParser):
 
 def _add_checkpoint(p: argparse.ArgumentParser):
     p.add_argument("--checkpoint", required=True,
-                   help="a g_XXXXXXXX or generator_best.pt file, an official g_ file, or a run folder "
-                        "(its generator_best.pt, else its newest g_)")
-    p.add_argument("--preset", choices=["v1", "v2", "v3", "tiny"],
+                   help="a pretrained model (universal, lj), a run folder (its generator_best.pt, else its "
+                        "newest g_), a g_XXXXXXXX or generator_best.pt file, or an official g_ file")
+    p.add_argument("--preset", choices=list(GENERATOR_PRESETS),
                    help="generator preset of an official checkpoint (inferred if omitted)")
-
-# the choices of the inference modules, spelled out so that `--help` imports nothing heavy
-BACKENDS = ("auto", "torch", "openvino")
-PRECISIONS = ("fp32", "bf16")
 
 def _add_vocoder_options(p: argparse.ArgumentParser):
     _add_checkpoint(p)
@@ -39,7 +36,7 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
     _add_threads(p)
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="inference runtime (default: OpenVINO on the CPU, else PyTorch)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
                    help="bf16: faster where the CPU has native bf16 (AMX, AVX512-BF16), after seconds of "
                         "preparation for each new input length (for many short files of different lengths "
                         "fp32 is faster); elsewhere fp32, with a warning")
@@ -68,7 +65,8 @@ def _train_parser(sub):
     p.add_argument("--out", required=True,
                    help="run folder: checkpoints/, samples/, plots/, metrics.csv (resumed if it has any)")
     p.add_argument("--preset", default=None,
-                   help="recipe (default), exp1, exp2, exp3, tiny, or a generator preset v1/v2/v3")
+                   help=f"a training preset ({', '.join(preset_names())}); default: recipe, or a resumed "
+                        "run's own config")
     p.add_argument("--config", default=None, help="a YAML/JSON config file (instead of --preset)")
     p.add_argument("--max-steps", type=int, default=None,
                    help="stop after this many optimizer steps in all (default: the configured epochs)")
@@ -79,7 +77,8 @@ def _train_parser(sub):
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="checkpoint every STEPS steps (train.checkpoint_every_steps)")
     p.add_argument("--init-from", default=None, metavar="CKPT",
-                   help="start a new run from these weights (a g_ file; its do_ sibling too)")
+                   help="start a new run from these weights: a pretrained model (universal, lj), a run "
+                        "folder, or a g_ file (its do_ sibling too)")
     p.add_argument("--resume-from", default=None, metavar="PATH",
                    help="continue from a run folder, a checkpoints folder or a g_/do_ file (official too)")
     p.add_argument("--mel-dir", default=None, metavar="DIR",
@@ -126,7 +125,8 @@ def _inference_parsers(sub):
     p = sub.add_parser("export", help="export a generator to ONNX or TorchScript",
                        description="Export the generator (mel [B, 80, T] -> audio [B, 1, 256 T]), checked.")
     _add_checkpoint(p)
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--format", choices=EXPORT_FORMATS, default="onnx",
+                   help="onnx (OpenVINO, ONNX Runtime, TensorRT) or torchscript (libtorch); default: onnx")
     p.add_argument("--out", required=True, help="output model file")
     p.set_defaults(run=_export)
 
@@ -206,7 +206,8 @@ def _prepare(args) -> int:
 
 # %% ../nbs/14_cli.ipynb #034a2206
 def _train(args) -> int:
-    from hifigan_ruslan.training import TrainingDiverged, resolve_config, stop_exit_code, train, train_summary
+    from hifigan_ruslan.stopping import TrainingDiverged
+    from hifigan_ruslan.training import resolve_config, stop_exit_code, train, train_summary
     _non_negative(args, "val_every", "checkpoint_every")
     overrides = list(args.set)
     if args.val_every is not None:
@@ -223,10 +224,6 @@ def _train(args) -> int:
     except TrainingDiverged as e:
         print(f"hifigan-ruslan train: {e}", flush=True)
         return 1
-    finally:
-        import torch.distributed as dist
-        if dist.is_initialized():
-            dist.destroy_process_group()
     if trainer.dist.main:
         print(train_summary(trainer, reason))
     return stop_exit_code(reason)
@@ -240,8 +237,9 @@ def _demo(args) -> int:
 # %% ../nbs/14_cli.ipynb #06aead41
 def _vocoder(args, checkpoint: str | None = None):
     from hifigan_ruslan.checkpoints import find_generator_file
-    from hifigan_ruslan.inference import Vocoder, resolve_device
-    device = resolve_device(None if args.device == "auto" else args.device)
+    from hifigan_ruslan.config import resolve_device
+    from hifigan_ruslan.inference import Vocoder
+    device = resolve_device(args.device)
     path = find_generator_file(checkpoint or args.checkpoint)
     voc = Vocoder.from_checkpoint(path, args.preset, device, backend=args.backend, precision=args.precision)
     print(f"{args.command}: {path.name} through {voc.backend} in {voc.precision} on {voc.device}", flush=True)
@@ -296,7 +294,8 @@ def _resynth(args) -> int:
 
 def _export(args) -> int:
     from hifigan_ruslan.checkpoints import find_generator_file
-    from hifigan_ruslan.inference import Vocoder, check_export, export_generator
+    from hifigan_ruslan.export import check_export, export_generator
+    from hifigan_ruslan.inference import Vocoder
     voc = Vocoder.from_checkpoint(find_generator_file(args.checkpoint), args.preset, "cpu", backend="torch")
     path = export_generator(voc, args.out, args.format)
     try:

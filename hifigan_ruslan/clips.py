@@ -5,15 +5,17 @@
 # %% ../nbs/06_clips.ipynb #8a3d8c9b
 from __future__ import annotations
 import codecs, math, os, re, wave
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import soundfile as sf
+from .config import MelConfig
 
 # %% auto #0
 __all__ = ['METADATA_NAME', 'ID_PATTERN', 'SILENCE_PEAK', 'CLIPPED_FRACTION', 'MIN_SEGMENT_FRACTION', 'TARGET_SUBTYPE',
-           'is_wav_name', 'clip_key', 'id_variants', 'MetaEntry', 'problem_record', 'read_metadata', 'wav_truncation',
-           'to_pcm16', 'write_pcm16', 'process_clip']
+           'is_wav_name', 'bundled_corpus', 'clip_key', 'id_variants', 'MetaEntry', 'problem_record', 'read_metadata',
+           'wav_truncation', 'to_pcm16', 'write_pcm16', 'process_clip']
 
 # %% ../nbs/06_clips.ipynb #aa7bfc87
 METADATA_NAME = "metadata_RUSLAN_22200.csv"
@@ -22,6 +24,11 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 def is_wav_name(name: str) -> bool:
     "A `.wav` file that is not hidden (a macOS `._*` resource fork is not audio)."
     return name.lower().endswith(".wav") and not name.startswith(".")
+
+# %% ../nbs/06_clips.ipynb #728e94b1
+def bundled_corpus() -> Path:
+    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
+    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
 
 # %% ../nbs/06_clips.ipynb #0ff8e2e6
 def clip_key(name: str) -> str:
@@ -62,7 +69,7 @@ def _decode_line(data: bytes) -> tuple[str, bool]:
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace"), False
 
-def _lineproblem_record(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
+def _line_problem(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
     "Why metadata line `n` is skipped, or None when it is an entry."
     if not line.strip():
         return problem_record("line", n, "blank_line", "blank line skipped")
@@ -92,7 +99,7 @@ def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
             reason = "not valid UTF-8: undecodable bytes replaced by U+FFFD"
             problems.append(problem_record("line", n, "bad_utf8", reason, "kept"))
         uid, sep, text = (part.strip() for part in line.partition("|"))
-        problem = _lineproblem_record(n, line, uid, sep, seen)
+        problem = _line_problem(n, line, uid, sep, seen)
         if problem is not None:
             problems.append(problem)
             continue
@@ -112,7 +119,7 @@ CLIPPED_FRACTION = 1e-3           # more than 0.1 % of the samples at full scale
 MIN_SEGMENT_FRACTION = 0.25       # a clip shorter than this part of a training segment is skipped
 TARGET_SUBTYPE = "PCM_16"
 
-def _data_chunkproblem_record(size: int, pos: int, csize: int, byte_rate: int) -> str | None:
+def _data_chunk_problem(size: int, pos: int, csize: int, byte_rate: int) -> str | None:
     "Why a `data` chunk of `csize` bytes at `pos` does not fit a file of `size` bytes, or None."
     held = size - pos - 8
     if csize <= held or csize in (0, 0xFFFFFFFF):  # 0 / 0xFFFFFFFF: streamed, size unknown
@@ -139,7 +146,7 @@ def wav_truncation(path) -> str | None:
             if cid == b"fmt " and len(chunk) >= 20:
                 byte_rate = int.from_bytes(chunk[16:20], "little")
             if cid == b"data":
-                return _data_chunkproblem_record(size, pos, csize, byte_rate)
+                return _data_chunk_problem(size, pos, csize, byte_rate)
             pos += 8 + csize + (csize & 1)
 
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
@@ -199,7 +206,7 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
         notes.append(["clipped", f"clipped: {at_full_scale} samples ({share:.1f} %) at full scale"])
     return audio, None, notes
 
-def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
+def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate, min_seconds: float = 0.0) -> dict:
     "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; return its record (`kept`, `skip`, ...)."
     import soxr
     src, dst = Path(src), Path(dst)

@@ -10,12 +10,13 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from .config import Config, UserError
+from .clips import id_variants
+from .config import Config, MelConfig, UserError
 from .mel import mel_spectrogram
-from .prepare import aligned_mel_frames, find_mel_file
 
 # %% auto #0
-__all__ = ['LOG_MEL_FLOOR', 'read_split', 'VocoderDataset', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+__all__ = ['LOG_MEL_FLOOR', 'MEL_FRAME_TOLERANCE', 'read_split', 'VocoderDataset', 'find_mel_file', 'aligned_mel_frames',
+           'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06a_data.ipynb #4faafffd
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -112,6 +113,30 @@ class VocoderDataset(Dataset):
         if mel.shape[1] < want:
             mel = torch.nn.functional.pad(mel, (0, want - mel.shape[1]), value=LOG_MEL_FLOOR)
         return mel, audio
+
+# %% ../nbs/06a_data.ipynb #bebf9784
+MEL_FRAME_TOLERANCE = 2
+
+def find_mel_file(mel_dir, uid: str) -> Path | None:
+    "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
+    return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
+
+def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size, num_mels: int = MelConfig.num_mels,
+                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
+    try:
+        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
+    except (OSError, ValueError) as e:
+        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 2 or shape[0] != num_mels:
+        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
+    audio_frames = audio_samples // hop
+    if abs(shape[1] - audio_frames) > tolerance:
+        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
+                        f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
+    return min(shape[1], audio_frames)
 
 # %% ../nbs/06a_data.ipynb #e21d4fe5
 def _mixed_seed(*values: int) -> int:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from .config import UserError, apply_overrides, preset_config
-from .prepare import bundled_corpus, prepare_corpus
+from .clips import bundled_corpus
+from .prepare import prepare_corpus
 from .training import train
 
 # %% auto #0

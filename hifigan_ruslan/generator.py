@@ -5,15 +5,13 @@
 # %% ../nbs/02_generator.ipynb #71ffe430
 from __future__ import annotations
 import dataclasses, warnings
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .config import GeneratorConfig, GENERATOR_PRESETS, UserError
+from .config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
 
 # %% auto #0
-__all__ = ['LRELU_SLOPE', 'get_padding', 'weight_norm', 'remove_weight_norm_from', 'init_weights', 'ResBlock', 'Generator',
-           'reference_weights', 'relative_rms_error']
+__all__ = ['LRELU_SLOPE', 'get_padding', 'weight_norm', 'remove_weight_norm_from', 'init_weights', 'ResBlock', 'Generator']
 
 # %% ../nbs/02_generator.ipynb #6033d8b6
 LRELU_SLOPE = 0.1
@@ -78,7 +76,7 @@ class ResBlock(nn.Module):
 # %% ../nbs/02_generator.ipynb #e5294e0f
 class Generator(nn.Module):
     "HiFi-GAN generator: log-mel `[B, num_mels, T]` to audio `[B, 1, hop * T]` in [-1, 1]."
-    def __init__(self, cfg: GeneratorConfig | None = None, num_mels: int = 80):
+    def __init__(self, cfg: GeneratorConfig | None = None, num_mels: int = MelConfig.num_mels):
         super().__init__()
         self.cfg = cfg = cfg or GeneratorConfig()
         self.num_mels = num_mels  # owned by the mel config; the presets read 80 bands
@@ -97,7 +95,7 @@ class Generator(nn.Module):
         self.conv_post.apply(init_weights)
 
     @classmethod
-    def from_preset(cls, name: str = "v1", num_mels: int = 80) -> "Generator":
+    def from_preset(cls, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
         "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
         if name.lower() not in GENERATOR_PRESETS:
             raise UserError(f"unknown generator preset {name!r}: "
@@ -124,26 +122,3 @@ class Generator(nn.Module):
     def num_params(self) -> int:
         "Number of parameters."
         return sum(p.numel() for p in self.parameters())
-
-# %% ../nbs/02_generator.ipynb #b860da07
-def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) -> dict[str, torch.Tensor]:
-    "Deterministic weights for an official state-dict layout (`{key: shape}`), as in the reference test data."
-    import zlib
-    sd = {k: torch.randn(shape, generator=torch.Generator().manual_seed(zlib.crc32(k.encode()))) * fill_scale
-          for k, shape in manifest.items()}
-    for k in [k for k in sd if k.endswith(".weight_g")]:  # make the effective weight equal weight_v
-        v = sd[k[:-1] + "v"]
-        sd[k] = v.flatten(1).norm(dim=1).reshape(sd[k].shape)
-    for k in [k for k in sd if k.endswith(".weight_orig")]:  # converged spectral-norm vectors
-        U, S, Vh = torch.linalg.svd(sd[k].flatten(1), full_matrices=False)
-        sd[k[:-4] + "u"] = U[:, 0].contiguous()
-        sd[k[:-4] + "v"] = Vh[0].contiguous()
-    return sd
-
-# %% ../nbs/02_generator.ipynb #c9959ccb
-def relative_rms_error(output, reference) -> float:
-    "RMS of `output - reference` over the RMS of `reference` (arrays or tensors of the same shape)."
-    output, reference = (np.asarray(x, dtype=np.float64) for x in (output, reference))
-    if output.shape != reference.shape:
-        raise ValueError(f"relative_rms_error: shapes {output.shape} and {reference.shape} differ")
-    return float(np.sqrt(np.mean((output - reference) ** 2) / np.mean(reference ** 2)))

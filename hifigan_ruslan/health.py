@@ -6,63 +6,15 @@
 from __future__ import annotations
 import math
 from collections import deque
-from dataclasses import dataclass
 import numpy as np
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
+from fastcore.basics import patch
+from .config import HealthConfig, MelConfig
 from .losses import chance_discriminator_loss
 
 # %% auto #0
-__all__ = ['HealthConfig', 'audio_stats', 'HealthMonitor']
-
-# %% ../nbs/07_health.ipynb #61249ed2
-@dataclass
-class HealthConfig:
-    "Windows (in checks, one check per logging interval), tolerances and thresholds of `HealthMonitor`."
-    # no sustained alarm before this training step (impossible values are reported at once)
-    warmup_steps: int = 2000
-    # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
-    window: int = 25
-    # checks a generator-collapse condition must hold (each check looks at a whole batch)
-    audio_window: int = 3
-    # checks an exploding-gradient condition must hold
-    grad_window: int = 3
-    # D(real) - D(fake) below this: real and generated audio are not separated
-    score_gap_min: float = 0.05
-    # ... and below this when the D loss is also near its chance value
-    score_gap_at_chance: float = 0.1
-    # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
-    chance_tolerance: float = 0.15
-    # generated |mean| may exceed the real audio's by at most this (full scale 1)
-    dc_offset_max: float = 0.05
-    # generated std below this fraction of the real std (30 dB down): (near) silence
-    std_ratio_min: float = 0.03
-    # absolute floor on the generated std (the only one when no real audio is given)
-    std_min: float = 1e-3
-    # generated spectral flatness above this multiple of the real audio's: noise-like
-    flatness_ratio_max: float = 5.0
-    # gradient norm (before clipping) above this is exploding
-    grad_norm_max: float = 1e4
-    # ... as is one above this multiple of the running median
-    grad_spike_factor: float = 50.0
-    # gradient norm below this is vanishing
-    grad_norm_min: float = 1e-6
-    # checks kept for the running median of each gradient norm
-    grad_history: int = 100
-    # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
-    nonfinite_window: int = 2
-    # non-finite steps in a row that mean the run has diverged
-    max_nonfinite_steps: int = 10
-
-    def __post_init__(self):
-        for name, value in vars(self).items():
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"HealthConfig.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
-                     "max_nonfinite_steps"):
-            checks = getattr(self, name)
-            if checks < 1:
-                raise ValueError(f"HealthConfig.{name} must be at least 1 check, got {checks}")
+__all__ = ['audio_stats', 'HealthMonitor']
 
 # %% ../nbs/07_health.ipynb #8d8826fe
 def _as_batch(audio: torch.Tensor) -> np.ndarray:
@@ -91,7 +43,7 @@ def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, 
     count = audible.sum(-1)
     return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
 
-def _clip_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, np.ndarray]:
+def _clip_stats(audio: torch.Tensor, sampling_rate: int = MelConfig.sampling_rate) -> dict[str, np.ndarray]:
     "`audio_stats` per clip: a `[B]` array for each statistic."
     x = _as_batch(audio)
     mean = x.mean(-1, keepdims=True)
@@ -107,7 +59,7 @@ def _batch_stats(clips: dict[str, np.ndarray]) -> dict[str, float]:
     "Per-clip stats to batch floats: the mean over the clips (NaN-skipping), the maximum for the peak."
     return {k: float(v.max()) if k == "peak" else _nanmean(v) for k, v in clips.items()}
 
-def audio_stats(audio: torch.Tensor, sampling_rate: int = 22050) -> dict[str, float]:
+def audio_stats(audio: torch.Tensor, sampling_rate: int = MelConfig.sampling_rate) -> dict[str, float]:
     "DC offset, std, RMS, flatness (clip means) and peak (max) of a `[B, N]`, `[B, 1, N]` or `[N]` batch."
     return _batch_stats(_clip_stats(audio, sampling_rate))
 
@@ -168,7 +120,7 @@ _AUDIO_CODES = ("g_dc_offset", "g_silent", "g_flat_spectrum")
 class HealthMonitor:
     "Watches a GAN trainer's logged means and audio for a sleeping D, collapsed G, bad gradients, bad losses."
     def __init__(self, num_subdiscriminators: int, cfg: HealthConfig | None = None,
-                 sampling_rate: int = 22050):
+                 sampling_rate: int = MelConfig.sampling_rate):
         if num_subdiscriminators < 1:
             raise ValueError(f"num_subdiscriminators must be at least 1, got {num_subdiscriminators}")
         self.cfg, self.sampling_rate = cfg or HealthConfig(), sampling_rate
@@ -201,82 +153,92 @@ class HealthMonitor:
         if self._hold(code, holds) >= window and warm:
             found[code] = message()
 
-    def update(self, step: int, *, loss_d: float, loss_g_adv: float, real_score: float, fake_score: float,
-               grad_norm_g: float, grad_norm_d: float, fake_audio: torch.Tensor | None = None,
-               real_audio: torch.Tensor | None = None) -> list[str]:
-        "Take one logging interval's means (and a generated and a real batch); return the active warnings."
-        loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d = map(
-            float, (loss_d, loss_g_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
-        found, warm = {}, step >= self.cfg.warmup_steps
-        self.checks += 1
-        if self._check_impossible(found, loss_d, loss_g_adv, real_score, fake_score):
-            self._check_discriminator(found, warm, loss_d, real_score - fake_score)
-        self._check_audio(found, warm, fake_audio, real_audio)
-        self._check_gradients(found, warm, grad_norm_g, grad_norm_d)
-        self.warnings = found
-        return list(found.values())
+# %% ../nbs/07_health.ipynb #1a875928
+@patch
+def update(self: HealthMonitor, step: int, *, loss_d: float, loss_adv: float, real_score: float,
+           fake_score: float, grad_norm_g: float, grad_norm_d: float, fake_audio: torch.Tensor | None = None,
+           real_audio: torch.Tensor | None = None) -> list[str]:
+    "Take one logging interval's means (and a generated and a real batch); return the active warnings."
+    loss_d, loss_adv, real_score, fake_score, grad_norm_g, grad_norm_d = map(
+        float, (loss_d, loss_adv, real_score, fake_score, grad_norm_g, grad_norm_d))
+    found, warm = {}, step >= self.cfg.warmup_steps
+    self.checks += 1
+    if self._check_impossible(found, loss_d, loss_adv, real_score, fake_score):
+        self._check_discriminator(found, warm, loss_d, real_score - fake_score)
+    self._check_audio(found, warm, fake_audio, real_audio)
+    self._check_gradients(found, warm, grad_norm_g, grad_norm_d)
+    self.warnings = found
+    return list(found.values())
 
-    def _check_impossible(self, found, loss_d, loss_g_adv, real_score, fake_score) -> bool:
-        "Non-finite steps and negative losses, without warm-up; whether the interval's means are all finite."
-        if self.nonfinite_steps >= self.cfg.nonfinite_window:
-            diverged = "; training diverged" if self.diverged else ""
-            found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps"
-                                  f" (skipped){diverged}")
-        bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_g_adv,
-                            "D(real)": real_score, "D(fake)": fake_score})
-        negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_g_adv)) if v < 0}
-        if negative:
-            values = ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
-            found["loss_negative"] = ("impossible negative least-squares loss: " + values
-                                      + "; a sum of squares is never negative, so the loss code has a bug")
-        return bad is None
+# %% ../nbs/07_health.ipynb #39bdf20b
+@patch
+def _check_impossible(self: HealthMonitor, found, loss_d, loss_adv, real_score, fake_score) -> bool:
+    "Non-finite steps and negative losses, without warm-up; whether the interval's means are all finite."
+    if self.nonfinite_steps >= self.cfg.nonfinite_window:
+        diverged = "; training diverged" if self.diverged else ""
+        found["nonfinite"] = (f"non-finite loss or gradient in the last {self.nonfinite_steps} steps"
+                              f" (skipped){diverged}")
+    bad = _nonfinite(**{"D loss": loss_d, "G adversarial loss": loss_adv,
+                        "D(real)": real_score, "D(fake)": fake_score})
+    negative = {k: v for k, v in (("D", loss_d), ("G adversarial", loss_adv)) if v < 0}
+    if negative:
+        values = ", ".join(f"{k} {v:.4g}" for k, v in negative.items())
+        found["loss_negative"] = ("impossible negative least-squares loss: " + values
+                                  + "; a sum of squares is never negative, so the loss code has a bug")
+    return bad is None
 
-    def _check_discriminator(self, found, warm, loss_d, gap):
-        self.gaps.append(gap)
-        at_chance = abs(loss_d - self.chance) <= self.cfg.chance_tolerance * self.chance
-        asleep = _discriminator_not_separating(gap, loss_d, self.chance, self.cfg)
-        self._sustained(found, warm, "d_asleep", asleep, self.cfg.window,
-                        lambda: f"discriminator asleep: D(real) - D(fake) ="
-                                f" {sum(self.gaps) / len(self.gaps):.3f}"
-                                f" over the last {len(self.gaps)} checks; D loss {loss_d:.2f}"
-                                f" {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
+# %% ../nbs/07_health.ipynb #43668193
+@patch
+def _check_discriminator(self: HealthMonitor, found, warm, loss_d, gap):
+    self.gaps.append(gap)
+    at_chance = abs(loss_d - self.chance) <= self.cfg.chance_tolerance * self.chance
+    asleep = _discriminator_not_separating(gap, loss_d, self.chance, self.cfg)
+    self._sustained(found, warm, "d_asleep", asleep, self.cfg.window,
+                    lambda: f"discriminator asleep: D(real) - D(fake) ="
+                            f" {sum(self.gaps) / len(self.gaps):.3f}"
+                            f" over the last {len(self.gaps)} checks; D loss {loss_d:.2f}"
+                            f" {'~' if at_chance else 'vs.'} chance {self.chance:.2f}")
 
-    def _check_audio(self, found, warm, fake_audio, real_audio):
-        if fake_audio is not None:  # the streaks move only when a check brings audio
-            clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
-            if real_audio is not None:
-                clips["real"] = _clip_stats(real_audio, self.sampling_rate)
-            self.audio = {k: _batch_stats(c) for k, c in clips.items()}
-            self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), self.cfg)
-            for code in _AUDIO_CODES:
-                self._hold(code, code in self.audio_problems)
-        for code, detail in self.audio_problems.items():
-            if self.streaks[code] >= self.cfg.audio_window and warm:
-                found[code] = f"generator collapse: {detail} for {self.streaks[code]} checks"
+@patch
+def _check_audio(self: HealthMonitor, found, warm, fake_audio, real_audio):
+    if fake_audio is not None:  # the streaks move only when a check brings audio
+        clips = {"fake": _clip_stats(fake_audio, self.sampling_rate)}
+        if real_audio is not None:
+            clips["real"] = _clip_stats(real_audio, self.sampling_rate)
+        self.audio = {k: _batch_stats(c) for k, c in clips.items()}
+        self.audio_problems = _generator_problems(clips["fake"], clips.get("real"), self.cfg)
+        for code in _AUDIO_CODES:
+            self._hold(code, code in self.audio_problems)
+    for code, detail in self.audio_problems.items():
+        if self.streaks[code] >= self.cfg.audio_window and warm:
+            found[code] = f"generator collapse: {detail} for {self.streaks[code]} checks"
 
-    def _check_gradients(self, found, warm, grad_norm_g, grad_norm_d):
-        for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
-            # no information; non-finite steps are counted by record_step
-            if not math.isfinite(norm):
-                continue
-            history = self.grad_history[name]
-            problem = _gradient_problem(norm, history, self.cfg)
-            self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding",
-                            self.cfg.grad_window,
-                            lambda: f"{label} gradients exploding: norm {norm:.3g}"
-                                    f" (running median {_median(history):.3g})")
-            self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing",
-                            self.cfg.window,
-                            lambda: f"{label} gradients vanishing: norm {norm:.2g}"
-                                    f" for {self.streaks[f'{name}_grad_vanishing']} checks")
-            history.append(norm)
+# %% ../nbs/07_health.ipynb #2c01079e
+@patch
+def _check_gradients(self: HealthMonitor, found, warm, grad_norm_g, grad_norm_d):
+    for name, label, norm in (("g", "generator", grad_norm_g), ("d", "discriminator", grad_norm_d)):
+        # no information; non-finite steps are counted by record_step
+        if not math.isfinite(norm):
+            continue
+        history = self.grad_history[name]
+        problem = _gradient_problem(norm, history, self.cfg)
+        self._sustained(found, warm, f"{name}_grad_exploding", problem == "exploding",
+                        self.cfg.grad_window,
+                        lambda: f"{label} gradients exploding: norm {norm:.3g}"
+                                f" (running median {_median(history):.3g})")
+        self._sustained(found, warm, f"{name}_grad_vanishing", problem == "vanishing",
+                        self.cfg.window,
+                        lambda: f"{label} gradients vanishing: norm {norm:.2g}"
+                                f" for {self.streaks[f'{name}_grad_vanishing']} checks")
+        history.append(norm)
 
-    @property
-    def status(self) -> str:
-        "'ok', or the active warnings' short codes joined by ';' (for the `health` column of metrics.csv)."
-        return ";".join(self.warnings) or "ok"
+# %% ../nbs/07_health.ipynb #c277cba0
+@patch(as_prop=True)
+def status(self: HealthMonitor) -> str:
+    "'ok', or the active warnings' short codes joined by ';' (for the `health` column of metrics.csv)."
+    return ";".join(self.warnings) or "ok"
 
-    @property
-    def collapsed(self) -> bool:
-        "Whether a reason to stop the run is active: D asleep, G collapsed, or non-finite values."
-        return any(code in _COLLAPSE_CODES for code in self.warnings)
+@patch(as_prop=True)
+def collapsed(self: HealthMonitor) -> bool:
+    "Whether a reason to stop the run is active: D asleep, G collapsed, or non-finite values."
+    return any(code in _COLLAPSE_CODES for code in self.warnings)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_kaggle_session.ipynb #411fc30d
 from __future__ import annotations
-import fnmatch, hashlib, io, json, os, re, shutil, sys
+import hashlib, io, json, os, re, shutil, sys
 from dataclasses import dataclass
 from pathlib import Path
 from .checkpoints import list_steps, resumable_step

@@ -10,7 +10,7 @@ from .config import MelConfig
 from .mel import mel_spectrogram
 
 # %% auto #0
-__all__ = ['discriminator_loss', 'generator_loss', 'feature_loss', 'chance_discriminator_loss', 'mel_loss']
+__all__ = ['discriminator_loss', 'generator_loss', 'feature_loss', 'chance_discriminator_loss', 'loss_mel', 'mel_loss']
 
 # %% ../nbs/04_losses.ipynb #961f5f84
 def discriminator_loss(real_scores: list[torch.Tensor], fake_scores: list[torch.Tensor]):
@@ -35,9 +35,10 @@ def chance_discriminator_loss(num_subdiscriminators: int) -> float:
     return 0.5 * num_subdiscriminators
 
 # %% ../nbs/04_losses.ipynb #272cb10f
-def mel_loss(real_audio: torch.Tensor | None, fake_audio: torch.Tensor, cfg: MelConfig | None = None,
-             real_mel: torch.Tensor | None = None) -> torch.Tensor:
-    "L1 between the full-band loss mels of real and generated audio `[B, 1, N]` or `[B, N]`."
-    if real_mel is None:
-        real_mel = mel_spectrogram(real_audio.flatten(1), cfg, for_loss=True)
-    return F.l1_loss(mel_spectrogram(fake_audio.flatten(1), cfg, for_loss=True), real_mel)
+def loss_mel(audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
+    "The full-band log-mel that the mel loss compares, of audio `[B, 1, N]` or `[B, N]`: `[B, num_mels, frames]`."
+    return mel_spectrogram(audio.flatten(1), cfg, for_loss=True)
+
+def mel_loss(real_mel: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
+    "L1 between the loss mel of the real audio (`loss_mel`, computed once per batch) and of the generated audio."
+    return F.l1_loss(loss_mel(fake_audio, cfg), real_mel)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_metrics.ipynb #e589f676
 from __future__ import annotations
-import csv, math
+import csv, math, warnings
 from pathlib import Path
 import torch
 
@@ -48,12 +48,16 @@ def read_metrics(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 def _tensorboard(run_dir: Path, purge_step: int | None):
-    "A TensorBoard writer, or None when TensorBoard (an optional extra) is not installed."
+    "A TensorBoard writer, or None when TensorBoard (an optional extra) is missing or fails (with a warning)."
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
+    try:
+        return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
+    except Exception as e:  # a broken install or an unwritable folder must not stop a training run
+        warnings.warn(f"TensorBoard disabled ({type(e).__name__}: {str(e)[:100]}); metrics.csv is still written")
+        return None
 
 class MetricsLog:
     "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."

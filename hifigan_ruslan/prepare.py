@@ -7,23 +7,16 @@ from __future__ import annotations
 import hashlib, json, os, time
 import multiprocessing as mp
 from collections import Counter
-from importlib import resources
 from pathlib import Path
-import numpy as np
 import soundfile as sf
 from .config import Config, UserError
 from .clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
-                                  clip_key, id_variants, is_wav_name, problem_record, process_clip,
+                                  clip_key, is_wav_name, problem_record, process_clip,
                                   read_metadata)
+from .data import aligned_mel_frames, find_mel_file
 
 # %% auto #0
-__all__ = ['MANIFEST_NAME', 'MEL_FRAME_TOLERANCE', 'bundled_corpus', 'find_corpus', 'default_workers', 'split_ids',
-           'prepare_corpus', 'format_summary', 'find_mel_file', 'aligned_mel_frames', 'check_mel_dir']
-
-# %% ../nbs/06b_prepare.ipynb #728ca5f4
-def bundled_corpus() -> Path:
-    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
-    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
+__all__ = ['MANIFEST_NAME', 'find_corpus', 'default_workers', 'split_ids', 'prepare_corpus', 'format_summary', 'check_mel_dir']
 
 # %% ../nbs/06b_prepare.ipynb #2f596513
 def _looks_like_metadata(path: Path) -> bool:
@@ -309,29 +302,6 @@ def format_summary(report: dict) -> str:
     return "\n".join(lines)
 
 # %% ../nbs/06b_prepare.ipynb #b5c882a8
-MEL_FRAME_TOLERANCE = 2
-
-def find_mel_file(mel_dir, uid: str) -> Path | None:
-    "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
-    return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
-
-def aligned_mel_frames(mel_path, audio_samples: int, hop: int = 256, num_mels: int = 80,
-                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
-    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
-    try:
-        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
-    except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
-    if len(shape) == 3 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2 or shape[0] != num_mels:
-        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
-    audio_frames = audio_samples // hop
-    if abs(shape[1] - audio_frames) > tolerance:
-        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
-                        f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
-    return min(shape[1], audio_frames)
-
 def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."

@@ -64,12 +64,14 @@ class SignalFlag:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 
+# %% ../nbs/08b_stopping.ipynb #445b74fe
 class Clock:
     "Measured durations of steps, validations and checkpoints, against an optional time budget."
     def __init__(self, started: float, budget: float | None, save_s: float):
         self.started, self.budget = started, budget
         # the checkpoint's is estimated until measured
         self.step_s, self.val_s, self.save_s = None, 0.0, save_s
+        self.created, self.finished = time.monotonic(), {}  # what -> when it last finished
 
     def elapsed(self) -> float: return time.monotonic() - self.started
 
@@ -83,7 +85,13 @@ class Clock:
 
     @contextmanager
     def timing(self, what: str):
-        "Record the duration of the block as `<what>_s`."
+        "Record the duration of the block as `<what>_s`, and when it finished."
         t0 = time.monotonic()
         yield
-        setattr(self, f"{what}_s", time.monotonic() - t0)
+        self.finished[what] = time.monotonic()
+        setattr(self, f"{what}_s", self.finished[what] - t0)
+
+    def due(self, what: str, every_minutes: float) -> bool:
+        "Whether `every_minutes` (0: never) have passed since `what` last finished (or since the clock started)."
+        since = time.monotonic() - self.finished.get(what, self.created)
+        return every_minutes > 0 and since >= 60 * every_minutes

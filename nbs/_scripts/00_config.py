@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Configuration
 #
-# > Dataclasses for the mel features, the generator presets V1/V2/V3, the discriminators and the training recipe; loaded from and saved to YAML or JSON, with command-line overrides.
+# > Dataclasses for the mel features, the generator presets V1/V2/V3, the discriminators, the training recipe and the health monitor; loaded from and saved to YAML or JSON, with command-line overrides; the devices and precisions a run may use.
 
 # %%
 #| default_exp config
@@ -29,11 +29,11 @@ class UserError(ValueError):
 
 
 # %%
-test_eq(issubclass(UserError, ValueError), True)
+assert issubclass(UserError, ValueError)
 
 
 # %% [markdown]
-# Every number that shapes a run lives in one of four dataclasses, grouped in a `Config`:
+# Every number that shapes a run lives in one of five dataclasses, grouped in a `Config`:
 #
 # - `MelConfig`: how audio becomes the 80-band log-mel spectrogram that the generator reads. The values are the ones
 #   of the reference HiFi-GAN at 22,050 Hz, so that a mel from an acoustic model trained for HiFi-GAN (Tacotron 2,
@@ -46,6 +46,7 @@ test_eq(issubclass(UserError, ValueError), True)
 # - `TrainConfig`: the optimisation recipe. The defaults are the recipe of the project's RUSLAN runs: batch 4 with 2
 #   accumulation steps (an effective batch of 8), 8,192-sample segments, AdamW at 2e-4 for both networks with betas
 #   (0.8, 0.99), `lambda_fm` 2 and `lambda_mel` 45, gradient clipping at norm 1.
+# - `HealthConfig`: the windows and thresholds of the training health monitor ([Training health](07_health.ipynb)).
 #
 # Configs are plain data: they save to YAML or JSON, load back, and take `key=value` overrides from the command
 # line, so a run directory always records exactly what produced it.
@@ -153,15 +154,93 @@ class TrainConfig:
     epochs: int = 50
     checkpoint_every_epochs: int = 5
     checkpoint_every_steps: int = 0    # 0: only every `checkpoint_every_epochs` epochs
+    checkpoint_every_minutes: float = 0.0  # also when this long has passed since the last one (0: never)
     val_every_steps: int = 1000
     keep_last: int = 3                 # newest checkpoints kept, besides the best one
     log_every_steps: int = 20
     num_val_samples: int = 3           # validation clips written as audio to RUN/samples
     num_workers: int = 2
     seed: int = 1234
-    precision: str = "auto"            # auto | fp32 | fp16 | bf16
+    precision: str = "auto"            # one of TRAIN_PRECISIONS
     d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
 
+
+# %% [markdown]
+# Checkpoints come every `checkpoint_every_steps` steps (or, when that is 0, every `checkpoint_every_epochs`
+# epochs) and, with `checkpoint_every_minutes`, also whenever that much time has passed since the last one: on a
+# platform that may stop a session at any moment (Kaggle's weekly quota), a kill then costs at most those minutes.
+#
+# The health monitor watches the training for a discriminator that has stopped discriminating and a generator
+# that has collapsed (see [Training health](07_health.ipynb)). Every alarm except the impossible ones needs its
+# condition to hold for a **window** of consecutive checks, and no sustained alarm fires during a **warm-up** at
+# the start of training: at step 0 the generator is untrained, the discriminator has not separated anything yet,
+# and both look exactly like the failures it looks for. Windows count checks, that is logging intervals, so they
+# scale with `log_every_steps` (20 in the recipe: the default window of 25 checks is 500 steps).
+
+# %%
+#| export
+@dataclass
+class HealthConfig:
+    "Windows (in checks, one check per logging interval), tolerances and thresholds of `HealthMonitor`."
+    # no sustained alarm before this training step (impossible values are reported at once)
+    warmup_steps: int = 2000
+    # checks a D-asleep or vanishing-gradient condition must hold; also the history a gradient median needs
+    window: int = 25
+    # checks a generator-collapse condition must hold (each check looks at a whole batch)
+    audio_window: int = 3
+    # checks an exploding-gradient condition must hold
+    grad_window: int = 3
+    # D(real) - D(fake) below this: real and generated audio are not separated
+    score_gap_min: float = 0.05
+    # ... and below this when the D loss is also near its chance value
+    score_gap_at_chance: float = 0.1
+    # D loss within this fraction of chance (0.5 per sub-discriminator) counts as "at chance"
+    chance_tolerance: float = 0.15
+    # generated |mean| may exceed the real audio's by at most this (full scale 1)
+    dc_offset_max: float = 0.05
+    # generated std below this fraction of the real std (30 dB down): (near) silence
+    std_ratio_min: float = 0.03
+    # absolute floor on the generated std (the only one when no real audio is given)
+    std_min: float = 1e-3
+    # generated spectral flatness above this multiple of the real audio's: noise-like
+    flatness_ratio_max: float = 5.0
+    # gradient norm (before clipping) above this is exploding
+    grad_norm_max: float = 1e4
+    # ... as is one above this multiple of the running median
+    grad_spike_factor: float = 50.0
+    # gradient norm below this is vanishing
+    grad_norm_min: float = 1e-6
+    # checks kept for the running median of each gradient norm
+    grad_history: int = 100
+    # non-finite steps in a row before a warning (a lone fp16 overflow is harmless)
+    nonfinite_window: int = 2
+    # non-finite steps in a row that mean the run has diverged
+    max_nonfinite_steps: int = 10
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise UserError(f"health.{name} must be a finite number >= 0, got {value!r}")
+        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
+                     "max_nonfinite_steps"):
+            checks = getattr(self, name)
+            if checks < 1:
+                raise UserError(f"health.{name} must be at least 1 check, got {checks}")
+
+
+# %%
+show_doc(HealthConfig)
+
+# %% [markdown]
+# The defaults suit the recipe; a short experiment may want a shorter warm-up, and a noisy one longer windows:
+
+# %%
+print(HealthConfig(warmup_steps=500, window=5))
+test_fail(lambda: HealthConfig(window=0), exc=UserError, contains="health.window must be at least 1 check, got 0")
+test_fail(lambda: HealthConfig(chance_tolerance=-0.1), exc=UserError,
+          contains="health.chance_tolerance must be a finite number >= 0, got -0.1")
+test_fail(lambda: HealthConfig(dc_offset_max=float("nan")), exc=UserError,
+          contains="health.dc_offset_max must be a finite number >= 0, got nan")
 
 # %% [markdown]
 # `Config.preset` names the preset the config *is*: a saved file, a loaded one and an overridden one keep the name
@@ -181,6 +260,7 @@ class Config:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def __post_init__(self):
         check_hop(self.generator, self.mel)
@@ -281,10 +361,21 @@ show_doc(preset_names)
 # %%
 cfg = preset_config("recipe")
 t = cfg.train
-test_eq((t.batch_size, t.grad_accum_steps, t.segment_size), (4, 2, 8192))
-test_eq((t.lr_g, t.lr_d, t.betas), (2e-4, 2e-4, (0.8, 0.99)))
-test_eq((t.weight_decay, t.lambda_fm, t.lambda_mel, t.grad_clip, t.epochs), (0.01, 2.0, 45.0, 1.0, 50))
-test_eq((cfg.mel.sampling_rate, cfg.mel.n_fft, cfg.mel.hop_size, cfg.mel.num_mels), (22050, 1024, 256, 80))
+test_eq(t.batch_size, 4)
+test_eq(t.grad_accum_steps, 2)
+test_eq(t.segment_size, 8192)
+test_eq(t.lr_g, 2e-4)
+test_eq(t.lr_d, 2e-4)
+test_eq(t.betas, (0.8, 0.99))
+test_eq(t.weight_decay, 0.01)
+test_eq(t.lambda_fm, 2.0)
+test_eq(t.lambda_mel, 45.0)
+test_eq(t.grad_clip, 1.0)
+test_eq(t.epochs, 50)
+test_eq(cfg.mel.sampling_rate, 22050)
+test_eq(cfg.mel.n_fft, 1024)
+test_eq(cfg.mel.hop_size, 256)
+test_eq(cfg.mel.num_mels, 80)
 test_eq([preset_config(p).generator.upsample_factor for p in ["v1", "v2", "v3", "tiny", "exp3"]], [256] * 5)
 test_eq(preset_config("exp3").train.betas, (0.3, 0.8))
 test_eq([preset_config(p).generator_preset for p in ["recipe", "v3", "tiny"]], ["v1", "v3", "tiny"])
@@ -465,7 +556,9 @@ for suffix in (".yaml", ".json"):
     test_eq(load_config(save_config(preset_config("exp2"), tmp / f"run{suffix}")), preset_config("exp2"))
 (tmp / "partial.yaml").write_text("preset: tiny\ntrain:\n  lambda_mel: 30\n")
 small = load_config(tmp / "partial.yaml")
-test_eq((small.train.lambda_mel, small.generator, small.preset), (30.0, GENERATOR_PRESETS["tiny"], CUSTOM))
+test_eq(small.train.lambda_mel, 30.0)
+test_eq(small.generator, GENERATOR_PRESETS["tiny"])
+test_eq(small.preset, CUSTOM)
 test_eq(load_config(save_config(small, tmp / "custom.yaml")), small)
 (tmp / "typo.yaml").write_text("train:\n  lamda_mel: 30\n")
 test_fail(lambda: load_config(tmp / "typo.yaml"), contains="unknown key(s) lamda_mel")
@@ -513,14 +606,73 @@ show_doc(apply_overrides)
 
 # %%
 c = apply_overrides(preset_config("recipe"), ["train.lambda_mel=30", "mel.fmax=null", "train.betas=[0.5, 0.9]"])
-test_eq((c.train.lambda_mel, c.mel.fmax, c.train.betas, c.preset), (30.0, None, (0.5, 0.9), CUSTOM))
+test_eq(c.train.lambda_mel, 30.0)
+test_eq(c.mel.fmax, None)
+test_eq(c.train.betas, (0.5, 0.9))
+test_eq(c.preset, CUSTOM)
 test_eq(apply_overrides(preset_config("exp1"), ["train.lambda_mel=45"]).preset, "exp1")  # unchanged value
 narrow = apply_overrides(preset_config("v1"), ["generator.upsample_initial_channel=128"])
-test_eq((narrow.preset, narrow.generator_preset), (CUSTOM, "v2"))
+test_eq(narrow.preset, CUSTOM)
+test_eq(narrow.generator_preset, "v2")
 test_fail(lambda: apply_overrides(c, ["train.lamda=1"]), contains="unknown key 'train.lamda'")
 test_fail(lambda: apply_overrides(c, ["nothing"]), contains="expected section.key=value")
 test_fail(lambda: apply_overrides(c, ["bogus.x=1"]), contains="unknown section 'bogus'")
 test_fail(lambda: apply_overrides(c, ["generator.upsample_rates=[8,8,2]"]), contains="mel.hop_size is 256")
+
+# %% [markdown]
+# ## Devices and precisions
+#
+# The values a run may choose among are owned here, next to the fields that hold them, so that the command line
+# can offer them without importing the modules that use them: the precisions of training (`train.precision`:
+# `auto` picks bf16 or fp16 on a GPU and fp32 on a CPU, see [The trainer](09_trainer.ipynb)), and the
+# backends and precisions of inference (OpenVINO in fp32 or mixed bf16 on the CPU, see
+# [CPU runtime](10_cpu_runtime.ipynb)), and the formats of an exported generator ([Export](10b_export.ipynb)).
+
+# %%
+#| export
+TRAIN_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+INFERENCE_PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("auto", "torch", "openvino")
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+
+# %% [markdown]
+# Every command that computes takes `--device`. `resolve_device` turns what the user typed into a
+# `torch.device`, or a one-line error before any model is built: `auto` (or None) is this process's GPU if
+# there is one, else the CPU; a bare `cuda` means this process's GPU (`local_rank` under `torchrun`).
+
+# %%
+#| export
+def resolve_device(device="auto", local_rank: int = 0):
+    "`device` as a `torch.device`: `auto`/None the GPU of this process if any, else the CPU; `UserError` if unusable."
+    import torch  # here, not at the top: the command line's --help imports this module and must stay quick
+    if device is None or device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
+    if dev.type not in ("cpu", "cuda", "meta"):
+        raise UserError(f"device {device!r}: only cpu and cuda devices are supported")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device!r}: no CUDA device available")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return torch.device("cuda", local_rank) if dev.type == "cuda" and dev.index is None else dev
+
+
+# %%
+show_doc(resolve_device)
+
+# %%
+import torch
+
+# %%
+test_eq(resolve_device("cpu"), torch.device("cpu"))
+test_eq(resolve_device("auto"), torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu"))
+test_fail(lambda: resolve_device("gpu"), exc=UserError, contains="device 'gpu': not a device name")
+if not torch.cuda.is_available():
+    test_fail(lambda: resolve_device("cuda"), exc=UserError, contains="device 'cuda': no CUDA device available")
 
 # %%
 import shutil

@@ -57,9 +57,9 @@ show_doc(mel_filterbank)
 # %%
 fb = mel_filterbank(22050, 1024, 80, 0.0, 8000.0)
 test_eq(fb.shape, (80, 513))
-test_eq(mel_filterbank(22050, 1024, 80, 0.0, 8000.0) is fb, True)  # cached, not rebuilt
+assert mel_filterbank(22050, 1024, 80, 0.0, 8000.0) is fb  # cached, not rebuilt
 test_eq(fb[:, 372:].sum().item(), 0)  # 8 kHz = bin 371.5: nothing above it in the input mel
-test_eq(mel_filterbank(22050, 1024, 80, 0.0, None)[:, 372:].sum().item() > 0, True)  # the loss mel's full band
+assert mel_filterbank(22050, 1024, 80, 0.0, None)[:, 372:].sum().item() > 0  # the loss mel's full band
 
 
 # %%
@@ -147,8 +147,8 @@ for name, clip in clips.items():
 for name, clip in clips.items():
     test_eq(ours[name].shape, clip["mel"].shape)
     linear, rms = mel_difference(ours[name], clip["mel"])
-    test_eq(linear < 1e-5, True)  # measured 1.1e-7 (real) and 1.5e-7 (Russian): margin ~70
-    test_eq(rms < 1e-4, True)     # measured 2.7e-6 (real) and 3.6e-6 (Russian): margin ~28
+    assert linear < 1e-5, linear  # measured 1.1e-7 (real) and 1.5e-7 (Russian): margin ~70
+    assert rms < 1e-4, rms  # measured 2.7e-6 (real) and 3.6e-6 (Russian): margin ~28
 
 # %% [markdown]
 # The same bounds must fail on the mistakes a reimplementation makes. Three deliberate bugs, each measured on the
@@ -184,8 +184,8 @@ bugs = {"padding one sample off": mel_spectrogram(torch.cat([speech[:1], speech[
 for bug, mel in bugs.items():
     linear, rms = mel_difference(mel, clips["mel_espeak_ru"]["mel"])
     print(f"{bug:>22}: linear {linear:.1e} of the peak (bound 1e-5), RMS log {rms:.1e} (bound 1e-4)")
-    test_eq(linear > 100 * 1e-5, True)  # measured 2.1e-3 (padding) .. 0.83 (HTK): 211 to 83,000 times the bound
-    test_eq(rms > 10 * 1e-4, True)      # measured 5.7e-3 (padding) .. 0.84 (HTK): 57 to 8,400 times the bound
+    assert linear > 100 * 1e-5, linear  # measured 2.1e-3 (padding) .. 0.83 (HTK): 211 to 83,000 times the bound
+    assert rms > 10 * 1e-4, rms  # measured 5.7e-3 (padding) .. 0.84 (HTK): 57 to 8,400 times the bound
 
 # %% [markdown]
 # Frame count, batching and the loss mel:

@@ -15,11 +15,10 @@ from fastcore.test import test_eq, test_close, test_fail
 #| export
 from __future__ import annotations
 import dataclasses, warnings
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hifigan_ruslan.config import GeneratorConfig, GENERATOR_PRESETS, UserError
+from hifigan_ruslan.config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
 
 # %% [markdown]
 # ## How the generator works
@@ -115,7 +114,7 @@ class ResBlock(nn.Module):
 #| export
 class Generator(nn.Module):
     "HiFi-GAN generator: log-mel `[B, num_mels, T]` to audio `[B, 1, hop * T]` in [-1, 1]."
-    def __init__(self, cfg: GeneratorConfig | None = None, num_mels: int = 80):
+    def __init__(self, cfg: GeneratorConfig | None = None, num_mels: int = MelConfig.num_mels):
         super().__init__()
         self.cfg = cfg = cfg or GeneratorConfig()
         self.num_mels = num_mels  # owned by the mel config; the presets read 80 bands
@@ -134,7 +133,7 @@ class Generator(nn.Module):
         self.conv_post.apply(init_weights)
 
     @classmethod
-    def from_preset(cls, name: str = "v1", num_mels: int = 80) -> "Generator":
+    def from_preset(cls, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
         "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
         if name.lower() not in GENERATOR_PRESETS:
             raise UserError(f"unknown generator preset {name!r}: "
@@ -200,59 +199,29 @@ g = Generator.from_preset("v3")
 with torch.no_grad():
     outputs = [g(torch.randn(2, 80, frames)) for frames in (1, 7, 32)]
 test_eq([tuple(y.shape) for y in outputs], [(2, 1, 256), (2, 1, 256 * 7), (2, 1, 256 * 32)])
-test_eq(max(y.abs().max().item() for y in outputs) <= 1, True)
+assert max(y.abs().max().item() for y in outputs) <= 1, max(y.abs().max().item() for y in outputs)
 test_eq(Generator(GENERATOR_PRESETS["tiny"], num_mels=100).conv_pre.in_channels, 100)
-
 
 # %% [markdown]
 # ## Official checkpoints
 #
-# The official `g_XXXXXXXX` files hold `{"generator": state_dict}` with weight-norm keys. The reference test data lists every key and shape of those state dicts, and holds the reference generator's output for a fixed input with weights that anyone can rebuild from the key names alone (each tensor is filled from a random generator seeded with the CRC-32 of its key; see `testdata/reference/README.md`). `reference_weights` rebuilds them; loading is strict, so a single missing or unexpected key fails.
+# The official `g_XXXXXXXX` files hold `{"generator": state_dict}` with weight-norm keys. The reference test data lists every key and shape of those state dicts, and holds the reference generator's output for a fixed input with weights that anyone can rebuild from the key names alone (each tensor is filled from a random generator seeded with the CRC-32 of its key; see `testdata/reference/README.md`). `reference_weights` ([Testing helpers](00a_testing.ipynb)) rebuilds them; loading is strict, so a single missing or unexpected key fails.
 
 # %%
-#| export
-def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) -> dict[str, torch.Tensor]:
-    "Deterministic weights for an official state-dict layout (`{key: shape}`), as in the reference test data."
-    import zlib
-    sd = {k: torch.randn(shape, generator=torch.Generator().manual_seed(zlib.crc32(k.encode()))) * fill_scale
-          for k, shape in manifest.items()}
-    for k in [k for k in sd if k.endswith(".weight_g")]:  # make the effective weight equal weight_v
-        v = sd[k[:-1] + "v"]
-        sd[k] = v.flatten(1).norm(dim=1).reshape(sd[k].shape)
-    for k in [k for k in sd if k.endswith(".weight_orig")]:  # converged spectral-norm vectors
-        U, S, Vh = torch.linalg.svd(sd[k].flatten(1), full_matrices=False)
-        sd[k[:-4] + "u"] = U[:, 0].contiguous()
-        sd[k[:-4] + "v"] = Vh[0].contiguous()
-    return sd
-
-
-# %%
-show_doc(reference_weights)
-
+from hifigan_ruslan.testing import reference_weights, relative_rms_error
 
 # %% [markdown]
 # How close must our output be? The reference weights are untrained and large, so V1's activations grow far beyond
 # those of a trained model and its output sits mostly in the saturated part of the `tanh`; a float32 network of
 # this depth then differs from the reference by a few `1e-4` in its worst sample, depending on the CPU's kernels and
 # the thread count (the order in which the convolutions sum). What a float32 implementation can promise everywhere
-# is a small error *on average*, relative to the signal: the RMS of the difference over the RMS of the reference.
-
-# %%
-#| export
-def relative_rms_error(output, reference) -> float:
-    "RMS of `output - reference` over the RMS of `reference` (arrays or tensors of the same shape)."
-    output, reference = (np.asarray(x, dtype=np.float64) for x in (output, reference))
-    if output.shape != reference.shape:
-        raise ValueError(f"relative_rms_error: shapes {output.shape} and {reference.shape} differ")
-    return float(np.sqrt(np.mean((output - reference) ** 2) / np.mean(reference ** 2)))
-
-
-# %%
-show_doc(relative_rms_error)
+# is a small error *on average*, relative to the signal: the RMS of the difference over the RMS of the reference
+# (`relative_rms_error`).
 
 # %%
 import json
 from pathlib import Path
+import numpy as np
 
 # %%
 ref_dir = Path("testdata/reference")
@@ -285,8 +254,8 @@ for name in golds:
     err = reference_error(g, name)
     fused_err = reference_error(g.remove_weight_norm(), name)
     print(f"{name}: relative RMS error {err:.1e}; after remove_weight_norm {fused_err:.1e}")
-    test_eq(err < 1e-4, True)        # measured 9e-6 .. 1.3e-5 (V1), 3.9e-7 (V2), 6.7e-7 (V3)
-    test_eq(fused_err < 1e-4, True)  # the same within rounding
+    assert err < 1e-4, err  # measured 9e-6 .. 1.3e-5 (V1), 3.9e-7 (V2), 6.7e-7 (V3)
+    assert fused_err < 1e-4, fused_err  # the same within rounding
 
 # %% [markdown]
 # The bound must catch real mistakes. Two that a reimplementation makes easily, patched in for the duration of one
@@ -327,4 +296,4 @@ for name in golds:
     with patch.object(Generator, "forward", forward_uniform_slope):
         slope = reference_error(g, name)
     print(f"{name}: no skip connection {no_skip:.1e}, slope 0.1 before conv_post {slope:.1e} (bound 1e-4)")
-    test_eq(min(no_skip, slope) > 100 * 1e-4, True)  # measured 6.9e-2 (V3 slope) .. 1.1 (V3 no skip)
+    assert min(no_skip, slope) > 100 * 1e-4, min(no_skip, slope)  # measured 6.9e-2 (V3 slope) .. 1.1 (V3 no skip)

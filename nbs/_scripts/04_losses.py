@@ -71,19 +71,23 @@ perfect = discriminator_loss([torch.ones(2, 5)] * 8, [torch.zeros(2, 5)] * 8)[0]
 test_eq(perfect.item(), 0)
 test_eq(generator_loss([torch.ones(3)] * 8)[0].item(), 0)  # a generator that fools it completely
 wild = [torch.randn(9) * 10 for _ in range(8)]
-test_eq(discriminator_loss(wild, wild)[0].item() >= 0, True)  # sums of squares: never negative
-test_eq(generator_loss(wild)[0].item() >= 0, True)
+assert discriminator_loss(wild, wild)[0].item() >= 0  # sums of squares: never negative
+assert generator_loss(wild)[0].item() >= 0
 
 
 # %%
 #| export
-def mel_loss(real_audio: torch.Tensor | None, fake_audio: torch.Tensor, cfg: MelConfig | None = None,
-             real_mel: torch.Tensor | None = None) -> torch.Tensor:
-    "L1 between the full-band loss mels of real and generated audio `[B, 1, N]` or `[B, N]`."
-    if real_mel is None:
-        real_mel = mel_spectrogram(real_audio.flatten(1), cfg, for_loss=True)
-    return F.l1_loss(mel_spectrogram(fake_audio.flatten(1), cfg, for_loss=True), real_mel)
+def loss_mel(audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
+    "The full-band log-mel that the mel loss compares, of audio `[B, 1, N]` or `[B, N]`: `[B, num_mels, frames]`."
+    return mel_spectrogram(audio.flatten(1), cfg, for_loss=True)
 
+def mel_loss(real_mel: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
+    "L1 between the loss mel of the real audio (`loss_mel`, computed once per batch) and of the generated audio."
+    return F.l1_loss(loss_mel(fake_audio, cfg), real_mel)
+
+
+# %%
+show_doc(loss_mel)
 
 # %%
 show_doc(mel_loss)
@@ -91,10 +95,11 @@ show_doc(mel_loss)
 # %%
 t = torch.arange(8192) / 22050
 tone = 0.5 * torch.sin(2 * torch.pi * 220 * t)[None]
-test_eq(mel_loss(tone, tone).item(), 0)
-test_eq(mel_loss(None, tone, real_mel=mel_spectrogram(tone, for_loss=True)).item(), 0)  # the real mel reused
-noisy_loss = mel_loss(tone, tone + 0.01 * torch.randn_like(tone)).item()
-silent_loss = mel_loss(tone, torch.zeros_like(tone)).item()
+tone_mel = loss_mel(tone)
+test_eq(tone_mel.shape, (1, 80, 32))
+test_eq(mel_loss(tone_mel, tone).item(), 0)
+noisy_loss = mel_loss(tone_mel, tone + 0.01 * torch.randn_like(tone)).item()
+silent_loss = mel_loss(tone_mel, torch.zeros_like(tone)).item()
 print(f"mel L1, tone vs. tone + noise: {noisy_loss:.3f}; tone vs. silence: {silent_loss:.3f}")
 assert noisy_loss > silent_loss, (noisy_loss, silent_loss)
 
@@ -110,7 +115,7 @@ assert noisy_loss > silent_loss, (noisy_loss, silent_loss)
 import json, numpy as np
 from pathlib import Path
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from hifigan_ruslan.generator import reference_weights
+from hifigan_ruslan.testing import reference_weights
 
 # %%
 ref_dir = Path("testdata/reference")

@@ -15,7 +15,7 @@ from nbdev.showdoc import show_doc
 from __future__ import annotations
 import errno, math, os, random, re, secrets, shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
@@ -261,7 +261,7 @@ show_doc(generator_from_checkpoint)
 
 # %%
 import json
-from hifigan_ruslan.generator import reference_weights
+from hifigan_ruslan.testing import reference_weights
 
 # %%
 manifest = json.loads(Path("testdata/reference/state_dict_manifest.json").read_text())
@@ -336,7 +336,7 @@ official = discriminator_parameters(mpd, msd)
 test_eq([tuple(reordered["state"][i]["exp_avg"].shape) for i in range(len(official))],
         [tuple(p.shape) for p in official])
 torch.optim.AdamW(official).load_state_dict(reordered)
-test_eq(optim_d_state({**old_do, "format": FORMAT}, mpd, msd) is old_do["optim_d"], True)  # current files as they are
+assert optim_d_state({**old_do, "format": FORMAT}, mpd, msd) is old_do["optim_d"]  # current files as they are
 
 
 # %% [markdown]
@@ -595,7 +595,7 @@ with tempfile.TemporaryDirectory() as d:
     point, warnings = find_resume_checkpoint(d)
     test_eq(point.step, 20)
     test_eq(len(warnings), 1)
-    test_eq("skipping checkpoint of step 30" in warnings[0], True)
+    assert "skipping checkpoint of step 30" in warnings[0], warnings[0]
     fresh_modules, fresh_optimizers = tiny_parts(seed=1)
     at = restore_training_state(point.g, point.do, fresh_modules, fresh_optimizers, (1, 2))
     test_eq(at, RunPosition(20, 1, 3, 0.5, 10))
@@ -638,13 +638,14 @@ with tempfile.TemporaryDirectory() as d:
               contains=f"{d}/do_00000040: no space left on device: the checkpoint needs about")
     test_fail(lambda: save_checkpoint(d, 40, g, do, keep_last=2, keep={20}, free_space=disk),
               contains=f"free; free some space, then the same command resumes from {d}/g_00000030")
-    test_eq((list_steps(d), list_steps(d, "do")), ([20, 30], [20, 30]))  # the best and the newest stay
+    test_eq(list_steps(d), [20, 30])
+    test_eq(list_steps(d, "do"), [20, 30])  # the best and the newest stay
     enospc = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     with patch("torch.save", side_effect=[None, enospc]):  # the do_ file fits, its g_ does not
         test_fail(lambda: save_checkpoint(d, 40, g, do), contains="g_00000040: no space left on device")
-    test_eq((sorted(p.name for p in Path(d).iterdir()), find_resume_checkpoint(d)[0].step),
-            (["do_00000020", "do_00000030", "g_00000020", "g_00000030"], 30))
-    test_eq(issubclass(OutOfSpace, UserError), True)
+    test_eq(sorted(p.name for p in Path(d).iterdir()), ["do_00000020", "do_00000030", "g_00000020", "g_00000030"])
+    test_eq(find_resume_checkpoint(d)[0].step, 30)
+    assert issubclass(OutOfSpace, UserError)
 
 
 # %% [markdown]
@@ -690,7 +691,7 @@ with tempfile.TemporaryDirectory() as d:
     save_checkpoint(d, 5, g, do)
     fresh, _ = tiny_parts(seed=1)
     print(init_weights(d, fresh, "tiny").replace(d, "RUN"))
-    test_eq(torch.equal(fresh["generator"].conv_pre.bias, modules["generator"].conv_pre.bias), True)
+    assert torch.equal(fresh["generator"].conv_pre.bias, modules["generator"].conv_pre.bias)
     test_eq(torch.equal(fresh["mpd"].state_dict()["discriminators.0.conv_post.bias"],
                         modules["mpd"].state_dict()["discriminators.0.conv_post.bias"]), True)
     with torch.device("meta"):

@@ -15,10 +15,12 @@ from fastcore.test import test_close, test_eq
 #| export
 from __future__ import annotations
 import codecs, math, os, re, wave
+from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import soundfile as sf
+from hifigan_ruslan.config import MelConfig
 
 # %% [markdown]
 # ## The corpus
@@ -44,15 +46,59 @@ test_eq([is_wav_name(n) for n in ["a.wav", "B.WAV", "._a.wav", "a.flac"]], [True
 test_eq([bool(ID_PATTERN.fullmatch(u)) for u in ["000001_RUSLAN", "a.b-c", "../evil", "a b"]],
         [True, True, False, False])
 
+
 # %% [markdown]
-# The examples use the bundled 12-clip corpus, which the [next page](06b_prepare.ipynb) describes:
+# ## The bundled small corpus
+#
+# The package carries a 12-clip corpus in RUSLAN's shape, `assets/tiny_ruslan`, for the tests, for `hifigan-ruslan demo` and for the Kaggle notebook's smoke test. Its Russian sentences were synthesised with espeak-ng; half of the clips are at 44.1 kHz like RUSLAN and half at 22,050 Hz, so that both the resampling path and the copy path are exercised, and one text carries « » and another ordinary quotes.
 
 # %%
-from hifigan_ruslan.prepare import bundled_corpus
+#| export
+def bundled_corpus() -> Path:
+    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
+    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
+
+
+# %%
+show_doc(bundled_corpus)
 
 # %%
 tiny = bundled_corpus()
+tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
+print(tiny.name, sorted(p.name for p in tiny.iterdir()), len(tiny_wavs), "WAVs")
+assert (tiny / METADATA_NAME).is_file()
+test_eq(len(tiny_wavs), 12)
+assert sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6
+test_eq({sf.info(p).samplerate for p in tiny_wavs}, {22050, 44100})
 
+
+# %% [markdown]
+# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data; paste it into a Python prompt at the repository root to regenerate the folder.
+#
+# ```python
+# import subprocess, tempfile
+# from pathlib import Path
+# METADATA_NAME = "metadata_RUSLAN_22200.csv"
+# TINY_SENTENCES = [
+#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
+#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
+#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
+# ]
+# out = Path("hifigan_ruslan/assets/tiny_ruslan")
+# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
+# with tempfile.TemporaryDirectory() as tmp:
+#     for i, text in enumerate(TINY_SENTENCES):
+#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
+#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
+#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
+#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
+#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
+#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
+# lines = "".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES))
+# (out / METADATA_NAME).write_text(lines, encoding="utf-8")
+# ```
+#
+#
 
 # %% [markdown]
 # ## Clip keys
@@ -117,7 +163,7 @@ def _decode_line(data: bytes) -> tuple[str, bool]:
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace"), False
 
-def _lineproblem_record(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
+def _line_problem(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
     "Why metadata line `n` is skipped, or None when it is an entry."
     if not line.strip():
         return problem_record("line", n, "blank_line", "blank line skipped")
@@ -147,7 +193,7 @@ def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
             reason = "not valid UTF-8: undecodable bytes replaced by U+FFFD"
             problems.append(problem_record("line", n, "bad_utf8", reason, "kept"))
         uid, sep, text = (part.strip() for part in line.partition("|"))
-        problem = _lineproblem_record(n, line, uid, sep, seen)
+        problem = _line_problem(n, line, uid, sep, seen)
         if problem is not None:
             problems.append(problem)
             continue
@@ -171,7 +217,7 @@ print(len(entries), entries[6], problems)
 test_eq(len(entries), 12)
 test_eq(problems, [])
 test_eq(entries[6].text, "«Спасибо», — сказал он.")
-test_eq('"' in entries[9].text, True)
+assert '"' in entries[9].text, entries[9].text
 
 # %% [markdown]
 # Every defect at once, in one small file: a BOM, CRLF endings, a blank line, a line without `|`, a path-like ID, a duplicate (the same clip as `000001_RUSLAN` written as a bare number), an empty text, a `|` inside the text (kept: only the first one separates), and a byte that is not UTF-8.
@@ -219,7 +265,7 @@ CLIPPED_FRACTION = 1e-3           # more than 0.1 % of the samples at full scale
 MIN_SEGMENT_FRACTION = 0.25       # a clip shorter than this part of a training segment is skipped
 TARGET_SUBTYPE = "PCM_16"
 
-def _data_chunkproblem_record(size: int, pos: int, csize: int, byte_rate: int) -> str | None:
+def _data_chunk_problem(size: int, pos: int, csize: int, byte_rate: int) -> str | None:
     "Why a `data` chunk of `csize` bytes at `pos` does not fit a file of `size` bytes, or None."
     held = size - pos - 8
     if csize <= held or csize in (0, 0xFFFFFFFF):  # 0 / 0xFFFFFFFF: streamed, size unknown
@@ -246,7 +292,7 @@ def wav_truncation(path) -> str | None:
             if cid == b"fmt " and len(chunk) >= 20:
                 byte_rate = int.from_bytes(chunk[16:20], "little")
             if cid == b"data":
-                return _data_chunkproblem_record(size, pos, csize, byte_rate)
+                return _data_chunk_problem(size, pos, csize, byte_rate)
             pos += 8 + csize + (csize & 1)
 
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
@@ -311,7 +357,7 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
         notes.append(["clipped", f"clipped: {at_full_scale} samples ({share:.1f} %) at full scale"])
     return audio, None, notes
 
-def process_clip(uid: str, src, dst, target_sr: int = 22050, min_seconds: float = 0.0) -> dict:
+def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate, min_seconds: float = 0.0) -> dict:
     "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; return its record (`kept`, `skip`, ...)."
     import soxr
     src, dst = Path(src), Path(dst)
@@ -349,10 +395,14 @@ show_doc(process_clip)
 # %%
 r = process_clip("000000_RUSLAN", tiny / "RUSLAN/000000_RUSLAN.wav", tmp / "out/000000_RUSLAN.wav", 22050, 0.09)
 print({k: r[k] for k in ["kept", "sr", "seconds_in", "seconds", "notes"]})
-test_eq((r["kept"], r["sr"], r["notes"]), (True, 44100, []))
+assert r["kept"]
+test_eq(r["sr"], 44100)
+test_eq(r["notes"], [])
 test_close(r["seconds"], r["seconds_in"], eps=1e-3)
 converted = sf.info(tmp / "out/000000_RUSLAN.wav")
-test_eq((converted.samplerate, converted.channels, converted.subtype), (22050, 1, "PCM_16"))
+test_eq(converted.samplerate, 22050)
+test_eq(converted.channels, 1)
+test_eq(converted.subtype, "PCM_16")
 r = process_clip("000001_RUSLAN", tiny / "RUSLAN/000001_RUSLAN.wav", tmp / "out/000001_RUSLAN.wav", 22050, 0.09)
 test_eq(sf.read(tmp / "out/000001_RUSLAN.wav", dtype="int16")[0],
         sf.read(tiny / "RUSLAN/000001_RUSLAN.wav", dtype="int16")[0])

@@ -20,9 +20,9 @@ import numpy as np
 import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
-from hifigan_ruslan.config import Config, UserError
+from hifigan_ruslan.clips import id_variants
+from hifigan_ruslan.config import Config, MelConfig, UserError
 from hifigan_ruslan.mel import mel_spectrogram
-from hifigan_ruslan.prepare import aligned_mel_frames, find_mel_file
 
 # %% [markdown]
 # Training reads what [`prepare`](06b_prepare.ipynb) wrote: `wavs/ID.wav` at 22,050 Hz mono 16-bit, and the fixed split `train.txt` / `val.txt`. The examples on this page prepare the bundled 12-clip corpus once and read it with the `tiny` preset (4,096-sample segments, 16 frames).
@@ -30,7 +30,8 @@ from hifigan_ruslan.prepare import aligned_mel_frames, find_mel_file
 # %%
 import shutil, tempfile
 from hifigan_ruslan.config import preset_config
-from hifigan_ruslan.prepare import bundled_corpus, prepare_corpus
+from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.prepare import prepare_corpus  # the next page's: the examples read a prepared corpus
 
 # %%
 work = Path(tempfile.mkdtemp())
@@ -72,7 +73,7 @@ show_doc(read_split)
 
 # %%
 test_eq(len(read_split(work / "tiny/train.txt")), 10)
-test_eq(read_split(work / "tiny/val.txt")[0][0].endswith("_RUSLAN"), True)
+assert read_split(work / "tiny/val.txt")[0][0].endswith("_RUSLAN")
 (work / "odd.txt").write_text("000001_RUSLAN|текст\n\nno separator\n", encoding="utf-8")
 test_fail(lambda: read_split(work / "odd.txt"), exc=UserError, contains="odd.txt:3: expected `ID|text`")
 test_fail(lambda: read_split(work / "none.txt"), exc=UserError, contains="none.txt: split file not found")
@@ -171,12 +172,15 @@ mel, audio = train_ds[0]
 print(len(train_ds), len(val_ds), train_ds.ids[:3], train_ds.texts[0], tuple(mel.shape), tuple(audio.shape))
 
 # %%
-test_eq((tuple(mel.shape), tuple(audio.shape), audio.dtype), ((80, 16), (4096,), torch.float32))
-test_eq(bool(audio.abs().max() <= 1), True)
+test_eq(tuple(mel.shape), (80, 16))
+test_eq(tuple(audio.shape), (4096,))
+test_eq(audio.dtype, torch.float32)
+assert bool(audio.abs().max() <= 1)
 test_eq(mel, mel_spectrogram(audio, cfg.mel))  # the same computation on the same samples: bit-identical
 vmel, vaudio = val_ds[0]
 whole = sf.read(work / "tiny/wavs" / f"{val_ds.ids[0]}.wav", dtype="int16")[0]
-test_eq((tuple(vaudio.shape), tuple(vmel.shape)), ((len(whole) // 256 * 256,), (80, len(whole) // 256)))
+test_eq(tuple(vaudio.shape), (len(whole) // 256 * 256,))
+test_eq(tuple(vmel.shape), (80, len(whole) // 256))
 test_eq(vaudio, torch.from_numpy(whole[: len(vaudio)] / 32768).float())
 
 
@@ -191,8 +195,8 @@ def window_start(whole: torch.Tensor, window: torch.Tensor, step: int = 1) -> in
 
 whole = torch.from_numpy(sf.read(train_ds.wav_paths[0], dtype="int16")[0] / 32768).float()
 starts = [window_start(whole, train_ds[0][1]) for _ in range(20)]
-test_eq(all(s is not None and s % 256 == 0 for s in starts), True)
-test_eq(len(set(starts)) > 3, True)
+assert all(s is not None and s % 256 == 0 for s in starts)
+assert len(set(starts)) > 3, len(set(starts))
 
 def window_of(seed: int) -> torch.Tensor:
     return VocoderDataset(work / "tiny", "train", cfg, seed=seed)[3][1]
@@ -214,8 +218,10 @@ short = VocoderDataset(work / "short", "train", preset_config("recipe"), seed=0)
 samples = sf.info(short.wav_paths[0]).frames
 mel, audio = short[0]
 print(samples, "samples ->", tuple(audio.shape), tuple(mel.shape))
-test_eq((samples < 8192, tuple(audio.shape), tuple(mel.shape)), (True, (8192,), (80, 32)))
-test_eq(bool(audio[samples:].any()), False)
+assert samples < 8192, samples
+test_eq(tuple(audio.shape), (8192,))
+test_eq(tuple(mel.shape), (80, 32))
+assert not bool(audio[samples:].any())
 
 # %% [markdown]
 # Errors name the file: a folder that was not prepared, a split file whose WAV has gone, and a segment size that does not fit the hop.
@@ -233,9 +239,63 @@ odd.train.segment_size = 4000
 test_fail(lambda: VocoderDataset(work / "tiny", cfg=odd), exc=UserError, contains="segment_size 4000 is not a")
 
 # %% [markdown]
+# ### The mel cache
+#
+# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare --mel-dir` checks a whole folder with these two functions ([Preparing the corpus](06b_prepare.ipynb)); the dataset uses them to find and cut the mels.
+
+# %%
+#| export
+MEL_FRAME_TOLERANCE = 2
+
+def find_mel_file(mel_dir, uid: str) -> Path | None:
+    "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
+    return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
+
+def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size, num_mels: int = MelConfig.num_mels,
+                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
+    try:
+        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
+    except (OSError, ValueError) as e:
+        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
+    if len(shape) == 3 and shape[0] == 1:
+        shape = shape[1:]
+    if len(shape) != 2 or shape[0] != num_mels:
+        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
+    audio_frames = audio_samples // hop
+    if abs(shape[1] - audio_frames) > tolerance:
+        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
+                        f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
+    return min(shape[1], audio_frames)
+
+
+# %%
+show_doc(find_mel_file)
+
+# %%
+show_doc(aligned_mel_frames)
+
+# %%
+mels = work / "mel_unit"
+mels.mkdir()
+np.save(mels / "a.npy", np.zeros((80, 101), np.float32))
+np.save(mels / "b.npy", np.zeros((80, 107), np.float32))
+np.save(mels / "c.npy", np.zeros((101, 80), np.float32))
+(mels / "d.npy").write_bytes(b"not numpy")
+test_eq(aligned_mel_frames(mels / "a.npy", 100 * 256 + 17), 100)  # one frame too many: the mel is trimmed
+test_eq(aligned_mel_frames(mels / "a.npy", 102 * 256), 101)       # one frame short: the audio is trimmed
+test_fail(lambda: aligned_mel_frames(mels / "b.npy", 100 * 256), exc=UserError,
+          contains="b.npy: 107 mel frames but the audio has 100")
+test_fail(lambda: aligned_mel_frames(mels / "c.npy", 100 * 256), exc=UserError,
+          contains="c.npy: mel of shape (101, 80), expected [80, frames]")
+test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError, contains="d.npy: not a")
+test_eq(find_mel_file(mels, "a_RUSLAN"), mels / "a.npy")
+test_eq(find_mel_file(mels, "z_RUSLAN"), None)
+
+# %% [markdown]
 # ### Cached mels
 #
-# With `mel_dir`, the mel comes from `ID.npy` files instead (see [the mel cache](06b_prepare.ipynb#the-optional-mel-cache) for the frame rule). Here the "acoustic model" is played by `mel_spectrogram` itself on the whole prepared clip, saved with one frame too many (as a centred STFT would give) and under bare-number names; the dataset trims that frame and cuts each training mel at the frames of its audio window. A mel five frames off is an error that names it.
+# With `mel_dir`, the mel comes from `ID.npy` files instead (see the mel cache above for the frame rule). Here the "acoustic model" is played by `mel_spectrogram` itself on the whole prepared clip, saved with one frame too many (as a centred STFT would give) and under bare-number names; the dataset trims that frame and cuts each training mel at the frames of its audio window. A mel five frames off is an error that names it.
 
 # %%
 mel_dir = work / "mels"
@@ -276,7 +336,7 @@ shifted = VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir, seed=0
 plain = VocoderDataset(work / "tiny", "train", cfg, seed=0)
 for i in range(len(shifted)):
     (mel, audio), (own_mel, own_audio) = shifted[i], plain[i]
-    test_eq(torch.equal(audio, own_audio), True)  # the same window of the same clip
+    assert torch.equal(audio, own_audio)  # the same window of the same clip
     test_close((mel - own_mel)[:, 2:-2].mean(), 0.5, eps=1e-4)  # two frames at each end see the reflect padding
 bad_uid = train_ds.ids[0]
 np.save(offset_dir / f"{bad_uid}.npy", np.full((80, 3), np.nan, np.float32))
@@ -364,7 +424,9 @@ show_doc(make_dataloader)
 loader = make_dataloader(train_ds, cfg)
 mel, audio = next(iter(loader))
 print(len(loader), "batches:", tuple(mel.shape), tuple(audio.shape))
-test_eq((tuple(mel.shape), tuple(audio.shape), len(loader)), ((4, 80, 16), (4, 4096), 2))
+test_eq(tuple(mel.shape), (4, 80, 16))
+test_eq(tuple(audio.shape), (4, 4096))
+test_eq(len(loader), 2)
 
 
 # %%

@@ -17,15 +17,13 @@ from __future__ import annotations
 import hashlib, json, os, time
 import multiprocessing as mp
 from collections import Counter
-from importlib import resources
 from pathlib import Path
-import numpy as np
 import soundfile as sf
 from hifigan_ruslan.config import Config, UserError
 from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
-                                  clip_key, id_variants, is_wav_name, problem_record, process_clip,
+                                  clip_key, is_wav_name, problem_record, process_clip,
                                   read_metadata)
-
+from hifigan_ruslan.data import aligned_mel_frames, find_mel_file
 
 # %% [markdown]
 # ## The corpus
@@ -34,56 +32,13 @@ from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTIO
 #
 # HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06a_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
 
-# %% [markdown]
-# ### The bundled small corpus
-#
-# The package carries a 12-clip corpus in RUSLAN's shape, `assets/tiny_ruslan`, for the tests, for `hifigan-ruslan demo` and for the Kaggle notebook's smoke test. Its Russian sentences were synthesised with espeak-ng; half of the clips are at 44.1 kHz like RUSLAN and half at 22,050 Hz, so that both the resampling path and the copy path are exercised, and one text carries « » and another ordinary quotes.
+# %%
+import numpy as np
+from hifigan_ruslan.clips import bundled_corpus
 
 # %%
-#| export
-def bundled_corpus() -> Path:
-    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
-    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
+tiny = bundled_corpus()  # the package's small corpus (see [Clips and metadata](06_clips.ipynb))
 
-
-# %%
-show_doc(bundled_corpus)
-
-# %%
-tiny = bundled_corpus()
-tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
-print(tiny.name, sorted(p.name for p in tiny.iterdir()), len(tiny_wavs), "WAVs")
-test_eq((tiny / METADATA_NAME).is_file(), True)
-test_eq(len(tiny_wavs), 12)
-test_eq(sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6, True)
-test_eq({sf.info(p).samplerate for p in tiny_wavs}, {22050, 44100})
-
-
-# %% [markdown]
-# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data; paste it into a Python prompt at the repository root to regenerate the folder.
-#
-# ```python
-# import subprocess, tempfile
-# from pathlib import Path
-# METADATA_NAME = "metadata_RUSLAN_22200.csv"
-# TINY_SENTENCES = [
-#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
-#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
-#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
-# ]
-# out = Path("hifigan_ruslan/assets/tiny_ruslan")
-# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
-# with tempfile.TemporaryDirectory() as tmp:
-#     for i, text in enumerate(TINY_SENTENCES):
-#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
-#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
-#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
-#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
-#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
-#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
-# lines = "".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES))
-# (out / METADATA_NAME).write_text(lines, encoding="utf-8")
-# ```
 
 # %% [markdown]
 # `find_corpus` walks the root once. The metadata is `metadata_RUSLAN_22200.csv` if there is one (the shallowest, in any letter case), else the shallowest `.csv`/`.txt` whose first line reads `ID|text`; the WAV folder is the folder holding the most `.wav` files. Hidden files (macOS `._*` resource forks that some archives carry) are not WAVs. A root that does not exist, or holds no metadata or no WAV, is a one-line error naming it.
@@ -185,7 +140,9 @@ show_doc(split_ids)
 ids = [f"{i:06d}_RUSLAN" for i in range(1000)]
 tr, va = split_ids(ids, 100, 1234)
 print(va[:5])
-test_eq((len(tr), len(va), set(tr) & set(va)), (900, 100, set()))
+test_eq(len(tr), 900)
+test_eq(len(va), 100)
+test_eq(set(tr) & set(va), set())
 test_eq(split_ids(ids, 100, 1234), (tr, va))
 test_ne(split_ids(ids, 100, 7)[1], va)  # another seed, another split
 test_eq([len(split_ids(ids[:n], 100)[1]) for n in [1, 2, 12, 24, 499, 500]], [0, 1, 2, 4, 99, 100])
@@ -455,14 +412,16 @@ print(format_summary(tiny_report))
 print((work / "tiny/val.txt").read_text())
 
 # %%
-test_eq((tiny_report["kept"], tiny_report["train"], tiny_report["val"]), (12, 10, 2))
+test_eq(tiny_report["kept"], 12)
+test_eq(tiny_report["train"], 10)
+test_eq(tiny_report["val"], 2)
 test_eq(tiny_report["sample_rates"], {"22050": 6, "44100": 6})
 test_eq({(p["kind"], p["action"]) for p in tiny_report["problems"]}, {("sample_rate", "kept")})
 test_eq(sorted(p.name for p in (work / "tiny/wavs").iterdir()), [f"{i:06d}_RUSLAN.wav" for i in range(12)])
 test_eq({(sf.info(p).samplerate, sf.info(p).subtype) for p in (work / "tiny/wavs").iterdir()},
         {(22050, "PCM_16")})
 test_eq(json.loads((work / "tiny/report.json").read_text())["kept"], 12)
-test_eq(format_summary(tiny_report).splitlines()[0].startswith("kept 12 of 12 clips"), True)
+assert format_summary(tiny_report).splitlines()[0].startswith("kept 12 of 12 clips")
 
 # %% [markdown]
 # ### The corpus at a glance
@@ -559,7 +518,9 @@ test_eq({(p["kind"], p.get("id", p.get("line")), p["action"]) for p in report["p
          ("unreadable", "000010_RUSLAN", "skipped")})
 kept_ids = sorted(p.stem for p in (work / "bad_out/wavs").glob("*.wav"))
 test_eq(kept_ids, [f"{i:06d}_RUSLAN" for i in range(6)])
-test_eq((report["kept"], report["sample_rates"], report["clips_found"]), (6, {"16000": 1, "44100": 7}, 14))
+test_eq(report["kept"], 6)
+test_eq(report["sample_rates"], {"16000": 1, "44100": 7})
+test_eq(report["clips_found"], 14)
 split_lines = [line for name in ["train.txt", "val.txt"]
                for line in (work / "bad_out" / name).read_text().splitlines()]
 test_eq(sorted(split_lines), [f'{u}|Текст «{u}», "в кавычках".' for u in kept_ids])
@@ -609,10 +570,13 @@ t0 = time.perf_counter()
 rerun = prepare_corpus(tiny, work / "tiny", workers=2, progress=False)
 print(f"rerun: reused {rerun['reused']}, processed {rerun['processed']} in {time.perf_counter() - t0:.2f} s "
       f"(first run: {tiny_report['elapsed_s']:.2f} s)")
-test_eq((rerun["reused"], rerun["processed"], rerun["kept"]), (12, 0, 12))
+test_eq(rerun["reused"], 12)
+test_eq(rerun["processed"], 0)
+test_eq(rerun["kept"], 12)
 test_eq({p.name: p.stat().st_mtime_ns for p in (work / "tiny/wavs").iterdir()}, mtimes)
 bad_rerun = prepare_corpus(bad_corpus, work / "bad_out", progress=False)
-test_eq((bad_rerun["processed"], bad_rerun["reused"]), (0, 11))
+test_eq(bad_rerun["processed"], 0)
+test_eq(bad_rerun["reused"], 11)
 test_eq(bad_rerun["problems"], report["problems"])  # skips are remembered, not decoded again
 
 # %% [markdown]
@@ -630,9 +594,10 @@ manifest = (work / "tiny_chk" / MANIFEST_NAME).read_text().splitlines(keepends=T
 kept_lines = "".join(line for line in manifest if '"000005_RUSLAN"' not in line)
 (work / "tiny_chk" / MANIFEST_NAME).write_text(kept_lines)                                  # record lost
 r = prepare_corpus(src, work / "tiny_chk", progress=False)
-test_eq((r["processed"], r["reused"]), (3, 9))
+test_eq(r["processed"], 3)
+test_eq(r["reused"], 9)
 test_eq(sf.info(work / "tiny_chk/wavs/000003_RUSLAN.wav").frames, 30000)
-test_eq(sf.info(damaged).frames > 5000, True)
+assert sf.info(damaged).frames > 5000, sf.info(damaged).frames
 
 # %% [markdown]
 # A kill half-way leaves finished WAVs with their manifest lines, perhaps a half-written line at the end of the manifest, a temporary file of the clip in flight, and no output for the clips not yet started. Simulated here exactly like that, the next run removes the temporary file, converts the missing clips and nothing else:
@@ -651,41 +616,21 @@ for name in ["train.txt", "val.txt", "report.json"]:
 mtimes = {p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("[!.]*.wav")}  # finished clips
 r = prepare_corpus(tiny, killed, progress=False)
 print(f"resumed: processed {r['processed']}, reused {r['reused']}")
-test_eq((r["processed"], r["reused"], r["kept"]), (5, 7, 12))
+test_eq(r["processed"], 5)
+test_eq(r["reused"], 7)
+test_eq(r["kept"], 12)
 test_eq(list((killed / "wavs").glob(".*")), [])
 test_eq({p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("*.wav") if p.name in mtimes}, mtimes)
 test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
 
+
 # %% [markdown]
 # ## The optional mel cache
 #
-# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare` checks the whole folder and lists each bad file in the report; the [dataset](06a_data.ipynb) uses the same two functions to find and cut the mels.
+# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, `--mel-dir` points at a folder of `ID.npy` files of shape `[80, frames]`, whose frame counts must agree with the audio (the rule and the functions that apply it are the dataset's: [Datasets and loaders](06a_data.ipynb#cached-mels)). `prepare` checks the whole folder and lists each bad file in the report.
 
 # %%
 #| export
-MEL_FRAME_TOLERANCE = 2
-
-def find_mel_file(mel_dir, uid: str) -> Path | None:
-    "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
-    return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
-
-def aligned_mel_frames(mel_path, audio_samples: int, hop: int = 256, num_mels: int = 80,
-                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
-    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
-    try:
-        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
-    except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
-    if len(shape) == 3 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2 or shape[0] != num_mels:
-        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
-    audio_frames = audio_samples // hop
-    if abs(shape[1] - audio_frames) > tolerance:
-        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
-                        f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
-    return min(shape[1], audio_frames)
-
 def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
@@ -713,27 +658,7 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
 
 
 # %%
-show_doc(aligned_mel_frames)
-
-# %%
 show_doc(check_mel_dir)
-
-# %%
-mels = work / "mel_unit"
-mels.mkdir()
-np.save(mels / "a.npy", np.zeros((80, 101), np.float32))
-np.save(mels / "b.npy", np.zeros((80, 107), np.float32))
-np.save(mels / "c.npy", np.zeros((101, 80), np.float32))
-(mels / "d.npy").write_bytes(b"not numpy")
-test_eq(aligned_mel_frames(mels / "a.npy", 100 * 256 + 17), 100)  # one frame too many: the mel is trimmed
-test_eq(aligned_mel_frames(mels / "a.npy", 102 * 256), 101)       # one frame short: the audio is trimmed
-test_fail(lambda: aligned_mel_frames(mels / "b.npy", 100 * 256), exc=UserError,
-          contains="b.npy: 107 mel frames but the audio has 100")
-test_fail(lambda: aligned_mel_frames(mels / "c.npy", 100 * 256), exc=UserError,
-          contains="c.npy: mel of shape (101, 80), expected [80, frames]")
-test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError, contains="d.npy: not a")
-test_eq(find_mel_file(mels, "a_RUSLAN"), mels / "a.npy")
-test_eq(find_mel_file(mels, "z_RUSLAN"), None)
 
 # %% [markdown]
 # `prepare --mel-dir` on the bundled corpus, with mels made from the prepared audio itself (one frame too many each, as a centred STFT gives), one of them five frames too long and one missing:

@@ -98,12 +98,28 @@ class SignalFlag:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 
+
+# %%
+with SignalFlag() as flag:
+    os.kill(os.getpid(), signal.SIGINT)  # delivered to the handler, not as KeyboardInterrupt
+    time.sleep(0.01)
+test_eq(flag.received, signal.SIGINT)
+
+
+# %% [markdown]
+# ## The clock
+#
+# The loop times its steps, validations and checkpoints with a `Clock`, which answers two questions: would another step, a due validation and a checkpoint still fit in the time budget (with a margin; the checkpoint's duration is estimated from the model's size until one has been written), and has enough time passed since something was last done (a checkpoint every `checkpoint_every_minutes`)?
+
+# %%
+#| export
 class Clock:
     "Measured durations of steps, validations and checkpoints, against an optional time budget."
     def __init__(self, started: float, budget: float | None, save_s: float):
         self.started, self.budget = started, budget
         # the checkpoint's is estimated until measured
         self.step_s, self.val_s, self.save_s = None, 0.0, save_s
+        self.created, self.finished = time.monotonic(), {}  # what -> when it last finished
 
     def elapsed(self) -> float: return time.monotonic() - self.started
 
@@ -117,18 +133,28 @@ class Clock:
 
     @contextmanager
     def timing(self, what: str):
-        "Record the duration of the block as `<what>_s`."
+        "Record the duration of the block as `<what>_s`, and when it finished."
         t0 = time.monotonic()
         yield
-        setattr(self, f"{what}_s", time.monotonic() - t0)
+        self.finished[what] = time.monotonic()
+        setattr(self, f"{what}_s", self.finished[what] - t0)
+
+    def due(self, what: str, every_minutes: float) -> bool:
+        "Whether `every_minutes` (0: never) have passed since `what` last finished (or since the clock started)."
+        since = time.monotonic() - self.finished.get(what, self.created)
+        return every_minutes > 0 and since >= 60 * every_minutes
 
 
 # %%
-with SignalFlag() as flag:
-    os.kill(os.getpid(), signal.SIGINT)  # delivered to the handler, not as KeyboardInterrupt
-    time.sleep(0.01)
-test_eq(flag.received, signal.SIGINT)
 # 97 s gone of 100: two checkpoints of 1 s and the margin (2% of the budget) no longer fit; at the start they do
-test_eq(Clock(time.monotonic() - 97, budget=100, save_s=1.0).out_of_time(0), True)
-test_eq(Clock(time.monotonic() - 95, budget=100, save_s=1.0).out_of_time(0), False)
-test_eq(Clock(time.monotonic() - 1e6, budget=None, save_s=1.0).out_of_time(9), False)  # no budget
+assert Clock(time.monotonic() - 97, budget=100, save_s=1.0).out_of_time(0)
+assert not Clock(time.monotonic() - 95, budget=100, save_s=1.0).out_of_time(0)
+assert not Clock(time.monotonic() - 1e6, budget=None, save_s=1.0).out_of_time(9)  # no budget
+clock = Clock(time.monotonic(), budget=None, save_s=1.0)
+time.sleep(0.07)  # 1e-3 minutes (60 ms) have passed since the clock started, 30 minutes have not
+test_eq([clock.due("save", every_minutes=m) for m in (0, 1e-3, 30)], [False, True, False])
+with clock.timing("save"):
+    pass
+assert not clock.due("save", every_minutes=1e-3)  # just saved: 60 ms must pass
+time.sleep(0.07)
+assert clock.due("save", every_minutes=1e-3)

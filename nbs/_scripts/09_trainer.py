@@ -1,7 +1,7 @@
 # %% [markdown]
 # # The trainer
 #
-# > One HiFi-GAN training step, as the methods of a `Trainer`: generate, update the discriminators, update the generator; mixed precision, gradient accumulation, two-GPU data parallelism, validation and the run's checkpoints.
+# > A `Trainer` holds one run's networks, optimizers, data and position, and its methods are the run's steps: one training step (generate, update the discriminators, update the generator) in mixed precision, with gradient accumulation and two-GPU data parallelism; the training data in order; validation; and the run's checkpoints.
 
 # %%
 #| default_exp trainer
@@ -13,32 +13,35 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import math, os, time
+import dataclasses, itertools, math, os, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+import numpy as np
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
 from torch.nn.parallel import DistributedDataParallel
-from hifigan_ruslan.config import Config, TrainConfig, UserError
-from hifigan_ruslan.mel import mel_figure, mel_spectrogram
+from torch.utils.data import DataLoader, Sampler
+from hifigan_ruslan.config import TRAIN_PRECISIONS, Config, TrainConfig, UserError, resolve_device
+from hifigan_ruslan.mel import mel_figure
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from hifigan_ruslan.losses import discriminator_loss, generator_loss, feature_loss, mel_loss
+from hifigan_ruslan.losses import discriminator_loss, generator_loss, feature_loss, loss_mel, mel_loss
 from hifigan_ruslan.checkpoints import (RunPosition, atomic_save, discriminator_parameters, init_weights,
                                         payload_bytes, restore_training_state, save_checkpoint, space_guard,
                                         step_path, training_payloads)
 from hifigan_ruslan.data import VocoderDataset, make_dataloader
-from hifigan_ruslan.health import HealthMonitor
-from hifigan_ruslan.run_folder import sample_stem
+from hifigan_ruslan.run_folder import prune_samples, sample_stem
 
 # %%
 from fastcore.test import test_eq, test_fail
 from hifigan_ruslan.config import apply_overrides, preset_config
+from hifigan_ruslan.mel import mel_spectrogram
+
 
 # %% [markdown]
-# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below in the order of the official HiFi-GAN `train.py`: the models and optimizers, the generator's forward pass, the discriminator update, the generator update, validation, and the checkpoints. The loop that calls them (`fit`), the stop rules and the command's entry point `train` are in the next notebook, [Training](09a_training.ipynb).
+# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below in the order of the official HiFi-GAN `train.py`: the models and optimizers, the generator's forward pass, the discriminator update, the generator update, validation, and the checkpoints. The loop that calls them (`fit`) and the command's entry point `train` are plain functions in the next notebook, [Training](09a_training.ipynb); the reasons a run stops are in [Stopping a run](08b_stopping.ipynb).
 #
 # ## Precision
 #
@@ -54,12 +57,10 @@ from hifigan_ruslan.config import apply_overrides, preset_config
 
 # %%
 #| export
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
 def resolve_precision(precision: str, device) -> str:
     "A run's precision: `auto` is bf16 on GPUs of compute capability 8+, fp16 on older GPUs, fp32 on CPUs."
-    if precision not in PRECISIONS:
-        raise UserError(f"train.precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if precision not in TRAIN_PRECISIONS:
+        raise UserError(f"train.precision {precision!r}: choose one of {', '.join(TRAIN_PRECISIONS)}")
     device = torch.device(device)
     if precision != "auto":
         return precision
@@ -70,7 +71,8 @@ def resolve_precision(precision: str, device) -> str:
 
 # %%
 test_eq(resolve_precision("auto", "cpu"), "fp32")
-test_eq((resolve_precision("fp16", "cpu"), resolve_precision("bf16", "cpu")), ("fp16", "bf16"))
+test_eq(resolve_precision("fp16", "cpu"), "fp16")  # honoured on every device
+test_eq(resolve_precision("bf16", "cpu"), "bf16")
 test_fail(lambda: resolve_precision("fp8", "cpu"), contains="train.precision 'fp8': choose one of auto, fp32")
 
 
@@ -94,13 +96,6 @@ class DistInfo:
 
     @property
     def main(self) -> bool: return self.rank == 0
-
-def resolve_device(device="auto", local_rank: int = 0) -> torch.device:
-    "`auto`: the GPU of this process if there is one, else the CPU; `cuda` means this process's GPU."
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
-    return torch.device("cuda", local_rank) if dev.type == "cuda" and dev.index is None else dev
 
 def init_distributed(device="auto") -> tuple[DistInfo, torch.device]:
     "Join the process group `torchrun` describes in the environment (NCCL on GPUs, gloo on CPUs), if any."
@@ -131,13 +126,12 @@ recipe = preset_config("recipe").train
 test_eq([per_process_batch(recipe, n) for n in (1, 2, 4)], [(4, 2), (4, 1), (1, 2)])
 test_eq(per_process_batch(preset_config("tiny").train, 2), (2, 1))
 test_fail(lambda: per_process_batch(recipe, 3), contains="cannot be split over 3 processes")
-test_eq(resolve_device("cuda", 1), torch.device("cuda", 1))
 
 
 # %% [markdown]
 # ## Models and optimizers
 #
-# As in the official `train.py`: the generator, the multi-period and multi-scale discriminators, an AdamW optimizer for the generator and one for both discriminators, whose parameters are **MSD first, then MPD** (`discriminator_parameters`, the order the official `do_` files depend on), and an exponential learning-rate schedule for each. On top of that a gradient scaler for each side (only active in fp16: the two sides' gradients differ by orders of magnitude, so each gets its own loss scale), the datasets, the health monitor, and where the run stands (`RunPosition`: steps, epoch, batches consumed in it, best validation error). Under `torchrun` the networks are also wrapped in `DistributedDataParallel`; the plain modules stay reachable for the places that must not synchronise.
+# As in the official `train.py`: the generator, the multi-period and multi-scale discriminators, an AdamW optimizer for the generator and one for both discriminators, whose parameters are **MSD first, then MPD** (`discriminator_parameters`, the order the official `do_` files depend on), and an exponential learning-rate schedule for each. On top of that a gradient scaler for each side (only active in fp16: the two sides' gradients differ by orders of magnitude, so each gets its own loss scale), the datasets, and where the run stands (`RunPosition`: steps, epoch, batches consumed in it, best validation error). Under `torchrun` the networks are also wrapped in `DistributedDataParallel`; the plain modules stay reachable for the places that must not synchronise.
 #
 # The initial weights come from the global random number generator, which the entry point seeds; the trainer itself changes no global setting.
 
@@ -145,13 +139,12 @@ test_eq(resolve_device("cuda", 1), torch.device("cuda", 1))
 #| export
 class Trainer:
     "Models, optimizers, schedules, scalers, data and position of one training run writing to `run_dir`."
-    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto", progress: bool = True,
-                 dist_info: DistInfo | None = None, mel_dir=None):
+    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto", dist_info: DistInfo | None = None,
+                 mel_dir=None):
         self.started = time.monotonic()  # the time budget counts from here
         self.cfg, t = cfg, cfg.train
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
         self.dist = dist_info or DistInfo()
         self.device = resolve_device(device, self.dist.local_rank)
         self.precision = resolve_precision(t.precision, self.device)
@@ -162,8 +155,6 @@ class Trainer:
         self.step = self.epoch = self.batch_in_epoch = 0
         self.warmup_steps = t.d_warmup_steps  # 0 once the discriminators come with the weights
         self.best_val, self.best_step = math.inf, None
-        self.health = HealthMonitor(cfg.discriminator.num_subdiscriminators,
-                                    sampling_rate=cfg.mel.sampling_rate)
         if self.data_dir is not None:
             self.train_set = VocoderDataset(self.data_dir, "train", cfg, train=True, seed=t.seed,
                                             mel_dir=mel_dir)
@@ -319,7 +310,7 @@ def d_step(self: Trainer, batches: list, keep_graph: bool = True) -> tuple[Updat
     self.optim_d.zero_grad(set_to_none=True)
     for i, (mel, audio) in enumerate(batches):
         mel, y = mel.to(dev, non_blocking=True), audio.to(dev, non_blocking=True).unsqueeze(1)
-        real_mel = mel_spectrogram(y[:, 0], self.cfg.mel, for_loss=True)
+        real_mel = loss_mel(y, self.cfg.mel)
         last, b = i == k - 1, y.shape[0]
         with _sync_if(self.generator_ddp, last), self.autocast(), torch.set_grad_enabled(keep_graph):
             y_hat = self.generator_ddp(mel)  # without its graph while the generator is frozen
@@ -352,7 +343,7 @@ def generator_losses(self: Trainer, generated: list) -> tuple[torch.Tensor, dict
             fake_scores, fake_fmaps = discriminate(self.mpd, self.msd, y_hat)
         adv, _ = generator_loss(fake_scores)
         fm, _ = feature_loss(real_fmaps, fake_fmaps)
-        mel_l1 = mel_loss(None, y_hat, self.cfg.mel, real_mel=real_mel)
+        mel_l1 = mel_loss(real_mel, y_hat, self.cfg.mel)
         loss_g = loss_g + (adv + t.lambda_fm * fm + t.lambda_mel * mel_l1) / k
         adv_sum, fm_sum, mel_sum = adv_sum + adv.detach(), fm_sum + fm.detach(), mel_sum + mel_l1.detach()
     parts = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k,
@@ -416,11 +407,13 @@ batch = (mel_spectrogram(torch.randn(4, 4096) * 0.1, cfg_tiny.mel), torch.randn(
 g0, d0 = tr.generator.conv_pre.bias.clone(), tr.mpd.discriminators[0].conv_post.bias.clone()
 out = tr.train_step([batch])
 print({k: round(v.item(), 3) for k, v in out.stats.items()})
-test_eq((out.skipped, out.finite, out.fake.shape), (False, True, (4, 1, 4096)))
-test_eq(all(torch.isfinite(v) for v in out.stats.values()), True)
-test_eq(torch.equal(g0, tr.generator.conv_pre.bias), False)
-test_eq(torch.equal(d0, tr.mpd.discriminators[0].conv_post.bias), False)
-test_eq(all(p.requires_grad for p in tr.mpd.parameters()), True)  # unfrozen again
+assert not out.skipped
+assert out.finite
+test_eq(out.fake.shape, (4, 1, 4096))
+assert all(torch.isfinite(v) for v in out.stats.values())
+assert not torch.equal(g0, tr.generator.conv_pre.bias)
+assert not torch.equal(d0, tr.mpd.discriminators[0].conv_post.bias)
+assert all(p.requires_grad for p in tr.mpd.parameters())  # unfrozen again
 
 # %% [markdown]
 # ### Discriminator warm-up
@@ -434,12 +427,14 @@ torch.manual_seed(0)
 warm = Trainer(warm_cfg, device="cpu")
 g0, d0 = warm.generator.conv_pre.bias.clone(), warm.mpd.discriminators[0].conv_post.bias.clone()
 out = warm.train_step([batch])
-test_eq((out.skipped, out.finite, float(out.stats["grad_norm_g"])), (False, True, 0.0))
-test_eq(torch.equal(g0, warm.generator.conv_pre.bias), True)  # frozen during the warm-up
-test_eq(torch.equal(d0, warm.mpd.discriminators[0].conv_post.bias), False)
+assert not out.skipped
+assert out.finite
+test_eq(float(out.stats["grad_norm_g"]), 0.0)
+assert torch.equal(g0, warm.generator.conv_pre.bias)  # frozen during the warm-up
+assert not torch.equal(d0, warm.mpd.discriminators[0].conv_post.bias)
 warm.step = 1
 warm.train_step([batch])
-test_eq(torch.equal(g0, warm.generator.conv_pre.bias), False)  # and training after it
+assert not torch.equal(g0, warm.generator.conv_pre.bias)  # and training after it
 
 # %% [markdown]
 # ### Non-finite losses
@@ -450,9 +445,10 @@ test_eq(torch.equal(g0, warm.generator.conv_pre.bias), False)  # and training af
 nan_batch = (batch[0], torch.full((4, 4096), float("nan")))
 before = {k: v.clone() for k, v in tr.generator.state_dict().items()}
 out = tr.train_step([nan_batch])
-test_eq((out.skipped, out.finite), (True, False))
-test_eq(all(torch.equal(before[k], v) for k, v in tr.generator.state_dict().items()), True)
-test_eq(tr.train_step([batch]).skipped, False)  # the next good batch trains normally
+assert out.skipped
+assert not out.finite
+assert all(torch.equal(before[k], v) for k, v in tr.generator.state_dict().items())
+assert not tr.train_step([batch]).skipped  # the next good batch trains normally
 
 # %% [markdown]
 # ### fp16 and the gradient scaler
@@ -473,18 +469,24 @@ def tiny_trainer(precision: str, *overrides: str) -> Trainer:
 first = {p: tiny_trainer(p, "train.lr_d=0").train_step([small]).stats for p in ("fp32", "fp16")}
 errors = {k: abs(first["fp16"][k] - v).item() / abs(v).item() for k, v in first["fp32"].items() if "loss" in k}
 print({k: f"{e:.1e}" for k, e in errors.items()})
-test_eq(max(errors.values()) < 5e-3, True)  # measured: <= 2.5e-4 (seeds 0-2); fp16's rounding step is 4.9e-4
+assert max(errors.values()) < 5e-3, errors  # measured: <= 2.5e-4 (seeds 0-2); fp16's rounding step is 4.9e-4
 test_eq(first["fp32"]["loss_mel"].dtype, torch.float32)
 
 # %%
 half = tiny_trainer("fp16")
-test_eq((half.precision, half.scaler_g.is_enabled(), half.scaler_g.get_scale()), ("fp16", True, 65536.0))
+test_eq(half.precision, "fp16")
+assert half.scaler_g.is_enabled()
+test_eq(half.scaler_g.get_scale(), 65536.0)
 out = half.train_step([small])  # a fresh scaler's scale is too large for the generator's gradients
-test_eq((out.skipped, out.finite, half.scaler_g.get_scale()), (True, True, 32768.0))
+assert out.skipped
+assert out.finite
+test_eq(half.scaler_g.get_scale(), 32768.0)
 for scaler in (half.scaler_g, half.scaler_d):
     scaler.load_state_dict({**scaler.state_dict(), "scale": 256.0})  # as a resumed run restores it
 out = half.train_step([small])
-test_eq((out.skipped, out.finite, half.scaler_g.get_scale()), (False, True, 256.0))
+assert not out.skipped
+assert out.finite
+test_eq(half.scaler_g.get_scale(), 256.0)
 
 def overflow(grad: torch.Tensor) -> torch.Tensor:
     "A gradient hook that turns the gradient into inf, as an fp16 overflow does."
@@ -494,16 +496,67 @@ hook = half.generator.conv_pre.bias.register_hook(overflow)
 before = {k: v.clone() for k, v in half.generator.state_dict().items()}
 out = half.train_step([small])
 hook.remove()
-test_eq((out.skipped, out.finite, half.scaler_g.get_scale()), (True, True, 128.0))  # skipped, halved, "finite"
-test_eq(all(torch.equal(before[k], v) for k, v in half.generator.state_dict().items()), True)
-test_eq(half.train_step([small]).skipped, False)
+assert out.skipped
+assert out.finite
+test_eq(half.scaler_g.get_scale(), 128.0)  # skipped, halved, "finite"
+assert all(torch.equal(before[k], v) for k, v in half.generator.state_dict().items())
+assert not half.train_step([small]).skipped
 test_eq(half.optimizers["scaler_g"].state_dict()["scale"], 128.0)  # what the do_ checkpoint stores
+
+
+# %% [markdown]
+# ## The training data, in order
+#
+# The training loader shuffles the clips anew each epoch, in an order fixed by the seed and the epoch number (see
+# [Datasets and loaders](06a_data.ipynb)). A resumed run must continue where its checkpoint left the epoch: it
+# replays the epoch's order minus the `batch_in_epoch` batches already consumed, and draws fresh random windows
+# from its clips (seeded by the step, so a resumed run does not repeat the windows it has already seen).
+
+# %%
+#| export
+class _ResumeSampler(Sampler):
+    "Skips the first `skip` indices of the wrapped sampler's first pass: a resumed run continues mid-epoch."
+    def __init__(self, sampler, skip: int):
+        self.sampler, self.skip = sampler, skip
+
+    def set_epoch(self, epoch: int): self.sampler.set_epoch(epoch)
+
+    def __len__(self): return len(self.sampler)
+
+    def __iter__(self):
+        skip, self.skip = self.skip, 0
+        return itertools.islice(iter(self.sampler), skip, None)
+
+@patch
+def train_loader(self: Trainer) -> DataLoader:
+    "The training loader of this process, continuing at the saved data position."
+    cfg = dataclasses.replace(self.cfg, train=dataclasses.replace(self.cfg.train, batch_size=self.batch_size))
+    base = make_dataloader(self.train_set, cfg, train=True, rank=self.dist.rank,
+                           world_size=self.dist.world_size)
+    if self.step == 0:
+        return base
+    seed = int(np.random.SeedSequence([self.cfg.train.seed, self.step, self.dist.rank]).generate_state(1)[0])
+    self.train_set.reseed(seed)
+    return DataLoader(base.dataset, batch_size=base.batch_size,
+                      sampler=_ResumeSampler(base.sampler, self.batch_in_epoch * base.batch_size),
+                      drop_last=True, num_workers=base.num_workers, pin_memory=base.pin_memory,
+                      persistent_workers=base.persistent_workers, worker_init_fn=base.worker_init_fn,
+                      generator=torch.Generator().manual_seed(seed))
+
+
+# %%
+show_doc(Trainer.train_loader)
+
+# %%
+test_eq(list(_ResumeSampler(range(6), 4)), [4, 5])  # the first pass skips what the checkpoint consumed ...
+resume = _ResumeSampler(range(6), 4)
+test_eq([list(resume), list(resume)], [[4, 5], [0, 1, 2, 3, 4, 5]])  # ... the next epochs are whole
 
 
 # %% [markdown]
 # ## Validation
 #
-# Every `val_every_steps` steps the generator vocodes the **whole** validation utterances (not segments), and the error is measured as the reference measures it: the L1 distance between the full-band loss mels of the real and the generated audio, averaged over the clips. This is the number to compare with the reference's "validation mel-spectrogram error" (the project's RUSLAN recipe reached 0.231). The first `num_val_samples` clips are also written to `RUN/samples/` as WAV, with the evaluation's mel figure (`mel_figure`: real, generated and their difference), so that a listener can tell what the number cannot. Under DDP every process validates its share and the errors are summed across processes.
+# Every `val_every_steps` steps (and at step 0 of a new run, for a baseline) the generator vocodes the **whole** validation utterances (not segments), and the error is measured as the reference measures it: the L1 distance between the full-band loss mels of the real and the generated audio, averaged over the clips. This is the number to compare with the reference's "validation mel-spectrogram error" (the project's RUSLAN recipe reached 0.231). The first `num_val_samples` clips are also written to `RUN/samples/` as WAV, with the evaluation's mel figure (`mel_figure`: real, generated and their difference), so that a listener can tell what the number cannot; only the samples of the newest validations and of the best one are kept (see [The run folder](08a_run_folder.ipynb)). An error below the best so far writes `generator_best.pt`. Under DDP every process validates its share and the errors are summed across processes.
 
 # %%
 #| export
@@ -520,7 +573,7 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
 
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
-    "The generator's mean loss-mel L1 error on whole validation utterances; writes samples to `RUN/samples/`."
+    "Mean loss-mel L1 of the generator on whole validation clips; writes samples, keeps the best generator."
     loader = make_dataloader(self.val_set, self.cfg, train=False, rank=self.dist.rank,
                              world_size=self.dist.world_size)
     ids = [self.val_set.ids[i] for i in loader.sampler]
@@ -535,8 +588,7 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
             with torch.no_grad(), self.autocast():
                 y_hat = self.generator(mel.to(self.device)).float()[:, 0]
             y = audio.to(self.device)
-            real_mel = mel_spectrogram(y, self.cfg.mel, for_loss=True)
-            total += torch.stack([mel_loss(None, y_hat, self.cfg.mel, real_mel=real_mel), total.new_ones(())])
+            total += torch.stack([mel_loss(loss_mel(y, self.cfg.mel), y_hat, self.cfg.mel), total.new_ones(())])
             if samples is not None and i < self.cfg.train.num_val_samples:
                 _write_sample(samples, ids[i], self.step, y[0], y_hat[0], self.cfg)
     finally:
@@ -544,7 +596,16 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
         torch.backends.cudnn.benchmark = benchmark
     if self.dist.world_size > 1:
         dist.all_reduce(total)
-    return (total[0] / total[1].clamp(min=1)).item()
+    val = (total[0] / total[1].clamp(min=1)).item()
+    if val < self.best_val:
+        self.save_best(val)
+    if samples is not None:
+        prune_samples(samples, keep={self.best_step})  # the newest validations' samples, and the best's
+    return val
+
+
+# %%
+show_doc(Trainer.validate)
 
 
 # %% [markdown]
@@ -619,7 +680,8 @@ with tempfile.TemporaryDirectory() as d:
 def shapes(sd: dict) -> dict: return {k: list(v.shape) for k, v in sd.items()}
 
 test_eq(shapes(g_file["generator"]), manifest["generator_v1"])
-test_eq((shapes(do_file["mpd"]), shapes(do_file["msd"])), (manifest["mpd"], manifest["msd"]))
-test_eq({"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"} <= set(do_file), True)
+test_eq(shapes(do_file["mpd"]), manifest["mpd"])
+test_eq(shapes(do_file["msd"]), manifest["msd"])
+assert {"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"} <= set(do_file)
 test_eq(g_file["config"]["preset"], "v1")
 print(len(g_file["generator"]), "generator tensors,", len(do_file["mpd"]) + len(do_file["msd"]), "discriminator tensors")

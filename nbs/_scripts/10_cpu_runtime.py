@@ -1,8 +1,7 @@
 # %% [markdown]
-# # Runtimes
+# # CPU runtime
 #
-# > The generator on OpenVINO for fast CPU inference: its graph built from the weights, upsampling as plain
-# > convolutions, exact in fp32, and a bf16 path with its first steps in fp32 on CPUs that compute bf16 natively.
+# > The generator on OpenVINO for fast CPU inference: its graph built from the weights, upsampling as plain convolutions, exact in fp32, and a bf16 path with its first steps in fp32 on CPUs that compute bf16 natively.
 
 # %%
 #| default_exp cpu_runtime
@@ -15,14 +14,14 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import io, warnings
+import warnings
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.config import INFERENCE_PRECISIONS, UserError
 from hifigan_ruslan.generator import LRELU_SLOPE, Generator
 
 
@@ -113,7 +112,7 @@ show_doc(PolyphaseUpsample)
 # refused:
 
 # %%
-from hifigan_ruslan.generator import relative_rms_error
+from hifigan_ruslan.testing import relative_rms_error
 
 # %%
 torch.manual_seed(0)
@@ -125,7 +124,7 @@ for c_in, c_out, k, u in [(512, 256, 16, 8), (128, 64, 8, 4), (64, 32, 4, 2), (1
         expected, got = up(x), PolyphaseUpsample(up)(x)
     test_eq(got.shape, expected.shape)
     err = relative_rms_error(got, expected)
-    test_eq(err < 1e-5, True)  # measured 6.1e-8 .. 4.7e-7
+    assert err < 1e-5, err  # measured 6.1e-8 .. 4.7e-7
     convs = len(PolyphaseUpsample(up).convs)
     print(f"stride {u}, kernel {k:2}: {convs} convolution(s), relative RMS error {err:.1e}")
 test_fail(lambda: PolyphaseUpsample(nn.ConvTranspose1d(8, 4, 16, 8, padding=3)), contains="padding (k - u)")
@@ -241,36 +240,9 @@ print(f"V1: relative RMS error {relative_rms_error(whole, expected):.1e} whole, 
       f"{relative_rms_error(in_parts, expected):.1e} in two parts; features after step 4: {features.shape}")
 test_eq(whole.shape, expected.shape)
 test_eq(features.shape, (1, 128, 64 * 64))  # after V1's second upsampling
-test_eq(relative_rms_error(whole, expected) < 1e-5, True)  # measured 1.8e-7
-test_eq(relative_rms_error(in_parts, expected) < 1e-5, True)
+assert relative_rms_error(whole, expected) < 1e-5, relative_rms_error(whole, expected)  # measured 1.8e-7
+assert relative_rms_error(in_parts, expected) < 1e-5, relative_rms_error(in_parts, expected)
 test_eq(num_steps(v1), 10)
-
-
-# %% [markdown]
-# ## The ONNX export
-#
-# For other runtimes the generator is exported to ONNX (`hifigan-ruslan export`). Weight norm must be folded first
-# (`Generator.remove_weight_norm`), so the weights are plain constants; the exporter's own constant folding then has
-# nothing to fold but still copies every weight, which for V1's 55 MB took 1.5 s of a 2.2 s export, so it is
-# switched off. Tracing on 8 frames is enough: batch and length are dynamic axes.
-
-# %%
-#| export
-def onnx_model(generator: Generator, frames: int = 8) -> bytes:
-    "`generator` as ONNX opset 17, dynamic batch and length: mel `[B, num_mels, T]` -> audio `[B, 1, hop T]`."
-    buf = io.BytesIO()
-    mel = torch.zeros(1, generator.num_mels, frames)
-    dynamic_axes = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 2: "samples"}}
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(generator, (mel,), buf, input_names=["mel"], output_names=["audio"],
-                          opset_version=17, dynamo=False, do_constant_folding=False,
-                          dynamic_axes=dynamic_axes)
-    return buf.getvalue()
-
-
-# %%
-show_doc(onnx_model)
 
 # %% [markdown]
 # ## Precision
@@ -306,7 +278,6 @@ show_doc(onnx_model)
 
 # %%
 #| export
-PRECISIONS = ("fp32", "bf16")
 OPENVINO_PRECISION = {"fp32": "f32", "bf16": "bf16"}  # INFERENCE_PRECISION_HINT values
 BF16_FP32_STEPS = 4  # conv_pre, the first stage, the second upsampling: fp32 under `bf16`
 
@@ -316,9 +287,9 @@ def native_bf16() -> bool:
     return "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 def check_precision(precision: str) -> str:
-    "`precision` if it is one of `PRECISIONS`; a `UserError` listing them otherwise."
-    if precision not in PRECISIONS:
-        raise UserError(f"unknown precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    "`precision` if it is one of `INFERENCE_PRECISIONS`; a `UserError` listing them otherwise."
+    if precision not in INFERENCE_PRECISIONS:
+        raise UserError(f"unknown precision {precision!r}: choose one of {', '.join(INFERENCE_PRECISIONS)}")
     return precision
 
 def runnable_precision(precision: str, backend: str) -> str:
@@ -444,10 +415,8 @@ for batch in [mel[None, :, :40], torch.stack([mel[:, :61], mel[:, 30:91]]), mel[
     got = compiled(batch.numpy())
     test_eq(got.shape, expected.shape)
     err = relative_rms_error(got, expected)
-    test_eq(err < 1e-5, True)  # measured 2.3e-7 at most: margin 40
+    assert err < 1e-5, err  # measured 2.3e-7 at most: margin 40
 print(f"fp32: relative RMS error {err:.1e}, max |difference| {np.abs(got - expected).max():.1e}")
-from_onnx = OpenVINOGenerator.from_onnx(onnx_model(tiny))
-test_eq(relative_rms_error(from_onnx(mel[None].numpy()), expected) < 1e-5, True)
 
 
 # %% [markdown]
@@ -468,6 +437,6 @@ if native_bf16():
     test_eq(bf16.precisions, ["fp32", "bf16"])
     snr = snr_db(bf16(mel[None].numpy()), expected)
     print(f"bf16: {snr:.0f} dB against PyTorch fp32")
-    test_eq(snr > 30, True)  # measured 53 dB
+    assert snr > 30, snr  # measured 53 dB
 else:
     print("this CPU has no native bf16: the bf16 check is skipped")

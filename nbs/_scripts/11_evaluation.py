@@ -1,8 +1,7 @@
 # %% [markdown]
 # # Evaluation
 #
-# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and
-# > voicing, with a figure per clip and the tables of results.
+# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and voicing, with a figure per clip and the tables of results.
 
 # %%
 #| default_exp evaluation
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import MelConfig, UserError
-from hifigan_ruslan.losses import mel_loss
+from hifigan_ruslan.losses import loss_mel, mel_loss
 from hifigan_ruslan.mel import mel_figure
 from hifigan_ruslan.inference import Vocoder, load_audio
 
@@ -175,7 +174,7 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     n = min(len(reference), len(generated))
     ref, gen = np.asarray(reference[:n], np.float32), np.asarray(generated[:n], np.float32)
     ref_t, gen_t = torch.from_numpy(ref)[None], torch.from_numpy(gen)[None]
-    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(ref_t, gen_t, cfg)),
+    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(loss_mel(ref_t, cfg), gen_t, cfg)),
            "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
     ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:
@@ -209,19 +208,20 @@ rows = {level: clip_metrics(speech, (speech + level * rng.standard_normal(len(sp
 for level, row in rows.items():
     print(f"noise {level:<5}", {k: round(v, 3) for k, v in row.items()})
 same, light, heavy = rows.values()
-test_eq((same["mel_l1"], same["mr_stft"]), (0.0, 0.0))
-test_eq(same["mel_l1"] < light["mel_l1"] < heavy["mel_l1"], True)
-test_eq(same["mr_stft"] < light["mr_stft"] < heavy["mr_stft"], True)
+test_eq(same["mel_l1"], 0.0)
+test_eq(same["mr_stft"], 0.0)
+assert same["mel_l1"] < light["mel_l1"] < heavy["mel_l1"], same["mel_l1"]
+assert same["mr_stft"] < light["mr_stft"] < heavy["mr_stft"], same["mr_stft"]
 available = optional_metrics()[0]
 if "pesq" in available:
-    test_eq(same["pesq"] > 4.5 > light["pesq"] > heavy["pesq"], True)
+    assert same["pesq"] > 4.5 > light["pesq"] > heavy["pesq"], same["pesq"]
 if "stoi" in available:
-    test_eq(same["stoi"] > 0.999, True)
-    test_eq(light["stoi"] > heavy["stoi"], True)
+    assert same["stoi"] > 0.999, same["stoi"]
+    assert light["stoi"] > heavy["stoi"], light["stoi"]
 if "vuv_f1" in available:
     test_eq(same["vuv_f1"], 1.0)
-    test_eq(same["periodicity_error"] < 1e-6, True)
-    test_eq(heavy["periodicity_error"] > 0.01, True)
+    assert same["periodicity_error"] < 1e-6, same["periodicity_error"]
+    assert heavy["periodicity_error"] > 0.01, heavy["periodicity_error"]
 
 # %% [markdown]
 # ## Figures
@@ -272,7 +272,7 @@ show_doc(mean_row)
 # %%
 test_eq(mean_row([{"clip": "a", "mel_l1": 1.0, "pesq": math.nan}, {"clip": "b", "mel_l1": 2.0, "pesq": 3.0}]),
         {"mel_l1": 1.5, "pesq": 3.0})
-test_eq(math.isnan(mean_row([{"pesq": math.nan}])["pesq"]), True)
+assert math.isnan(mean_row([{"pesq": math.nan}])["pesq"])
 test_eq(mean_row([]), {})
 
 
@@ -357,7 +357,8 @@ show_doc(evaluate_checkpoint)
 import tempfile
 from hifigan_ruslan.config import preset_config
 from hifigan_ruslan.data import read_split
-from hifigan_ruslan.prepare import bundled_corpus, prepare_corpus
+from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.prepare import prepare_corpus
 from hifigan_ruslan.generator import Generator
 
 # %%
@@ -374,17 +375,17 @@ rows, errors = evaluate_checkpoint(vocoder, tmp / "prepared", tmp / "eval", titl
                                    progress=False)
 test_eq([r["clip"] for r in rows], scored)
 test_eq(len(errors), 1)
-test_eq("999999_RUSLAN.wav: audio file not found" in errors[0], True)
+assert "999999_RUSLAN.wav: audio file not found" in errors[0], errors[0]
 table = (tmp / "eval" / "metrics.md").read_text()
 print(table)
-test_eq(all(uid in table for uid in scored), True)
-test_eq("| **mean** |" in table, True)
+assert all(uid in table for uid in scored)
+assert "| **mean** |" in table, table
 test_eq(sorted(f.stem for f in (tmp / "eval" / "figures").glob("*.png")), sorted(scored))
 test_eq(sorted(f.stem for f in (tmp / "eval" / "audio").glob("*.wav")), sorted(scored))
 with open(tmp / "eval" / "metrics.csv") as f:
     csv_rows = list(csv.DictReader(f))
 test_eq([r["clip"] for r in csv_rows], [*scored, "mean"])
-test_eq(float(csv_rows[-1]["mel_l1"]) > 0.5, True)  # noise, far from the reference
+assert float(csv_rows[-1]["mel_l1"]) > 0.5, float(csv_rows[-1]["mel_l1"])  # noise, far from the reference
 
 
 # %% [markdown]
@@ -437,7 +438,7 @@ write_comparison({"seed 0": rows, "seed 1": other_rows}, tmp / "eval", "seed 0 a
 comparison = (tmp / "eval" / "comparison.md").read_text()
 print(comparison)
 test_eq(comparison.count("| seed 0 |"), len(scored))
-test_eq("| **mean** | **seed 0 - seed 1** |" in comparison, True)
+assert "| **mean** | **seed 0 - seed 1** |" in comparison, comparison
 test_fail(lambda: write_comparison({"a": rows, "b": []}, tmp / "eval", "x"), contains="no clip was scored")
 
 # %% [markdown]

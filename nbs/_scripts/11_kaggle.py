@@ -89,7 +89,7 @@ import tempfile
 # %%
 repo = checkout_root()
 print(repo)
-test_eq((repo / "settings.ini").is_file(), True)
+assert (repo / "settings.ini").is_file()
 test_eq(default_kernel_root(), repo)  # this notebook runs inside the checkout
 test_eq(default_kernel_root("elsewhere"), Path("elsewhere"))
 test_eq(default_output_dir("elsewhere"), Path("elsewhere/runs/kaggle"))
@@ -206,7 +206,7 @@ def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, 
 meta = kernel_metadata(KernelSettings("alice"))
 print(json.dumps(meta, indent=1))
 test_eq(meta["kernel_sources"], ["alice/hifigan-ruslan-train"])
-test_eq(meta["enable_internet"], False)
+assert not meta["enable_internet"]
 with_weights = kernel_metadata(KernelSettings("alice"), datasets=["alice/x"])
 test_eq(with_weights["dataset_sources"], [DATASET_SOURCE, "alice/x"])
 
@@ -619,7 +619,8 @@ def upload_pretrained(owner: str, name: str, environ=None, timeout_s: float = 90
 # %%
 meta = pretrained_dataset_metadata("alice", "universal")
 print(json.dumps(meta))
-test_eq((meta["id"], meta["licenses"]), ("alice/hifigan-ruslan-universal", [{"name": "other"}]))
+test_eq(meta["id"], "alice/hifigan-ruslan-universal")
+test_eq(meta["licenses"], [{"name": "other"}])
 
 # %% [markdown]
 # ## Pushing
@@ -843,11 +844,16 @@ with tempfile.TemporaryDirectory() as d:
     body = req["body"]
     print({k: v for k, v in body.items() if k != "text"})
     test_eq(base64.b64decode(req["authorization"].split()[1]).decode(), f"stub-user:{STUB_KEY}")
-    test_eq((body["slug"], body["newTitle"]), (KERNEL, "Hifigan Ruslan Train"))
-    test_eq((body["language"], body["kernelType"]), ("python", "notebook"))
+    test_eq(body["slug"], KERNEL)
+    test_eq(body["newTitle"], "Hifigan Ruslan Train")
+    test_eq(body["language"], "python")
+    test_eq(body["kernelType"], "notebook")
     test_eq(body["machineShape"], "NvidiaTeslaT4")
-    test_eq((body["enableGpu"], body["enableInternet"], body["isPrivate"]), (True, False, True))
-    test_eq((body["datasetDataSources"], body["kernelDataSources"]), (["freezerainml/ruslan"], [KERNEL]))
+    assert body["enableGpu"]
+    assert not body["enableInternet"]
+    assert body["isPrivate"]
+    test_eq(body["datasetDataSources"], ["freezerainml/ruslan"])
+    test_eq(body["kernelDataSources"], [KERNEL])
     built = json.loads((scratch / KERNEL_NOTEBOOK).read_text())
     cells = [c["source"] for c in json.loads(body["text"])["cells"]]
     test_eq(cells, ["".join(c["source"]) for c in built["cells"]])  # the notebook, as built
@@ -863,15 +869,17 @@ with tempfile.TemporaryDirectory() as d:
     with kaggle_stub({"SaveKernel": warned}) as received:
         rc, log = printed(lambda: push_kernel(scratch))
     print(log.strip().splitlines()[-1])
-    test_eq((rc, f"first version of {KERNEL}: it runs without" in log, len(sent(received, "SaveKernel"))),
-            (0, True, 1))
+    test_eq(rc, 0)
+    assert f"first version of {KERNEL}: it runs without" in log, log
+    test_eq(len(sent(received, "SaveKernel")), 1)
 
     refused = {"error": f"Kernel source {KERNEL} not found"}
     with kaggle_stub({"SaveKernel": [refused, SAVED], "GetKernelSessionStatus": 404}) as received:
         rc, log = printed(lambda: push_kernel(scratch))
     print(log.strip())
     pushes = sent(received, "SaveKernel")
-    test_eq((rc, [p.get("kernelDataSources", []) for p in pushes]), (0, [[KERNEL], []]))
+    test_eq(rc, 0)
+    test_eq([p.get("kernelDataSources", []) for p in pushes], [[KERNEL], []])
     test_eq(pushes[1]["text"], pushes[0]["text"])  # the same notebook
     test_eq(json.loads((scratch / METADATA_FILE).read_text())["kernel_sources"], [KERNEL])
 
@@ -892,7 +900,8 @@ with tempfile.TemporaryDirectory() as d:
     with kaggle_stub({"GetKernelSessionStatus": {"status": "COMPLETE"}}) as received:
         rc, log = printed(lambda: kernel_status(KERNEL))
     print(log.strip())
-    test_eq((rc, "COMPLETE" in log.upper()), (0, True))
+    test_eq(rc, 0)
+    assert "COMPLETE" in log.upper()
     test_eq(received[0]["body"]["kernelSlug"], "hifigan-ruslan-train")
     working = scratch / "working"
     (working / "run").mkdir(parents=True)
@@ -906,7 +915,8 @@ with tempfile.TemporaryDirectory() as d:
     with kaggle_stub(listing, files=files):
         rc, log = printed(lambda: download_output(KERNEL, scratch / "out"))
     print(log.strip().splitlines()[-2:])
-    test_eq((rc, log.strip().splitlines()[-1]), (0, output_message(KERNEL, scratch / "out")))
+    test_eq(rc, 0)
+    test_eq(log.strip().splitlines()[-1], output_message(KERNEL, scratch / "out"))
     test_eq((scratch / "out/run/metrics.csv").read_bytes(), files["run/metrics.csv"])
 
     damaged = {**files, "RESULTS.md": b"# Training resultz\n"}
@@ -917,9 +927,10 @@ with tempfile.TemporaryDirectory() as d:
         rc, log = printed(lambda: download_output(KERNEL, scratch / "out2"))
     print("\n".join(log.strip().splitlines()[-3:]))
     problems = log.strip().splitlines()[-3:]
-    test_eq((rc, problems[0], problems[2]), (1, "missing: run/metrics.csv (23 bytes)",
-                                             "1 of 3 files of MANIFEST.json intact, 1 missing, 1 differ"))
-    test_eq(problems[1].startswith("differs: RESULTS.md (SHA-256"), True)
+    test_eq(rc, 1)
+    test_eq(problems[0], "missing: run/metrics.csv (23 bytes)")
+    test_eq(problems[2], "1 of 3 files of MANIFEST.json intact, 1 missing, 1 differ")
+    assert problems[1].startswith("differs: RESULTS.md (SHA-256")
 
 # %% [markdown]
 # ### Transfer through the stand-in
@@ -945,16 +956,21 @@ with tempfile.TemporaryDirectory() as d:
     test_eq(order, ["GetDatasetStatus", "StartBlobUpload", "1", "CreateDataset", "GetDatasetStatus",
                     "SaveKernel"])
     [put] = [r for r in received if r["path"] == "PUT /upload/1"]
-    test_eq((put["size"], put["sha256"]), (weights.stat().st_size, PRETRAINED["universal"].sha256))
+    test_eq(put["size"], weights.stat().st_size)
+    test_eq(put["sha256"], PRETRAINED["universal"].sha256)
     [start], [create] = sent(received, "StartBlobUpload"), sent(received, "CreateDataset")
-    test_eq((start["name"], start["type"]), ("generator_universal.pth.tar", "DATASET"))
-    test_eq((create["ownerSlug"], create["slug"]), ("stub-user", "hifigan-ruslan-universal"))
-    test_eq((create["isPrivate"], create["title"]), (True, "HiFi-GAN universal generator"))
-    test_eq((create["licenseName"], create["files"]), ("other", [{"token": "blob-1"}]))
+    test_eq(start["name"], "generator_universal.pth.tar")
+    test_eq(start["type"], "DATASET")
+    test_eq(create["ownerSlug"], "stub-user")
+    test_eq(create["slug"], "hifigan-ruslan-universal")
+    assert create["isPrivate"]
+    test_eq(create["title"], "HiFi-GAN universal generator")
+    test_eq(create["licenseName"], "other")
+    test_eq(create["files"], [{"token": "blob-1"}])
     [push] = sent(received, "SaveKernel")
     test_eq(push["datasetDataSources"], ["freezerainml/ruslan", DATASET])
     test_eq(json.loads((scratch / METADATA_FILE).read_text())["dataset_sources"], push["datasetDataSources"])
-    test_eq(STUB_KEY in log, False)  # the key is never printed
+    assert STUB_KEY not in log, log  # the key is never printed
 
     # the dataset exists: Kaggle refuses the create before any upload, and the file becomes a new version
     replies = {**upload, "GetDatasetStatus": {"status": "READY"}, "CreateDatasetVersion": created,
@@ -965,7 +981,8 @@ with tempfile.TemporaryDirectory() as d:
     test_eq((rc, order), (0, ["GetDatasetStatus", "StartBlobUpload", "1", "CreateDatasetVersion",
                               "GetDatasetStatus", "SaveKernel"]))
     [version] = sent(received, "CreateDatasetVersion")
-    test_eq((version["ownerSlug"], version["datasetSlug"]), ("stub-user", "hifigan-ruslan-universal"))
+    test_eq(version["ownerSlug"], "stub-user")
+    test_eq(version["datasetSlug"], "hifigan-ruslan-universal")
     test_eq(version["body"]["files"], [{"token": "blob-1"}])
 
 # %% [markdown]
@@ -988,8 +1005,10 @@ with tempfile.TemporaryDirectory() as d:
         with kaggle_stub(replies) as received:
             error, log = printed(lambda: push_kernel(scratch, init_from="universal"))
         print(error)
-        test_eq((type(error), str(error).startswith(message)), (UserError, True))
-        test_eq((STUB_KEY in log, STUB_KEY in str(error)), (False, False))
+        test_eq(type(error), UserError)
+        assert str(error).startswith(message)
+        assert STUB_KEY not in log, log
+        assert STUB_KEY not in str(error), STUB_KEY
     test_eq(len(sent(received, "SaveKernel")), 1)
 
 # %% [markdown]
@@ -1007,7 +1026,7 @@ with tempfile.TemporaryDirectory() as d:
         proc = subprocess.run([sys.executable, "-m", "kaggle", "kernels", "push", "-p", str(scratch)],
                               capture_output=True, text=True, env=stub_env(d, "stub-user"), timeout=60)
         test_ne(proc.returncode, 0)
-        test_eq(message in proc.stdout + proc.stderr, True)
+        assert message in proc.stdout + proc.stderr, message
     print("rejected:", (proc.stdout + proc.stderr).strip().splitlines()[-1])
 
 # %% [markdown]
@@ -1021,7 +1040,7 @@ with tempfile.TemporaryDirectory() as d:
 #| slow
 from hifigan_ruslan.checkpoints import resumable_step
 from hifigan_ruslan.kaggle_session import check_manifest, ManifestCheck
-from hifigan_ruslan.prepare import bundled_corpus
+from hifigan_ruslan.clips import bundled_corpus
 
 
 # %%
@@ -1054,9 +1073,10 @@ with tempfile.TemporaryDirectory() as d:
     shutil.copytree(bundled_corpus(), d / "input/ruslan")
     first, _ = run_kernel(notebook, d / "input", d / "v1", max_steps=1)
     step1 = resumable_step(d / "v1/working/run/checkpoints")
-    test_eq(("no previous checkpoint: training from scratch" in first, step1 is not None), (True, True))
-    test_eq((d / "v1/working/RESULTS.md").is_file(), True)
-    test_eq(check_manifest(d / "v1/working").ok, True)
+    assert "no previous checkpoint: training from scratch" in first, first
+    assert step1 is not None
+    assert (d / "v1/working/RESULTS.md").is_file()
+    assert check_manifest(d / "v1/working").ok
     ran = {m: (d / "v1/temp/src/hifigan_ruslan" / m).read_bytes() for m in mods}
     test_eq(ran, {m: pkg.joinpath(m).read_bytes() for m in mods})  # the package's own source, byte for byte
 
@@ -1069,9 +1089,11 @@ with tempfile.TemporaryDirectory() as d:
                                HIFIGAN_CORPUS=str(d / "input/ruslan"))
     step2 = resumable_step(d / "v2/working/run/checkpoints")
     print("\n".join(line for line in second.splitlines() if line.startswith(("resuming", "done"))))
-    test_eq((f"resuming from step {step1}" in second, step2 > step1), (True, True))
-    test_eq("--init-from" in second, False)  # resuming wins over the pretrained generator
-    test_eq((shown.count("image/png") >= 2, shown.count("text/html") >= 2), (True, True))  # plots, players
+    assert f"resuming from step {step1}" in second, second
+    assert step2 > step1, step2
+    assert "--init-from" not in second, second  # resuming wins over the pretrained generator
+    assert shown.count("image/png") >= 2, shown.count("image/png")
+    assert shown.count("text/html") >= 2, shown.count("text/html")  # plots, players
     output = [p for p in (d / "v2/working").rglob("*") if p.is_file() and p.name != MANIFEST_FILE]
     test_eq(check_manifest(d / "v2/working"), ManifestCheck(len(output)))
     print((d / "v2/working/RESULTS.md").read_text())
@@ -1080,7 +1102,7 @@ with tempfile.TemporaryDirectory() as d:
     shutil.rmtree(d / "input/hifigan-ruslan-train")
     third, _ = run_kernel(notebook, d / "input", d / "v3", max_steps=1)
     print("\n".join(line for line in third.splitlines() if "fine-tuning" in line or "Initialised" in line))
-    test_eq("no previous checkpoint: fine-tuning from" in third, True)
+    assert "no previous checkpoint: fine-tuning from" in third, third
     inits = [line.split()[3] for line in third.splitlines() if line.startswith("Initialised generator from")]
     test_eq([Path(path).name for path in inits], [pretrained.name])
-    test_eq(check_manifest(d / "v3/working").ok, True)
+    assert check_manifest(d / "v3/working").ok

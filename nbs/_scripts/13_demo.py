@@ -17,7 +17,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from hifigan_ruslan.config import UserError, apply_overrides, preset_config
-from hifigan_ruslan.prepare import bundled_corpus, prepare_corpus
+from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.prepare import prepare_corpus
 from hifigan_ruslan.training import train
 
 

@@ -63,7 +63,7 @@ test_fail(lambda: SiteInfo.from_settings("/"), contains="no settings.ini here or
 # %% [markdown]
 # ## Reading order
 #
-# The notebooks are numbered in the order a reader should meet them: configuration, mel, models, losses, then the data pipeline, training and the tools around it. The sidebar follows the numbers (numerically, so that `100_x` would come after `13_cli`), with the index first. Files whose names start with `_` or `.` are not pages, like in nbdev.
+# The notebooks are numbered in the order a reader should meet them, which is the order of their modules' dependencies: configuration, mel, models, losses, then the data pipeline, training and the tools around it. Siblings share a number and take a letter, as fastcore numbers `03_xtras` and `03a_parallel`: `05_pretrained` comes before the `05a_checkpoints` that imports it. The sidebar follows the numbers (numerically, so that `100_x` would come after `14_cli`), with the index first and unnumbered pages (this one: development tooling, not the package) last. Files whose names start with `_` or `.` are not pages, like in nbdev.
 
 # %%
 show_doc(reading_order)
@@ -75,14 +75,15 @@ show_doc(site_notebooks)
 show_doc(page_name)
 
 # %%
-names = ["14_cli.ipynb", "100_z.ipynb", "b.ipynb", "02_generator.ipynb", "index.ipynb", "a.ipynb"]
-in_order = ["index.ipynb", "02_generator.ipynb", "14_cli.ipynb", "100_z.ipynb", "a.ipynb", "b.ipynb"]
+names = ["14_cli.ipynb", "100_z.ipynb", "b.ipynb", "02a_x.ipynb", "02_generator.ipynb", "index.ipynb", "a.ipynb"]
+in_order = ["index.ipynb", "02_generator.ipynb", "02a_x.ipynb", "14_cli.ipynb", "100_z.ipynb", "a.ipynb", "b.ipynb"]
 test_eq(reading_order(names), in_order)
 test_eq(page_name("01_mel.ipynb"), "mel.html")
+test_eq(page_name("05a_checkpoints.ipynb"), "checkpoints.html")
 test_eq(page_name("index.ipynb"), "index.html")
 print(site_notebooks("."))
 test_eq(site_notebooks(".")[0], "index.ipynb")
-test_eq("docsite.ipynb" in site_notebooks("."), True)
+assert "docsite.ipynb" in site_notebooks(".")
 
 # %% [markdown]
 # ## Processing the notebooks
@@ -176,7 +177,7 @@ front, page_nb = notebook_for_page(toy_processed())
 print(front, [c.cell_type for c in page_nb.cells])
 test_eq(front["title"], "Toy A")
 test_eq([c.cell_type for c in page_nb.cells], ["markdown", "markdown", "code"])
-test_eq(page_nb.cells[1].source.startswith("---\n\n### f"), True)
+assert page_nb.cells[1].source.startswith("---\n\n### f")
 test_eq(page_nb.cells[2].source, "print(2 * 21)")
 
 # %% [markdown]
@@ -266,9 +267,9 @@ test_eq(report.files, ["assets/d.svg"])
 test_eq(report.missing, ["01_a.ipynb: assets/s.wav"])
 wanted = ['href="b.html#g"', 'href="a.html#f"', '<h2 id="intro-part">', '<h3 id="f">']
 test_eq([s for s in wanted if s not in a], [])
-test_eq('<a href="b.html" class="current">' in (site / "b.html").read_text(), True)
+assert '<a href="b.html" class="current">' in (site / "b.html").read_text()
 test_eq([s in a for s in ["<script", "http://", "secret", "#|"]], [False] * 4)
-test_eq((site / "assets" / "d.svg").is_file(), True)
+assert (site / "assets" / "d.svg").is_file()
 test_fail(lambda: render_site(proc, proc, toy_info), contains="choose a folder of its own for the site")
 shutil.rmtree(tmp)
 
@@ -289,11 +290,11 @@ show_doc(readme_text)
 # %%
 readme = readme_text(info)
 print(readme[:300])
-test_eq(readme.startswith("# hifigan-ruslan\n"), True)
-test_eq("(nbs/assets/architecture.svg)" in readme, True)
-test_eq("](11_kaggle.ipynb)" in readme, False)
+assert readme.startswith("# hifigan-ruslan\n")
+assert "(nbs/assets/architecture.svg)" in readme, readme
+assert "](11_kaggle.ipynb)" not in readme, readme
 committed = (info.root / "README.md").read_text(encoding="utf-8")
-test_eq(committed == readme, True)  # if not: python tools/docsite --readme
+assert committed == readme, committed  # if not: python tools/docsite --readme
 
 # %% [markdown]
 # And it keeps the order a new user needs: what the project is (the introduction), a summary in Russian, set-up and the demo, starting from the pretrained vocoder, Kaggle, preparing RUSLAN, training, generating, evaluating, what the runs showed, then the pages:
@@ -355,7 +356,10 @@ expected = ["gone.png has no size", "gone.wav is not a file", "gone.wav cannot b
 test_eq([e for e in expected if not any(e in p for p in result.problems)], [])
 test_eq(len(result.problems), len(expected))  # each problem once
 test_eq(result.warnings, ["index.html: link to missing anchor index.html#nothing"])  # and none for #top
-test_eq((result.pages, result.images, result.audio, result.links), (1, 1, 1, 3))
+test_eq(result.pages, 1)
+test_eq(result.images, 1)
+test_eq(result.audio, 1)
+test_eq(result.links, 3)
 shutil.rmtree(bad)
 
 # %% [markdown]
@@ -379,7 +383,7 @@ bad_workers = subprocess.run([sys.executable, tool, "--workers", "-1"], capture_
 test_eq(bad_workers.returncode, 2)
 test_eq(bad_workers.stderr, "python tools/docsite: error: --workers -1: must be 0 or more\n")
 usage = subprocess.run([sys.executable, tool, "--help"], capture_output=True, text=True)
-test_eq("--check" in usage.stdout, True)
+assert "--check" in usage.stdout, usage.stdout
 
 # %% [markdown]
 # ## The whole site, in a browser
@@ -398,5 +402,5 @@ print("\n".join(not_warnings))
 test_eq(r.returncode, 0)
 built = sorted(p.name for p in out.glob("*.html"))
 test_eq(set(built), {page_name(n) for n in site_notebooks(".")})
-test_eq(shot.stat().st_size > 10_000, True)
+assert shot.stat().st_size > 10_000, shot.stat().st_size
 shutil.rmtree(out.parent)

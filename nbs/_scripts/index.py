@@ -156,7 +156,7 @@
 # audio = vocoder(mel)   # log-mel [80, frames] -> waveform at 22,050 Hz
 # ```
 #
-# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.6 to 2 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3.6x faster than PyTorch for V1, its waveform at least 40 dB from fp32's on real speech) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](10a_inference.ipynb) and [Runtimes](10_cpu_runtime.ipynb).
+# On the CPU the vocoder runs through OpenVINO in fp32 (the same output as PyTorch within float32 rounding, 1.6 to 2 times faster); `--precision bf16` uses native bf16 where the CPU has it (AMX, AVX512-BF16: about 3.6x faster than PyTorch for V1, its waveform at least 40 dB from fp32's on real speech) and falls back to fp32 with a warning elsewhere. Every command prints which runtime and precision it used. See [Inference](10a_inference.ipynb), [CPU runtime](10_cpu_runtime.ipynb) and [Export](10b_export.ipynb).
 
 # %% [markdown]
 # ## Evaluate
@@ -191,29 +191,33 @@
 #
 # | page | what it covers |
 # |---|---|
-# | [Configuration](00_config.ipynb) | the config dataclasses and the presets `recipe`, `exp1`–`exp3`, `tiny`, `v1`–`v3` |
+# | [Configuration](00_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, devices and precisions |
+# | [Testing helpers](00a_testing.ipynb) | the relative error and the reference weights the tests share |
 # | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
-# | [Checkpoints](05a_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
 # | [Pretrained vocoders](05_pretrained.ipynb) | the official universal and LJ generators, found offline and verified |
-# | [Clips](06_clips.ipynb) | reading RUSLAN's metadata, checking and converting one clip |
-# | [Corpus preparation](06b_prepare.ipynb) | `prepare`: the whole corpus, its split and its report; the mel cache |
-# | [Datasets](06a_data.ipynb) | training windows, whole validation clips, the loaders |
+# | [Checkpoints](05a_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
+# | [Clips](06_clips.ipynb) | reading RUSLAN's metadata, checking and converting one clip; the bundled corpus |
+# | [Datasets](06a_data.ipynb) | training windows, whole validation clips, cached mels, the loaders |
+# | [Corpus preparation](06b_prepare.ipynb) | `prepare`: the whole corpus, its split and its report |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
 # | [Metrics](08_metrics.ipynb) | `metrics.csv`, TensorBoard and the loss curves |
-# | [Stopping](08b_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse |
-# | [Trainer](09_trainer.ipynb) | one training step, validation, the trainer's state |
-# | [Training](09a_training.ipynb) | the training loop, resuming, time budgets, two GPUs; `train` |
-# | [Inference](10a_inference.ipynb) | generating, resynthesizing and exporting; the `Vocoder` API |
-# | [Runtimes](10_cpu_runtime.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16; the ONNX export |
+# | [The run folder](08a_run_folder.ipynb) | what a run keeps however long it trains, and its lock |
+# | [Stopping](08b_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse; the clock |
+# | [Trainer](09_trainer.ipynb) | the trainer's state and its steps: one training step, the data in order, validation, checkpoints |
+# | [Training](09a_training.ipynb) | the training loop `fit`, its logbook, and `train`: resuming, time budgets, two GPUs |
+# | [Training runs end to end](09b_training_runs.ipynb) | kill and resume, time budget, divergence, fp16, full disk, the lock, two processes |
+# | [CPU runtime](10_cpu_runtime.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16 |
+# | [Inference](10a_inference.ipynb) | generating and resynthesizing; the `Vocoder` API; mel and audio files |
+# | [Export](10b_export.ipynb) | the generator as ONNX or TorchScript |
 # | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips |
 # | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
 # | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
-# | [Documentation site](docsite.ipynb) | the development tool that builds this site locally, checks it in a browser and writes the README |
-# | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 # | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
+# | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
+# | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):
 #

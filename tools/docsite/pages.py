@@ -130,7 +130,7 @@ def _sidebar_label(page: Page) -> str:
     if page.name == "index.html":
         return "Overview"
     number = notebook_number(page.notebook)
-    prefix = f'<span class="num">{number:02d}</span>' if number is not None else ""
+    prefix = f'<span class="num">{number}</span>' if number is not None else ""
     return prefix + _esc(page.title)
 
 

@@ -42,22 +42,22 @@ class SiteInfo:
                    nbs_path=ini.parent / d.get("nbs_path", "nbs"))
 
 
-_re_number = re.compile(r"^(\d+)_")
+_re_number = re.compile(r"^(\d+)([a-z]?)_")
 
 
-def notebook_number(name: str) -> int | None:
-    "The number a notebook's name starts with (`01_mel.ipynb` -> 1), or `None`."
+def notebook_number(name: str) -> str | None:
+    "The number a notebook's name starts with, letter included (`01_mel.ipynb` -> `01`, `05a_x` -> `05a`), or `None`."
     m = _re_number.match(name)
-    return int(m.group(1)) if m else None
+    return m.group(1) + m.group(2) if m else None
 
 
-def _reading_key(name: str) -> tuple[int, int, str]:
-    number = notebook_number(name)
+def _reading_key(name: str) -> tuple:
+    m = _re_number.match(name)
     if name == "index.ipynb":
-        return (0, 0, name)
-    if number is not None:
-        return (1, number, name)
-    return (2, 0, name)
+        return (0, 0, "", name)
+    if m is not None:  # by number, then the siblings by letter: 05, 05a, 05b
+        return (1, int(m.group(1)), m.group(2), name)
+    return (2, 0, "", name)
 
 
 def reading_order(names: list[str]) -> list[str]:

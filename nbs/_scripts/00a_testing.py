@@ -1,0 +1,86 @@
+# %% [markdown]
+# # Testing helpers
+#
+# > What the tests of every page share: the error measure that a float32 implementation can promise on any CPU, and the deterministic weights of the reference test data.
+
+# %%
+#| default_exp testing
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+from fastcore.test import test_close, test_eq, test_fail
+
+# %%
+#| export
+from __future__ import annotations
+import zlib
+import numpy as np
+import torch
+
+
+# %% [markdown]
+# Like `numpy.testing` or `torch.testing`, this module serves the tests, not the vocoder: nothing else in the package
+# imports it.
+#
+# ## Relative error
+#
+# A network compared with a reference implementation differs by float rounding, and how much depends on the CPU's
+# kernels and the thread count (the order in which a convolution sums). What a float32 implementation can promise
+# everywhere is a small error *on average*, relative to the signal: the RMS of the difference over the RMS of the
+# reference. The tests bound it with margins they state.
+
+# %%
+#| export
+def relative_rms_error(output, reference) -> float:
+    "RMS of `output - reference` over the RMS of `reference` (arrays or tensors of the same shape)."
+    output, reference = (np.asarray(x, dtype=np.float64) for x in (output, reference))
+    if output.shape != reference.shape:
+        raise ValueError(f"relative_rms_error: shapes {output.shape} and {reference.shape} differ")
+    return float(np.sqrt(np.mean((output - reference) ** 2) / np.mean(reference ** 2)))
+
+
+# %%
+show_doc(relative_rms_error)
+
+# %%
+x = np.array([1.0, -1.0, 1.0, -1.0])
+test_close(relative_rms_error(x * 1.01, x), 0.01, eps=1e-12)
+test_eq(relative_rms_error(torch.ones(3), torch.ones(3)), 0.0)
+test_fail(lambda: relative_rms_error(np.ones(3), np.ones(4)), contains="shapes (3,) and (4,) differ")
+
+
+# %% [markdown]
+# ## Reference weights
+#
+# The reference test data (`testdata/reference/`, see its README) lists every key and shape of the official
+# generator and discriminator state dicts, and holds the reference implementation's outputs for fixed inputs with
+# weights that anyone can rebuild from the key names alone: each tensor is filled from a random generator seeded with
+# the CRC-32 of its key and scaled by `fill_scale`. Weight-norm gains are set so that the effective weight equals
+# `weight_v`, and spectral-norm vectors are the converged singular vectors, so that the reference's forward pass
+# and ours compute with the same effective weights.
+
+# %%
+#| export
+def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) -> dict[str, torch.Tensor]:
+    "Deterministic weights for an official state-dict layout (`{key: shape}`), as in the reference test data."
+    sd = {k: torch.randn(shape, generator=torch.Generator().manual_seed(zlib.crc32(k.encode()))) * fill_scale
+          for k, shape in manifest.items()}
+    for k in [k for k in sd if k.endswith(".weight_g")]:  # make the effective weight equal weight_v
+        v = sd[k[:-1] + "v"]
+        sd[k] = v.flatten(1).norm(dim=1).reshape(sd[k].shape)
+    for k in [k for k in sd if k.endswith(".weight_orig")]:  # converged spectral-norm vectors
+        U, S, Vh = torch.linalg.svd(sd[k].flatten(1), full_matrices=False)
+        sd[k[:-4] + "u"] = U[:, 0].contiguous()
+        sd[k[:-4] + "v"] = Vh[0].contiguous()
+    return sd
+
+
+# %%
+show_doc(reference_weights)
+
+# %%
+w = reference_weights({"conv.weight_g": [4, 1, 1], "conv.weight_v": [4, 2, 3], "conv.bias": [4]})
+test_eq(w["conv.weight_v"].shape, (4, 2, 3))
+test_close(w["conv.weight_g"].flatten(), w["conv.weight_v"].flatten(1).norm(dim=1), eps=1e-6)
+test_eq(reference_weights({"conv.bias": [4]})["conv.bias"], w["conv.bias"])  # a key's tensor is fixed by its name
