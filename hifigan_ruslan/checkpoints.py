@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .config import Config, GENERATOR_PRESETS, UserError, config_from_dict, config_to_dict, preset_config
+from .config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
+                                   preset_config)
 from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path
 

@@ -206,7 +206,8 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
         notes.append(["clipped", f"clipped: {at_full_scale} samples ({share:.1f} %) at full scale"])
     return audio, None, notes
 
-def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate, min_seconds: float = 0.0) -> dict:
+def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
+                 min_seconds: float = 0.0) -> dict:
     "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; return its record (`kept`, `skip`, ...)."
     import soxr
     src, dst = Path(src), Path(dst)

@@ -377,7 +377,7 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 
 # %% ../nbs/00_config.ipynb #cca72f66
 def resolve_device(device="auto", local_rank: int = 0):
-    "`device` as a `torch.device`: `auto`/None the GPU of this process if any, else the CPU; `UserError` if unusable."
+    "`device` as a `torch.device` (`auto`: this process's GPU if any, else the CPU); `UserError` if unusable."
     import torch  # here, not at the top: the command line's --help imports this module and must stay quick
     if device is None or device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -121,8 +121,8 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
     "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
     return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
 
-def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size, num_mels: int = MelConfig.num_mels,
-                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
+                       num_mels: int = MelConfig.num_mels, tolerance: int = MEL_FRAME_TOLERANCE) -> int:
     "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
     try:
         shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only

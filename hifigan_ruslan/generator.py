@@ -8,6 +8,7 @@ import dataclasses, warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from .config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
 
 # %% auto #0
@@ -94,14 +95,6 @@ class Generator(nn.Module):
         self.ups.apply(init_weights)
         self.conv_post.apply(init_weights)
 
-    @classmethod
-    def from_preset(cls, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
-        "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
-        if name.lower() not in GENERATOR_PRESETS:
-            raise UserError(f"unknown generator preset {name!r}: "
-                            f"choose one of {', '.join(GENERATOR_PRESETS)}")
-        return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
-
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
@@ -111,14 +104,24 @@ class Generator(nn.Module):
         x = self.conv_post(F.leaky_relu(x))  # default slope 0.01, as in the reference
         return torch.tanh(x)
 
-    def remove_weight_norm(self) -> "Generator":
-        "Fold weight normalisation into plain weights (inference only; returns self)."
-        block_convs = [c for block in self.resblocks for pair in block.layers()
-                       for c in pair if c is not None]
-        remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
-        return self
+# %% ../nbs/02_generator.ipynb #2a7ef81e
+@patch(cls_method=True)
+def from_preset(cls: Generator, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
+    "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
+    if name.lower() not in GENERATOR_PRESETS:
+        raise UserError(f"unknown generator preset {name!r}: "
+                        f"choose one of {', '.join(GENERATOR_PRESETS)}")
+    return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
 
-    @property
-    def num_params(self) -> int:
-        "Number of parameters."
-        return sum(p.numel() for p in self.parameters())
+@patch
+def remove_weight_norm(self: Generator) -> "Generator":
+    "Fold weight normalisation into plain weights (inference only; returns self)."
+    block_convs = [c for block in self.resblocks for pair in block.layers()
+                   for c in pair if c is not None]
+    remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
+    return self
+
+@patch(as_prop=True)
+def num_params(self: Generator) -> int:
+    "Number of parameters."
+    return sum(p.numel() for p in self.parameters())

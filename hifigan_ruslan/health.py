@@ -43,6 +43,7 @@ def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, 
     count = audible.sum(-1)
     return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
 
+# %% ../nbs/07_health.ipynb #c8d7c9d6
 def _clip_stats(audio: torch.Tensor, sampling_rate: int = MelConfig.sampling_rate) -> dict[str, np.ndarray]:
     "`audio_stats` per clip: a `[B]` array for each statistic."
     x = _as_batch(audio)
@@ -74,6 +75,7 @@ def _discriminator_not_separating(gap: float, loss_d: float, chance: float, cfg:
     at_chance = abs(loss_d - chance) <= cfg.chance_tolerance * chance
     return gap < (cfg.score_gap_at_chance if at_chance else cfg.score_gap_min)
 
+# %% ../nbs/07_health.ipynb #2a3c449b
 def _flatness_ratio(fake: np.ndarray, real: np.ndarray) -> float:
     "Generated over real flatness: geometric mean of per-clip ratios when clips pair up, else of batch means."
     # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
@@ -100,6 +102,7 @@ def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]
                                            f"(real {r['spectral_flatness']:.3f}, {ratio:.1f}x): noise-like")
     return problems
 
+# %% ../nbs/07_health.ipynb #2ae900ec
 def _median(values) -> float:
     "The upper median of `values`; NaN when there are none."
     return sorted(values)[len(values) // 2] if values else math.nan

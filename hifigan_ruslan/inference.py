@@ -188,7 +188,8 @@ def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
     except Exception as e:
         raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
 
-def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate, sampling_rate: int | None = None) -> np.ndarray:
+def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate,
+               sampling_rate: int | None = None) -> np.ndarray:
     "Mono float32 audio at `target_rate` from a file or an array (`[N]`/`[N, channels]` at `sampling_rate`)."
     import soxr
     if isinstance(wav_or_path, (str, os.PathLike)):

@@ -56,9 +56,11 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
     try:
         return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
     except Exception as e:  # a broken install or an unwritable folder must not stop a training run
-        warnings.warn(f"TensorBoard disabled ({type(e).__name__}: {str(e)[:100]}); metrics.csv is still written")
+        reason = f"{type(e).__name__}: {str(e)[:100]}"
+        warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
         return None
 
+# %% ../nbs/08_metrics.ipynb #d12619e4
 class MetricsLog:
     "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
     def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):

@@ -78,8 +78,8 @@ def per_process_batch(train: TrainConfig, world_size: int) -> tuple[int, int]:
 # %% ../nbs/09_trainer.ipynb #fe2afdc3
 class Trainer:
     "Models, optimizers, schedules, scalers, data and position of one training run writing to `run_dir`."
-    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto", dist_info: DistInfo | None = None,
-                 mel_dir=None):
+    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto",
+                 dist_info: DistInfo | None = None, mel_dir=None):
         self.started = time.monotonic()  # the time budget counts from here
         self.cfg, t = cfg, cfg.train
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -99,32 +99,37 @@ class Trainer:
                                             mel_dir=mel_dir)
             self.val_set = VocoderDataset(self.data_dir, "val", cfg, train=False, mel_dir=mel_dir)
 
-    def _build_models(self):
-        with torch.device(self.device):
-            self.generator = Generator(self.cfg.generator, self.cfg.mel.num_mels)
-            self.mpd = MultiPeriodDiscriminator(self.cfg.discriminator)
-            self.msd = MultiScaleDiscriminator(self.cfg.discriminator)
-        self.generator_ddp = self._ddp(self.generator)
-        self.mpd_ddp, self.msd_ddp = self._ddp(self.mpd), self._ddp(self.msd)
+# %% ../nbs/09_trainer.ipynb #1b2b07ec
+@patch
+def _build_models(self: Trainer):
+    with torch.device(self.device):
+        self.generator = Generator(self.cfg.generator, self.cfg.mel.num_mels)
+        self.mpd = MultiPeriodDiscriminator(self.cfg.discriminator)
+        self.msd = MultiScaleDiscriminator(self.cfg.discriminator)
+    self.generator_ddp = self._ddp(self.generator)
+    self.mpd_ddp, self.msd_ddp = self._ddp(self.mpd), self._ddp(self.msd)
 
-    def _ddp(self, module: torch.nn.Module) -> torch.nn.Module:
-        "`module` wrapped for data parallelism when there are several processes."
-        if self.dist.world_size == 1:
-            return module
-        return DistributedDataParallel(module,
-                                       device_ids=[self.device] if self.device.type == "cuda" else None)
+@patch
+def _ddp(self: Trainer, module: torch.nn.Module) -> torch.nn.Module:
+    "`module` wrapped for data parallelism when there are several processes."
+    if self.dist.world_size == 1:
+        return module
+    return DistributedDataParallel(module,
+                                   device_ids=[self.device] if self.device.type == "cuda" else None)
 
-    def _build_optimizers(self):
-        t = self.cfg.train
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        options = dict(betas=t.betas, weight_decay=t.weight_decay, **fused)
-        self.optim_g = torch.optim.AdamW(self.generator.parameters(), t.lr_g, **options)
-        self.optim_d = torch.optim.AdamW(discriminator_parameters(self.mpd, self.msd), t.lr_d, **options)
-        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, t.lr_decay)
-        self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, t.lr_decay)
-        scaler_device = "cuda" if self.device.type == "cuda" else "cpu"
-        self.scaler_g = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
-        self.scaler_d = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
+# %% ../nbs/09_trainer.ipynb #23f6e6a7
+@patch
+def _build_optimizers(self: Trainer):
+    t = self.cfg.train
+    fused = {"fused": True} if self.device.type == "cuda" else {}
+    options = dict(betas=t.betas, weight_decay=t.weight_decay, **fused)
+    self.optim_g = torch.optim.AdamW(self.generator.parameters(), t.lr_g, **options)
+    self.optim_d = torch.optim.AdamW(discriminator_parameters(self.mpd, self.msd), t.lr_d, **options)
+    self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, t.lr_decay)
+    self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, t.lr_decay)
+    scaler_device = "cuda" if self.device.type == "cuda" else "cpu"
+    self.scaler_g = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
+    self.scaler_d = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
 
 # %% ../nbs/09_trainer.ipynb #a9d47245
 @patch(as_prop=True)
@@ -335,6 +340,7 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
     sf.write(stem.with_suffix(".wav"), generated, sr, "PCM_16")
     mel_figure(real, generated, f"{uid}, step {step}", cfg.mel).savefig(stem.with_suffix(".png"), dpi=60)
 
+# %% ../nbs/09_trainer.ipynb #c15c815b
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
     "Mean loss-mel L1 of the generator on whole validation clips; writes samples, keeps the best generator."
@@ -352,7 +358,8 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
             with torch.no_grad(), self.autocast():
                 y_hat = self.generator(mel.to(self.device)).float()[:, 0]
             y = audio.to(self.device)
-            total += torch.stack([mel_loss(loss_mel(y, self.cfg.mel), y_hat, self.cfg.mel), total.new_ones(())])
+            error = mel_loss(loss_mel(y, self.cfg.mel), y_hat, self.cfg.mel)
+            total += torch.stack([error, total.new_ones(())])
             if samples is not None and i < self.cfg.train.num_val_samples:
                 _write_sample(samples, ids[i], self.step, y[0], y_hat[0], self.cfg)
     finally:
@@ -397,6 +404,7 @@ def save_best(self: Trainer, val: float):
     with space_guard(path, self.ckpt_dir, payload_bytes(payload)):
         atomic_save(payload, path)
 
+# %% ../nbs/09_trainer.ipynb #5874aa59
 @patch
 def load(self: Trainer, g: dict, do: dict):
     "Restore the state of a `g_`/`do_` pair (this project's, an older version's or the official layout)."

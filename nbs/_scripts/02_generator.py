@@ -18,6 +18,7 @@ import dataclasses, warnings
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from hifigan_ruslan.config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
 
 # %% [markdown]
@@ -132,14 +133,6 @@ class Generator(nn.Module):
         self.ups.apply(init_weights)
         self.conv_post.apply(init_weights)
 
-    @classmethod
-    def from_preset(cls, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
-        "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
-        if name.lower() not in GENERATOR_PRESETS:
-            raise UserError(f"unknown generator preset {name!r}: "
-                            f"choose one of {', '.join(GENERATOR_PRESETS)}")
-        return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
-
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
@@ -149,17 +142,32 @@ class Generator(nn.Module):
         x = self.conv_post(F.leaky_relu(x))  # default slope 0.01, as in the reference
         return torch.tanh(x)
 
-    def remove_weight_norm(self) -> "Generator":
-        "Fold weight normalisation into plain weights (inference only; returns self)."
-        block_convs = [c for block in self.resblocks for pair in block.layers()
-                       for c in pair if c is not None]
-        remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
-        return self
 
-    @property
-    def num_params(self) -> int:
-        "Number of parameters."
-        return sum(p.numel() for p in self.parameters())
+# %% [markdown]
+# Besides the forward pass: a generator of a preset by name, the weight normalisation folded for inference (the runtimes and the export start from that), and its size.
+
+# %%
+#| export
+@patch(cls_method=True)
+def from_preset(cls: Generator, name: str = "v1", num_mels: int = MelConfig.num_mels) -> "Generator":
+    "A randomly initialised generator of preset `v1`, `v2`, `v3` or `tiny`."
+    if name.lower() not in GENERATOR_PRESETS:
+        raise UserError(f"unknown generator preset {name!r}: "
+                        f"choose one of {', '.join(GENERATOR_PRESETS)}")
+    return cls(dataclasses.replace(GENERATOR_PRESETS[name.lower()]), num_mels)
+
+@patch
+def remove_weight_norm(self: Generator) -> "Generator":
+    "Fold weight normalisation into plain weights (inference only; returns self)."
+    block_convs = [c for block in self.resblocks for pair in block.layers()
+                   for c in pair if c is not None]
+    remove_weight_norm_from([self.conv_pre, *self.ups, self.conv_post, *block_convs])
+    return self
+
+@patch(as_prop=True)
+def num_params(self: Generator) -> int:
+    "Number of parameters."
+    return sum(p.numel() for p in self.parameters())
 
 
 # %%
@@ -267,7 +275,7 @@ for name in golds:
 # Each misses the bound by three to four orders of magnitude, for every preset.
 
 # %%
-from unittest.mock import patch
+from unittest import mock
 
 
 # %%
@@ -291,9 +299,9 @@ def forward_uniform_slope(self, mel):
 
 for name in golds:
     g = reference_generator(name)
-    with patch.object(ResBlock, "forward", forward_without_skip):
+    with mock.patch.object(ResBlock, "forward", forward_without_skip):
         no_skip = reference_error(g, name)
-    with patch.object(Generator, "forward", forward_uniform_slope):
+    with mock.patch.object(Generator, "forward", forward_uniform_slope):
         slope = reference_error(g, name)
     print(f"{name}: no skip connection {no_skip:.1e}, slope 0.1 before conv_post {slope:.1e} (bound 1e-4)")
     assert min(no_skip, slope) > 100 * 1e-4, min(no_skip, slope)  # measured 6.9e-2 (V3 slope) .. 1.1 (V3 no skip)

@@ -78,11 +78,11 @@ assert generator_loss(wild)[0].item() >= 0
 # %%
 #| export
 def loss_mel(audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
-    "The full-band log-mel that the mel loss compares, of audio `[B, 1, N]` or `[B, N]`: `[B, num_mels, frames]`."
+    "The full-band log-mel `[B, num_mels, frames]` the mel loss compares, of audio `[B, 1, N]` or `[B, N]`."
     return mel_spectrogram(audio.flatten(1), cfg, for_loss=True)
 
 def mel_loss(real_mel: torch.Tensor, fake_audio: torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
-    "L1 between the loss mel of the real audio (`loss_mel`, computed once per batch) and of the generated audio."
+    "L1 between the real audio's loss mel (`loss_mel`, computed once per batch) and the generated audio's."
     return F.l1_loss(loss_mel(fake_audio, cfg), real_mel)
 
 

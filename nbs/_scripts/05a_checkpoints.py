@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import Config, GENERATOR_PRESETS, UserError, config_from_dict, config_to_dict, preset_config
+from hifigan_ruslan.config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
+                                   preset_config)
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 

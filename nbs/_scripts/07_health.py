@@ -80,6 +80,12 @@ def _spectral_flatness(x: np.ndarray, sampling_rate: int, fmax: float = 8000.0, 
     count = audible.sum(-1)
     return np.where(count > 0, np.where(audible, flatness, 0).sum(-1) / np.maximum(count, 1), np.nan)
 
+
+# %% [markdown]
+# Per clip, then per batch: the mean over the clips (skipping a silent clip's undefined flatness), the maximum for the peak.
+
+# %%
+#| export
 def _clip_stats(audio: torch.Tensor, sampling_rate: int = MelConfig.sampling_rate) -> dict[str, np.ndarray]:
     "`audio_stats` per clip: a `[B]` array for each statistic."
     x = _as_batch(audio)
@@ -251,6 +257,12 @@ def _discriminator_not_separating(gap: float, loss_d: float, chance: float, cfg:
     at_chance = abs(loss_d - chance) <= cfg.chance_tolerance * chance
     return gap < (cfg.score_gap_at_chance if at_chance else cfg.score_gap_min)
 
+
+# %% [markdown]
+# The generator's symptoms are judged against the real batch of the same step: a DC offset beyond the real audio's, near silence, a spectrum far flatter than the real one.
+
+# %%
+#| export
 def _flatness_ratio(fake: np.ndarray, real: np.ndarray) -> float:
     "Generated over real flatness: geometric mean of per-clip ratios when clips pair up, else of batch means."
     # the trainer's batches: G(mel(y)) next to y, so compare each clip with its own source
@@ -277,6 +289,12 @@ def _generator_problems(fake: dict[str, np.ndarray], real: dict[str, np.ndarray]
                                            f"(real {r['spectral_flatness']:.3f}, {ratio:.1f}x): noise-like")
     return problems
 
+
+# %% [markdown]
+# Gradients explode above a fixed bound, or far above their own running median once there is a history; they vanish below a floor.
+
+# %%
+#| export
 def _median(values) -> float:
     "The upper median of `values`; NaN when there are none."
     return sorted(values)[len(values) // 2] if values else math.nan

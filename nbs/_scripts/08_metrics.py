@@ -90,9 +90,16 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
     try:
         return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
     except Exception as e:  # a broken install or an unwritable folder must not stop a training run
-        warnings.warn(f"TensorBoard disabled ({type(e).__name__}: {str(e)[:100]}); metrics.csv is still written")
+        reason = f"{type(e).__name__}: {str(e)[:100]}"
+        warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
         return None
 
+
+# %% [markdown]
+# `MetricsLog` owns the file: a resumed run keeps the rows up to the step it resumes from and drops those a killed session wrote after its last checkpoint, so the curves never show the lost steps twice; TensorBoard's `purge_step` does the same for its events.
+
+# %%
+#| export
 class MetricsLog:
     "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
     def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):

@@ -140,7 +140,7 @@ class Clock:
         setattr(self, f"{what}_s", self.finished[what] - t0)
 
     def due(self, what: str, every_minutes: float) -> bool:
-        "Whether `every_minutes` (0: never) have passed since `what` last finished (or since the clock started)."
+        "Whether `every_minutes` (0: never) have passed since `what` last finished (or the clock started)."
         since = time.monotonic() - self.finished.get(what, self.created)
         return every_minutes > 0 and since >= 60 * every_minutes
 

@@ -139,8 +139,8 @@ test_fail(lambda: per_process_batch(recipe, 3), contains="cannot be split over 3
 #| export
 class Trainer:
     "Models, optimizers, schedules, scalers, data and position of one training run writing to `run_dir`."
-    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto", dist_info: DistInfo | None = None,
-                 mel_dir=None):
+    def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto",
+                 dist_info: DistInfo | None = None, mel_dir=None):
         self.started = time.monotonic()  # the time budget counts from here
         self.cfg, t = cfg, cfg.train
         self.data_dir = Path(data_dir) if data_dir is not None else None
@@ -160,32 +160,47 @@ class Trainer:
                                             mel_dir=mel_dir)
             self.val_set = VocoderDataset(self.data_dir, "val", cfg, train=False, mel_dir=mel_dir)
 
-    def _build_models(self):
-        with torch.device(self.device):
-            self.generator = Generator(self.cfg.generator, self.cfg.mel.num_mels)
-            self.mpd = MultiPeriodDiscriminator(self.cfg.discriminator)
-            self.msd = MultiScaleDiscriminator(self.cfg.discriminator)
-        self.generator_ddp = self._ddp(self.generator)
-        self.mpd_ddp, self.msd_ddp = self._ddp(self.mpd), self._ddp(self.msd)
 
-    def _ddp(self, module: torch.nn.Module) -> torch.nn.Module:
-        "`module` wrapped for data parallelism when there are several processes."
-        if self.dist.world_size == 1:
-            return module
-        return DistributedDataParallel(module,
-                                       device_ids=[self.device] if self.device.type == "cuda" else None)
+# %% [markdown]
+# The networks are built on the run's device, and wrapped for data parallelism only when there are several processes.
 
-    def _build_optimizers(self):
-        t = self.cfg.train
-        fused = {"fused": True} if self.device.type == "cuda" else {}
-        options = dict(betas=t.betas, weight_decay=t.weight_decay, **fused)
-        self.optim_g = torch.optim.AdamW(self.generator.parameters(), t.lr_g, **options)
-        self.optim_d = torch.optim.AdamW(discriminator_parameters(self.mpd, self.msd), t.lr_d, **options)
-        self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, t.lr_decay)
-        self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, t.lr_decay)
-        scaler_device = "cuda" if self.device.type == "cuda" else "cpu"
-        self.scaler_g = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
-        self.scaler_d = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
+# %%
+#| export
+@patch
+def _build_models(self: Trainer):
+    with torch.device(self.device):
+        self.generator = Generator(self.cfg.generator, self.cfg.mel.num_mels)
+        self.mpd = MultiPeriodDiscriminator(self.cfg.discriminator)
+        self.msd = MultiScaleDiscriminator(self.cfg.discriminator)
+    self.generator_ddp = self._ddp(self.generator)
+    self.mpd_ddp, self.msd_ddp = self._ddp(self.mpd), self._ddp(self.msd)
+
+@patch
+def _ddp(self: Trainer, module: torch.nn.Module) -> torch.nn.Module:
+    "`module` wrapped for data parallelism when there are several processes."
+    if self.dist.world_size == 1:
+        return module
+    return DistributedDataParallel(module,
+                                   device_ids=[self.device] if self.device.type == "cuda" else None)
+
+
+# %% [markdown]
+# The optimizers follow the recipe: AdamW with the recipe's betas and weight decay (fused kernels on a GPU), an exponential decay per epoch, and a gradient scaler per side that only fp16 enables.
+
+# %%
+#| export
+@patch
+def _build_optimizers(self: Trainer):
+    t = self.cfg.train
+    fused = {"fused": True} if self.device.type == "cuda" else {}
+    options = dict(betas=t.betas, weight_decay=t.weight_decay, **fused)
+    self.optim_g = torch.optim.AdamW(self.generator.parameters(), t.lr_g, **options)
+    self.optim_d = torch.optim.AdamW(discriminator_parameters(self.mpd, self.msd), t.lr_d, **options)
+    self.sched_g = torch.optim.lr_scheduler.ExponentialLR(self.optim_g, t.lr_decay)
+    self.sched_d = torch.optim.lr_scheduler.ExponentialLR(self.optim_d, t.lr_decay)
+    scaler_device = "cuda" if self.device.type == "cuda" else "cpu"
+    self.scaler_g = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
+    self.scaler_d = torch.amp.GradScaler(scaler_device, enabled=self.precision == "fp16")
 
 
 # %%
@@ -571,6 +586,12 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
     sf.write(stem.with_suffix(".wav"), generated, sr, "PCM_16")
     mel_figure(real, generated, f"{uid}, step {step}", cfg.mel).savefig(stem.with_suffix(".png"), dpi=60)
 
+
+# %% [markdown]
+# `validate` runs the generator in evaluation mode without gradients (in the run's mixed precision), sums the clips' errors on the device and reads them once at the end.
+
+# %%
+#| export
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
     "Mean loss-mel L1 of the generator on whole validation clips; writes samples, keeps the best generator."
@@ -588,7 +609,8 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
             with torch.no_grad(), self.autocast():
                 y_hat = self.generator(mel.to(self.device)).float()[:, 0]
             y = audio.to(self.device)
-            total += torch.stack([mel_loss(loss_mel(y, self.cfg.mel), y_hat, self.cfg.mel), total.new_ones(())])
+            error = mel_loss(loss_mel(y, self.cfg.mel), y_hat, self.cfg.mel)
+            total += torch.stack([error, total.new_ones(())])
             if samples is not None and i < self.cfg.train.num_val_samples:
                 _write_sample(samples, ids[i], self.step, y[0], y_hat[0], self.cfg)
     finally:
@@ -644,6 +666,12 @@ def save_best(self: Trainer, val: float):
     with space_guard(path, self.ckpt_dir, payload_bytes(payload)):
         atomic_save(payload, path)
 
+
+# %% [markdown]
+# Loading goes the other way: a pair restores the whole state of a run; `init_from` only the weights, into a new run.
+
+# %%
+#| export
 @patch
 def load(self: Trainer, g: dict, do: dict):
     "Restore the state of a `g_`/`do_` pair (this project's, an older version's or the official layout)."

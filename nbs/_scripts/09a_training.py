@@ -68,7 +68,7 @@ test_eq([_due(5, 10), _due(5, 11), _due(0, 10)], [True, False, False])
 # %%
 #| export
 class Logbook:
-    "The loop's bookkeeping for one `fit`: clock, interval statistics, metrics row, progress bar, health monitor."
+    "The bookkeeping of one `fit`: clock, interval statistics, metrics row, progress bar, health monitor."
     def __init__(self, tr: Trainer, total_steps: int, steps_per_epoch: int, time_budget: float | None = None,
                  resumed: bool = False, progress: bool = True):
         from tqdm.auto import tqdm
@@ -76,7 +76,8 @@ class Logbook:
         n_params = sum(p.numel() for m in tr.modules.values() for p in m.parameters())
         # a checkpoint's time is estimated from its size until measured: weights and 2 Adam moments
         self.clock = Clock(tr.started, time_budget, save_s=16 * n_params / 100e6 + 0.5)
-        self.health = HealthMonitor(cfg.discriminator.num_subdiscriminators, cfg.health, cfg.mel.sampling_rate)
+        self.health = HealthMonitor(cfg.discriminator.num_subdiscriminators, cfg.health,
+                                    cfg.mel.sampling_rate)
         self.interval, self.row, self.warned, self.skipped = IntervalStats(), {}, (), 0
         self.steps_run = 0
         self.speed_report_at = min(max(2, cfg.train.log_every_steps), total_steps - tr.step)
@@ -112,7 +113,8 @@ def _report_speed(self: Logbook):
     "Log how long a step, an epoch and the rest of the time budget take."
     step_s, left = self.clock.step_s, ""
     if self.clock.budget:
-        left = f"; the time budget allows about {int((self.clock.budget - self.clock.elapsed()) / step_s)} more"
+        more = int((self.clock.budget - self.clock.elapsed()) / step_s)
+        left = f"; the time budget allows about {more} more"
     self.tr.log(f"about {step_s:.2f} s per step: an epoch ({self.steps_per_epoch} steps) takes about "
                 f"{step_s * self.steps_per_epoch / 60:.1f} min{left}")
 
@@ -137,7 +139,8 @@ def write_interval(self: Logbook, result: StepResult) -> bool:
     self.warned = warnings
     self.row.update(step=tr.step, epoch=tr.epoch, **{k: round(v, 5) for k, v in means.items()},
                     lr_g=tr.optim_g.param_groups[0]["lr"], lr_d=tr.optim_d.param_groups[0]["lr"],
-                    skipped=self.skipped, seconds_per_step=round(self.clock.step_s, 4), health=self.health.status)
+                    skipped=self.skipped, seconds_per_step=round(self.clock.step_s, 4),
+                    health=self.health.status)
     shown = {k: means.get(k, math.nan) for k in ("loss_d", "loss_g", "loss_mel")}
     self.bar.set_postfix(loss_d=f"{shown['loss_d']:.2f}", loss_g=f"{shown['loss_g']:.2f}",
                          mel=f"{shown['loss_mel']:.3f}", health=self.health.status, refresh=False)
@@ -254,13 +257,14 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
                     # 3. one stop decision, agreed by every process
                     validations = _due(t.val_every_steps, tr.step) + _due(t.val_every_steps, tr.step + 1)
                     stop = StopCheck(signum=signals.received, diverged=book.health.diverged,
-                                     collapse=collapsed and stop_on_collapse, max_steps=tr.step >= total_steps,
+                                     collapse=collapsed and stop_on_collapse,
+                                     max_steps=tr.step >= total_steps,
                                      time_budget=book.clock.out_of_time(validations)).agreed(tr.device)
                     if stop.diverged:
                         raise TrainingDiverged(
-                            f"stopping: {book.health.nonfinite_steps} consecutive steps had a non-finite loss "
-                            f"(at step {tr.step}); the newest checkpoint in {tr.ckpt_dir} is the last good "
-                            "state: lower the learning rate or check the data")
+                            f"stopping: {book.health.nonfinite_steps} consecutive steps had a non-finite "
+                            f"loss (at step {tr.step}); the newest checkpoint in {tr.ckpt_dir} is the last "
+                            "good state: lower the learning rate or check the data")
                     # 4. validation
                     if _due(t.val_every_steps, tr.step):
                         book.validate()

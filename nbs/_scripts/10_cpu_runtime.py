@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 from hifigan_ruslan.config import INFERENCE_PRECISIONS, UserError
 from hifigan_ruslan.generator import LRELU_SLOPE, Generator
 
@@ -180,6 +181,12 @@ def _mrf(ops, x, blocks):
         total = ops.add(total, y)
     return ops.divide(total, ops.constant(np.float32(len(blocks))))
 
+
+# %% [markdown]
+# The forward pass is a list of steps: `conv_pre`, an upsampling and an MRF per stage, the output layer. A model can be built from any consecutive run of them, which is how bf16 keeps its first steps in fp32.
+
+# %%
+#| export
 def num_steps(generator: Generator) -> int:
     "Steps of `generator`'s forward pass: `conv_pre`, an upsampling and an MRF per stage, the output layer."
     return 2 * len(generator.ups) + 2
@@ -361,33 +368,47 @@ class OpenVINOGenerator:
                       "CPU_RUNTIME_CACHE_CAPACITY": 0}  # its per-length cache grows without bound
             self._requests.append(core.compile_model(model, "CPU", config).create_infer_request())
 
-    @classmethod
-    def from_onnx(cls, model: bytes | str | Path, precision: str = "fp32",
-                  num_threads: int | None = None) -> "OpenVINOGenerator":
-        "One ONNX generator (an `export`ed file, say) compiled in `precision`."
-        return cls([(model, precision)], num_threads)
 
-    @classmethod
-    def from_generator(cls, generator: Generator, precision: str = "fp32", num_threads: int | None = None,
-                       fp32_steps: int = BF16_FP32_STEPS) -> "OpenVINOGenerator":
-        "`generator` (weight norm folded) compiled; in bf16 with its first `fp32_steps` steps in fp32."
-        if check_precision(precision) == "fp32":
-            return cls([(openvino_model(generator), "fp32")], num_threads)
-        split = min(fp32_steps, num_steps(generator) - 1)
-        parts = [(openvino_model(generator, stop=split), "fp32")] if split > 0 else []
-        return cls(parts + [(openvino_model(generator, start=split), "bf16")], num_threads)
+# %% [markdown]
+# Two ways to make one: from an ONNX model (an exported file), or from a generator's weights, whole in fp32, or in two parts for bf16.
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`."
-        x = np.ascontiguousarray(mel, dtype=np.float32)
-        for n, request in enumerate(self._requests):
-            last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
-            x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
-        return np.ascontiguousarray(x[:, 0])
+# %%
+#| export
+@patch(cls_method=True)
+def from_onnx(cls: OpenVINOGenerator, model: bytes | str | Path, precision: str = "fp32",
+              num_threads: int | None = None) -> "OpenVINOGenerator":
+    "One ONNX generator (an `export`ed file, say) compiled in `precision`."
+    return cls([(model, precision)], num_threads)
 
-    def __repr__(self):
-        parts = " + ".join(self.precisions)
-        return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"
+@patch(cls_method=True)
+def from_generator(cls: OpenVINOGenerator, generator: Generator, precision: str = "fp32",
+                   num_threads: int | None = None, fp32_steps: int = BF16_FP32_STEPS) -> "OpenVINOGenerator":
+    "`generator` (weight norm folded) compiled; in bf16 with its first `fp32_steps` steps in fp32."
+    if check_precision(precision) == "fp32":
+        return cls([(openvino_model(generator), "fp32")], num_threads)
+    split = min(fp32_steps, num_steps(generator) - 1)
+    parts = [(openvino_model(generator, stop=split), "fp32")] if split > 0 else []
+    return cls(parts + [(openvino_model(generator, start=split), "bf16")], num_threads)
+
+
+# %% [markdown]
+# A call runs the parts in turn; between them the features stay in OpenVINO's buffers.
+
+# %%
+#| export
+@patch
+def __call__(self: OpenVINOGenerator, mel: np.ndarray) -> np.ndarray:
+    "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`."
+    x = np.ascontiguousarray(mel, dtype=np.float32)
+    for n, request in enumerate(self._requests):
+        last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
+        x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
+    return np.ascontiguousarray(x[:, 0])
+
+@patch
+def __repr__(self: OpenVINOGenerator):
+    parts = " + ".join(self.precisions)
+    return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"
 
 
 # %%
