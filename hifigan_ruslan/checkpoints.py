@@ -292,6 +292,7 @@ def payload_bytes(obj) -> int:
         return sum(payload_bytes(v) for v in obj)
     return 0
 
+# %% ../nbs/05a_checkpoints.ipynb #ab94b955
 def out_of_space(path, ckpt_dir, needed: int, free: int) -> OutOfSpace:
     "The one-line error for `path` not fitting, naming the newest complete pair to resume from."
     newest = resumable_step(ckpt_dir)
@@ -319,6 +320,7 @@ def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -
     prune_checkpoints(ckpt_dir, max(keep_last - 1, 1), keep)
     return free_space(ckpt_dir)
 
+# %% ../nbs/05a_checkpoints.ipynb #170a3a13
 def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(),
                     free_space=None) -> Path:
     "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; the `g_` path."
@@ -340,8 +342,6 @@ def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, 
         raise
     prune_checkpoints(ckpt_dir, keep_last, keep)
     return g_path
-
-
 
 # %% ../nbs/05a_checkpoints.ipynb #d20dba83
 REQUIRED_DO_KEYS = ("mpd", "msd", "optim_g", "optim_d", "steps", "epoch")  # what the official train.py writes

@@ -472,6 +472,12 @@ def payload_bytes(obj) -> int:
         return sum(payload_bytes(v) for v in obj)
     return 0
 
+
+# %% [markdown]
+# A full disk is a mistake the user can fix, so it becomes an `OutOfSpace` error that names the file, the space needed and free, and the checkpoint a rerun resumes from; when pruning can make room, it is done before the write.
+
+# %%
+#| export
 def out_of_space(path, ckpt_dir, needed: int, free: int) -> OutOfSpace:
     "The one-line error for `path` not fitting, naming the newest complete pair to resume from."
     newest = resumable_step(ckpt_dir)
@@ -499,6 +505,12 @@ def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -
     prune_checkpoints(ckpt_dir, max(keep_last - 1, 1), keep)
     return free_space(ckpt_dir)
 
+
+# %% [markdown]
+# `save_checkpoint` writes the `do_` file first and the `g_` file second: a pair is complete once its `g_` exists, and a kill between the two leaves an orphan `do_` that the next pruning removes.
+
+# %%
+#| export
 def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(),
                     free_space=None) -> Path:
     "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; the `g_` path."
@@ -520,7 +532,6 @@ def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, 
         raise
     prune_checkpoints(ckpt_dir, keep_last, keep)
     return g_path
-
 
 
 # %%
