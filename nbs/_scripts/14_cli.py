@@ -399,17 +399,17 @@ def _evaluate(args) -> int:
 # %%
 #| export
 def _kaggle(args) -> int:
-    from hifigan_ruslan import kaggle
+    from hifigan_ruslan import kaggle_client as client, kaggle_kernel as kernel
     if args.action == "output":
-        kernel = kaggle.resolve_kernel_id(args.kernel, args.root)
-        out = Path(args.dir) if args.dir else kaggle.default_output_dir(args.root)
-        return kaggle.download_output(kernel, out, force=args.force)
+        kernel_id = kernel.resolve_kernel_id(args.kernel, args.root)
+        out = Path(args.dir) if args.dir else kernel.default_output_dir(args.root)
+        return client.download_output(kernel_id, out, force=args.force)
     if args.action == "status":
-        return kaggle.kernel_status(kaggle.resolve_kernel_id(args.kernel, args.root))
-    root = kaggle.default_kernel_root(args.root)
+        return client.kernel_status(kernel.resolve_kernel_id(args.kernel, args.root))
+    root = kernel.default_kernel_root(args.root)
     if args.action == "push":
-        return kaggle.push_kernel(root, init_from=args.init_from)
-    changed = kaggle.build_kernel(root, check=args.check)
+        return client.push_kernel(root, init_from=args.init_from)
+    changed = kernel.build_kernel(root, check=args.check)
     names = ", ".join(str(path) for path in changed)
     if args.check and changed:
         print(f"out of date: {names}; run `hifigan-ruslan kaggle build`", file=sys.stderr)

@@ -93,7 +93,7 @@
 # %% [markdown]
 # ## Train on Kaggle
 #
-# Kaggle gives free sessions on two NVIDIA T4 GPUs. The [Kaggle page](11_kaggle.ipynb) explains the kernel; the workflow is five steps:
+# Kaggle gives free sessions on two NVIDIA T4 GPUs. The [Kaggle client](12b_kaggle_client.ipynb) page explains the kernel and its client; the workflow is five steps:
 #
 # 1. **Add the dataset.** The kernel reads RUSLAN from the Kaggle dataset [`freezerainml/ruslan`](https://www.kaggle.com/datasets/freezerainml/ruslan), which its metadata attaches.
 # 2. **Set the owner.** Put your Kaggle username in `settings.ini` (`kaggle_owner = ...`), or in the environment variable `HIFIGAN_KAGGLE_OWNER`. The `kaggle` client finds your API token in `~/.kaggle/kaggle.json` (or `KAGGLE_USERNAME` / `KAGGLE_KEY`).
@@ -213,8 +213,10 @@
 # | [Inference](10a_inference.ipynb) | generating and resynthesizing; the `Vocoder` API; mel and audio files |
 # | [Export](10b_export.ipynb) | the generator as ONNX or TorchScript |
 # | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips |
-# | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
-# | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
+# | [Kaggle session](12_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
+# | [Kaggle kernel](12a_kaggle_kernel.ipynb) | building the kernel notebook that carries the package, and its metadata |
+# | [Kaggle client](12b_kaggle_client.ipynb) | the workflow; pushing the kernel, its weights dataset, status and output |
+# | [Kaggle runs](12c_kaggle_runs.ipynb) | push, status and output against a stand-in for Kaggle; the kernel executed as on Kaggle |
 # | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 # | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 # | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |

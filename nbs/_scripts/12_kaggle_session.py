@@ -21,7 +21,7 @@ from hifigan_ruslan.checkpoints import list_steps, resumable_step
 from hifigan_ruslan.config import UserError
 
 # %% [markdown]
-# The kernel notebook (built by [Kaggle](11_kaggle.ipynb)) is a short story; the decisions it makes live here, in functions that the kernel imports and that this notebook tests on small folders. The module needs nothing but the standard library and the package's training code, because it is one of the modules the kernel carries.
+# The kernel notebook (built by [Kaggle kernel](12a_kaggle_kernel.ipynb)) is a short story; the decisions it makes live here, in functions that the kernel imports and that this notebook tests on small folders. The module needs nothing but the standard library and the package's training code, because it is one of the modules the kernel carries.
 
 # %%
 import tempfile
@@ -105,7 +105,7 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## Starting from pretrained weights
 #
-# A first version has no run to resume. It can still start from a pretrained generator instead of from random weights: `hifigan-ruslan kaggle push --init-from universal` uploads the official universal generator to a private dataset of the owner's and attaches it (see [Kaggle](11_kaggle.ipynb)), and the kernel passes the file to `train --init-from`. Fine-tuning only happens when nothing is resumed: a later version resumes from its own output, which has moved on from those weights.
+# A first version has no run to resume. It can still start from a pretrained generator instead of from random weights: `hifigan-ruslan kaggle push --init-from universal` uploads the official universal generator to a private dataset of the owner's and attaches it (see [Kaggle client](12b_kaggle_client.ipynb)), and the kernel passes the file to `train --init-from`. Fine-tuning only happens when nothing is resumed: a later version resumes from its own output, which has moved on from those weights.
 #
 # The kernel finds the file by its name, `generator_*.pth.tar` (the official files' naming), anywhere under its inputs, because Kaggle decides where a dataset is mounted. Two different candidates are ambiguous and stop the kernel with a message: the parameter `HIFIGAN_INIT_FROM` then names the file.
 
