@@ -5,17 +5,19 @@
 # %% ../nbs/12a_kaggle_kernel.ipynb #15d69f52
 from __future__ import annotations
 import ast, configparser, json, os, re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from .config import UserError
+from .kaggle_session import SessionSettings
 
 # %% auto #0
 __all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_TEMPLATE', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
-           'OWNER_ENV', 'SLUG_ENV', 'KERNEL_MODULES', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'checkout_root',
-           'default_kernel_root', 'default_output_dir', 'KernelSettings', 'kernel_settings', 'kernel_metadata',
-           'check_kernel_id', 'resolve_kernel_id', 'package_imports', 'package_dir', 'kernel_template',
-           'embedded_modules', 'build_notebook', 'built_files', 'build_kernel']
+           'OWNER_ENV', 'SLUG_ENV', 'KERNEL_MODULES', 'SETTINGS_MARKER', 'BENCHMARK_FILES', 'EMBED_MARKER', 'HIDDEN',
+           'KERNELSPEC', 'checkout_root', 'default_kernel_root', 'default_output_dir', 'KernelSettings',
+           'kernel_settings', 'kernel_metadata', 'check_kernel_id', 'resolve_kernel_id', 'package_imports',
+           'package_dir', 'kernel_template', 'embedded_modules', 'settings_source', 'benchmark_sources',
+           'build_notebook', 'kernel_files', 'write_kernel_files', 'build_kernel']
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #84f1ddb1
 PLACEHOLDER_OWNER = "your-kaggle-username"
@@ -67,6 +69,7 @@ class KernelSettings:
         "A title whose Kaggle slug is `slug` (`hifigan-ruslan-train` -> `Hifigan Ruslan Train`)."
         return self.slug.replace("-", " ").title()
 
+# %% ../nbs/12a_kaggle_kernel.ipynb #af44822f
 def _metadata_identity(root: Path) -> tuple[str | None, str | None]:
     "`(owner, slug)` of the `kernel-metadata.json` in `root`, or Nones."
     path = root / METADATA_FILE
@@ -99,14 +102,15 @@ def kernel_settings(root, environ=None, owner: str | None = None, slug: str | No
     return KernelSettings(owner, slug)
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #dd60e810
-def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=()) -> dict:
+def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=(),
+                    resume: bool = True) -> dict:
     "The `kernel-metadata.json`: private, 2 x T4, no internet, RUSLAN (and `datasets`), resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": True, "enable_tpu": False, "enable_internet": False,
             "machine_shape": "NvidiaTeslaT4",
             "dataset_sources": [DATASET_SOURCE, *datasets], "competition_sources": [],
-            "kernel_sources": [settings.id],
+            "kernel_sources": [settings.id] if resume else [],
             "model_sources": [], "keywords": []}
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #55f25d60
@@ -149,6 +153,7 @@ def package_imports(source: str, nested: bool = True) -> set[str]:
                 names.add(module.split(".")[1])
     return names
 
+# %% ../nbs/12a_kaggle_kernel.ipynb #9d3d8232
 def package_dir():
     "The installed `hifigan_ruslan` package, as an `importlib.resources` traversable."
     return resources.files("hifigan_ruslan")
@@ -157,12 +162,13 @@ def kernel_template(package=None) -> str:
     "The kernel's literate py:percent script, shipped as package data."
     return (package or package_dir()).joinpath(KERNEL_TEMPLATE).read_text(encoding="utf-8")
 
-def embedded_modules(script: str | None = None, package=None) -> list[str]:
+def embedded_modules(script: str | None = None, package=None, extra=()) -> list[str]:
     "File names of the modules the kernel needs, sorted: entry points, `train`, the script's imports, theirs."
     package = package or package_dir()
     script = kernel_template(package) if script is None else script
     cli = package.joinpath("cli.py").read_text(encoding="utf-8")
     pending = {"cli", *KERNEL_MODULES, *package_imports(cli, nested=False), *package_imports(script)}
+    pending |= set().union(*map(package_imports, extra))
     found = set()
     while pending:
         name = pending.pop()
@@ -175,53 +181,101 @@ def embedded_modules(script: str | None = None, package=None) -> list[str]:
     return sorted(f"{n}.py" for n in found)
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #35631777
+SETTINGS_MARKER = "#| kernel-settings"
+
+def _literal(value) -> str:
+    "A settings value as Python source (strings in double quotes, tuples as lists)."
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+def settings_source(settings: SessionSettings) -> str:
+    "The notebook's settings cell: `SETTINGS = {...}`, one line per field with what it means."
+    lines = ["SETTINGS = {  # written by `hifigan-ruslan kaggle push` (or `build`: a full session)"]
+    for f in fields(settings):
+        lines.append(f"    {json.dumps(f.name)}: {_literal(getattr(settings, f.name))},  # {f.metadata['doc']}")
+    return "\n".join(lines + ["}"])
+
+# %% ../nbs/12a_kaggle_kernel.ipynb #4d7b8728
+BENCHMARK_FILES = ("gpu_check.py", "bench_training.py")  # the check, and the helpers it imports
+
+def benchmark_sources(root=None) -> dict[str, str]:
+    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout at or above `root`."
+    checkout = checkout_root(root)
+    folder = checkout / "benchmarks" if checkout else None
+    if folder is None or not all((folder / name).is_file() for name in BENCHMARK_FILES):
+        raise UserError("a smoke run carries benchmarks/gpu_check.py, which only a source checkout has: "
+                        "run the push in a checkout of hifigan-ruslan")
+    return {name: (folder / name).read_text(encoding="utf-8") for name in BENCHMARK_FILES}
+
+# %% ../nbs/12a_kaggle_kernel.ipynb #9f0fd68c
 EMBED_MARKER = "#| embed-package"
 HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True,
           "jupyter": {"source_hidden": True, "outputs_hidden": True}}
 KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
               "language_info": {"name": "python"}}
 
-def build_notebook(script: str | None = None, package=None) -> str:
-    "The kernel notebook's JSON: the template, its `#| embed-package` cell replaced by the package modules."
+def _embedded_cells(script: str, package, benchmarks: dict) -> list:
+    "One hidden `%%writefile` cell per module the kernel needs and per benchmark script."
+    from nbformat.v4 import new_code_cell
+    files = [(f"hifigan_ruslan/{name}", package.joinpath(name).read_text(encoding="utf-8"))
+             for name in embedded_modules(script, package, benchmarks.values())]
+    files += [(f"benchmarks/{name}", text) for name, text in sorted(benchmarks.items())]
+    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/{path}"\n{text}', metadata=HIDDEN)
+            for path, text in files]
+
+# %% ../nbs/12a_kaggle_kernel.ipynb #d46d90a6
+def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None,
+                   benchmarks: dict | None = None) -> str:
+    "The kernel notebook's JSON: the template with its settings and the package (and benchmarks) filled in."
     try:
         import jupytext, nbformat
     except ImportError as e:
         raise UserError(f"building the kernel needs jupytext and nbformat ({e}): install jupytext") from None
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-    package = package or package_dir()
+    package, settings = package or package_dir(), settings or SessionSettings()
     script = kernel_template(package) if script is None else script
-    cells, markers = [], 0
+    if benchmarks is None:
+        benchmarks = benchmark_sources() if settings.gpu_check else {}
+    cells, found = [], {EMBED_MARKER: 0, SETTINGS_MARKER: 0}
     for cell in jupytext.reads(script, fmt="py:percent").cells:
+        marker = cell.source.strip() if cell.cell_type == "code" else None
+        found[marker] = found.get(marker, 0) + 1
         if cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
-        elif cell.source.strip() != EMBED_MARKER:
-            cells.append(new_code_cell(cell.source))
+        elif marker == SETTINGS_MARKER:
+            cells.append(new_code_cell(settings_source(settings)))
+        elif marker == EMBED_MARKER:
+            cells += _embedded_cells(script, package, benchmarks)
         else:
-            markers += 1
-            for name in embedded_modules(script, package):
-                text = package.joinpath(name).read_text(encoding="utf-8")
-                source = f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n{text}'
-                cells.append(new_code_cell(source, metadata=HIDDEN))
-    if markers != 1:
-        raise ValueError(f"the kernel template needs exactly one `{EMBED_MARKER}` cell, found {markers}")
+            cells.append(new_code_cell(cell.source))
+    for marker in (SETTINGS_MARKER, EMBED_MARKER):
+        if found[marker] != 1:
+            raise ValueError(f"the kernel template needs exactly one `{marker}` cell, found {found[marker]}")
     nb = new_notebook(cells=cells, metadata=KERNELSPEC)
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i:03d}"
     return nbformat.writes(nb) + "\n"
 
-# %% ../nbs/12a_kaggle_kernel.ipynb #4809aa40
-def built_files(root, environ=None, datasets=()) -> dict[Path, str]:
-    "What a build writes: `{path: text}` for the kernel notebook and `kernel-metadata.json` in `root`."
-    root = Path(root)
-    meta = json.dumps(kernel_metadata(kernel_settings(root, environ), datasets=datasets), indent=2) + "\n"
-    return {root / KERNEL_NOTEBOOK: build_notebook(), root / METADATA_FILE: meta}
+# %% ../nbs/12a_kaggle_kernel.ipynb #ae7fff26
+def kernel_files(kernel: KernelSettings, session: SessionSettings | None = None, datasets=(),
+                 resume: bool = True, benchmarks: dict | None = None) -> dict[str, str]:
+    "`{path relative to the kernel folder: text}` of the kernel notebook and its metadata."
+    session = session or SessionSettings(kernel=kernel.id)
+    meta = kernel_metadata(kernel, datasets=datasets, resume=resume)
+    return {KERNEL_NOTEBOOK: build_notebook(settings=session, benchmarks=benchmarks),
+            METADATA_FILE: json.dumps(meta, indent=2) + "\n"}
 
-def build_kernel(root, check: bool = False, environ=None, datasets=()) -> list[Path]:
-    "Write the kernel notebook and metadata (`datasets`: extra inputs); what changed (`check`: what differs)."
-    files = built_files(root, environ, datasets)
-    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+def write_kernel_files(folder, files: dict[str, str], check: bool = False) -> list[Path]:
+    "Write `files` into `folder` where they differ; the paths that differed (`check`: write nothing)."
+    paths = {Path(folder) / name: text for name, text in files.items()}
+    changed = [p for p, text in paths.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if not check:
         for p in changed:
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(files[p], encoding="utf-8")
+            p.write_text(paths[p], encoding="utf-8")
     return changed
+
+def build_kernel(root, check: bool = False, environ=None) -> list[Path]:
+    "Write the kernel notebook (a full session) and metadata into `root`; what changed (`check`: differs)."
+    return write_kernel_files(root, kernel_files(kernel_settings(root, environ)), check)

@@ -15,10 +15,11 @@ from fastcore.test import test_eq, test_fail
 #| export
 from __future__ import annotations
 import ast, configparser, json, os, re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from hifigan_ruslan.config import UserError
+from hifigan_ruslan.kaggle_session import SessionSettings
 
 # %% [markdown]
 # Kaggle gives a free session of up to 12 hours on two NVIDIA T4s, which is enough to train a useful HiFi-GAN on RUSLAN in a few sessions. Three constraints shape the kernel this module builds:
@@ -109,6 +110,12 @@ class KernelSettings:
         "A title whose Kaggle slug is `slug` (`hifigan-ruslan-train` -> `Hifigan Ruslan Train`)."
         return self.slug.replace("-", " ").title()
 
+
+# %% [markdown]
+# `kernel_settings` looks for the owner and the slug in that order:
+
+# %%
+#| export
 def _metadata_identity(root: Path) -> tuple[str | None, str | None]:
     "`(owner, slug)` of the `kernel-metadata.json` in `root`, or Nones."
     path = root / METADATA_FILE
@@ -177,18 +184,19 @@ with tempfile.TemporaryDirectory() as d:
 
 
 # %% [markdown]
-# The metadata follows the `kaggle` CLI's format. Two keys deserve a comment: `enable_internet` must be given as `false` explicitly, because the CLI's default is `true`; and `kernel_sources` names the kernel itself, which attaches the previous version's output to the next one (on the very first push the kernel does not exist yet; how `push_kernel` deals with that is below). `datasets` adds inputs to RUSLAN, such as the pretrained generator that a first version fine-tunes from.
+# The metadata follows the `kaggle` CLI's format. Two keys deserve a comment: `enable_internet` must be given as `false` explicitly, because the CLI's default is `true`; and `kernel_sources` names the kernel itself, which attaches the previous version's output to the next one (on the very first push the kernel does not exist yet, so that push leaves it out: `resume=False`). `datasets` adds inputs to RUSLAN, such as the pretrained generator that a first version fine-tunes from.
 
 # %%
 #| export
-def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=()) -> dict:
+def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=(),
+                    resume: bool = True) -> dict:
     "The `kernel-metadata.json`: private, 2 x T4, no internet, RUSLAN (and `datasets`), resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": True, "enable_tpu": False, "enable_internet": False,
             "machine_shape": "NvidiaTeslaT4",
             "dataset_sources": [DATASET_SOURCE, *datasets], "competition_sources": [],
-            "kernel_sources": [settings.id],
+            "kernel_sources": [settings.id] if resume else [],
             "model_sources": [], "keywords": []}
 
 
@@ -199,6 +207,7 @@ test_eq(meta["kernel_sources"], ["alice/hifigan-ruslan-train"])
 assert not meta["enable_internet"]
 with_weights = kernel_metadata(KernelSettings("alice"), datasets=["alice/x"])
 test_eq(with_weights["dataset_sources"], [DATASET_SOURCE, "alice/x"])
+test_eq(kernel_metadata(KernelSettings("alice"), resume=False)["kernel_sources"], [])  # a first version
 
 # %% [markdown]
 # The `kaggle` CLI slugifies titles with `python-slugify`; the derived title must come back as the slug:
@@ -273,6 +282,25 @@ def package_imports(source: str, nested: bool = True) -> set[str]:
                 names.add(module.split(".")[1])
     return names
 
+
+# %%
+sample = """import os
+from .config import Config
+from . import mel
+import hifigan_ruslan.data as d
+def f():
+    from hifigan_ruslan.training import x
+from hifigan_ruslan import __version__
+"""
+test_eq(package_imports(sample), {"config", "mel", "data", "training", "__version__"})
+test_eq(package_imports(sample, nested=False), {"config", "mel", "data", "__version__"})
+
+
+# %% [markdown]
+# `embedded_modules` follows those imports from the entry points and the template; `extra` adds sources whose imports count too (the benchmark scripts a smoke run carries, below):
+
+# %%
+#| export
 def package_dir():
     "The installed `hifigan_ruslan` package, as an `importlib.resources` traversable."
     return resources.files("hifigan_ruslan")
@@ -281,12 +309,13 @@ def kernel_template(package=None) -> str:
     "The kernel's literate py:percent script, shipped as package data."
     return (package or package_dir()).joinpath(KERNEL_TEMPLATE).read_text(encoding="utf-8")
 
-def embedded_modules(script: str | None = None, package=None) -> list[str]:
+def embedded_modules(script: str | None = None, package=None, extra=()) -> list[str]:
     "File names of the modules the kernel needs, sorted: entry points, `train`, the script's imports, theirs."
     package = package or package_dir()
     script = kernel_template(package) if script is None else script
     cli = package.joinpath("cli.py").read_text(encoding="utf-8")
     pending = {"cli", *KERNEL_MODULES, *package_imports(cli, nested=False), *package_imports(script)}
+    pending |= set().union(*map(package_imports, extra))
     found = set()
     while pending:
         name = pending.pop()
@@ -303,16 +332,6 @@ def embedded_modules(script: str | None = None, package=None) -> list[str]:
 show_doc(embedded_modules)
 
 # %%
-sample = """import os
-from .config import Config
-from . import mel
-import hifigan_ruslan.data as d
-def f():
-    from hifigan_ruslan.training import x
-from hifigan_ruslan import __version__
-"""
-test_eq(package_imports(sample), {"config", "mel", "data", "training", "__version__"})
-test_eq(package_imports(sample, nested=False), {"config", "mel", "data", "__version__"})
 mods = embedded_modules()
 print(mods)
 needed = {"__init__.py", "__main__.py", "cli.py", "config.py", "data.py", "prepare.py", "kaggle_session.py",
@@ -329,9 +348,66 @@ imported = set().union(*(package_imports(pkg.joinpath(m).read_text()) for m in m
 test_eq([n for n in sorted(imported) if pkg.joinpath(f"{n}.py").is_file() and f"{n}.py" not in mods], [])
 
 # %% [markdown]
+# ## The settings cell
+#
+# What a version does is written into the notebook itself, because Kaggle passes nothing else to a kernel: its first code cell is a dictionary of `SessionSettings` (see [Kaggle session](12_kaggle_session.ipynb)), one commented line per field. `hifigan-ruslan kaggle build` writes the defaults, a full session; `push` writes the settings of the version it starts (a smoke run, the previous version to resume, the weights to fine-tune from).
+
+# %%
+#| export
+SETTINGS_MARKER = "#| kernel-settings"
+
+def _literal(value) -> str:
+    "A settings value as Python source (strings in double quotes, tuples as lists)."
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+def settings_source(settings: SessionSettings) -> str:
+    "The notebook's settings cell: `SETTINGS = {...}`, one line per field with what it means."
+    lines = ["SETTINGS = {  # written by `hifigan-ruslan kaggle push` (or `build`: a full session)"]
+    for f in fields(settings):
+        lines.append(f"    {json.dumps(f.name)}: {_literal(getattr(settings, f.name))},  # {f.metadata['doc']}")
+    return "\n".join(lines + ["}"])
+
+
+# %%
+cell = settings_source(SessionSettings(kernel="alice/hifigan-ruslan-train", train_set=("a=1",)))
+print("\n".join(cell.splitlines()[:5]))
+namespace = {}
+exec(cell, namespace)
+test_eq(SessionSettings.from_dict(namespace["SETTINGS"]),
+        SessionSettings(kernel="alice/hifigan-ruslan-train", train_set=("a=1",)))  # the cell reads back
+
+# %% [markdown]
+# ## The benchmark scripts of a smoke run
+#
+# A smoke run measures the GPUs with `benchmarks/gpu_check.py` (and the batch helpers it imports from `benchmarks/bench_training.py`). The benchmarks are part of the repository, not of the package, so a smoke kernel can only be built in a source checkout; elsewhere the build says so. The scripts go into the notebook like the modules, and the modules they import come along.
+
+# %%
+#| export
+BENCHMARK_FILES = ("gpu_check.py", "bench_training.py")  # the check, and the helpers it imports
+
+def benchmark_sources(root=None) -> dict[str, str]:
+    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout at or above `root`."
+    checkout = checkout_root(root)
+    folder = checkout / "benchmarks" if checkout else None
+    if folder is None or not all((folder / name).is_file() for name in BENCHMARK_FILES):
+        raise UserError("a smoke run carries benchmarks/gpu_check.py, which only a source checkout has: "
+                        "run the push in a checkout of hifigan-ruslan")
+    return {name: (folder / name).read_text(encoding="utf-8") for name in BENCHMARK_FILES}
+
+
+# %%
+bench = benchmark_sources()
+print(sorted(bench), embedded_modules(extra=bench.values()) == mods)
+assert {"inference.py", "trainer.py"} <= set(embedded_modules(extra=bench.values()))
+with tempfile.TemporaryDirectory() as d:
+    test_fail(lambda: benchmark_sources(d), exc=UserError, contains="only a source checkout has")
+
+# %% [markdown]
 # ## Building the notebook
 #
-# The kernel template is a jupytext percent script: prose in markdown cells, short code cells. The build reads it, replaces the one cell that says `#| embed-package` by one cell per module, each an IPython `%%writefile` of the module's source (the first line of the template's next cells puts that folder on the path), and writes `kaggle/train.ipynb`. The embedded cells are marked hidden for Kaggle's viewer (`_kg_hide-input`), so a reader sees the story and can still unfold the code.
+# The kernel template is a jupytext percent script: prose in markdown cells, short code cells. The build reads it, replaces the cell that says `#| kernel-settings` by the settings, and the one that says `#| embed-package` by one cell per module (and per benchmark script, for a smoke run), each an IPython `%%writefile` of the source (the first line of the template's next cells puts that folder on the path), and writes `kaggle/train.ipynb`. The embedded cells are marked hidden for Kaggle's viewer (`_kg_hide-input`), so a reader sees the story and can still unfold the code.
 #
 # The build is deterministic: no timestamps, no random cell ids (they are numbered), modules in file-name order, the JSON written by `nbformat` with sorted keys. The same sources always give the same bytes, which is what makes the drift check possible.
 
@@ -343,29 +419,48 @@ HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True,
 KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
               "language_info": {"name": "python"}}
 
-def build_notebook(script: str | None = None, package=None) -> str:
-    "The kernel notebook's JSON: the template, its `#| embed-package` cell replaced by the package modules."
+def _embedded_cells(script: str, package, benchmarks: dict) -> list:
+    "One hidden `%%writefile` cell per module the kernel needs and per benchmark script."
+    from nbformat.v4 import new_code_cell
+    files = [(f"hifigan_ruslan/{name}", package.joinpath(name).read_text(encoding="utf-8"))
+             for name in embedded_modules(script, package, benchmarks.values())]
+    files += [(f"benchmarks/{name}", text) for name, text in sorted(benchmarks.items())]
+    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/{path}"\n{text}', metadata=HIDDEN)
+            for path, text in files]
+
+
+# %% [markdown]
+# `build_notebook` puts it together; the settings cell and the package cell must each appear exactly once in the template:
+
+# %%
+#| export
+def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None,
+                   benchmarks: dict | None = None) -> str:
+    "The kernel notebook's JSON: the template with its settings and the package (and benchmarks) filled in."
     try:
         import jupytext, nbformat
     except ImportError as e:
         raise UserError(f"building the kernel needs jupytext and nbformat ({e}): install jupytext") from None
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
-    package = package or package_dir()
+    package, settings = package or package_dir(), settings or SessionSettings()
     script = kernel_template(package) if script is None else script
-    cells, markers = [], 0
+    if benchmarks is None:
+        benchmarks = benchmark_sources() if settings.gpu_check else {}
+    cells, found = [], {EMBED_MARKER: 0, SETTINGS_MARKER: 0}
     for cell in jupytext.reads(script, fmt="py:percent").cells:
+        marker = cell.source.strip() if cell.cell_type == "code" else None
+        found[marker] = found.get(marker, 0) + 1
         if cell.cell_type == "markdown":
             cells.append(new_markdown_cell(cell.source))
-        elif cell.source.strip() != EMBED_MARKER:
-            cells.append(new_code_cell(cell.source))
+        elif marker == SETTINGS_MARKER:
+            cells.append(new_code_cell(settings_source(settings)))
+        elif marker == EMBED_MARKER:
+            cells += _embedded_cells(script, package, benchmarks)
         else:
-            markers += 1
-            for name in embedded_modules(script, package):
-                text = package.joinpath(name).read_text(encoding="utf-8")
-                source = f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n{text}'
-                cells.append(new_code_cell(source, metadata=HIDDEN))
-    if markers != 1:
-        raise ValueError(f"the kernel template needs exactly one `{EMBED_MARKER}` cell, found {markers}")
+            cells.append(new_code_cell(cell.source))
+    for marker in (SETTINGS_MARKER, EMBED_MARKER):
+        if found[marker] != 1:
+            raise ValueError(f"the kernel template needs exactly one `{marker}` cell, found {found[marker]}")
     nb = new_notebook(cells=cells, metadata=KERNELSPEC)
     for i, cell in enumerate(nb.cells):
         cell.id = f"cell-{i:03d}"
@@ -386,28 +481,54 @@ test_eq(len(embedded), len(mods))
 template = kernel_template()
 test_fail(lambda: build_notebook(template.replace(EMBED_MARKER, f"{EMBED_MARKER}\n\n# %%\n{EMBED_MARKER}")),
           exc=ValueError, contains="needs exactly one `#| embed-package` cell, found 2")
+test_fail(lambda: build_notebook(template.replace(SETTINGS_MARKER, "SETTINGS = {}")),
+          exc=ValueError, contains="needs exactly one `#| kernel-settings` cell, found 0")
+
+# %% [markdown]
+# The notebook of a smoke run carries the benchmark scripts, and its settings ask for the short run and the GPU check:
+
+# %%
+from hifigan_ruslan.kaggle_session import SMOKE
+
+# %%
+smoke_nb = json.loads(build_notebook(settings=SessionSettings(kernel="alice/hifigan-ruslan-train", **SMOKE)))
+sources = ["".join(c["source"]) for c in smoke_nb["cells"]]
+written = [s.split('"')[1] for s in sources if s.startswith("%%writefile")]
+print([w for w in written if "benchmarks" in w])
+test_eq([w for w in written if "benchmarks" in w],
+        ["{PACKAGE_DIR}/benchmarks/bench_training.py", "{PACKAGE_DIR}/benchmarks/gpu_check.py"])
+namespace = {}
+exec(next(s for s in sources if s.startswith("SETTINGS = {")), namespace)
+smoke_settings = SessionSettings.from_dict(namespace["SETTINGS"])
+test_eq((smoke_settings.smoke, smoke_settings.gpu_check, smoke_settings.session_hours), (True, True, 1.0))
 
 
 # %% [markdown]
-# `build_kernel` writes the notebook and the metadata into the kernel root, or, with `check=True`, only reports which of them differ from a fresh build; that is the drift check of `hifigan-ruslan kaggle build --check`.
+# `kernel_files` is what a build writes: the notebook and `kernel-metadata.json`, for given session settings, extra datasets, and with or without the kernel's own previous output among the inputs. `build_kernel` writes the default files into the kernel root, or, with `check=True`, only reports which of them differ from a fresh build; that is the drift check of `hifigan-ruslan kaggle build --check`.
 
 # %%
 #| export
-def built_files(root, environ=None, datasets=()) -> dict[Path, str]:
-    "What a build writes: `{path: text}` for the kernel notebook and `kernel-metadata.json` in `root`."
-    root = Path(root)
-    meta = json.dumps(kernel_metadata(kernel_settings(root, environ), datasets=datasets), indent=2) + "\n"
-    return {root / KERNEL_NOTEBOOK: build_notebook(), root / METADATA_FILE: meta}
+def kernel_files(kernel: KernelSettings, session: SessionSettings | None = None, datasets=(),
+                 resume: bool = True, benchmarks: dict | None = None) -> dict[str, str]:
+    "`{path relative to the kernel folder: text}` of the kernel notebook and its metadata."
+    session = session or SessionSettings(kernel=kernel.id)
+    meta = kernel_metadata(kernel, datasets=datasets, resume=resume)
+    return {KERNEL_NOTEBOOK: build_notebook(settings=session, benchmarks=benchmarks),
+            METADATA_FILE: json.dumps(meta, indent=2) + "\n"}
 
-def build_kernel(root, check: bool = False, environ=None, datasets=()) -> list[Path]:
-    "Write the kernel notebook and metadata (`datasets`: extra inputs); what changed (`check`: what differs)."
-    files = built_files(root, environ, datasets)
-    changed = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+def write_kernel_files(folder, files: dict[str, str], check: bool = False) -> list[Path]:
+    "Write `files` into `folder` where they differ; the paths that differed (`check`: write nothing)."
+    paths = {Path(folder) / name: text for name, text in files.items()}
+    changed = [p for p, text in paths.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
     if not check:
         for p in changed:
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(files[p], encoding="utf-8")
+            p.write_text(paths[p], encoding="utf-8")
     return changed
+
+def build_kernel(root, check: bool = False, environ=None) -> list[Path]:
+    "Write the kernel notebook (a full session) and metadata into `root`; what changed (`check`: differs)."
+    return write_kernel_files(root, kernel_files(kernel_settings(root, environ)), check)
 
 
 # %%

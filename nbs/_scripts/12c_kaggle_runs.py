@@ -7,25 +7,26 @@
 # The reference pages, [Kaggle session](12_kaggle_session.ipynb), [Kaggle kernel](12a_kaggle_kernel.ipynb) and [Kaggle client](12b_kaggle_client.ipynb), test their functions on small folders. This page runs them the way a user does: `push`, `status` and `output` through the real `kaggle` client, and the kernel notebook executed in a Jupyter kernel, with Kaggle's folders in temporary ones. Nothing here reaches the network.
 
 # %%
-import base64, contextlib, hashlib, http.server, io, json, os, shutil, subprocess, sys, tempfile, threading
+import base64, contextlib, hashlib, http.server, io, json, os, re, shutil, subprocess, sys, tempfile
+import threading
 from pathlib import Path
 from unittest import mock
 import nbformat
 from fastcore.basics import patch
 from fastcore.test import test_eq, test_ne
 from hifigan_ruslan.config import UserError
-from hifigan_ruslan.kaggle_client import (download_output, kernel_status, output_message, push_kernel,
-                                          push_message)
+from hifigan_ruslan.kaggle_client import (PUSH_FOLDER, download_output, kernel_status, output_message,
+                                          push_kernel, push_message)
 from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, METADATA_FILE, OWNER_ENV, SLUG_ENV, build_kernel,
                                           build_notebook, checkout_root, embedded_modules, package_dir)
-from hifigan_ruslan.kaggle_session import MANIFEST_FILE, write_manifest
+from hifigan_ruslan.kaggle_session import (ARCHIVE_SUFFIXES, MANIFEST_FILE, SMOKE, SessionReport,
+                                           SessionSettings)
 from hifigan_ruslan.pretrained import PRETRAINED, pretrained_path
 
 # %%
 repo = checkout_root()
 mods = embedded_modules()
 pkg = package_dir()
-text = build_notebook()
 
 # %% [markdown]
 # ## A stand-in for Kaggle
@@ -146,113 +147,153 @@ KERNEL = "stub-user/hifigan-ruslan-train"
 SAVED = {"ref": f"/code/{KERNEL}", "versionNumber": 1, "kernelId": 1,
          "url": f"https://www.kaggle.com/code/{KERNEL}"}
 
+
 # %% [markdown]
-# A push that Kaggle accepts, self-reference included:
+# ## Pushing
+#
+# Every push first asks for the status of the kernel's latest version. The very first push finds no kernel (404): it goes without the kernel itself among the inputs, and says so. The notebook it sends is the one it wrote to `runs/kaggle-push/`, with the settings of a first full session; the kernel root gets the default build:
+
+# %%
+def pushed_settings(push: dict) -> SessionSettings:
+    "The settings written into the notebook of a recorded `SaveKernel` request."
+    cells = ["".join(c["source"]) for c in json.loads(push["text"])["cells"]]
+    namespace = {}
+    exec(next(c for c in cells if c.startswith("SETTINGS = {")), namespace)
+    return SessionSettings.from_dict(namespace["SETTINGS"])
+
+NEW = {"GetKernelSessionStatus": 404}  # the kernel does not exist yet
+COMPLETE = {"GetKernelSessionStatus": {"status": "COMPLETE"}}
 
 # %%
 with tempfile.TemporaryDirectory() as d:
     scratch = Path(d)
-    with kaggle_stub({"SaveKernel": SAVED}) as received:
+    with kaggle_stub({**NEW, "SaveKernel": SAVED}) as received:
         rc, log = printed(lambda: push_kernel(scratch))
     print(log.strip())
     test_eq(rc, 0)
-    test_eq(log.splitlines()[0], push_message(KERNEL, len(embedded_modules())))
+    test_eq([r["path"].rsplit("/", 1)[-1] for r in received], ["GetKernelSessionStatus", "SaveKernel"])
     [req] = [r for r in received if r["path"].endswith("/kernels.KernelsApiService/SaveKernel")]
     body = req["body"]
     print({k: v for k, v in body.items() if k != "text"})
     test_eq(base64.b64decode(req["authorization"].split()[1]).decode(), f"stub-user:{STUB_KEY}")
-    test_eq(body["slug"], KERNEL)
-    test_eq(body["newTitle"], "Hifigan Ruslan Train")
-    test_eq(body["language"], "python")
-    test_eq(body["kernelType"], "notebook")
-    test_eq(body["machineShape"], "NvidiaTeslaT4")
-    assert body["enableGpu"]
-    assert not body["enableInternet"]
-    assert body["isPrivate"]
-    test_eq(body["datasetDataSources"], ["freezerainml/ruslan"])
-    test_eq(body["kernelDataSources"], [KERNEL])
-    built = json.loads((scratch / KERNEL_NOTEBOOK).read_text())
+    test_eq((body["slug"], body["newTitle"], body["language"], body["kernelType"], body["machineShape"]),
+            (KERNEL, "Hifigan Ruslan Train", "python", "notebook", "NvidiaTeslaT4"))
+    assert body["enableGpu"] and body["isPrivate"] and not body["enableInternet"], body
+    test_eq((body["datasetDataSources"], body.get("kernelDataSources", [])), (["freezerainml/ruslan"], []))
+    staged = json.loads((scratch / PUSH_FOLDER / KERNEL_NOTEBOOK).read_text())
     cells = [c["source"] for c in json.loads(body["text"])["cells"]]
-    test_eq(cells, ["".join(c["source"]) for c in built["cells"]])  # the notebook, as built
-    test_eq(json.loads((scratch / METADATA_FILE).read_text())["id"], KERNEL)
+    test_eq(cells, ["".join(c["source"]) for c in staged["cells"]])  # the notebook, as staged
+    test_eq(pushed_settings(body), SessionSettings(kernel=KERNEL))
+    test_eq(log.splitlines()[0], push_message(KERNEL, SessionSettings(kernel=KERNEL), len(mods)))
+    assert f"first version of {KERNEL}: it starts without a previous output" in log, log
+    root_meta = json.loads((scratch / METADATA_FILE).read_text())
+    test_eq(root_meta["kernel_sources"], [KERNEL])  # the kernel root holds the default build
 
 # %% [markdown]
-# The first push, both ways Kaggle may answer it. It accepts the version but not the self-reference (a warning), or it refuses the push; the kernel does not exist (status 404), so the push goes once more without the self-reference, and the kernel root keeps its metadata with it for the next push:
+# The next push finds the first version complete: it attaches the kernel's own output and pins it in the settings, so that the new version stops if that output is not mounted. With `--fresh` it starts a new run. When Kaggle does not attach the output after all, the push warns:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
     scratch = Path(d)
-    warned = {**SAVED, "invalidKernelSources": [KERNEL]}
-    with kaggle_stub({"SaveKernel": warned}) as received:
+    with kaggle_stub({**COMPLETE, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch))
+    print(log.strip())
+    [body] = sent(received, "SaveKernel")
+    test_eq((rc, body["kernelDataSources"], pushed_settings(body).previous), (0, [KERNEL], KERNEL))
+    with kaggle_stub({**COMPLETE, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, fresh=True))
+    settings = pushed_settings(sent(received, "SaveKernel")[0])
+    test_eq((settings.previous, settings.fresh), ("", True))
+    refused_source = {**SAVED, "invalidKernelSources": [KERNEL]}
+    with kaggle_stub({**COMPLETE, "SaveKernel": refused_source}) as received:
         rc, log = printed(lambda: push_kernel(scratch))
     print(log.strip().splitlines()[-1])
-    test_eq(rc, 0)
-    assert f"first version of {KERNEL}: it runs without" in log, log
-    test_eq(len(sent(received, "SaveKernel")), 1)
-
-    refused = {"error": f"Kernel source {KERNEL} not found"}
-    with kaggle_stub({"SaveKernel": [refused, SAVED], "GetKernelSessionStatus": 404}) as received:
-        rc, log = printed(lambda: push_kernel(scratch))
-    print(log.strip())
-    pushes = sent(received, "SaveKernel")
-    test_eq(rc, 0)
-    test_eq([p.get("kernelDataSources", []) for p in pushes], [[KERNEL], []])
-    test_eq(pushes[1]["text"], pushes[0]["text"])  # the same notebook
-    test_eq(json.loads((scratch / METADATA_FILE).read_text())["kernel_sources"], [KERNEL])
-
-    # a refusal of a kernel that exists is not about the self-reference: it is the error, and not retried
-    with kaggle_stub({"SaveKernel": {"error": "Notebook not found"},
-                      "GetKernelSessionStatus": {"status": "COMPLETE"}}) as received:
-        error, log = printed(lambda: push_kernel(scratch))
-    print(error)
-    test_eq(str(error), f"kaggle kernels push {KERNEL}: Kernel push error: Notebook not found")
-    test_eq(len(sent(received, "SaveKernel")), 1)
+    assert f"warning: Kaggle did not attach the previous output of {KERNEL}" in log, log
 
 # %% [markdown]
-# `status`, and `output` with its manifest check: a complete download, then one that lost a file and received another corrupted. The check names each, ends with a summary, and the status is 1:
+# A version still running, and one that failed: each is one line, and nothing is pushed. After a failure, `--after-error` resumes from what the version left:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
     scratch = Path(d)
-    with kaggle_stub({"GetKernelSessionStatus": {"status": "COMPLETE"}}) as received:
-        rc, log = printed(lambda: kernel_status(KERNEL))
-    print(log.strip())
-    test_eq(rc, 0)
-    assert "COMPLETE" in log.upper()
-    test_eq(received[0]["body"]["kernelSlug"], "hifigan-ruslan-train")
-    working = scratch / "working"
-    (working / "run").mkdir(parents=True)
-    (working / "RESULTS.md").write_text("# Training results\n")
-    (working / "run/metrics.csv").write_text("step,val_mel_l1\n10,1.5\n")
-    (working / "run/g_00000010").write_bytes(bytes(range(256)))
-    write_manifest(working)
-    files = {p.relative_to(working).as_posix(): p.read_bytes() for p in working.rglob("*") if p.is_file()}
-    listed = [{"fileName": name, "url": f"http://localhost/files/{name}"} for name in files]
-    listing = {"ListKernelSessionOutput": {"log": "[]", "files": listed}}
-    with kaggle_stub(listing, files=files):
-        rc, log = printed(lambda: download_output(KERNEL, scratch / "out"))
-    print(log.strip().splitlines()[-2:])
-    test_eq(rc, 0)
-    test_eq(log.strip().splitlines()[-1], output_message(KERNEL, scratch / "out"))
-    test_eq((scratch / "out/run/metrics.csv").read_bytes(), files["run/metrics.csv"])
+    failed = {"status": "ERROR", "failureMessage": "Stopped: no GPU in this Kaggle session"}
+    for replies, message in [({"GetKernelSessionStatus": {"status": "RUNNING"}},
+                              f"kaggle kernels push {KERNEL}: its latest version is still running on Kaggle"),
+                             ({"GetKernelSessionStatus": failed},
+                              f"kaggle kernels push {KERNEL}: its latest version ended with ERROR: Stopped: "
+                              "no GPU in this Kaggle session; see its RESULTS.md")]:
+        with kaggle_stub({**replies, "SaveKernel": SAVED}) as received:
+            error, log = printed(lambda: push_kernel(scratch))
+        print(error)
+        assert str(error).startswith(message), error
+        test_eq(sent(received, "SaveKernel"), [])
+    with kaggle_stub({"GetKernelSessionStatus": failed, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, after_error=True))
+    test_eq((rc, pushed_settings(sent(received, "SaveKernel")[0]).previous), (0, KERNEL))
 
-    damaged = {**files, "RESULTS.md": b"# Training resultz\n"}
-    del damaged["run/metrics.csv"]
-    listed = [f for f in listed if f["fileName"] in damaged]
-    listing = {"ListKernelSessionOutput": {"log": "[]", "files": listed}}
-    with kaggle_stub(listing, files=damaged):
-        rc, log = printed(lambda: download_output(KERNEL, scratch / "out2"))
-    print("\n".join(log.strip().splitlines()[-3:]))
-    problems = log.strip().splitlines()[-3:]
-    test_eq(rc, 1)
-    test_eq(problems[0], "missing: run/metrics.csv (23 bytes)")
-    test_eq(problems[2], "1 of 3 files of MANIFEST.json intact, 1 missing, 1 differ")
-    assert problems[1].startswith("differs: RESULTS.md (SHA-256")
+# %% [markdown]
+# The same through the command line, which prints the line and exits with the status of a user error (2), and refuses a Kaggle error of its own the same way:
+
+# %%
+with kaggle_stub({"GetKernelSessionStatus": {"status": "RUNNING"}, "SaveKernel": SAVED}) as received:
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", "push", "--root", d],
+                              capture_output=True, text=True, timeout=120)
+print(proc.stderr.strip())
+test_eq(proc.returncode, 2)
+test_eq(proc.stderr.strip().splitlines(),
+        [f"hifigan-ruslan kaggle: error: kaggle kernels push {KERNEL}: its latest version is still running "
+         "on Kaggle; wait until `hifigan-ruslan kaggle status` says complete (or stop it on its page); "
+         "nothing was pushed"])
+test_eq(sent(received, "SaveKernel"), [])
+
+# %% [markdown]
+# ### The smoke run
+#
+# `push --smoke` sends a kernel whose settings ask for the short run and the GPU check, with the benchmark scripts inside:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    shutil.copytree(repo / "benchmarks", scratch / "benchmarks")
+    shutil.copyfile(repo / "settings.ini", scratch / "settings.ini")  # a checkout: it has the benchmarks
+    with kaggle_stub({**NEW, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, smoke=True))
+    print(log.strip().splitlines()[0])
+    [body] = sent(received, "SaveKernel")
+    settings = pushed_settings(body)
+    print(settings)
+    test_eq((rc, settings.smoke, settings.gpu_check, settings.session_hours), (0, True, True, 1.0))
+    sources = ["".join(c["source"]) for c in json.loads(body["text"])["cells"]]
+    test_eq([s.split("\n")[0] for s in sources if "benchmarks/gpu_check.py\"" in s.split("\n")[0]],
+            ['%%writefile "{PACKAGE_DIR}/benchmarks/gpu_check.py"'])
+    assert log.startswith(f"pushing {KERNEL}: a smoke run, a new run"), log
+
+# %% [markdown]
+# ### The client's checks, through the command line
+#
+# A client too old for `python -m kaggle` is one line before any request; here an old client stands first on the path (a package and its distribution's metadata, as pip would install them):
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    (Path(d) / "kaggle").mkdir()
+    (Path(d) / "kaggle/__init__.py").write_text("")
+    (Path(d) / "kaggle-1.7.4.5.dist-info").mkdir()
+    (Path(d) / "kaggle-1.7.4.5.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: kaggle\n"
+                                                               "Version: 1.7.4.5\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([d, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", "status", "--kernel", KERNEL],
+                          capture_output=True, text=True, env=env, timeout=120)
+print(proc.stderr.strip())
+test_eq(proc.returncode, 2)
+test_eq(proc.stderr.strip(),
+        "hifigan-ruslan kaggle: error: kaggle 1.7.4.5 is too old (no `python -m kaggle`; older clients also "
+        "drop the kernel's GPU request): pip install -U \"kaggle>=2.2.0\"")
 
 # %% [markdown]
 # ## Transfer through the stand-in
 #
-# `push --init-from universal` on a new dataset: the CLI asks whether the dataset exists (404), starts a blob upload, uploads the weights, creates the private dataset with the upload's token, waits for it to be ready, and the kernel is pushed with the dataset attached. The weights arrive byte for byte (size and SHA-256 as the server received them):
+# `push --init-from universal` on a new dataset: the client asks whether the dataset exists (404), starts a blob upload, uploads the weights, creates the private dataset with the upload's token, waits for it to be ready, the push checks that the dataset lists the file, and the kernel is pushed with the dataset attached and named in its settings. The weights arrive byte for byte (size and SHA-256 as the server received them), under a name Kaggle does not unpack:
 
 # %%
 weights = pretrained_path("universal")
@@ -260,62 +301,67 @@ DATASET = "stub-user/hifigan-ruslan-universal"
 upload = {"StartBlobUpload": {"token": "blob-1", "createUrl": "http://localhost/upload/1"},
           "PUT /upload/1": {}}
 created = {"ref": DATASET, "url": f"https://www.kaggle.com/datasets/{DATASET}", "status": "ok"}
+listed = {"ListDatasetFiles": {"datasetFiles": [{"name": "generator_universal.pth", "totalBytes": 55_833_664,
+                                                 "creationDate": "2026-12-03T12:00:00Z"}]}}
 
+def requests(received) -> list[str]:
+    return [r["path"].rsplit("/", 1)[-1] for r in received]
+
+
+# %%
 with tempfile.TemporaryDirectory() as d:
     scratch = Path(d)
-    replies = {**upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created,
-               "SaveKernel": SAVED}
+    replies = {**NEW, **upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created,
+               **listed, "SaveKernel": SAVED}
     with kaggle_stub(replies) as received:
         rc, log = printed(lambda: push_kernel(scratch, init_from="universal"))
     print("\n".join(line for line in log.splitlines() if "%|" not in line))
     test_eq(rc, 0)
-    order = [r["path"].rsplit("/", 1)[-1] for r in received]
-    test_eq(order, ["GetDatasetStatus", "StartBlobUpload", "1", "CreateDataset", "GetDatasetStatus",
-                    "SaveKernel"])
+    test_eq(requests(received), ["GetKernelSessionStatus", "GetDatasetStatus", "StartBlobUpload", "1",
+                                 "CreateDataset", "GetDatasetStatus", "ListDatasetFiles", "SaveKernel"])
     [put] = [r for r in received if r["path"] == "PUT /upload/1"]
-    test_eq(put["size"], weights.stat().st_size)
-    test_eq(put["sha256"], PRETRAINED["universal"].sha256)
+    test_eq((put["size"], put["sha256"]), (weights.stat().st_size, PRETRAINED["universal"].sha256))
     [start], [create] = sent(received, "StartBlobUpload"), sent(received, "CreateDataset")
-    test_eq(start["name"], "generator_universal.pth.tar")
-    test_eq(start["type"], "DATASET")
-    test_eq(create["ownerSlug"], "stub-user")
-    test_eq(create["slug"], "hifigan-ruslan-universal")
+    test_eq((start["name"], start["type"]), ("generator_universal.pth", "DATASET"))
+    assert not start["name"].endswith(ARCHIVE_SUFFIXES), start["name"]  # Kaggle keeps it as a file
+    test_eq((create["ownerSlug"], create["slug"], create["title"], create["licenseName"]),
+            ("stub-user", "hifigan-ruslan-universal", "HiFi-GAN universal generator", "other"))
     assert create["isPrivate"]
-    test_eq(create["title"], "HiFi-GAN universal generator")
-    test_eq(create["licenseName"], "other")
     test_eq(create["files"], [{"token": "blob-1"}])
     [push] = sent(received, "SaveKernel")
     test_eq(push["datasetDataSources"], ["freezerainml/ruslan", DATASET])
-    test_eq(json.loads((scratch / METADATA_FILE).read_text())["dataset_sources"], push["datasetDataSources"])
+    settings = pushed_settings(push)
+    test_eq((settings.init_from, settings.weights_dataset), ("universal", DATASET))
     assert STUB_KEY not in log, log  # the key is never printed
 
     # the dataset exists: Kaggle refuses the create before any upload, and the file becomes a new version
-    replies = {**upload, "GetDatasetStatus": {"status": "READY"}, "CreateDatasetVersion": created,
-               "SaveKernel": SAVED}
+    replies = {**COMPLETE, **upload, "GetDatasetStatus": {"status": "READY"}, "CreateDatasetVersion": created,
+               **listed, "SaveKernel": SAVED}
     with kaggle_stub(replies) as received:
         rc, log = printed(lambda: push_kernel(scratch, init_from="universal"))
-    order = [r["path"].rsplit("/", 1)[-1] for r in received]
-    test_eq((rc, order), (0, ["GetDatasetStatus", "StartBlobUpload", "1", "CreateDatasetVersion",
-                              "GetDatasetStatus", "SaveKernel"]))
+    test_eq((rc, requests(received)), (0, ["GetKernelSessionStatus", "GetDatasetStatus", "StartBlobUpload",
+                                           "1", "CreateDatasetVersion", "GetDatasetStatus",
+                                           "ListDatasetFiles", "SaveKernel"]))
     [version] = sent(received, "CreateDatasetVersion")
-    test_eq(version["ownerSlug"], "stub-user")
-    test_eq(version["datasetSlug"], "hifigan-ruslan-universal")
+    test_eq((version["ownerSlug"], version["datasetSlug"]), ("stub-user", "hifigan-ruslan-universal"))
     test_eq(version["body"]["files"], [{"token": "blob-1"}])
 
 # %% [markdown]
-# Kaggle failing at each step is one line that names the step, and what is left on Kaggle: a refused dataset (nothing pushed), a failed upload (no dataset), a push that fails after the dataset was created (the dataset stays, and says so). The key appears in none of the output:
+# Kaggle failing at each step is one line that names the step, and what is left on Kaggle: a refused dataset (nothing pushed), a failed upload (no dataset), a ready dataset that does not list the weights (nothing pushed), a push that fails after the dataset was created (the dataset stays, and says so). The key appears in none of the output:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
     scratch = Path(d)
     quota = {"status": "error", "error": "Quota exceeded"}
-    failures = [({**upload, "GetDatasetStatus": 404, "CreateDataset": quota},
+    ready = lambda: {**upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created}
+    failures = [({**NEW, **upload, "GetDatasetStatus": 404, "CreateDataset": quota},
                  f"kaggle datasets create {DATASET}: Dataset creation error: Quota exceeded; nothing was"),
-                ({**upload, "GetDatasetStatus": 404, "PUT /upload/1": 500},
-                 f"kaggle datasets create {DATASET}: Upload unsuccessful: generator_universal.pth.tar"),
-                ({**upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created,
-                  "SaveKernel": {"error": "Invalid machine shape"},
-                  "GetKernelSessionStatus": {"status": "COMPLETE"}},
+                ({**NEW, **upload, "GetDatasetStatus": 404, "PUT /upload/1": 500},
+                 f"kaggle datasets create {DATASET}: Upload unsuccessful: generator_universal.pth"),
+                ({**NEW, **ready(), "ListDatasetFiles": {"datasetFiles": [{"name": "model.bin"}]}},
+                 f"dataset {DATASET} is ready but does not list generator_universal.pth (it lists "
+                 "model.bin); nothing was pushed"),
+                ({**NEW, **ready(), **listed, "SaveKernel": {"error": "Invalid machine shape"}},
                  f"kaggle kernels push {KERNEL}: Kernel push error: Invalid machine shape; "
                  f"the dataset {DATASET} stays on Kaggle (a later --init-from push versions it)")]
     for replies, message in failures:
@@ -323,13 +369,12 @@ with tempfile.TemporaryDirectory() as d:
             error, log = printed(lambda: push_kernel(scratch, init_from="universal"))
         print(error)
         test_eq(type(error), UserError)
-        assert str(error).startswith(message)
-        assert STUB_KEY not in log, log
-        assert STUB_KEY not in str(error), STUB_KEY
+        assert str(error).startswith(message), error
+        assert STUB_KEY not in log + str(error), STUB_KEY
     test_eq(len(sent(received, "SaveKernel")), 1)
 
 # %% [markdown]
-# The CLI's own validation is what guards the push: metadata it rejects never reaches a server (none is listening here).
+# The client's own validation still guards the push: metadata it rejects never reaches a server (none is listening here).
 
 # %%
 with tempfile.TemporaryDirectory() as d:
@@ -345,6 +390,49 @@ with tempfile.TemporaryDirectory() as d:
         test_ne(proc.returncode, 0)
         assert message in proc.stdout + proc.stderr, message
     print("rejected:", (proc.stdout + proc.stderr).strip().splitlines()[-1])
+
+# %% [markdown]
+# ## Status and output
+#
+# `status`, and `output` with its manifest check: a complete download of a version that stopped early (it says so), then one that lost a file and received another corrupted. The check names each, ends with a summary, and the status is 1:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    with kaggle_stub(COMPLETE) as received:
+        rc, log = printed(lambda: kernel_status(KERNEL))
+    print(log.strip())
+    test_eq(rc, 0)
+    assert "COMPLETE" in log.upper()
+    test_eq(received[0]["body"]["kernelSlug"], "hifigan-ruslan-train")
+    working = scratch / "working"
+    (working / "run").mkdir(parents=True)
+    (working / "run/metrics.csv").write_text("step,val_mel_l1\n10,1.5\n")
+    (working / "run/g_00000010").write_bytes(bytes(range(256)))
+    SessionReport(SessionSettings(kernel=KERNEL), working).write("stopped: no GPU in this Kaggle session")
+    files = {p.relative_to(working).as_posix(): p.read_bytes() for p in working.rglob("*") if p.is_file()}
+    listed_files = [{"fileName": name, "url": f"http://localhost/files/{name}"} for name in files]
+    listing = {"ListKernelSessionOutput": {"log": "[]", "files": listed_files}}
+    with kaggle_stub(listing, files=files):
+        rc, log = printed(lambda: download_output(KERNEL, scratch / "out"))
+    print("\n".join(log.strip().splitlines()[-3:]))
+    test_eq(rc, 0)
+    test_eq(log.strip().splitlines()[-2:], ["the version's outcome: stopped: no GPU in this Kaggle session",
+                                            output_message(KERNEL, scratch / "out")])
+    test_eq((scratch / "out/run/metrics.csv").read_bytes(), files["run/metrics.csv"])
+
+    damaged = {**files, "RESULTS.md": files["RESULTS.md"].replace(b"results", b"resultz")}
+    del damaged["run/metrics.csv"]
+    listing = {"ListKernelSessionOutput": {"log": "[]", "files": [f for f in listed_files
+                                                                  if f["fileName"] in damaged]}}
+    with kaggle_stub(listing, files=damaged):
+        rc, log = printed(lambda: download_output(KERNEL, scratch / "out2"))
+    problems = log.strip().splitlines()[-4:-1]
+    print("\n".join(problems))
+    test_eq(rc, 1)
+    test_eq(problems[0], "missing: run/metrics.csv (23 bytes)")
+    assert problems[1].startswith("differs: RESULTS.md (SHA-256"), problems
+    test_eq(problems[2], "2 of 4 files of MANIFEST.json intact, 1 missing, 1 differ")
 
 
 # %% [markdown]
@@ -395,87 +483,196 @@ with tempfile.TemporaryDirectory() as d:
     print(result["package"], [Path(p).relative_to(d / "work").as_posix() for p in result["written"]])
     test_eq(Path(result["package"]).parent, site / "hifigan_ruslan")  # from the wheel, not the checkout
     test_eq(result["modules"], mods)
-    test_eq((d / "work" / KERNEL_NOTEBOOK).read_text(), text)  # the same kernel, byte for byte
+    test_eq((d / "work" / KERNEL_NOTEBOOK).read_text(), (repo / KERNEL_NOTEBOOK).read_text())  # byte for byte
     test_eq((d / "work" / METADATA_FILE).read_text(), (repo / METADATA_FILE).read_text())
     cells = nbformat.read(d / "work" / KERNEL_NOTEBOOK, as_version=4).cells
-    sent = {c["source"].split('"')[1].rsplit("/", 1)[1]: c["source"].split("\n", 1)[1]
-            for c in cells if "%%writefile" in c["source"]}
-    test_eq(sent, {m: (site / "hifigan_ruslan" / m).read_text() for m in mods})
+    carried = {c["source"].split('"')[1].rsplit("/", 1)[1]: c["source"].split("\n", 1)[1]
+               for c in cells if "%%writefile" in c["source"]}
+    test_eq(carried, {m: (site / "hifigan_ruslan" / m).read_text() for m in mods})
 
 # %% [markdown]
 # ## The kernel, end to end
 #
-# The generated notebook runs here as it would on Kaggle, with the Kaggle folders redirected to temporary ones through its parameter cell's environment variables, on the bundled small corpus with the `tiny` preset and a few steps (on the CPU, as a single process). The second execution plays the next version of the kernel: the first one's output is mounted among its inputs, as `kernel_sources` does on Kaggle, and it has to resume from it, although a pretrained generator is attached too. The third plays a first version with that generator attached (here the first version's `g_` file under an official file name, since the official generator is a V1 and the test trains `tiny`): it has to fine-tune from it. Every version's output must match its manifest.
+# The generated notebook runs here as Kaggle runs it: in a Jupyter kernel, cell after cell, stopping at the first cell that fails. Kaggle's folders are temporary ones (the notebook's `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING` and `HIFIGAN_KAGGLE_TEMP`), laid out as Kaggle mounts them today: RUSLAN (here the bundled small corpus) at `input/datasets/freezerainml/ruslan/`, the weights dataset at `input/datasets/OWNER/hifigan-ruslan-universal/`, the previous version's output at `input/notebooks/OWNER/SLUG/`. Each run builds its notebook with its own settings, as `push` would write them, with the `tiny` preset and a few steps on the CPU (one process). Where a case needs to be on Kaggle, `KAGGLE_KERNEL_RUN_TYPE` is set, as Kaggle sets it.
 #
-# The same variables run the notebook on any machine: `HIFIGAN_CORPUS` (a corpus folder or its metadata file; default: search `HIFIGAN_KAGGLE_INPUT`), `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING`, `HIFIGAN_KAGGLE_TEMP`, `HIFIGAN_PRESET`, `HIFIGAN_SESSION_HOURS`, `HIFIGAN_REPORT_MINUTES`, `HIFIGAN_MAX_STEPS`, `HIFIGAN_VAL_SIZE`, `HIFIGAN_TRAIN_SET` (extra `key=value` overrides, separated by spaces), `HIFIGAN_INIT_FROM` (the generator a first version fine-tunes from; default: the `generator_*.pth.tar` among the inputs) and `HIFIGAN_MEL_DIR` (mels of an acoustic model, passed to `train --mel-dir`). A run downloaded with `hifigan-ruslan kaggle output` also continues locally: `hifigan-ruslan train --data PREPARED --out runs/kaggle/run` resumes from its newest checkpoint.
+# A run downloaded with `hifigan-ruslan kaggle output` also continues locally: `hifigan-ruslan train --data PREPARED --out runs/kaggle/run` resumes from its newest checkpoint.
 
 # %%
 #| slow
+from dataclasses import dataclass
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from hifigan_ruslan.checkpoints import resumable_step
-from hifigan_ruslan.kaggle_session import check_manifest, ManifestCheck
 from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.kaggle_session import SESSION_FILE, ManifestCheck, check_manifest
 
 
 # %%
 #| slow
-def run_kernel(notebook, input_root, session, max_steps: int, **env) -> tuple[str, list[str]]:
-    "Execute `notebook` as one Kaggle session under `session` (working/, temp/): what it printed and showed."
-    session = Path(session)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("HIFIGAN_")},
-           "HIFIGAN_KAGGLE_INPUT": str(input_root), "HIFIGAN_KAGGLE_WORKING": str(session / "working"),
-           "HIFIGAN_KAGGLE_TEMP": str(session / "temp"), "HIFIGAN_PRESET": "tiny",
-           "HIFIGAN_MAX_STEPS": str(max_steps), "HIFIGAN_VAL_SIZE": "2", **env}
-    convert = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir",
-               str(session), "--output", "executed", "--ExecutePreprocessor.timeout=300", str(notebook)]
-    proc = subprocess.run(convert, capture_output=True, text=True, env=env, timeout=600)
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:])
-    test_eq(proc.returncode, 0)
-    cells = nbformat.read(session / "executed.ipynb", as_version=4).cells
-    outputs = [o for c in cells for o in c.get("outputs", [])]
-    printed_text = "".join(o.get("text", "") for o in outputs if o["output_type"] == "stream")
-    return printed_text, [mime for o in outputs for mime in o.get("data", {})]
+@dataclass
+class Session:
+    "What one execution of the kernel printed and showed, the error it stopped with, and its folders."
+    printed: str
+    shown: list
+    error: dict | None
+    working: Path
+    temp: Path
 
+    @property
+    def outcome(self) -> str:
+        return json.loads((self.working / SESSION_FILE).read_text())["outcome"]
+
+
+# %% [markdown]
+# `run_kernel` builds a notebook with the settings a test gives (on top of a small run's) and executes it in a Jupyter kernel whose environment points the notebook at the session's folders:
+
+# %%
+#| slow
+def run_kernel(root: Path, session: str, kaggle: bool = False, **settings) -> Session:
+    "Build the kernel with `settings`, execute it as one session in `root/session` (inputs: `root/input`)."
+    folder = root / session
+    folder.mkdir()
+    settings = SessionSettings(**{"kernel": KERNEL, "preset": "tiny", "val_size": 2, **settings})
+    nb = nbformat.reads(build_notebook(settings=settings), as_version=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIFIGAN_", "KAGGLE_"))}
+    env.update(HIFIGAN_KAGGLE_INPUT=str(root / "input"), HIFIGAN_KAGGLE_WORKING=str(folder / "working"),
+               HIFIGAN_KAGGLE_TEMP=str(folder / "temp"))
+    if kaggle:
+        env["KAGGLE_KERNEL_RUN_TYPE"] = "Batch"  # what Kaggle sets in a committed version's session
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    with mock.patch.dict(os.environ, env, clear=True):
+        try:
+            client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log; cell output comes as messages
+        except CellExecutionError:
+            pass  # as on Kaggle: the cells after a failing one do not run
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    return Session("".join(o.get("text", "") for o in outputs if o["output_type"] == "stream"),
+                   [mime for o in outputs for mime in o.get("data", {})], errors[0] if errors else None,
+                   folder / "working", folder / "temp")
+
+def kaggle_inputs(root: Path):
+    "RUSLAN where Kaggle mounts the dataset."
+    shutil.copytree(bundled_corpus(), root / "input/datasets/freezerainml/ruslan")
+
+PREVIOUS = "input/notebooks/stub-user/hifigan-ruslan-train"  # where the previous version's output is mounted
+WEIGHTS = "input/datasets/stub-user/hifigan-ruslan-universal"
+
+# %% [markdown]
+# ### A chain of versions
+#
+# The first version has no previous output; the second one, pushed after it, finds it mounted and resumes from it (its settings pin the previous version); the third plays a first version with the weights dataset attached (here the first version's `g_` file under the dataset's file name, since the official generator is a V1 and the test trains `tiny`): it fine-tunes from it. Every version's output matches its manifest, and `SESSION.json` says how it ended:
 
 # %%
 #| slow
 with tempfile.TemporaryDirectory() as d:
     d = Path(d)
-    notebook = d / "train.ipynb"
-    notebook.write_text(build_notebook())
-    shutil.copytree(bundled_corpus(), d / "input/ruslan")
-    first, _ = run_kernel(notebook, d / "input", d / "v1", max_steps=1)
-    step1 = resumable_step(d / "v1/working/run/checkpoints")
-    assert "no previous checkpoint: training from scratch" in first, first
-    assert step1 is not None
-    assert (d / "v1/working/RESULTS.md").is_file()
-    assert check_manifest(d / "v1/working").ok
-    ran = {m: (d / "v1/temp/src/hifigan_ruslan" / m).read_bytes() for m in mods}
+    kaggle_inputs(d)
+    v1 = run_kernel(d, "v1", max_steps=1)
+    step1 = resumable_step(v1.working / "run/checkpoints")
+    test_eq((v1.error, step1), (None, 1))
+    assert "no previous checkpoint: training from scratch" in v1.printed, v1.printed
+    test_eq(v1.outcome, "complete: Stopped at step 1 (max steps)")
+    assert check_manifest(v1.working).ok
+    ran = {m: (v1.temp / "src/hifigan_ruslan" / m).read_bytes() for m in mods}
     test_eq(ran, {m: pkg.joinpath(m).read_bytes() for m in mods})  # the package's own source, byte for byte
 
-    shutil.copytree(d / "v1/working", d / "input/hifigan-ruslan-train")  # the next version sees this output
-    (d / "input/universal").mkdir()  # and a pretrained generator is attached as well
-    pretrained = d / "input/universal/generator_tiny.pth.tar"
-    shutil.copyfile(d / f"v1/working/run/checkpoints/g_{step1:08d}", pretrained)
-    # this time with the corpus given explicitly, as when running the notebook on a local corpus
-    second, shown = run_kernel(notebook, d / "input", d / "v2", max_steps=2,
-                               HIFIGAN_CORPUS=str(d / "input/ruslan"))
-    step2 = resumable_step(d / "v2/working/run/checkpoints")
-    print("\n".join(line for line in second.splitlines() if line.startswith(("resuming", "done"))))
-    assert f"resuming from step {step1}" in second, second
-    assert step2 > step1, step2
-    assert "--init-from" not in second, second  # resuming wins over the pretrained generator
-    assert shown.count("image/png") >= 2, shown.count("image/png")
-    assert shown.count("text/html") >= 2, shown.count("text/html")  # plots, players
-    output = [p for p in (d / "v2/working").rglob("*") if p.is_file() and p.name != MANIFEST_FILE]
-    test_eq(check_manifest(d / "v2/working"), ManifestCheck(len(output)))
-    print((d / "v2/working/RESULTS.md").read_text())
+    shutil.copytree(v1.working, d / PREVIOUS)  # the next version sees this output
+    corpus = str(d / "input/datasets/freezerainml/ruslan")  # given explicitly, as for a local corpus
+    v2 = run_kernel(d, "v2", max_steps=2, previous=KERNEL, corpus=corpus)
+    print("\n".join(line for line in v2.printed.splitlines() if line.startswith(("resuming", "stage done"))))
+    test_eq(v2.error, None)
+    assert f"resuming from step {step1}" in v2.printed, v2.printed
+    test_eq(resumable_step(v2.working / "run/checkpoints"), 2)
+    assert v2.shown.count("image/png") >= 2, v2.shown.count("image/png")
+    assert v2.shown.count("text/html") >= 2, v2.shown.count("text/html")  # plots, players
+    assert (v2.working / "run/.lock").is_file()  # the run's lock, left by training: not in the manifest
+    output = [p for p in v2.working.rglob("*") if p.is_file() and p.name not in (MANIFEST_FILE, ".lock")]
+    test_eq(check_manifest(v2.working), ManifestCheck(len(output)))
+    print((v2.working / "RESULTS.md").read_text())
 
-    # a first version with the pretrained generator attached, and no previous output: it fine-tunes from it
-    shutil.rmtree(d / "input/hifigan-ruslan-train")
-    third, _ = run_kernel(notebook, d / "input", d / "v3", max_steps=1)
-    print("\n".join(line for line in third.splitlines() if "fine-tuning" in line or "Initialised" in line))
-    assert "no previous checkpoint: fine-tuning from" in third, third
-    inits = [line.split()[3] for line in third.splitlines() if line.startswith("Initialised generator from")]
-    test_eq([Path(path).name for path in inits], [pretrained.name])
-    assert check_manifest(d / "v3/working").ok
+    shutil.rmtree(d / PREVIOUS)  # a first version with the weights dataset attached
+    (d / WEIGHTS).mkdir(parents=True)
+    shutil.copyfile(v1.working / f"run/checkpoints/g_{step1:08d}", d / WEIGHTS / "generator_universal.pth")
+    v3 = run_kernel(d, "v3", max_steps=1, init_from="universal", weights_dataset=DATASET)
+    print("\n".join(line for line in v3.printed.splitlines() if "fine-tuning" in line))
+    test_eq(v3.error, None)
+    assert f"no previous checkpoint: fine-tuning from {d / WEIGHTS / 'generator_universal.pth'}" in v3.printed
+    inits = [line.split()[3] for line in v3.printed.splitlines()
+             if line.startswith("Initialised generator from")]
+    test_eq([Path(path).name for path in inits], ["generator_universal.pth"])
+    assert check_manifest(v3.working).ok
+
+# %% [markdown]
+# ### Sessions that stop early
+#
+# Each case stops with its one line (shown as the whole error, with no traceback), leaves `RESULTS.md`, `SESSION.json` and `MANIFEST.json`, and stops before anything costly: no GPU on Kaggle, the weights dataset attached without its file, the pinned previous output not mounted. None of them prepared the corpus:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    cases = {"no GPU": ({}, "no GPU in this Kaggle session: the kernel asks for two T4s, which need a "
+                            "phone-verified account (kaggle.com/settings) and kaggle>=2.2.0 to push; "
+                            "nothing was trained"),
+             "missing weights": ({"init_from": "universal", "weights_dataset": DATASET},
+                                 f"the weights dataset {DATASET} is attached but holds no "
+                                 f"generator_universal.pth (in {d / WEIGHTS}): push again with --init-from "
+                                 "universal to upload it"),
+             "missing previous output": ({"previous": KERNEL},
+                                         f"the previous version's output of {KERNEL} is not mounted under "
+                                         f"{d / 'input'} (no SESSION.json of it): push again once it is "
+                                         "complete, or with --fresh to start a new run")}
+    for i, (case, (settings, line)) in enumerate(cases.items()):
+        if case == "missing weights":
+            (d / WEIGHTS).mkdir(parents=True)  # attached, but without the file
+        stopped = run_kernel(d, f"s{i}", kaggle=True, **settings)
+        print(f"{case}: {stopped.error['traceback']}")
+        test_eq((stopped.error["ename"], stopped.error["evalue"]), ("KernelStop", line))
+        test_eq(stopped.error["traceback"], [f"Stopped: {line}"])
+        test_eq(stopped.outcome, f"stopped: {line}")
+        assert f"Outcome: stopped: {line}" in (stopped.working / "RESULTS.md").read_text()
+        assert check_manifest(stopped.working).ok
+        assert not (stopped.temp / "prepared").exists(), case
+
+# %% [markdown]
+# A training that fails (here an override that does not parse) stops the session with the error's last line, and the report is there too:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    failed = run_kernel(d, "failed", max_steps=1, train_set=("train.lr_g=abc",))
+    print(failed.error["traceback"])
+    test_eq(failed.error["evalue"],
+            "training failed: hifigan-ruslan train: error: could not convert string to float: 'abc'")
+    test_eq(failed.outcome, f"stopped: {failed.error['evalue']}")
+    assert check_manifest(failed.working).ok
+    test_eq(sorted(p.name for p in failed.working.iterdir()), ["MANIFEST.json", "RESULTS.md", SESSION_FILE])
+
+# %% [markdown]
+# ### The smoke run
+#
+# A smoke run with the settings `push --smoke` writes (here with a 10-clip slice, 2 steps and 1 after resuming): it measures the GPUs (here the script's small CPU workload), trains, validates, checkpoints, resumes once, and writes `RESULTS.md` with the GPU figures:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    smoke = run_kernel(d, "smoke", **{**SMOKE, "val_size": 2, "smoke_clips": 10, "smoke_steps": 2,
+                                      "smoke_resume_steps": 1})
+    test_eq(smoke.error, None)
+    results = (smoke.working / "RESULTS.md").read_text()
+    print(results)
+    test_eq(smoke.outcome, "complete: Stopped at step 3 (max steps)")
+    test_eq(len(list((smoke.temp / "prepared/wavs").glob("*.wav"))), 10)  # the slice
+    assert "Resuming from" in smoke.printed and "(step 2)" in smoke.printed, smoke.printed
+    test_eq(resumable_step(smoke.working / "smoke/checkpoints"), 3)
+    figures = results.split("## GPU check")[1]
+    for precision in ("fp32", "fp16", "bf16"):
+        assert re.search(rf"{precision} +[\d.]+ steps/s; first losses", figures), (precision, figures)
+    assert check_manifest(smoke.working).ok
