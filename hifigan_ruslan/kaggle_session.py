@@ -13,12 +13,13 @@ from .clips import METADATA_NAME, clip_key, is_wav_name, read_metadata
 from .config import UserError
 
 # %% auto #0
-__all__ = ['SMOKE', 'SESSION_FILE', 'ARCHIVE_SUFFIXES', 'GPU_CHECK_FILE', 'RESULT_COLUMNS', 'MANIFEST_FILE', 'LOCK_FILE',
-           'SessionSettings', 'KernelStop', 'on_kaggle', 'check_gpus', 'write_session_record', 'find_previous_output',
-           'find_runs', 'restore_newest_run', 'weights_file', 'find_weights', 'Start', 'plan_start', 'corpus_slice',
-           'training_command', 'TrainingStage', 'training_stages', 'run_logged', 'error_line', 'gpu_check_command',
-           'run_gpu_check', 'write_results', 'newest_samples', 'show_results', 'write_manifest', 'ManifestCheck',
-           'read_manifest', 'check_manifest', 'SessionReport']
+__all__ = ['SMOKE', 'SESSION_FILE', 'RUN_DIR', 'SMOKE_DIR', 'ARCHIVE_SUFFIXES', 'GPU_CHECK_FILE', 'RESULT_COLUMNS',
+           'MANIFEST_FILE', 'LOCK_FILE', 'SessionSettings', 'KernelStop', 'on_kaggle', 'check_gpus',
+           'write_session_record', 'find_previous_output', 'find_runs', 'restore_newest_run', 'weights_file',
+           'find_weights', 'Start', 'plan_start', 'corpus_slice', 'training_command', 'TrainingStage',
+           'training_stages', 'run_logged', 'error_line', 'gpu_check_command', 'run_gpu_check', 'write_results',
+           'newest_samples', 'show_results', 'write_manifest', 'ManifestCheck', 'read_manifest', 'check_manifest',
+           'SessionReport']
 
 # %% ../nbs/12_kaggle_session.ipynb #6f37588a
 def _setting(default, doc: str):
@@ -145,8 +146,10 @@ def find_previous_output(roots, kernel: str) -> tuple[Path, dict] | None:
     return max(found, key=lambda t: t[0])[1:] if found else None
 
 # %% ../nbs/12_kaggle_session.ipynb #f34afce4
+RUN_DIR, SMOKE_DIR = "run", "smoke"  # in /kaggle/working: the run a version continues, and a smoke run's
+
 def find_runs(roots) -> list[tuple[int, Path]]:
-    "`(step, run_dir)` of every run folder under `roots` with a resumable checkpoint, newest first."
+    "`(step, run_dir)` of each run under `roots` with a resumable checkpoint (not a smoke run), newest first."
     seen, found = set(), []
     for root in map(Path, roots):
         if not root.is_dir():
@@ -158,7 +161,8 @@ def find_runs(roots) -> list[tuple[int, Path]]:
                 continue
             seen.add(real)
             dirnames.sort()
-            step = resumable_step(dirpath) if Path(dirpath).name == "checkpoints" else None
+            is_run = Path(dirpath).name == "checkpoints" and Path(dirpath).parent.name != SMOKE_DIR
+            step = resumable_step(dirpath) if is_run else None
             if step is not None:
                 found.append((step, Path(dirpath).parent))
     return sorted(found, key=lambda t: -t[0])  # stable: on a tie the earlier root first
@@ -225,7 +229,7 @@ def _previous_output(settings: SessionSettings, input_root: Path) -> tuple[Path,
     return found[0], found[1].get("step")
 
 def plan_start(settings: SessionSettings, input_root, working) -> Start:
-    "Restore the run to resume into `working/run` and say where training starts; a `KernelStop` if it can't."
+    "Restore the run to resume into `working/run`; where training starts (a `KernelStop` if it can't)."
     input_root, working = Path(input_root), Path(working)
     weights = None
     if settings.init_from:
@@ -233,7 +237,7 @@ def plan_start(settings: SessionSettings, input_root, working) -> Start:
     if settings.fresh:
         return Start(None, weights)
     previous, recorded = _previous_output(settings, input_root) if settings.previous else (None, None)
-    resumed = restore_newest_run([previous or input_root, working], working / "run")
+    resumed = restore_newest_run([previous or input_root, working], working / RUN_DIR)
     if resumed is None and recorded:
         raise KernelStop(f"the previous version of {settings.previous} saved checkpoints up to step "
                          f"{recorded}, but none is mounted under {previous}: push again with --fresh "
@@ -294,14 +298,14 @@ def training_stages(settings: SessionSettings, working, start: Start) -> list[Tr
     first_preset = "finetune" if start.init_from else "recipe"
     if not settings.smoke:  # a resumed run keeps the config it saved
         preset = settings.preset or (None if start.resumed is not None else first_preset)
-        return [TrainingStage(working / "run", preset, settings.max_steps or None, start.init_from,
+        return [TrainingStage(working / RUN_DIR, preset, settings.max_steps or None, start.init_from,
                               settings.train_set)]
     half = max(settings.smoke_steps // 2, 1)
     sets = (f"train.val_every_steps={half}", f"train.checkpoint_every_steps={half}",
             f"train.log_every_steps={min(half, 10)}", *settings.train_set)
     preset, end = settings.preset or first_preset, settings.smoke_steps + settings.smoke_resume_steps
-    return [TrainingStage(working / "smoke", preset, settings.smoke_steps, start.init_from, sets),
-            TrainingStage(working / "smoke", None, end, None, sets, resumes=True)]
+    return [TrainingStage(working / SMOKE_DIR, preset, settings.smoke_steps, start.init_from, sets),
+            TrainingStage(working / SMOKE_DIR, None, end, None, sets, resumes=True)]
 
 # %% ../nbs/12_kaggle_session.ipynb #6d94587a
 def run_logged(cmd: list[str], keep: int = 200) -> tuple[int, list[str]]:
@@ -496,14 +500,14 @@ class SessionReport:
     @property
     def run_dir(self) -> Path:
         "The run this session trains: `working/smoke` for a smoke run, else `working/run`."
-        return self.working / ("smoke" if self.settings.smoke else "run")
+        return self.working / (SMOKE_DIR if self.settings.smoke else RUN_DIR)
 
     def write(self, outcome: str) -> Path:
         "Write the report with `outcome` (`complete: ...` or `stopped: ...`); the manifest's path."
         self.outcome = outcome
         gpu_check = self.run_dir / GPU_CHECK_FILE
         write_results(self.run_dir, self.working / "RESULTS.md", outcome=outcome, gpu_check=gpu_check)
-        step = resumable_step(self.working / "run/checkpoints")  # of the run the next version resumes
+        step = resumable_step(self.working / RUN_DIR / "checkpoints")  # of the run the next version resumes
         write_session_record(self.working, self.settings, outcome, step)
         return write_manifest(self.working)
 

@@ -245,16 +245,17 @@ with tempfile.TemporaryDirectory() as d:
     test_eq(find_previous_output([d / "input"], "bob/hifigan-ruslan-train"), None)
     test_eq(find_previous_output([d / "nothing"], "alice/hifigan-ruslan-train"), None)
 
-
 # %% [markdown]
 # ## Resuming from the previous version
 #
-# A run folder is recognised by its `checkpoints/` holding a complete pair (`resumable_step` of the checkpoints module): a generator file `g_XXXXXXXX` and the optimiser file `do_XXXXXXXX` of the same step; a lone `g_` file, as left by a session killed between the two writes, is not a resume point.
+# A run folder is recognised by its `checkpoints/` holding a complete pair (`resumable_step` of the checkpoints module): a generator file `g_XXXXXXXX` and the optimiser file `do_XXXXXXXX` of the same step; a lone `g_` file, as left by a session killed between the two writes, is not a resume point. A smoke run trains in a folder of its own, `smoke/`, which is a check and never a run to continue: its checkpoints have a few hundred steps of a slice of the corpus and the smoke's settings.
 
 # %%
 #| export
+RUN_DIR, SMOKE_DIR = "run", "smoke"  # in /kaggle/working: the run a version continues, and a smoke run's
+
 def find_runs(roots) -> list[tuple[int, Path]]:
-    "`(step, run_dir)` of every run folder under `roots` with a resumable checkpoint, newest first."
+    "`(step, run_dir)` of each run under `roots` with a resumable checkpoint (not a smoke run), newest first."
     seen, found = set(), []
     for root in map(Path, roots):
         if not root.is_dir():
@@ -266,7 +267,8 @@ def find_runs(roots) -> list[tuple[int, Path]]:
                 continue
             seen.add(real)
             dirnames.sort()
-            step = resumable_step(dirpath) if Path(dirpath).name == "checkpoints" else None
+            is_run = Path(dirpath).name == "checkpoints" and Path(dirpath).parent.name != SMOKE_DIR
+            step = resumable_step(dirpath) if is_run else None
             if step is not None:
                 found.append((step, Path(dirpath).parent))
     return sorted(found, key=lambda t: -t[0])  # stable: on a tie the earlier root first
@@ -413,7 +415,7 @@ def _previous_output(settings: SessionSettings, input_root: Path) -> tuple[Path,
     return found[0], found[1].get("step")
 
 def plan_start(settings: SessionSettings, input_root, working) -> Start:
-    "Restore the run to resume into `working/run` and say where training starts; a `KernelStop` if it can't."
+    "Restore the run to resume into `working/run`; where training starts (a `KernelStop` if it can't)."
     input_root, working = Path(input_root), Path(working)
     weights = None
     if settings.init_from:
@@ -421,7 +423,7 @@ def plan_start(settings: SessionSettings, input_root, working) -> Start:
     if settings.fresh:
         return Start(None, weights)
     previous, recorded = _previous_output(settings, input_root) if settings.previous else (None, None)
-    resumed = restore_newest_run([previous or input_root, working], working / "run")
+    resumed = restore_newest_run([previous or input_root, working], working / RUN_DIR)
     if resumed is None and recorded:
         raise KernelStop(f"the previous version of {settings.previous} saved checkpoints up to step "
                          f"{recorded}, but none is mounted under {previous}: push again with --fresh "
@@ -462,6 +464,13 @@ with tempfile.TemporaryDirectory() as d:
               contains="saved checkpoints up to step 40, but none is mounted under")
     test_eq(plan_start(SessionSettings(kernel=kernel, previous=kernel, fresh=True), d / "input", d / "v4"),
             Start())
+    shutil.rmtree(d / "input/notebooks")  # the previous version was a smoke run, not a run to continue
+    smoke_output = d / "input/notebooks/alice/hifigan-ruslan-train"
+    mount_output(smoke_output, kernel, None)
+    (smoke_output / "run").rename(smoke_output / SMOKE_DIR)
+    for prefix in ("g", "do"):
+        (smoke_output / f"{SMOKE_DIR}/checkpoints/{prefix}_00000300").write_text("x")
+    test_eq(plan_start(pinned, d / "input", d / "v5"), Start())
 
 # %% [markdown]
 # A previous version that stopped before its first checkpoint recorded no step: the next one starts from the weights the push attached, here found where Kaggle mounts datasets:
@@ -588,14 +597,14 @@ def training_stages(settings: SessionSettings, working, start: Start) -> list[Tr
     first_preset = "finetune" if start.init_from else "recipe"
     if not settings.smoke:  # a resumed run keeps the config it saved
         preset = settings.preset or (None if start.resumed is not None else first_preset)
-        return [TrainingStage(working / "run", preset, settings.max_steps or None, start.init_from,
+        return [TrainingStage(working / RUN_DIR, preset, settings.max_steps or None, start.init_from,
                               settings.train_set)]
     half = max(settings.smoke_steps // 2, 1)
     sets = (f"train.val_every_steps={half}", f"train.checkpoint_every_steps={half}",
             f"train.log_every_steps={min(half, 10)}", *settings.train_set)
     preset, end = settings.preset or first_preset, settings.smoke_steps + settings.smoke_resume_steps
-    return [TrainingStage(working / "smoke", preset, settings.smoke_steps, start.init_from, sets),
-            TrainingStage(working / "smoke", None, end, None, sets, resumes=True)]
+    return [TrainingStage(working / SMOKE_DIR, preset, settings.smoke_steps, start.init_from, sets),
+            TrainingStage(working / SMOKE_DIR, None, end, None, sets, resumes=True)]
 
 
 # %%
@@ -951,14 +960,14 @@ class SessionReport:
     @property
     def run_dir(self) -> Path:
         "The run this session trains: `working/smoke` for a smoke run, else `working/run`."
-        return self.working / ("smoke" if self.settings.smoke else "run")
+        return self.working / (SMOKE_DIR if self.settings.smoke else RUN_DIR)
 
     def write(self, outcome: str) -> Path:
         "Write the report with `outcome` (`complete: ...` or `stopped: ...`); the manifest's path."
         self.outcome = outcome
         gpu_check = self.run_dir / GPU_CHECK_FILE
         write_results(self.run_dir, self.working / "RESULTS.md", outcome=outcome, gpu_check=gpu_check)
-        step = resumable_step(self.working / "run/checkpoints")  # of the run the next version resumes
+        step = resumable_step(self.working / RUN_DIR / "checkpoints")  # of the run the next version resumes
         write_session_record(self.working, self.settings, outcome, step)
         return write_manifest(self.working)
 
