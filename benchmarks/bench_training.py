@@ -10,6 +10,7 @@ reads every loss with `.item()` every step.
 """
 from __future__ import annotations
 import argparse, time
+from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
@@ -88,12 +89,14 @@ class ReferenceStep:
                 "loss_fm": (loss_fm_s + loss_fm_f).item(), "loss_adv": (loss_gen_s + loss_gen_f).item()}
 
 
-def real_batch(batch: int, segment: int, cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    "Segments of real speech from the bundled corpus (content does not change the speed, but keeps the losses realistic)."
+def real_batch(batch: int, segment: int, cfg, wavs=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "Segments of real speech from `wavs` (default: the bundled corpus); content keeps the losses realistic."
     clips = []
-    for path in sorted((bundled_corpus() / "RUSLAN").glob("*.wav")):
+    for path in sorted(Path(wavs or bundled_corpus() / "RUSLAN").glob("*.wav"))[:64]:
         audio, sr = sf.read(path, dtype="float32")
         if sr == cfg.mel.sampling_rate and len(audio) >= segment: clips.append(audio[:segment])
+    if not clips:
+        raise SystemExit(f"gpu_check: error: {wavs}: no WAV of {cfg.mel.sampling_rate} Hz with {segment} samples or more")
     audio = torch.from_numpy(np.stack([clips[i % len(clips)] for i in range(batch)]))
     return mel_spectrogram(audio, cfg.mel), audio
 

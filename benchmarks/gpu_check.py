@@ -9,6 +9,10 @@ and says so.
 
     python benchmarks/gpu_check.py                # CUDA if there is a GPU, else the CPU workload
     python benchmarks/gpu_check.py --device cpu
+    python benchmarks/gpu_check.py --wavs data/ruslan-22k/wavs   # segments of these clips (22,050 Hz)
+
+The Kaggle kernel's smoke run (`hifigan-ruslan kaggle push --smoke`) runs it on the T4s with `--wavs` pointing at
+its prepared slice of RUSLAN, and puts what it prints into the run's RESULTS.md.
 """
 from __future__ import annotations
 import argparse, time
@@ -31,14 +35,14 @@ def precisions(device: torch.device) -> list[str]:
     return ["fp32", "fp16"] + (["bf16"] if native_bf16 else [])
 
 
-def check_training(workload: dict, precision: str, device: torch.device) -> Trainer:
+def check_training(workload: dict, precision: str, device: torch.device, wavs=None) -> Trainer:
     "Run the workload's training steps in `precision` and print what they measured."
     overrides = [f"train.batch_size={workload['batch']}", f"train.segment_size={workload['segment']}",
                  "train.grad_accum_steps=1", f"train.precision={precision}"]
     cfg = apply_overrides(preset_config(workload["preset"]), overrides)
     torch.manual_seed(cfg.train.seed)
     tr = Trainer(cfg, device=device)
-    batch = real_batch(workload["batch"], workload["segment"], cfg)
+    batch = real_batch(workload["batch"], workload["segment"], cfg, wavs)
     if device.type == "cuda":
         batch = tuple(t.pin_memory() for t in batch)
         torch.cuda.reset_peak_memory_stats(device)
@@ -88,6 +92,7 @@ def check_vocoder(tr: Trainer, device: torch.device, seconds: float = 10.0, roun
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cuda, cuda:N or cpu")
+    p.add_argument("--wavs", default=None, help="a folder of 22,050 Hz WAVs (default: the bundled corpus)")
     args = p.parse_args()
     started = time.perf_counter()
     device = resolve_device(args.device)
@@ -102,7 +107,7 @@ def main():
               "(its speeds say nothing about a GPU)")
     print(f"training step: {workload['preset']} preset, batch {workload['batch']} x {workload['segment']} "
           f"samples, {workload['warmup']} warm-up + {workload['steps']} timed steps")
-    trainers = [check_training(workload, precision, device) for precision in precisions(device)]
+    trainers = [check_training(workload, precision, device, args.wavs) for precision in precisions(device)]
     check_vocoder(trainers[0], device)
     print(f"done in {time.perf_counter() - started:.0f} s")
 

@@ -154,9 +154,16 @@ def _kaggle_parser(sub):
     build.add_argument("--check", action="store_true",
                        help="write nothing; exit 1 if the files on disk differ from a fresh build")
     push = actions.add_parser("push", help="build, then `kaggle kernels push` (a new version on Kaggle)")
+    push.add_argument("--smoke", action="store_true",
+                      help="a short version first (about 15 GPU minutes): the GPU check, a few hundred steps "
+                           "on both GPUs, a checkpoint and one resume; RESULTS.md with the GPU figures")
     push.add_argument("--init-from", default=None, metavar="NAME",
                       help="a pretrained generator (universal, lj) for the first version to fine-tune; "
                            "uploaded to a private Kaggle dataset and attached")
+    push.add_argument("--fresh", action="store_true",
+                      help="start a new run instead of resuming the previous version's checkpoints")
+    push.add_argument("--after-error", action="store_true",
+                      help="push although the latest version failed, resuming from what it left")
     status = actions.add_parser("status", help="`kaggle kernels status` of the kernel")
     output = actions.add_parser("output", help="download the latest version's output")
     output.add_argument("--dir", default=None, help="where to download (default: runs/kaggle)")
@@ -341,17 +348,18 @@ def _evaluate(args) -> int:
 
 # %% ../nbs/14_cli.ipynb #c948f429
 def _kaggle(args) -> int:
-    from hifigan_ruslan import kaggle
+    from hifigan_ruslan import kaggle_client as client, kaggle_kernel as kernel
     if args.action == "output":
-        kernel = kaggle.resolve_kernel_id(args.kernel, args.root)
-        out = Path(args.dir) if args.dir else kaggle.default_output_dir(args.root)
-        return kaggle.download_output(kernel, out, force=args.force)
+        kernel_id = kernel.resolve_kernel_id(args.kernel, args.root)
+        out = Path(args.dir) if args.dir else kernel.default_output_dir(args.root)
+        return client.download_output(kernel_id, out, force=args.force)
     if args.action == "status":
-        return kaggle.kernel_status(kaggle.resolve_kernel_id(args.kernel, args.root))
-    root = kaggle.default_kernel_root(args.root)
+        return client.kernel_status(kernel.resolve_kernel_id(args.kernel, args.root))
+    root = kernel.default_kernel_root(args.root)
     if args.action == "push":
-        return kaggle.push_kernel(root, init_from=args.init_from)
-    changed = kaggle.build_kernel(root, check=args.check)
+        return client.push_kernel(root, init_from=args.init_from, smoke=args.smoke, fresh=args.fresh,
+                                  after_error=args.after_error)
+    changed = kernel.build_kernel(root, check=args.check)
     names = ", ".join(str(path) for path in changed)
     if args.check and changed:
         print(f"out of date: {names}; run `hifigan-ruslan kaggle build`", file=sys.stderr)

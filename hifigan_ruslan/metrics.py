@@ -47,20 +47,25 @@ def read_metrics(path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
+def _tensorboard_off(e: Exception):
+    "Warn that TensorBoard is off and why; None, for the caller to return."
+    reason = f"{type(e).__name__}: {str(e)[:100]}"
+    warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
+
 def _tensorboard(run_dir: Path, purge_step: int | None):
     "A TensorBoard writer, or None when TensorBoard (an optional extra) is missing or fails (with a warning)."
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
+    except Exception as e:  # an install that fails on import (a protobuf of another version) warns only
+        return _tensorboard_off(e)
     try:
         return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
     except Exception as e:  # a broken install or an unwritable folder must not stop a training run
-        reason = f"{type(e).__name__}: {str(e)[:100]}"
-        warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
-        return None
+        return _tensorboard_off(e)
 
-# %% ../nbs/08_metrics.ipynb #d12619e4
+# %% ../nbs/08_metrics.ipynb #e4ba8eb0
 class MetricsLog:
     "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
     def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):
@@ -81,14 +86,20 @@ class MetricsLog:
             csv.DictWriter(f, METRIC_COLUMNS).writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
         if self.tb is None:
             return
-        for k, v in row.items():
-            if k not in ("step", "epoch", "health") and isinstance(v, (int, float)):
-                self.tb.add_scalar(k, v, row["step"])
-        self.tb.flush()
+        try:
+            for k, v in row.items():
+                if k not in ("step", "epoch", "health") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, row["step"])
+            self.tb.flush()
+        except Exception as e:  # a full disk or a broken writer: warn once, keep training and metrics.csv
+            self.tb = _tensorboard_off(e)
 
     def close(self):
         if self.tb is not None:
-            self.tb.close()
+            try:
+                self.tb.close()
+            except Exception as e:
+                _tensorboard_off(e)
 
 # %% ../nbs/08_metrics.ipynb #ffcdb8ce
 def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:

@@ -28,7 +28,7 @@ from hifigan_ruslan.data import aligned_mel_frames, find_mel_file
 # %% [markdown]
 # ## The corpus
 #
-# On Kaggle the dataset `freezerainml/ruslan` is mounted read-only at `/kaggle/input/ruslan`, and the folder holding the WAVs is named differently between copies (`RUSLAN/`, `ruslan_dataset/`, `wavs/`). So nothing here assumes a layout: `find_corpus` looks for the metadata file and for the folder with the most WAVs anywhere under the root it is given.
+# On Kaggle the dataset `freezerainml/ruslan` is mounted read-only (today at `/kaggle/input/datasets/freezerainml/ruslan/`; the layout has changed before), and the folder holding the WAVs is named differently between copies (`RUSLAN/`, `ruslan_dataset/`, `wavs/`). So nothing here assumes a layout: `find_corpus` looks for the metadata file and for the folder with the most WAVs anywhere under the root it is given.
 #
 # HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06a_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
 

