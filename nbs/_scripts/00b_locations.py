@@ -1,0 +1,133 @@
+# %% [markdown]
+# # Locations
+#
+# > The folders and files a command writes to and reads from, checked before any model is loaded or any file written.
+
+# %%
+#| default_exp locations
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail
+
+# %%
+#| export
+from __future__ import annotations
+import os
+from pathlib import Path
+from hifigan_ruslan.config import UserError
+
+
+# %% [markdown]
+# Every command writes somewhere: `prepare` a data folder, `train` a run folder, `generate` and `resynth` a folder of
+# WAVs, `export` one model file. If that place cannot be written (a folder without write permission, a file where a
+# folder is expected, a folder where a file is expected), the command must say so in one line before it spends
+# minutes loading a model and computing, not fail while writing its first result. The same for the files it reads: a
+# folder given where a file is expected is named as such, not reported as missing.
+#
+# Nothing is created by a check: a folder that does not exist yet is fine when the nearest folder that does exist
+# above it can be written in.
+
+# %%
+#| export
+def _nearest_existing(path: Path) -> Path:
+    "`path` or the nearest of its parents that exists."
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+def _check_creatable(path: Path, what: str) -> None:
+    "A `UserError` unless the missing `path` can be created: its nearest existing parent is a writable folder."
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise UserError(f"{path}: cannot create the {what}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot create the {what}: {base} is not writable")
+
+
+# %%
+#| export
+def check_output_folder(path, what: str = "output folder") -> Path:
+    "`path` as a `Path` if it is, or can become, a folder this process writes in; a `UserError` otherwise."
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; the {what} must be a folder")
+    if not path.exists():
+        _check_creatable(path, what)
+    elif not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: the {what} is not writable")
+    return path
+
+def check_output_file(path, what: str = "output file", example: str = "") -> Path:
+    "`path` as a `Path` if a file can be written there (atomically, beside it); a `UserError` otherwise."
+    path = Path(path).expanduser()
+    if path.is_dir():
+        hint = f" such as {path / example}" if example else ""
+        raise UserError(f"{path}: is a folder; the {what} must be a file name{hint}")
+    if path.parent.exists() and path.parent.is_dir():
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise UserError(f"{path}: cannot write the {what}: {path.parent} is not writable")
+    else:
+        _check_creatable(path.parent, f"folder of the {what}")
+    return path
+
+
+# %%
+show_doc(check_output_folder)
+
+# %%
+show_doc(check_output_file)
+
+# %%
+import tempfile
+from hifigan_ruslan.testing import read_only_folder
+
+# %%
+tmp = Path(tempfile.mkdtemp())
+(tmp / "file.txt").write_text("x")
+test_eq(check_output_folder(tmp / "new" / "deeper"), tmp / "new" / "deeper")
+test_eq(check_output_file(tmp / "new" / "g.onnx"), tmp / "new" / "g.onnx")
+assert not (tmp / "new").exists()  # a check creates nothing
+test_fail(lambda: check_output_folder(tmp / "file.txt"), exc=UserError,
+          contains="file.txt: is a file; the output folder must be a folder")
+test_fail(lambda: check_output_folder(tmp / "file.txt" / "out"), contains="file.txt is a file, not a folder")
+test_fail(lambda: check_output_file(tmp, "model file", "generator.onnx"),
+          contains="is a folder; the model file must be a file name such as")
+with read_only_folder(tmp / "locked") as locked:
+    if locked is None:
+        print("skipped: no read-only folder can be made here")
+    else:
+        test_fail(lambda: check_output_folder(locked), contains="locked: the output folder is not writable")
+        test_fail(lambda: check_output_folder(locked / "run"), contains="locked is not writable")
+        test_fail(lambda: check_output_file(locked / "g.onnx"), contains="locked is not writable")
+
+
+# %% [markdown]
+# An input file that is not there, or a folder where a file belongs, is one line that says which:
+
+# %%
+#| export
+def check_input_file(path, what: str) -> Path:
+    "`path` as a `Path` if it is a file; a `UserError` saying it is missing or a folder otherwise."
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a {what}")
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    return path
+
+
+# %%
+show_doc(check_input_file)
+
+# %%
+test_eq(check_input_file(tmp / "file.txt", "mel file"), tmp / "file.txt")
+test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, not a mel file")
+test_fail(lambda: check_input_file(tmp / "nothing.npy", "mel file"), contains="nothing.npy: mel file not found")
+
+# %%
+import shutil
+
+# %%
+shutil.rmtree(tmp)
