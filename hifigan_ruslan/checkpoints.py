@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import Config, GENERATOR_PRESETS, UserError, config_from_dict, config_to_dict, preset_config
-from .locations import check_input_file
+from .locations import check_input_file, torch_file_problem
 from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path
 
 # %% auto #0
-__all__ = ['FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save', 'looks_like_text', 'torch_file_problem',
-           'load_checkpoint', 'step_path', 'list_steps', 'resumable_step', 'checkpoint_dir', 'find_generator_file',
-           'infer_generator_preset', 'generator_state', 'generator_from_checkpoint', 'discriminator_parameters',
-           'optim_d_state', 'RunPosition', 'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state',
-           'prune_checkpoints', 'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room',
-           'save_checkpoint', 'ResumePoint', 'find_resume_checkpoint', 'init_weights']
+__all__ = ['FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save', 'load_checkpoint', 'step_path',
+           'list_steps', 'resumable_step', 'checkpoint_dir', 'find_generator_file', 'infer_generator_preset',
+           'generator_state', 'generator_from_checkpoint', 'discriminator_parameters', 'optim_d_state', 'RunPosition',
+           'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state', 'prune_checkpoints',
+           'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint',
+           'ResumePoint', 'find_resume_checkpoint', 'init_weights']
 
 # %% ../nbs/05a_checkpoints.ipynb #5b7c96b0
 def _fsync_dir(folder: Path):
@@ -52,22 +52,6 @@ def atomic_write(path, write) -> Path:
 def atomic_save(obj, path) -> Path:
     "`torch.save(obj)` to `path` through `atomic_write`."
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-# %% ../nbs/05a_checkpoints.ipynb #688b0a15
-def looks_like_text(head: bytes) -> bool:
-    "Whether the first bytes of a file read as text (UTF-8, no control characters but line breaks and tabs)."
-    text = head.decode("utf-8", errors="ignore")
-    return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
-
-def torch_file_problem(path) -> str | None:
-    "Why `path` cannot be a file written by `torch.save`, judged from its first bytes; None when it may be one."
-    with open(path, "rb") as f:
-        head = f.read(512)
-    if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)
-        return None
-    if not head:
-        return "an empty file"
-    return "a text file" if looks_like_text(head) else "neither a torch.save archive nor a pickle"
 
 # %% ../nbs/05a_checkpoints.ipynb #7c263c49
 def load_checkpoint(path, map_location="cpu") -> dict:

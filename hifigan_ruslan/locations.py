@@ -9,7 +9,8 @@ from pathlib import Path
 from .config import UserError
 
 # %% auto #0
-__all__ = ['check_output_folder', 'check_output_file', 'check_input_file']
+__all__ = ['check_output_folder', 'check_output_file', 'check_input_file', 'looks_like_text', 'torch_file_problem',
+           'npy_file_problem']
 
 # %% ../nbs/00b_locations.ipynb #d08648a0
 def _nearest_existing(path: Path) -> Path:
@@ -60,3 +61,29 @@ def check_input_file(path, what: str) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: {what} not found")
     return path
+
+# %% ../nbs/00b_locations.ipynb #c33a116d
+def looks_like_text(head: bytes) -> bool:
+    "Whether the first bytes of a file read as text (UTF-8, no control characters but line breaks and tabs)."
+    text = head.decode("utf-8", errors="ignore")
+    return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
+
+def torch_file_problem(path) -> str | None:
+    "Why `path` cannot be a file written by `torch.save`, judged from its first bytes; None when it may be one."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "neither a torch.save archive nor a pickle"
+
+def npy_file_problem(path) -> str | None:
+    "Why `path` cannot be a `.npy` file, judged from its first bytes; None when it may be one."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "no NumPy header"

@@ -126,6 +126,58 @@ test_eq(check_input_file(tmp / "file.txt", "mel file"), tmp / "file.txt")
 test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, not a mel file")
 test_fail(lambda: check_input_file(tmp / "nothing.npy", "mel file"), contains="nothing.npy: mel file not found")
 
+# %% [markdown]
+# A file of the wrong kind is named as what it is, judged from its first bytes before any reader sees it: a text
+# file renamed `.npy`, random bytes in a `.pt`. A file `torch.save` wrote is a zip archive, or a pickle in the format
+# before PyTorch 1.6; a `.npy` file starts with NumPy's magic string.
+
+# %%
+#| export
+def looks_like_text(head: bytes) -> bool:
+    "Whether the first bytes of a file read as text (UTF-8, no control characters but line breaks and tabs)."
+    text = head.decode("utf-8", errors="ignore")
+    return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
+
+def torch_file_problem(path) -> str | None:
+    "Why `path` cannot be a file written by `torch.save`, judged from its first bytes; None when it may be one."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "neither a torch.save archive nor a pickle"
+
+def npy_file_problem(path) -> str | None:
+    "Why `path` cannot be a `.npy` file, judged from its first bytes; None when it may be one."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "no NumPy header"
+
+
+# %%
+show_doc(torch_file_problem)
+
+# %%
+show_doc(npy_file_problem)
+
+# %%
+import numpy as np, torch
+
+# %%
+(tmp / "notes.npy").write_text("1 2 3\n")
+(tmp / "noise.pt").write_bytes(np.random.default_rng(0).bytes(600))
+np.save(tmp / "real.npy", np.zeros(3))
+torch.save(torch.zeros(3), tmp / "real.pt")
+test_eq([npy_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.npy")],
+        ["a text file", "no NumPy header", None])
+test_eq([torch_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.pt")],
+        ["a text file", "neither a torch.save archive nor a pickle", None])
+
 # %%
 import shutil
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import Config, GENERATOR_PRESETS, UserError, config_from_dict, config_to_dict, preset_config
-from hifigan_ruslan.locations import check_input_file
+from hifigan_ruslan.locations import check_input_file, torch_file_problem
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 
@@ -73,27 +73,9 @@ def atomic_save(obj, path) -> Path:
 
 
 # %% [markdown]
-# Before `torch.load` sees a file, its first bytes say whether it can be one that `torch.save` wrote (a zip archive,
-# or a pickle in the format before PyTorch 1.6), so that a text file or random bytes are named as what they are
-# rather than reported by the unpickler's first complaint.
-
-# %%
-#| export
-def looks_like_text(head: bytes) -> bool:
-    "Whether the first bytes of a file read as text (UTF-8, no control characters but line breaks and tabs)."
-    text = head.decode("utf-8", errors="ignore")
-    return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
-
-def torch_file_problem(path) -> str | None:
-    "Why `path` cannot be a file written by `torch.save`, judged from its first bytes; None when it may be one."
-    with open(path, "rb") as f:
-        head = f.read(512)
-    if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)
-        return None
-    if not head:
-        return "an empty file"
-    return "a text file" if looks_like_text(head) else "neither a torch.save archive nor a pickle"
-
+# Before `torch.load` sees a file, `torch_file_problem` ([Locations](00b_locations.ipynb)) looks at its first bytes,
+# so that a text file or random bytes are named as what they are rather than reported by the unpickler's first
+# complaint.
 
 # %%
 #| export
