@@ -17,7 +17,7 @@ from .mel import mel_spectrogram
 
 # %% auto #0
 __all__ = ['LOG_MEL_FLOOR', 'MEL_FRAME_TOLERANCE', 'read_split', 'VocoderDataset', 'find_mel_file', 'aligned_mel_frames',
-           'check_cached_mel', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+           'check_mel_values', 'check_cached_mel', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06a_data.ipynb #4faafffd
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -139,15 +139,19 @@ def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_si
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
     return min(shape[1], audio_frames)
 
-def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                     num_mels: int = MelConfig.num_mels) -> int:
-    "`aligned_mel_frames`, after one pass over the values: a `UserError` for integers, NaN or infinity."
-    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+def check_mel_values(mel_path) -> None:
+    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
     mel = np.load(mel_path, mmap_mode="r")
     if mel.dtype.kind not in "f":
         raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly negative)")
     if not np.isfinite(mel).all():
         raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
+
+def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
+                     num_mels: int = MelConfig.num_mels) -> int:
+    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
+    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+    check_mel_values(mel_path)
     return frames
 
 # %% ../nbs/06a_data.ipynb #e21d4fe5

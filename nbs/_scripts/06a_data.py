@@ -270,15 +270,19 @@ def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_si
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
     return min(shape[1], audio_frames)
 
-def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                     num_mels: int = MelConfig.num_mels) -> int:
-    "`aligned_mel_frames`, after one pass over the values: a `UserError` for integers, NaN or infinity."
-    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+def check_mel_values(mel_path) -> None:
+    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
     mel = np.load(mel_path, mmap_mode="r")
     if mel.dtype.kind not in "f":
         raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly negative)")
     if not np.isfinite(mel).all():
         raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
+
+def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
+                     num_mels: int = MelConfig.num_mels) -> int:
+    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
+    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+    check_mel_values(mel_path)
     return frames
 
 
@@ -309,6 +313,9 @@ test_eq(find_mel_file(mels, "z_RUSLAN"), None)
 # %% [markdown]
 # `check_cached_mel` also reads the values once, so that a file of integers (not a log-mel) or with NaN or
 # infinite values is refused before training rather than turning the losses into NaN mid-run:
+
+# %%
+show_doc(check_mel_values)
 
 # %%
 show_doc(check_cached_mel)
