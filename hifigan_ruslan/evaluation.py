@@ -15,9 +15,9 @@ from .mel import mel_figure
 from .inference import Vocoder, load_audio
 
 # %% auto #0
-__all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance', 'optional_metrics',
-           'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mean_row', 'write_tables', 'evaluate_checkpoint',
-           'write_comparison']
+__all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance', 'import_with_stand_in',
+           'optional_metrics', 'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mean_row', 'write_tables',
+           'evaluate_checkpoint', 'write_comparison']
 
 # %% ../nbs/11_evaluation.ipynb #f6a3633b
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -45,18 +45,18 @@ def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutio
 
 
 # %% ../nbs/11_evaluation.ipynb #b63e9b99
-def _import_torchcrepe():
-    "`torchcrepe`, imported with an empty stand-in for `torchaudio` if the real one is missing or broken."
+def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
+    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` during the import."
     try:
-        return importlib.import_module("torchcrepe")
-    except (OSError, ImportError):  # torchaudio missing or broken: torchcrepe only reads files with it
-        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]:
-            del sys.modules[name]
-        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+        return importlib.import_module(module)
+    except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
+        for name in [k for k in sys.modules if k.split(".")[0] in (stand_in, module.split(".")[0])]:
+            del sys.modules[name]  # half-imported modules of the failed attempt
+        sys.modules[stand_in] = types.ModuleType(stand_in)
         try:
-            return importlib.import_module("torchcrepe")
+            return importlib.import_module(module)
         finally:
-            del sys.modules["torchaudio"]
+            del sys.modules[stand_in]
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -65,7 +65,7 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
     candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe")]
     for columns, module in candidates:
         try:
-            _import_torchcrepe() if module == "torchcrepe" else importlib.import_module(module)
+            import_with_stand_in(module)
         except Exception as e:
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
             notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({reason})")
@@ -78,7 +78,7 @@ VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
-    crepe = _import_torchcrepe()
+    crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
         _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,

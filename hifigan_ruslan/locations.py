@@ -57,7 +57,7 @@ def check_input_file(path, what: str) -> Path:
     "`path` as a `Path` if it is a file; a `UserError` saying it is missing or a folder otherwise."
     path = Path(path).expanduser()
     if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a {what}")
+        raise UserError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
     if not path.is_file():
         raise UserError(f"{path}: {what} not found")
     return path

@@ -112,7 +112,7 @@ def check_input_file(path, what: str) -> Path:
     "`path` as a `Path` if it is a file; a `UserError` saying it is missing or a folder otherwise."
     path = Path(path).expanduser()
     if path.is_dir():
-        raise UserError(f"{path}: is a folder, not a {what}")
+        raise UserError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
     if not path.is_file():
         raise UserError(f"{path}: {what} not found")
     return path
@@ -125,6 +125,7 @@ show_doc(check_input_file)
 test_eq(check_input_file(tmp / "file.txt", "mel file"), tmp / "file.txt")
 test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, not a mel file")
 test_fail(lambda: check_input_file(tmp / "nothing.npy", "mel file"), contains="nothing.npy: mel file not found")
+test_fail(lambda: check_input_file(tmp, "audio file"), contains=": is a folder, not an audio file")
 
 # %% [markdown]
 # A file of the wrong kind is named as what it is, judged from its first bytes before any reader sees it: a text
