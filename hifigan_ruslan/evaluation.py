@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import MelConfig, UserError
+from .locations import check_output_folder
 from .losses import loss_mel, mel_loss
 from .mel import mel_figure
 from .inference import Vocoder, load_audio
@@ -17,7 +18,7 @@ from .inference import Vocoder, load_audio
 # %% auto #0
 __all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance', 'import_with_stand_in',
            'optional_metrics', 'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mean_row', 'write_tables',
-           'evaluate_checkpoint', 'write_comparison']
+           'validation_clips', 'evaluate_checkpoint', 'write_comparison']
 
 # %% ../nbs/11_evaluation.ipynb #f6a3633b
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -162,12 +163,10 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
     return row
 
-def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
-                        progress: bool = True) -> tuple[list[dict], list[str]]:
-    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
-    from tqdm.auto import tqdm
+def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
+    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` when there are none."
     from hifigan_ruslan.data import read_split
-    data, out = Path(data), Path(out)
+    data = Path(data)
     if limit is not None and limit < 1:
         raise UserError(f"limit {limit}: must be at least 1")
     if not data.is_dir():
@@ -175,6 +174,14 @@ def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, t
     clips = read_split(data / "val.txt")[:limit]
     if not clips:
         raise UserError(f"{data / 'val.txt'}: no validation clips")
+    return clips
+
+def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
+                        progress: bool = True) -> tuple[list[dict], list[str]]:
+    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
+    from tqdm.auto import tqdm
+    data, out = Path(data), check_output_folder(out)
+    clips = validation_clips(data, limit)
     for sub in ("figures", "audio"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rows, errors = [], []

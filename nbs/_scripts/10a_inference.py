@@ -1021,7 +1021,7 @@ class MelFile:
         mel = mel[0] if self._batched else mel
         piece = mel[start:stop].T if self._time_major else mel[:, start:stop]
         piece = piece.float().numpy() if isinstance(piece, torch.Tensor) else piece
-        return np.ascontiguousarray(piece, dtype=np.float32)
+        return np.array(piece, dtype=np.float32, order="C")  # a copy: the map is closed when it is dropped
 
     def blocks(self, size: int) -> Iterator[np.ndarray]:
         "The whole mel in pieces of `size` frames."
