@@ -23,7 +23,6 @@ from hifigan_ruslan.config import Config, UserError
 from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
                                   clip_key, is_wav_name, problem_record, process_clip,
                                   read_metadata)
-from hifigan_ruslan.data import aligned_mel_frames, check_mel_values, find_mel_file
 from hifigan_ruslan.locations import check_output_folder
 
 # %% [markdown]
@@ -703,6 +702,8 @@ test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
 def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
+    # the dataset's rules, imported here: the rest of `prepare` needs no PyTorch, and starts faster without it
+    from hifigan_ruslan.data import aligned_mel_frames, check_mel_values, find_mel_file
     cfg = cfg or Config()
     mel_dir = Path(mel_dir).expanduser()
     if not mel_dir.is_dir():
