@@ -33,11 +33,11 @@ def _fsync_dir(folder: Path):
     finally: os.close(dir_fd)
 
 def atomic_write(path, write) -> Path:
-    "`write(temp)` into a new file beside `path`, fsync, rename it over `path`: a crash never leaves half a file."
+    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as for any new file
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
     try:
         write(tmp)
         with open(tmp, "rb+") as f:

@@ -138,8 +138,8 @@ def _evaluate_parser(sub):
     p.add_argument("--data", required=True, help="folder written by `prepare` (wavs/, val.txt)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
     p.add_argument("--baseline", default=None, metavar="CKPT",
-                   help="also score this model and compare: a pretrained model (universal, lj), a run folder or "
-                        "a checkpoint file, other than --checkpoint")
+                   help="also score this model and compare: a pretrained model (universal, lj), a run folder "
+                        "or a checkpoint file, other than --checkpoint")
     p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
     _add_progress(p)
     p.set_defaults(run=_evaluate)
@@ -321,7 +321,8 @@ def _generate(args) -> int:
         mel = MelFile(path, voc.num_mels)
         audio = voc.stream(torch.from_numpy(block)[None] for block in mel.blocks(voc.chunk_frames))
         return (piece[0].numpy() for piece in audio), mel.frames * voc.hop_size / voc.sampling_rate
-    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate, not args.no_progress)
+    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate,
+                       not args.no_progress)
 
 def _resynth(args) -> int:
     from hifigan_ruslan.inference import AudioFile

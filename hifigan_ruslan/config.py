@@ -80,7 +80,7 @@ class GeneratorConfig:
         require(self, "generator", "'1' or '2'", lambda v: v in ("1", "2"), "resblock")
         require(self, "generator", "a list of integers >= 1", ints, "upsample_rates")
         rates = self.upsample_rates
-        require(self, "generator", f"one kernel per rate, each >= its rate by an even number ({len(rates)} rates)",
+        require(self, "generator", f"one kernel per rate ({len(rates)}), each >= its rate by an even number",
                 lambda v: ints(v) and len(v) == len(rates) and all(k >= u and (k - u) % 2 == 0
                                                                    for k, u in zip(v, rates)),
                 "upsample_kernel_sizes")
@@ -127,7 +127,8 @@ class DiscriminatorConfig:
         require(self, "discriminator", *AT_LEAST_0, "num_scales")
         require(self, "discriminator", *POSITIVE, "width")
         if not self.num_subdiscriminators:
-            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: no discriminator left")
+            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: "
+                            "no discriminator left")
 
     @property
     def num_subdiscriminators(self) -> int:
@@ -170,8 +171,8 @@ class TrainConfig:
     def __post_init__(self):
         require(self, "train", *AT_LEAST_1, "batch_size", "grad_accum_steps", "segment_size", "epochs",
                 "log_every_steps")
-        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps", "val_every_steps",
-                "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
+        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps",
+                "val_every_steps", "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
         require(self, "train", *POSITIVE, "lr_g", "lr_d")
         require(self, "train", *NON_NEGATIVE, "weight_decay", "lambda_fm", "lambda_mel", "grad_clip",
                 "checkpoint_every_minutes")
@@ -224,8 +225,8 @@ class HealthConfig:
     def __post_init__(self):
         require(self, "health", *NON_NEGATIVE, *vars(self))
         require(self, "health", *AT_LEAST_0, "warmup_steps")
-        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window", "grad_window",
-                "grad_history", "nonfinite_window", "max_nonfinite_steps")
+        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window",
+                "grad_window", "grad_history", "nonfinite_window", "max_nonfinite_steps")
 
 # %% ../nbs/00_config.ipynb #1f6b1a2a
 CUSTOM = "custom"  # the label of a config (or generator) that matches no preset
@@ -243,7 +244,8 @@ class Config:
     def __post_init__(self):
         check_hop(self.generator, self.mel)
         hop = self.mel.hop_size
-        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0, "segment_size")
+        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0,
+                "segment_size")
 
     @property
     def generator_preset(self) -> str:
@@ -302,8 +304,8 @@ def preset_config(name: str) -> Config:
     return cfg
 
 # %% ../nbs/00_config.ipynb #c8924d46
-_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"), "str": ("a string", "strings"),
-               "bool": ("true or false", "booleans")}
+_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"),
+               "str": ("a string", "strings"), "bool": ("true or false", "booleans")}
 
 def _tuple_parts(kind: str) -> list[str]:
     "The item types of `tuple[...]`: `tuple[tuple[int, ...], ...]` -> `['tuple[int, ...]', '...']`."
@@ -359,7 +361,7 @@ def _convert(value, kind: str):
     raise ValueError(value)
 
 def typed_value(value, kind: str, key: str, source: str):
-    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming `source`, key and value."
+    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
     try:
         return _convert(value, kind)
     except ValueError:
@@ -526,7 +528,7 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 def config_differences(old: Config, new: Config, under: tuple[str, ...] = ()) -> list[str]:
-    "`key old -> new` for every value (not the `preset` label) that differs, only below the keys `under` if given."
+    "`key old -> new` for every value that differs (the `preset` label aside), only below the keys `under`."
     a, b = _flat(config_to_dict(old)), _flat(config_to_dict(new))
     keys = [k for k in a if k != "preset" and a[k] != b[k]]
     if under:

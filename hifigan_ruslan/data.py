@@ -47,8 +47,8 @@ class VocoderDataset(Dataset):
         self.hop, self.segment_size = self.cfg.mel.hop_size, self.cfg.train.segment_size
         items = read_split(self.root / f"{split}.txt")
         if not items:
-            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed; a run needs training and validation "
-                            "clips: prepare at least 2 clips, with --val-size 1 or more")
+            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed; a run needs training and "
+                            "validation clips: prepare at least 2 clips, with --val-size 1 or more")
         self.ids, self.texts = [u for u, _ in items], [t for _, t in items]
         self.wav_paths = [self.root / "wavs" / f"{u}.wav" for u in self.ids]
         missing = [p for p in self.wav_paths if not p.is_file()]
@@ -143,7 +143,8 @@ def check_mel_values(mel_path) -> None:
     "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
     mel = np.load(mel_path, mmap_mode="r")
     if mel.dtype.kind not in "f":
-        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly negative)")
+        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly "
+                        "negative)")
     if not np.isfinite(mel).all():
         raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
 

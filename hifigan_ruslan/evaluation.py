@@ -47,7 +47,7 @@ def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutio
 
 # %% ../nbs/11_evaluation.ipynb #b63e9b99
 def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
-    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` during the import."
+    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` meanwhile."
     try:
         return importlib.import_module(module)
     except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
@@ -164,7 +164,7 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     return row
 
 def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
-    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` when there are none."
+    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split
     data = Path(data)
     if limit is not None and limit < 1:

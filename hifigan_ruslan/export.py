@@ -42,7 +42,7 @@ def _write_model(generator: Generator, path: str, fmt: str) -> None:
         torch.jit.trace(generator, torch.zeros(1, generator.num_mels, 32), check_trace=False).save(path)
 
 def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
-    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model (atomically); returns the path."
+    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model, atomically; the path."
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     path = check_output_file(path, f"{fmt} model file", f"generator.{'onnx' if fmt == 'onnx' else 'pt'}")

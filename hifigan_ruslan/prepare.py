@@ -293,16 +293,17 @@ def split_warnings(n_train: int, n_val: int, val_size: int, cfg: Config | None =
         warnings.append("--val-size 0: val.txt is empty, but training validates on it: prepare again with "
                         "--val-size 1 or more")
     elif n_val == 0:
-        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least 2 "
-                        "clips (one to train on, one to validate on)")
+        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least "
+                        "2 clips (one to train on, one to validate on)")
     elif n_val < val_size:
         warnings.append(f"--val-size {val_size}: {n_val} validation clip(s) used, at most a fifth of the "
                         f"{n_train + n_val} kept clips")
     step = t.batch_size * t.grad_accum_steps
     if 0 < n_train < step:
+        sizes = f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}"
+        advice = f"--set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1"
         warnings.append(f"train.txt lists {n_train} clip(s), fewer than one training step takes ({step}: "
-                        f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}): train "
-                        f"with --set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1")
+                        f"{sizes}): train with {advice}")
     return warnings
 
 def metadata_encoding(problems: list[dict]) -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 # %% ../nbs/00a_testing.ipynb #184773fe
 @contextmanager
 def read_only_folder(path):
-    "Inside: `path` (created) is a folder this process cannot write in, or `None` where that cannot be arranged."
+    "Inside: `path` (created), a folder this process cannot write in; `None` where that cannot be arranged."
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o555)

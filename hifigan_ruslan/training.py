@@ -12,7 +12,8 @@ import torch.distributed as dist
 from fastcore.basics import patch
 from .config import (Config, UserError, apply_overrides, config_differences, config_from_dict,
                                    load_config, preset_config, save_config)
-from .checkpoints import checkpoint_dir, find_generator_file, find_resume_checkpoint, resumable_step
+from .checkpoints import (checkpoint_dir, find_generator_file, find_resume_checkpoint,
+                                        resumable_step)
 from .locations import check_output_folder
 from .health import HealthMonitor
 from .metrics import IntervalStats, MetricsLog, plot_metrics
@@ -147,8 +148,8 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
     if steps_per_epoch == 0:
         raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
-                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower train.grad_accum_steps "
-                        "or train.batch_size (--set), or prepare more clips")
+                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
+                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
@@ -203,16 +204,17 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     return stop.reason
 
 # %% ../nbs/09a_training.ipynb #84891873
-RESUME_FIXED = ("mel", "generator", "discriminator", "train.lr_g", "train.lr_d", "train.betas", "train.weight_decay",
-                "train.lr_decay")
+RESUME_FIXED = ("mel", "generator", "discriminator", "train.lr_g", "train.lr_d", "train.betas",
+                "train.weight_decay", "train.lr_decay")
 
 def check_resume_config(saved: Config, asked: Config, where) -> None:
     "A `UserError` naming the values in `RESUME_FIXED` that `asked` changes from a run's `saved` config."
     changed = config_differences(saved, asked, under=RESUME_FIXED)
     if changed:
         shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
-        raise UserError(f"{where}: this run was trained with other values: {shown}; resume it with its own "
-                        "config (the --preset/--config it started with, or neither) or train into a new --out")
+        raise UserError(f"{where}: this run was trained with other values: {shown}; resume it with its "
+                        "own config (the --preset/--config it started with, or neither) or train into a new "
+                        "--out")
 
 def _check_saved_config(cfg: Config, run_dir: Path) -> None:
     "Compare `cfg` with the `config.yaml` of `run_dir` when the run has checkpoints to resume from."
@@ -248,7 +250,8 @@ def _restore(tr: Trainer, init_from, resume_from) -> bool:
         ignored.append(f"--init-from {init_from}")
     if point is not None:
         if "config" in point.g:
-            check_resume_config(config_from_dict(point.g["config"], f"{point.path}: config"), tr.cfg, point.path)
+            saved = config_from_dict(point.g["config"], f"{point.path}: config")
+            check_resume_config(saved, tr.cfg, point.path)
         try:
             tr.load(point.g, point.do)
         except RuntimeError as e:  # an official checkpoint of another shape: it has no config to compare

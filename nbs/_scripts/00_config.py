@@ -95,7 +95,8 @@ from types import SimpleNamespace
 # %%
 test_fail(lambda: require(SimpleNamespace(n=0), "train", *AT_LEAST_1, "n"), exc=UserError,
           contains="train.n = 0: must be an integer >= 1")
-test_fail(lambda: require(SimpleNamespace(x="a"), "train", *POSITIVE, "x"), contains="train.x = 'a': must be a")
+test_fail(lambda: require(SimpleNamespace(x="a"), "train", *POSITIVE, "x"),
+          contains="train.x = 'a': must be a finite number > 0")
 require(SimpleNamespace(n=3, x=0.5), "train", *AT_LEAST_1, "n")
 
 
@@ -139,7 +140,7 @@ class GeneratorConfig:
         require(self, "generator", "'1' or '2'", lambda v: v in ("1", "2"), "resblock")
         require(self, "generator", "a list of integers >= 1", ints, "upsample_rates")
         rates = self.upsample_rates
-        require(self, "generator", f"one kernel per rate, each >= its rate by an even number ({len(rates)} rates)",
+        require(self, "generator", f"one kernel per rate ({len(rates)}), each >= its rate by an even number",
                 lambda v: ints(v) and len(v) == len(rates) and all(k >= u and (k - u) % 2 == 0
                                                                    for k, u in zip(v, rates)),
                 "upsample_kernel_sizes")
@@ -205,7 +206,8 @@ class DiscriminatorConfig:
         require(self, "discriminator", *AT_LEAST_0, "num_scales")
         require(self, "discriminator", *POSITIVE, "width")
         if not self.num_subdiscriminators:
-            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: no discriminator left")
+            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: "
+                            "no discriminator left")
 
     @property
     def num_subdiscriminators(self) -> int:
@@ -259,8 +261,8 @@ class TrainConfig:
     def __post_init__(self):
         require(self, "train", *AT_LEAST_1, "batch_size", "grad_accum_steps", "segment_size", "epochs",
                 "log_every_steps")
-        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps", "val_every_steps",
-                "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
+        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps",
+                "val_every_steps", "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
         require(self, "train", *POSITIVE, "lr_g", "lr_d")
         require(self, "train", *NON_NEGATIVE, "weight_decay", "lambda_fm", "lambda_mel", "grad_clip",
                 "checkpoint_every_minutes")
@@ -327,8 +329,8 @@ class HealthConfig:
     def __post_init__(self):
         require(self, "health", *NON_NEGATIVE, *vars(self))
         require(self, "health", *AT_LEAST_0, "warmup_steps")
-        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window", "grad_window",
-                "grad_history", "nonfinite_window", "max_nonfinite_steps")
+        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window",
+                "grad_window", "grad_history", "nonfinite_window", "max_nonfinite_steps")
 
 
 # %%
@@ -339,7 +341,8 @@ show_doc(HealthConfig)
 
 # %%
 print(HealthConfig(warmup_steps=500, window=5))
-test_fail(lambda: HealthConfig(window=0), exc=UserError, contains="health.window = 0: must be an integer >= 1")
+test_fail(lambda: HealthConfig(window=0), exc=UserError,
+          contains="health.window = 0: must be an integer >= 1")
 test_fail(lambda: HealthConfig(chance_tolerance=-0.1), exc=UserError,
           contains="health.chance_tolerance = -0.1: must be a finite number >= 0")
 test_fail(lambda: HealthConfig(dc_offset_max=float("nan")), exc=UserError,
@@ -368,7 +371,8 @@ class Config:
     def __post_init__(self):
         check_hop(self.generator, self.mel)
         hop = self.mel.hop_size
-        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0, "segment_size")
+        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0,
+                "segment_size")
 
     @property
     def generator_preset(self) -> str:
@@ -410,13 +414,13 @@ for build, message in [
         (lambda: TrainConfig(batch_size=0), "train.batch_size = 0: must be an integer >= 1"),
         (lambda: TrainConfig(grad_accum_steps=-1), "train.grad_accum_steps = -1: must be an integer >= 1"),
         (lambda: TrainConfig(lr_g=-1.0), "train.lr_g = -1.0: must be a finite number > 0"),
-        (lambda: TrainConfig(betas=(0.8, 1.0)), "train.betas = (0.8, 1.0): must be a pair of numbers in [0, 1)"),
+        (lambda: TrainConfig(betas=(0.8, 1.0)), "train.betas = (0.8, 1.0): must be a pair of numbers in"),
         (lambda: TrainConfig(epochs=1.5), "train.epochs = 1.5: must be an integer >= 1"),
         (lambda: TrainConfig(lambda_mel=math.nan), "train.lambda_mel = nan: must be a finite number >= 0"),
         (lambda: TrainConfig(precision="fp8"), "train.precision = 'fp8': must be one of auto, fp32"),
         (lambda: MelConfig(win_size=2048), "mel.win_size = 2048: must be at most mel.n_fft 1024"),
         (lambda: MelConfig(fmax=12000.0), "mel.fmax = 12000.0: must be None or above mel.fmin 0.0"),
-        (lambda: GeneratorConfig(upsample_rates=(8, 8, 4)), "generator.upsample_kernel_sizes = (16, 16, 4, 4)"),
+        (lambda: GeneratorConfig(upsample_rates=(8, 8, 4)), "generator.upsample_kernel_sizes = (16, 16, 4"),
         (lambda: GeneratorConfig(resblock="3"), "generator.resblock = '3': must be '1' or '2'"),
         (lambda: DiscriminatorConfig(width=0.0), "discriminator.width = 0.0: must be a finite number > 0"),
         (lambda: DiscriminatorConfig(periods=(), num_scales=0), "no discriminator left")]:
@@ -529,8 +533,8 @@ test_fail(lambda: preset_config("v4"), contains="unknown preset 'v4'")
 
 # %%
 #| export
-_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"), "str": ("a string", "strings"),
-               "bool": ("true or false", "booleans")}
+_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"),
+               "str": ("a string", "strings"), "bool": ("true or false", "booleans")}
 
 def _tuple_parts(kind: str) -> list[str]:
     "The item types of `tuple[...]`: `tuple[tuple[int, ...], ...]` -> `['tuple[int, ...]', '...']`."
@@ -588,7 +592,7 @@ def _convert(value, kind: str):
     raise ValueError(value)
 
 def typed_value(value, kind: str, key: str, source: str):
-    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming `source`, key and value."
+    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
     try:
         return _convert(value, kind)
     except ValueError:
@@ -607,7 +611,8 @@ test_eq(typed_value(None, "float | None", "mel.fmax", "--set"), None)
 test_eq(typed_value(1, "str", "generator.resblock", "run.yaml"), "1")
 test_fail(lambda: typed_value("abc", "float", "train.lr_g", "run.yaml"),
           contains="run.yaml: train.lr_g = 'abc': expected a number")
-test_fail(lambda: typed_value(1.5, "int", "train.epochs", "--set"), contains="train.epochs = 1.5: expected an integer")
+test_fail(lambda: typed_value(1.5, "int", "train.epochs", "--set"),
+          contains="--set: train.epochs = 1.5: expected an integer")
 test_fail(lambda: typed_value(0.8, "tuple[float, float]", "train.betas", "--set"),
           contains="--set: train.betas = 0.8: expected a list of 2 numbers")
 test_fail(lambda: typed_value([8, "x"], "tuple[int, ...]", "generator.upsample_rates", "--set"),
@@ -792,9 +797,10 @@ test_fail(lambda: load_config(tmp), contains=": is a folder, not a config file")
 (tmp / "text.yaml").write_text("train:\n  lr_g: abc\n")
 test_fail(lambda: load_config(tmp / "text.yaml"), contains="text.yaml: train.lr_g = 'abc': expected a number")
 (tmp / "zero.yaml").write_text("train:\n  batch_size: 0\n")
-test_fail(lambda: load_config(tmp / "zero.yaml"), contains="zero.yaml: train.batch_size = 0: must be an integer >= 1")
+test_fail(lambda: load_config(tmp / "zero.yaml"),
+          contains="zero.yaml: train.batch_size = 0: must be an integer >= 1")
 (tmp / "section.yaml").write_text("train: 4\n")
-test_fail(lambda: load_config(tmp / "section.yaml"), contains="section.yaml: train: expected a mapping, got int")
+test_fail(lambda: load_config(tmp / "section.yaml"), contains="section.yaml: train: expected a mapping")
 (tmp / "preset.yaml").write_text("preset: v9\n")
 test_fail(lambda: load_config(tmp / "preset.yaml"), contains="preset.yaml: preset: unknown preset 'v9'")
 
@@ -866,7 +872,7 @@ test_fail(lambda: apply_overrides(c, ["nothing"]), contains="expected section.ke
 test_fail(lambda: apply_overrides(c, ["bogus.x=1"]), contains="unknown section 'bogus'")
 test_fail(lambda: apply_overrides(c, ["train=1"]), contains="train is a section")
 test_fail(lambda: apply_overrides(c, ["train.lr_g.x=1"]), contains="train.lr_g is a value, not a section")
-test_fail(lambda: apply_overrides(c, ["mel.hop_size=128"]), contains="= 256 samples per frame, but mel.hop_size is 128")
+test_fail(lambda: apply_overrides(c, ["mel.hop_size=128"]), contains="but mel.hop_size is 128")
 
 # %% [markdown]
 # A value is typed as it is read, so its error names the `--set` it came from; the ranges are checked once all
@@ -879,10 +885,11 @@ for item, message in [("train.lr_g=abc", "--set: train.lr_g = 'abc': expected a 
                       ("train.batch_size=0", "--set: train.batch_size = 0: must be an integer >= 1"),
                       ("train.lr_g=-1", "--set: train.lr_g = -1.0: must be a finite number > 0"),
                       ("train.lambda_mel=nan", "--set: train.lambda_mel = nan: must be a finite number >= 0"),
-                      ("train.grad_accum_steps=0", "--set: train.grad_accum_steps = 0: must be an integer >= 1")]:
+                      ("train.grad_accum_steps=0", "--set: train.grad_accum_steps = 0: must be an integer")]:
     test_fail(lambda: apply_overrides(c, [item]), exc=UserError, contains=message)
-test_eq(apply_overrides(c, ["generator.upsample_rates=[8,4,2,2]", "generator.upsample_kernel_sizes=[16,8,4,4]",
-                            "mel.hop_size=128"]).generator.upsample_factor, 128)
+half = ["generator.upsample_rates=[8,4,2,2]", "generator.upsample_kernel_sizes=[16,8,4,4]",
+        "mel.hop_size=128"]
+test_eq(apply_overrides(c, half).generator.upsample_factor, 128)
 
 # %% [markdown]
 # Two configs are compared value by value, for instance a run folder's saved config and the one a resumed run asks
@@ -897,7 +904,7 @@ def _flat(data: dict, prefix: str = "") -> dict:
     return out
 
 def config_differences(old: Config, new: Config, under: tuple[str, ...] = ()) -> list[str]:
-    "`key old -> new` for every value (not the `preset` label) that differs, only below the keys `under` if given."
+    "`key old -> new` for every value that differs (the `preset` label aside), only below the keys `under`."
     a, b = _flat(config_to_dict(old)), _flat(config_to_dict(new))
     keys = [k for k in a if k != "preset" and a[k] != b[k]]
     if under:

@@ -38,7 +38,7 @@ def _nearest_existing(path: Path) -> Path:
     return path
 
 def _check_creatable(path: Path, what: str) -> None:
-    "A `UserError` unless the missing `path` can be created: its nearest existing parent is a writable folder."
+    "A `UserError` unless the missing `path` can be created: its nearest existing parent is writable."
     base = _nearest_existing(path.parent)
     if not base.is_dir():
         raise UserError(f"{path}: cannot create the {what}: {base} is a file, not a folder")
@@ -124,7 +124,7 @@ show_doc(check_input_file)
 # %%
 test_eq(check_input_file(tmp / "file.txt", "mel file"), tmp / "file.txt")
 test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, not a mel file")
-test_fail(lambda: check_input_file(tmp / "nothing.npy", "mel file"), contains="nothing.npy: mel file not found")
+test_fail(lambda: check_input_file(tmp / "none.npy", "mel file"), contains="none.npy: mel file not found")
 test_fail(lambda: check_input_file(tmp, "audio file"), contains=": is a folder, not an audio file")
 
 # %% [markdown]
@@ -140,7 +140,7 @@ def looks_like_text(head: bytes) -> bool:
     return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
 
 def torch_file_problem(path) -> str | None:
-    "Why `path` cannot be a file written by `torch.save`, judged from its first bytes; None when it may be one."
+    "Why `path` cannot be a file that `torch.save` wrote, judged from its first bytes; None if it may be."
     with open(path, "rb") as f:
         head = f.read(512)
     if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)

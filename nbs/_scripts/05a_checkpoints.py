@@ -51,11 +51,11 @@ def _fsync_dir(folder: Path):
     finally: os.close(dir_fd)
 
 def atomic_write(path, write) -> Path:
-    "`write(temp)` into a new file beside `path`, fsync, rename it over `path`: a crash never leaves half a file."
+    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as for any new file
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
@@ -124,11 +124,12 @@ with tempfile.TemporaryDirectory() as d:
     evil = Path(d) / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"generator": Evil()}, f, protocol=2)
-    test_fail(lambda: load_checkpoint(evil), contains="evil.pt: not a plain checkpoint: it holds Python objects")
+    test_fail(lambda: load_checkpoint(evil), contains="evil.pt: not a plain checkpoint: it holds Python")
     test_fail(lambda: load_checkpoint(Path(d) / "nothing"), contains="nothing: checkpoint not found")
     test_fail(lambda: load_checkpoint(d), contains=": is a folder, not a checkpoint")
     (Path(d) / "notes.txt").write_text("hello, this is not a checkpoint\n")
-    test_fail(lambda: load_checkpoint(Path(d) / "notes.txt"), contains="notes.txt: not a PyTorch checkpoint (a text file)")
+    test_fail(lambda: load_checkpoint(Path(d) / "notes.txt"),
+              contains="notes.txt: not a PyTorch checkpoint (a text file)")
     (Path(d) / "noise.pt").write_bytes(np.random.default_rng(0).bytes(4096))
     test_fail(lambda: load_checkpoint(Path(d) / "noise.pt"),
               contains="noise.pt: not a PyTorch checkpoint (neither a torch.save archive nor a pickle)")

@@ -272,7 +272,8 @@ test_eq(read_metadata(tmp / "replacement.csv")[1], [])  # a U+FFFD written in th
 # stays UTF-8 with that byte replaced:
 
 # %%
-cp1251_lines = ["000001_RUSLAN|«Кошка спит на диване», — сказала она.", "000002_RUSLAN|Съешь же ещё этих булок."]
+cp1251_lines = ["000001_RUSLAN|«Кошка спит на диване», — сказала она.",
+                "000002_RUSLAN|Съешь же ещё этих булок."]
 (tmp / "cp1251.csv").write_bytes("\r\n".join(cp1251_lines).encode("cp1251") + b"\r\n")
 entries, problems = read_metadata(tmp / "cp1251.csv")
 test_eq([e.text for e in entries], [line.split("|")[1] for line in cp1251_lines])

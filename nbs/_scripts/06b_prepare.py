@@ -386,16 +386,17 @@ def split_warnings(n_train: int, n_val: int, val_size: int, cfg: Config | None =
         warnings.append("--val-size 0: val.txt is empty, but training validates on it: prepare again with "
                         "--val-size 1 or more")
     elif n_val == 0:
-        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least 2 "
-                        "clips (one to train on, one to validate on)")
+        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least "
+                        "2 clips (one to train on, one to validate on)")
     elif n_val < val_size:
         warnings.append(f"--val-size {val_size}: {n_val} validation clip(s) used, at most a fifth of the "
                         f"{n_train + n_val} kept clips")
     step = t.batch_size * t.grad_accum_steps
     if 0 < n_train < step:
+        sizes = f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}"
+        advice = f"--set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1"
         warnings.append(f"train.txt lists {n_train} clip(s), fewer than one training step takes ({step}: "
-                        f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}): train "
-                        f"with --set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1")
+                        f"{sizes}): train with {advice}")
     return warnings
 
 def metadata_encoding(problems: list[dict]) -> str:
@@ -597,7 +598,7 @@ test_fail(lambda: prepare_corpus(tiny, work / "o3", val_size=-1), exc=UserError,
 test_fail(lambda: prepare_corpus(tiny, work / "o3", mel_dir=work / "no_mels"), exc=UserError,
           contains="no_mels: mel directory not found")
 (work / "a_file").write_text("x")
-test_fail(lambda: prepare_corpus(tiny, work / "a_file"), exc=UserError, contains="a_file: is a file; the output folder")
+test_fail(lambda: prepare_corpus(tiny, work / "a_file"), exc=UserError, contains="a_file: is a file")
 test_eq([p.exists() for p in [work / "o1", bad_corpus / "prepared", work / "o3"]], [False, False, False])
 
 # %% [markdown]
@@ -605,7 +606,8 @@ test_eq([p.exists() for p in [work / "o1", bad_corpus / "prepared", work / "o3"]
 # `--val-size 50` on the bundled 12 clips (2 used):
 
 # %%
-single = make_corpus(work / "single", {"000000_RUSLAN": (tone(22050, 1.0), 22050, "PCM_16")}, bom=False, crlf=False)
+single = make_corpus(work / "single", {"000000_RUSLAN": (tone(22050, 1.0), 22050, "PCM_16")}, bom=False,
+                     crlf=False)
 for small in (prepare_corpus(single, work / "one", progress=False),
               prepare_corpus(tiny, work / "fifty", val_size=50, progress=False)):
     print("\n".join(line for line in format_summary(small).splitlines() if "warning" in line))

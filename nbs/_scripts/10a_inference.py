@@ -103,7 +103,8 @@ for name in ["v3", "tiny"]:
 
 # %%
 #| export
-def mel_stream(audio_blocks, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> Iterator[torch.Tensor]:
+def mel_stream(audio_blocks, cfg: MelConfig | None = None,
+               chunk_frames: int = 2048) -> Iterator[torch.Tensor]:
     "`mel_spectrogram` of a 1-D signal that arrives as `audio_blocks`, as pieces `[num_mels, frames]`."
     cfg = cfg or MelConfig()
     hop = cfg.hop_size
@@ -244,7 +245,7 @@ class Vocoder:
     @classmethod
     def from_checkpoint(cls, path, preset: str | None = None, device=None, backend: str = "auto",
                         precision: str = "fp32") -> "Vocoder":
-        "A project checkpoint (config inside), an official `g_` file (`preset` or inferred), a run folder or a name."
+        "A project checkpoint, an official `g_` file (`preset` or inferred), a run folder or a model's name."
         generator, config = generator_from_checkpoint(find_generator_file(path), preset)
         return cls(generator, config, device, backend, precision=precision)
 
@@ -341,7 +342,7 @@ def stream(self: Vocoder, mel_blocks) -> Iterator[torch.Tensor]:
     "Audio `[B, hop t]` chunk by chunk for a mel `[B, num_mels, T]` that arrives as blocks, in equal windows."
     hop, ctx, chunk = self.hop_size, self.context, self.chunk_frames
     window = chunk + 2 * ctx
-    buf, buf_start, start = None, 0, 0  # buf holds frames from buf_start on; start: the next chunk's first frame
+    buf, buf_start, start = None, 0, 0  # buf: the frames from buf_start on; start: the next chunk's first
 
     def piece(lo: int, stop: int, length: int) -> torch.Tensor:
         audio = self._run(buf[..., lo - buf_start:lo - buf_start + length])
@@ -388,8 +389,8 @@ def resynthesis(self: Vocoder, audio_blocks) -> Iterator[np.ndarray]:
         padded = np.pad(np.concatenate(head), (0, n_fft - samples))
         yield self(mel_spectrogram(torch.from_numpy(padded), self.mel_config).numpy())[:samples]
         return
-    mels = (mel[None] for mel in mel_stream(itertools.chain(head, blocks), self.mel_config, self.chunk_frames))
-    for audio in self.stream(mels):
+    mels = mel_stream(itertools.chain(head, blocks), self.mel_config, self.chunk_frames)
+    for audio in self.stream(mel[None] for mel in mels):
         yield audio[0].numpy()
 
 @patch
@@ -438,7 +439,8 @@ class AudioFile:
         try:
             info = sf.info(self.path)
         except Exception as e:
-            raise UserError(f"{self.path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
+            reason = str(e).splitlines()[0][:120]
+            raise UserError(f"{self.path}: not a readable audio file ({reason})") from None
         self.rate, self.subtype, self.scale = info.samplerate, info.subtype, 1.0
         cut = wav_truncation(self.path)
         if cut:
@@ -463,8 +465,8 @@ class AudioFile:
             peak = max(peak, float(np.abs(mono).max(initial=0.0)))
         if peak > 1.0:
             self.scale = 0.99 / peak
-            warnings.warn(f"{self.path}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by {self.scale:.3f}, "
-                          "as prepare does")
+            warnings.warn(f"{self.path}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by "
+                          f"{self.scale:.3f}, as prepare does")
 
 
 # %%
@@ -490,7 +492,7 @@ def blocks(self: AudioFile) -> Iterator[np.ndarray]:
 # %%
 #| export
 def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate, sampling_rate: int | None = None) -> np.ndarray:
-    "Mono float32 audio at `target_rate` from a file (`AudioFile`) or an array `[N]`/`[N, channels]` at `sampling_rate`."
+    "Mono float32 audio at `target_rate` from a file (`AudioFile`) or an array at `sampling_rate`."
     import soxr
     if isinstance(wav_or_path, (str, os.PathLike)):
         return np.concatenate(list(AudioFile(wav_or_path, target_rate).blocks()))
@@ -639,7 +641,7 @@ test_fail(lambda: Vocoder(voc.generator, tiny_cfg, backend="tensorrt"), contains
 # `from_checkpoint` takes a run folder or a pretrained model's name as well as a file:
 
 # %%
-test_eq(Vocoder.from_checkpoint(tiny_ckpt.parent, device="cpu", backend="torch").config.generator_preset, "tiny")
+test_eq(Vocoder.from_checkpoint(tiny_ckpt.parent, device="cpu", backend="torch").config.preset, "tiny")
 test_eq(Vocoder.from_checkpoint("universal", device="cpu", backend="torch").config.generator_preset, "v1")
 test_fail(lambda: Vocoder.from_checkpoint("universl"), contains="universl: no such checkpoint file or folder")
 
@@ -880,8 +882,9 @@ sf.write(tmp / "loud.wav", 1.6 * speech, 22050, subtype="FLOAT")
 sf.write(tmp / "whole.wav", speech, 22050, subtype="PCM_16")
 (tmp / "cut.wav").write_bytes((tmp / "whole.wav").read_bytes()[:20000])
 loud, messages = warned(lambda: load_audio(tmp / "loud.wav"))
-test_eq(messages, [f"{tmp / 'loud.wav'}: samples reach {1.6 * np.abs(speech).max():.2f}, beyond [-1, 1]: scaled by "
-                   f"{0.99 / (1.6 * np.abs(speech).max()):.3f}, as prepare does"])
+peak = 1.6 * np.abs(speech).max()
+test_eq(messages, [f"{tmp / 'loud.wav'}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by "
+                   f"{0.99 / peak:.3f}, as prepare does"])
 test_close(np.abs(loud).max(), 0.99, eps=1e-6)
 cut, messages = warned(lambda: voc.resynthesize(tmp / "cut.wav"))
 print(messages[0].replace(str(tmp), "TMP"))
@@ -981,7 +984,7 @@ def _open_pt(path: Path) -> torch.Tensor:
         except RuntimeError:  # the format before PyTorch 1.6 cannot be mapped
             mel = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused: weights_only=True)") from None
+        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused)") from None
     except Exception as e:
         raise UserError(f"{path}: not a readable mel file ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
@@ -1002,7 +1005,7 @@ def _open_pt(path: Path) -> torch.Tensor:
 # %%
 #| export
 class MelFile:
-    "A `.npy` / `.pt` log-mel `[num_mels, T]` (or `[1, num_mels, T]`, or `[T, num_mels]`), checked, read in pieces."
+    "A `.npy` / `.pt` log-mel `[num_mels, T]` (`[1, num_mels, T]`, `[T, num_mels]`), checked, read in pieces."
     def __init__(self, path, num_mels: int = MelConfig.num_mels, block: int = 1 << 15):
         self.path, self.num_mels = check_input_file(path, "mel file"), num_mels
         if self.path.suffix not in (".npy", ".pt"):
@@ -1040,7 +1043,8 @@ def _layout(self: MelFile, mel):
     self._batched = len(shape) == 3 and shape[0] == 1
     rows = shape[1:] if self._batched else shape
     if len(rows) != 2:
-        raise UserError(f"{self.path}: shape {shape}: expected [{self.num_mels}, T] or [1, {self.num_mels}, T]")
+        n = self.num_mels
+        raise UserError(f"{self.path}: shape {shape}: expected [{n}, T] or [1, {n}, T]")
     self._time_major = rows[0] != self.num_mels and rows[1] == self.num_mels  # [T, num_mels]: unambiguous
     bands, self.frames = rows[::-1] if self._time_major else rows
     if bands != self.num_mels:
@@ -1054,7 +1058,7 @@ def _layout(self: MelFile, mel):
 def _dtype_kind(mel) -> str:
     "numpy's kind letter of an array's or a tensor's element type: `f`, `i`, `u`, ..."
     if isinstance(mel, torch.Tensor):
-        return "f" if mel.is_floating_point() else "c" if mel.is_complex() else "b" if mel.dtype == torch.bool else "i"
+        return np.dtype(str(mel.dtype).removeprefix("torch.").replace("bfloat16", "float32")).kind
     return mel.dtype.kind
 
 @patch
@@ -1179,8 +1183,8 @@ def streamed_peak(minutes: int) -> tuple[float, float]:
     frames = minutes * 60 * 22050 // 256
     path = tmp / f"long_{minutes}.npy"
     np.save(path, np.tile(good, frames // good.shape[1] + 1)[:, :frames])
-    res = subprocess.run([sys.executable, "-c", STREAM_PROBE, str(tiny_ckpt), str(path), str(tmp / "long.wav")],
-                         capture_output=True, text=True, timeout=600, check=True)
+    argv = [sys.executable, "-c", STREAM_PROBE, str(tiny_ckpt), str(path), str(tmp / "long.wav")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
     return tuple(map(float, res.stdout.split()))
 
 (s2, mb2), (s12, mb12) = streamed_peak(2), streamed_peak(12)

@@ -109,7 +109,7 @@ def _write_model(generator: Generator, path: str, fmt: str) -> None:
         torch.jit.trace(generator, torch.zeros(1, generator.num_mels, 32), check_trace=False).save(path)
 
 def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
-    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model (atomically); returns the path."
+    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model, atomically; the path."
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     path = check_output_file(path, f"{fmt} model file", f"generator.{'onnx' if fmt == 'onnx' else 'pt'}")
@@ -166,7 +166,7 @@ import os, stat
 umask = os.umask(0o022)
 os.umask(umask)
 test_eq({stat.S_IMODE((tmp / f"tiny.{fmt}").stat().st_mode) for fmt in EXPORT_FORMATS}, {0o666 & ~umask})
-test_fail(lambda: export_generator(voc, tmp, "onnx"), contains="is a folder; the onnx model file must be a file name")
+test_fail(lambda: export_generator(voc, tmp, "onnx"), contains="is a folder; the onnx model file must be")
 
 # %%
 #| slow

@@ -111,7 +111,7 @@ show_doc(mr_stft_distance)
 # %%
 #| export
 def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
-    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` during the import."
+    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` meanwhile."
     try:
         return importlib.import_module(module)
     except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
@@ -158,15 +158,17 @@ print(optional_metrics())
 import importlib.util, os, subprocess, tempfile
 
 # %%
-BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: libtorchaudio.so (built for another torch)")\n'
-PROBE = ("import sys; from hifigan_ruslan.evaluation import optional_metrics, crepe_periodicity; import numpy as np; "
+BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: libtorchaudio.so (for another torch)")\n'
+PROBE = ("import sys; import numpy as np; "
+         "from hifigan_ruslan.evaluation import optional_metrics, crepe_periodicity; "
          "names, notes = optional_metrics(); print(names, notes, 'torchaudio' in sys.modules); "
          "'vuv_f1' in names and crepe_periodicity(np.zeros(16000, np.float32))")
 with tempfile.TemporaryDirectory() as broken:
     (Path(broken) / "torchaudio").mkdir()
     (Path(broken) / "torchaudio" / "__init__.py").write_text(BROKEN_TORCHAUDIO)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([broken, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
+    path = os.pathsep.join([broken, *filter(None, [os.environ.get("PYTHONPATH")])])
+    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": path})
 print(probe.stdout.strip())
 test_eq((probe.returncode, probe.stderr), (0, ""))
 crepe_installed = importlib.util.find_spec("torchcrepe") is not None
@@ -351,7 +353,7 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     return row
 
 def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
-    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` when there are none."
+    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split
     data = Path(data)
     if limit is not None and limit < 1:

@@ -170,8 +170,8 @@ def _evaluate_parser(sub):
     p.add_argument("--data", required=True, help="folder written by `prepare` (wavs/, val.txt)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
     p.add_argument("--baseline", default=None, metavar="CKPT",
-                   help="also score this model and compare: a pretrained model (universal, lj), a run folder or "
-                        "a checkpoint file, other than --checkpoint")
+                   help="also score this model and compare: a pretrained model (universal, lj), a run folder "
+                        "or a checkpoint file, other than --checkpoint")
     p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
     _add_progress(p)
     p.set_defaults(run=_evaluate)
@@ -385,7 +385,8 @@ def _generate(args) -> int:
         mel = MelFile(path, voc.num_mels)
         audio = voc.stream(torch.from_numpy(block)[None] for block in mel.blocks(voc.chunk_frames))
         return (piece[0].numpy() for piece in audio), mel.frames * voc.hop_size / voc.sampling_rate
-    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate, not args.no_progress)
+    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate,
+                       not args.no_progress)
 
 def _resynth(args) -> int:
     from hifigan_ruslan.inference import AudioFile
@@ -684,6 +685,17 @@ refused("train", "--out", str(tmp / "run_mels2"), *common, contains=f"no cached 
 assert not (tmp / "run_mels2" / "checkpoints").exists()
 
 # %% [markdown]
+# A long file (here 70 seconds of mel) shows a progress bar of its own, in seconds of audio, while it is written:
+
+# %%
+np.save(tmp / "long.npy", np.tile(np.load(tmp / "good.npy"), 70 * 22050 // len(audio) + 1))
+done = cli("generate", "--checkpoint", str(tmp / "run"), "--mel", str(tmp / "long.npy"),
+           "--out", str(tmp / "long"), "--backend", "torch", "--threads", "1")
+test_eq(done.returncode, 0)
+assert "long.wav: 100%" in done.stderr, done.stderr[-300:]
+assert sf.info(tmp / "long" / "long.wav").duration > 70, sf.info(tmp / "long" / "long.wav").duration
+
+# %% [markdown]
 # Two inputs with the same name never overwrite each other's output:
 
 # %%
@@ -699,8 +711,8 @@ test_eq(sorted(p.name for p in (tmp / "resynth").iterdir()), [f"{wav.stem}.wav",
 # folder and its checkpoints folder, which lead to the same file) is refused before any model is loaded.
 
 # %%
-refused("evaluate", "--checkpoint", str(tmp / "run"), "--baseline", str(tmp / "run" / "checkpoints"), "--data",
-        str(tmp / "prepared"), "--out", str(tmp / "same"), contains="the same model as --checkpoint")
+refused("evaluate", "--checkpoint", str(tmp / "run"), "--baseline", str(tmp / "run" / "checkpoints"),
+        "--data", str(tmp / "prepared"), "--out", str(tmp / "same"), contains="the same model as")
 
 # %%
 #| slow

@@ -193,7 +193,7 @@
 # |---|---|
 # | [Configuration](00_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, devices and precisions |
 # | [Testing helpers](00a_testing.ipynb) | the relative error, the reference weights and a read-only folder that the tests share |
-| [Locations](00b_locations.ipynb) | output folders and files checked before any work; input files named as what they are |
+# | [Locations](00b_locations.ipynb) | output folders and files checked before any work; input files named as what they are |
 # | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
@@ -218,7 +218,7 @@
 # | [Kaggle session](11_kaggle_session.ipynb) | what the kernel does in a session: resume, train, report, manifest |
 # | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 # | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
-| [Bad input](15_bad_input.ipynb) | every mistake a user can make, run through the command: one line, no traceback, nothing lost |
+# | [Bad input](15_bad_input.ipynb) | every mistake a user can make, run through the command: one line, no traceback, nothing lost |
 # | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):
