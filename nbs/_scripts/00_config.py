@@ -85,7 +85,6 @@ AT_LEAST_0 = ("an integer >= 0", lambda v: _is_int(v) and v >= 0)
 POSITIVE = ("a finite number > 0", lambda v: _is_finite(v) and v > 0)
 NON_NEGATIVE = ("a finite number >= 0", lambda v: _is_finite(v) and v >= 0)
 
-
 # %%
 show_doc(require)
 
@@ -513,7 +512,6 @@ test_eq([preset_config(p).generator_preset for p in ["recipe", "v3", "tiny"]], [
 test_eq(preset_config("V2").preset, "v2")
 test_fail(lambda: preset_config("v4"), contains="unknown preset 'v4'")
 
-
 # %% [markdown]
 # ## Saving, loading and overriding
 #
@@ -891,6 +889,7 @@ half = ["generator.upsample_rates=[8,4,2,2]", "generator.upsample_kernel_sizes=[
         "mel.hop_size=128"]
 test_eq(apply_overrides(c, half).generator.upsample_factor, 128)
 
+
 # %% [markdown]
 # Two configs are compared value by value, for instance a run folder's saved config and the one a resumed run asks
 # for: `config_differences` names each value that differs, as `key old -> new`, optionally only under some keys.
@@ -921,6 +920,7 @@ print(config_differences(tiny, recipe, under=("generator", "train.lr_g")))
 test_eq(config_differences(tiny, tiny), [])
 test_eq(config_differences(tiny, recipe, under=("train.lr_g",)), ["train.lr_g 0.0005 -> 0.0002"])
 test_eq(config_differences(recipe, preset_config("v1")), [])  # the label alone is no difference
+
 
 # %% [markdown]
 # ## Devices

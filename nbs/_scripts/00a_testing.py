@@ -85,7 +85,6 @@ test_eq(w["conv.weight_v"].shape, (4, 2, 3))
 test_close(w["conv.weight_g"].flatten(), w["conv.weight_v"].flatten(1).norm(dim=1), eps=1e-6)
 test_eq(reference_weights({"conv.bias": [4]})["conv.bias"], w["conv.bias"])  # a key's tensor is fixed by its name
 
-
 # %% [markdown]
 # ## A folder that cannot be written
 #

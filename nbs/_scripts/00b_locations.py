@@ -127,6 +127,7 @@ test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, no
 test_fail(lambda: check_input_file(tmp / "none.npy", "mel file"), contains="none.npy: mel file not found")
 test_fail(lambda: check_input_file(tmp, "audio file"), contains=": is a folder, not an audio file")
 
+
 # %% [markdown]
 # A file of the wrong kind is named as what it is, judged from its first bytes before any reader sees it: a text
 # file renamed `.npy`, random bytes in a `.pt`. A file `torch.save` wrote is a zip archive, or a pickle in the format

@@ -418,6 +418,7 @@ test_eq(len(split_warnings(2, 1, 1)), 1)
 assert "--set train.batch_size=2 --set train.grad_accum_steps=1" in split_warnings(2, 1, 1)[0]
 test_eq(metadata_encoding([{"line": 1, "kind": "cp1251", "reason": "..."}]), "cp1251")
 
+
 # %% [markdown]
 # `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too).
 

@@ -294,7 +294,6 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
 # %%
 show_doc(fit)
 
-
 # %% [markdown]
 # ## Starting a run
 #

@@ -418,7 +418,6 @@ show_doc(Vocoder.resynthesis)
 # %%
 show_doc(Vocoder.resynthesize)
 
-
 # %% [markdown]
 # Reading audio: any format libsndfile reads, channels averaged to mono, resampled with soxr (high quality) to the
 # vocoder's rate. An `AudioFile` reads a file block by block (the resampler too works on a stream, and gives exactly
@@ -863,6 +862,7 @@ err = relative_rms_error(np.concatenate(list(voc.resynthesis(AudioFile(tmp / "st
                                                              .blocks()))), whole)
 assert err < 1e-5, err  # float rounding of a different chunking (measured 1e-7)
 voc.chunk_frames = 1024
+
 
 # %% [markdown]
 # What `prepare` would flag is said in one warning naming the file: float samples beyond [-1, 1] (scaled to a

@@ -158,7 +158,6 @@ nan_mels = work / "nan_mels"
 nan_mels.mkdir()
 np.save(nan_mels / f"{ids[1]}.npy", np.full((80, len(speech) // 256), np.nan, np.float32))
 
-
 # %% [markdown]
 # ## The cases
 #
@@ -196,6 +195,7 @@ setup = [
                                    "--no-progress"], 0, ["warning: --val-size 0: val.txt is empty"]),
 ]
 
+
 # %%
 def prep(source, out, *more) -> list:
     "The command line of `prepare` from `source` into `WORK/out`."
@@ -228,6 +228,7 @@ prepare_cases = [
     Case("prepare --mel-dir: a NaN mel", prep(tiny, "p_mels", "--mel-dir", nan_mels), 0,
          ["0 ok, 11 missing, 0 mismatched, 1 bad"]),
 ]
+
 
 # %%
 def setting(item: str, message: str) -> Case:
@@ -277,6 +278,7 @@ train_cases = [
     Case("demo: --device gpu", ["demo", "--out", work / "demo", "--device", "gpu"],
          expect=["device 'gpu': not a device name"], absent=[work / "demo"]),
 ]
+
 
 # %%
 def gen(*mels, out="gen", checkpoint=run, more=()) -> list:
@@ -349,7 +351,6 @@ help_cases = [
     Case("--help: train --preset, --init-from", ["train", "--help"], 0,
          check=help_names("finetune", *pretrained_and_runs)),
 ]
-
 
 # %% [markdown]
 # ## The table
