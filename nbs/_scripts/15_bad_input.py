@@ -16,15 +16,15 @@
 #   unchanged**, and that a mistake found before any work writes nothing.
 #
 # The cases are the sixteen mistakes that issue 19 collected and those that already gave one clean line; a
-# regression shows up as one failing row of the table at the end. Every command runs with a broken `torchaudio` first on its path (one
-# that fails on import, as a build for another `torch` does): no command may let it reach the user (see
-# [Evaluation](11_evaluation.ipynb#optional-metrics)).
+# regression shows up as one failing row of the table at the end. Every command runs with a broken `torchaudio`
+# first on its path (one that fails on import, as a build for another `torch` does): no command may let it reach
+# the user (see [Evaluation](11_evaluation.ipynb#optional-metrics)).
 
 # %%
 from fastcore.test import test_eq
 
 # %%
-import codecs, contextlib, os, re, shutil, stat, subprocess, sys, tempfile, time
+import os, re, shutil, stat, subprocess, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
