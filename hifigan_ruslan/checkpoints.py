@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoints.ipynb #a1d4a859
 from __future__ import annotations
-import errno, math, os, random, re, secrets, shutil
+import errno, math, os, pickle, random, re, secrets, shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,16 +12,17 @@ import numpy as np
 import torch
 from .config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
                                    preset_config)
+from .locations import check_input_file, torch_file_problem
 from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path
 
 # %% auto #0
-__all__ = ['FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_save', 'load_checkpoint', 'step_path', 'list_steps',
-           'resumable_step', 'checkpoint_dir', 'find_generator_file', 'infer_generator_preset', 'generator_state',
-           'generator_from_checkpoint', 'discriminator_parameters', 'optim_d_state', 'RunPosition', 'rng_state',
-           'set_rng_state', 'training_payloads', 'restore_training_state', 'prune_checkpoints', 'OutOfSpace',
-           'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint', 'ResumePoint',
-           'find_resume_checkpoint', 'init_weights']
+__all__ = ['FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save', 'load_checkpoint', 'step_path',
+           'list_steps', 'resumable_step', 'checkpoint_dir', 'find_generator_file', 'infer_generator_preset',
+           'generator_state', 'generator_from_checkpoint', 'discriminator_parameters', 'optim_d_state', 'RunPosition',
+           'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state', 'prune_checkpoints',
+           'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint',
+           'ResumePoint', 'find_resume_checkpoint', 'init_weights']
 
 # %% ../nbs/05a_checkpoints.ipynb #5b7c96b0
 def _fsync_dir(folder: Path):
@@ -32,16 +33,15 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(dir_fd)
 
-def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temp file beside `path`, fsync, rename over `path`: a crash never leaves half a file."
+def atomic_write(path, write) -> Path:
+    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -50,14 +50,22 @@ def atomic_save(obj, path) -> Path:
     _fsync_dir(path.parent)
     return path
 
-# %% ../nbs/05a_checkpoints.ipynb #688b0a15
+def atomic_save(obj, path) -> Path:
+    "`torch.save(obj)` to `path` through `atomic_write`."
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+# %% ../nbs/05a_checkpoints.ipynb #7c263c49
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
+    path = check_input_file(path, "checkpoint")
+    problem = torch_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a PyTorch checkpoint ({problem})")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path}: not a plain checkpoint: it holds Python objects besides tensors, which "
+                        "could run code when loaded (refused)") from None
     except Exception as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: not a readable checkpoint ({reason.split('. ')[0][:160]})") from None
@@ -292,7 +300,7 @@ def payload_bytes(obj) -> int:
         return sum(payload_bytes(v) for v in obj)
     return 0
 
-# %% ../nbs/05a_checkpoints.ipynb #ab94b955
+# %% ../nbs/05a_checkpoints.ipynb #24ea3ad7
 def out_of_space(path, ckpt_dir, needed: int, free: int) -> OutOfSpace:
     "The one-line error for `path` not fitting, naming the newest complete pair to resume from."
     newest = resumable_step(ckpt_dir)
@@ -320,7 +328,7 @@ def make_room(ckpt_dir, needed: int, keep_last: int, keep=(), free_space=None) -
     prune_checkpoints(ckpt_dir, max(keep_last - 1, 1), keep)
     return free_space(ckpt_dir)
 
-# %% ../nbs/05a_checkpoints.ipynb #170a3a13
+# %% ../nbs/05a_checkpoints.ipynb #b412d343
 def save_checkpoint(ckpt_dir, step: int, g: dict, do: dict, keep_last: int = 0, keep=(),
                     free_space=None) -> Path:
     "Write `do_` then `g_` of `step` atomically and prune old pairs, or raise `OutOfSpace`; the `g_` path."

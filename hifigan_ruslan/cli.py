@@ -4,14 +4,15 @@
 
 # %% ../nbs/14_cli.ipynb #d0b36de1
 from __future__ import annotations
-import argparse, sys
+import argparse, os, sys, traceback, warnings
 from pathlib import Path
 import hifigan_ruslan
 from .config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
                                    UserError, preset_names)
+from .locations import check_output_file, check_output_folder
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['LONG_FILE_SECONDS', 'build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e7cfb153
 def _add_device(p: argparse.ArgumentParser, default: str = "auto"):
@@ -137,7 +138,8 @@ def _evaluate_parser(sub):
     p.add_argument("--data", required=True, help="folder written by `prepare` (wavs/, val.txt)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
     p.add_argument("--baseline", default=None, metavar="CKPT",
-                   help="also score this checkpoint or pretrained model (e.g. universal) and compare")
+                   help="also score this model and compare: a pretrained model (universal, lj), a run folder "
+                        "or a checkpoint file, other than --checkpoint")
     p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
     _add_progress(p)
     p.set_defaults(run=_evaluate)
@@ -260,49 +262,92 @@ def _unique_wav(out: Path, stem: str, used: set) -> Path:
     used.add(name)
     return out / f"{name}.wav"
 
-def _write_wavs(command: str, files: list[str], out, work, what: str, rate: int, progress: bool) -> int:
-    "Run `work(path) -> audio` on each file, write a WAV for each, report failures; returns the exit status."
+# %% ../nbs/14_cli.ipynb #327b772e
+LONG_FILE_SECONDS = 60.0  # a file at least this long gets a progress bar of its own
+
+def _write_blocks(target: Path, blocks, seconds: float, rate: int, progress: bool) -> float:
+    "Write float audio blocks to the 16-bit WAV `target` as they come (atomically); the seconds written."
     import numpy as np
     import soundfile as sf
     from tqdm.auto import tqdm
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a folder")
+    partial, written = target.with_name(f".{target.stem}.partial.wav"), 0
+    bar = tqdm(total=round(seconds, 1), desc=target.name, unit="s", leave=False,
+               disable=not progress or seconds < LONG_FILE_SECONDS)
+    try:
+        with sf.SoundFile(partial, "w", rate, 1, "PCM_16") as f:
+            for block in blocks:
+                f.write(np.clip(block, -1, 1))
+                written += len(block)
+                bar.update(round(len(block) / rate, 1))
+        os.replace(partial, target)
+    finally:
+        bar.close()
+        partial.unlink(missing_ok=True)
+    return written / rate
+
+def _warned(command: str, action):
+    "`action()`, each warning it gives printed as one line on stderr."
+    from tqdm.auto import tqdm
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return action()
+        finally:
+            for w in caught:
+                tqdm.write(f"hifigan-ruslan {command}: warning: {w.message}", file=sys.stderr)
+
+# %% ../nbs/14_cli.ipynb #c5a524eb
+def _write_wavs(command: str, files: list[str], out: Path, work, what: str, rate: int, progress: bool) -> int:
+    "For each file, `work(path) -> (audio blocks, seconds)`, written to a WAV in `out`; the exit status."
+    from tqdm.auto import tqdm
     out.mkdir(parents=True, exist_ok=True)
     written, failed, used = [], [], set()
     for f in tqdm(files, desc=command, unit="file", disable=not progress or len(files) < 2):
         try:
-            audio = work(f)
+            blocks, seconds = _warned(command, lambda: work(f))
+            target = _unique_wav(out, Path(f).stem, used)
+            written.append(_warned(command, lambda: _write_blocks(target, blocks, seconds, rate, progress)))
         except UserError as e:
             failed.append(f)
             tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr)
-            continue
-        target = _unique_wav(out, Path(f).stem, used)
-        sf.write(target, np.clip(audio, -1, 1), rate, subtype="PCM_16")
-        written.append(len(audio) / rate)
+        except Exception:  # a bug: its traceback, and the other files still done
+            failed.append(f)
+            traceback.print_exc()
     failures = f"; {len(failed)} of {len(files)} {what} failed" if failed else ""
     print(f"{command}: wrote {len(written)} WAV file(s), {sum(written):.1f} s of audio, to {out}{failures}")
     return 1 if failed else 0
 
-# %% ../nbs/14_cli.ipynb #327b772e
+# %% ../nbs/14_cli.ipynb #1f1a2f57
 def _generate(args) -> int:
-    from hifigan_ruslan.inference import load_mel_file
+    import torch
+    from hifigan_ruslan.inference import MelFile
+    out = check_output_folder(args.out)
     voc = _vocoder(args)
 
     def vocode(path):
-        return voc(load_mel_file(path, voc.num_mels))
-    progress = not args.no_progress
-    return _write_wavs("generate", args.mel, args.out, vocode, "mel files", voc.sampling_rate, progress)
+        mel = MelFile(path, voc.num_mels)
+        audio = voc.stream(torch.from_numpy(block)[None] for block in mel.blocks(voc.chunk_frames))
+        return (piece[0].numpy() for piece in audio), mel.frames * voc.hop_size / voc.sampling_rate
+    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate,
+                       not args.no_progress)
 
 def _resynth(args) -> int:
+    from hifigan_ruslan.inference import AudioFile
+    out = check_output_folder(args.out)
     voc = _vocoder(args)
-    return _write_wavs("resynth", args.wav, args.out, voc.resynthesize, "audio files", voc.sampling_rate,
+
+    def resynthesize(path):
+        audio = AudioFile(path, voc.sampling_rate)
+        return voc.resynthesis(audio.blocks()), audio.seconds
+    return _write_wavs("resynth", args.wav, out, resynthesize, "audio files", voc.sampling_rate,
                        not args.no_progress)
 
 def _export(args) -> int:
     from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.export import check_export, export_generator
     from hifigan_ruslan.inference import Vocoder
+    suffix = "onnx" if args.format == "onnx" else "pt"
+    check_output_file(args.out, f"{args.format} model file", f"generator.{suffix}")
     voc = Vocoder.from_checkpoint(find_generator_file(args.checkpoint), args.preset, "cpu", backend="torch")
     path = export_generator(voc, args.out, args.format)
     try:
@@ -313,14 +358,26 @@ def _export(args) -> int:
           f"[B, {voc.num_mels}, T] -> audio [B, 1, {voc.config.mel.hop_size} T]; {check}")
     return 0
 
-# %% ../nbs/14_cli.ipynb #c5a524eb
+# %% ../nbs/14_cli.ipynb #b531319f
+def _same_model(checkpoint: str, baseline: str) -> None:
+    "A `UserError` when `--baseline` names the very generator file that `--checkpoint` names."
+    from hifigan_ruslan.checkpoints import find_generator_file
+    model = find_generator_file(checkpoint)
+    if model.resolve() == find_generator_file(baseline).resolve():
+        raise UserError(f"--baseline {baseline}: the same model as --checkpoint {checkpoint} ({model}): "
+                        "nothing to compare; give another baseline, or none")
+
 def _evaluate(args) -> int:
-    from hifigan_ruslan.evaluation import evaluate_checkpoint, mean_row, optional_metrics, write_comparison
+    from hifigan_ruslan.evaluation import (evaluate_checkpoint, mean_row, optional_metrics, validation_clips,
+                                           write_comparison)
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit {args.limit}: must be at least 1")
+    out = check_output_folder(args.out)
+    validation_clips(args.data, args.limit)  # a folder without validation clips: before any model is loaded
+    if args.baseline is not None:
+        _same_model(args.checkpoint, args.baseline)
     for note in optional_metrics()[1]:
         print(f"note: {note}")
-    out = Path(args.out)
     models = {Path(args.checkpoint).name: (args.checkpoint, out)}
     if args.baseline is not None:
         same_name = Path(args.baseline).name in models  # two runs both called `run`: name them in full

@@ -62,6 +62,26 @@ def _decode_bom(raw: bytes) -> tuple[bytes, list[dict]]:
         return raw.decode("utf-16").encode("utf-8"), [problem_record("line", 1, "bom", reason, "kept")]
     return raw, []
 
+def _decode_cp1251(raw: bytes) -> tuple[bytes, list[dict]]:
+    "A file that is not UTF-8 but reads as Windows-1251 Cyrillic, re-encoded as UTF-8, and the problem noted."
+    try:
+        raw.decode("utf-8")
+        return raw, []
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1251")
+    except UnicodeDecodeError:  # byte 0x98: not cp1251 either
+        return raw, []
+    as_utf8 = raw.decode("utf-8", errors="replace")
+    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in text)
+    letters = sum(ord(c) > 127 and c.isalpha() for c in text)
+    genuine_utf8 = sum(ord(c) > 127 and c != "\ufffd" for c in as_utf8)  # a UTF-8 file with a few bad bytes
+    if cyrillic < 0.9 * letters or genuine_utf8 > 0.01 * cyrillic:
+        return raw, []
+    reason = "not UTF-8: read as Windows-1251 (cp1251), in which every line decodes to Cyrillic text"
+    return text.encode("utf-8"), [problem_record("line", 1, "cp1251", reason, "kept")]
+
 def _decode_line(data: bytes) -> tuple[str, bool]:
     "The text of one line and whether it was valid UTF-8 (undecodable bytes become U+FFFD)."
     try:
@@ -86,6 +106,8 @@ def _line_problem(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | N
 def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
     "Parse an `ID|text` metadata file (split on the first `|` only, no CSV quoting): `(entries, problems)`."
     raw, problems = _decode_bom(Path(path).read_bytes())
+    if not problems:
+        raw, problems = _decode_cp1251(raw)
     lines = raw.split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()  # the final newline, or trailing whitespace

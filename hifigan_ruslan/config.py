@@ -9,16 +9,41 @@ from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['GENERATOR_PRESETS', 'CUSTOM', 'TRAINING_PRESETS', 'TRAIN_PRECISIONS', 'INFERENCE_PRECISIONS', 'BACKENDS',
-           'EXPORT_FORMATS', 'UserError', 'MelConfig', 'GeneratorConfig', 'generator_preset_name',
-           'DiscriminatorConfig', 'TrainConfig', 'HealthConfig', 'Config', 'check_hop', 'preset_names', 'preset_config',
-           'config_to_dict', 'config_from_dict', 'save_config', 'load_config', 'apply_overrides', 'resolve_device']
+__all__ = ['AT_LEAST_1', 'AT_LEAST_0', 'POSITIVE', 'NON_NEGATIVE', 'GENERATOR_PRESETS', 'TRAIN_PRECISIONS',
+           'INFERENCE_PRECISIONS', 'BACKENDS', 'EXPORT_FORMATS', 'CUSTOM', 'TRAINING_PRESETS', 'UserError', 'require',
+           'MelConfig', 'GeneratorConfig', 'generator_preset_name', 'DiscriminatorConfig', 'TrainConfig',
+           'HealthConfig', 'Config', 'check_hop', 'preset_names', 'preset_config', 'typed_value', 'config_to_dict',
+           'config_from_dict', 'save_config', 'load_config', 'apply_overrides', 'config_differences', 'resolve_device']
 
 # %% ../nbs/00_config.ipynb #04731ddd
 class UserError(ValueError):
     "A problem the user can fix; its message is one line naming the file or value and what is wrong."
 
 # %% ../nbs/00_config.ipynb #be11bcd7
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+def _is_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+def require(cfg, section: str, need: str, ok, *names: str) -> None:
+    "Raise a `UserError` naming `section.name` and its value for the first of `names` whose value fails `ok`."
+    for name in names:
+        value = getattr(cfg, name)
+        try:
+            good = bool(ok(value))
+        except TypeError:
+            good = False
+        if not good:
+            raise UserError(f"{section}.{name} = {value!r}: must be {need}")
+
+# the rules most fields follow: (what the value must be, the test)
+AT_LEAST_1 = ("an integer >= 1", lambda v: _is_int(v) and v >= 1)
+AT_LEAST_0 = ("an integer >= 0", lambda v: _is_int(v) and v >= 0)
+POSITIVE = ("a finite number > 0", lambda v: _is_finite(v) and v > 0)
+NON_NEGATIVE = ("a finite number >= 0", lambda v: _is_finite(v) and v >= 0)
+
+# %% ../nbs/00_config.ipynb #7ed53f73
 @dataclass
 class MelConfig:
     "Log-mel features exactly as the reference HiFi-GAN computes them; owner of `num_mels` and `hop_size`."
@@ -31,7 +56,15 @@ class MelConfig:
     fmax: float | None = 8000.0       # the generator's input mel
     fmax_loss: float | None = None    # the loss mel: full band, up to sampling_rate / 2
 
-# %% ../nbs/00_config.ipynb #0c243aab
+    def __post_init__(self):
+        require(self, "mel", *AT_LEAST_1, "sampling_rate", "n_fft", "hop_size", "win_size", "num_mels")
+        require(self, "mel", f"at most mel.n_fft {self.n_fft}", lambda v: v <= self.n_fft, "win_size")
+        require(self, "mel", *NON_NEGATIVE, "fmin")
+        nyquist = self.sampling_rate / 2
+        require(self, "mel", f"None or above mel.fmin {self.fmin} and at most {nyquist:g} (half the rate)",
+                lambda v: v is None or (_is_finite(v) and self.fmin < v <= nyquist), "fmax", "fmax_loss")
+
+# %% ../nbs/00_config.ipynb #7585f717
 @dataclass
 class GeneratorConfig:
     "Shape of the HiFi-GAN generator; the product of `upsample_rates` must equal the mel hop size."
@@ -41,6 +74,23 @@ class GeneratorConfig:
     upsample_initial_channel: int = 512
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+
+    def __post_init__(self):
+        ints = lambda v, least=1: len(v) > 0 and all(_is_int(x) and x >= least for x in v)
+        require(self, "generator", "'1' or '2'", lambda v: v in ("1", "2"), "resblock")
+        require(self, "generator", "a list of integers >= 1", ints, "upsample_rates")
+        rates = self.upsample_rates
+        require(self, "generator", f"one kernel per rate ({len(rates)}), each >= its rate by an even number",
+                lambda v: ints(v) and len(v) == len(rates) and all(k >= u and (k - u) % 2 == 0
+                                                                   for k, u in zip(v, rates)),
+                "upsample_kernel_sizes")
+        require(self, "generator", f"an integer >= {2 ** len(rates)} (halved at each of {len(rates)} stages)",
+                lambda v: _is_int(v) and v >= 2 ** len(rates), "upsample_initial_channel")
+        require(self, "generator", "a list of odd integers", lambda v: ints(v) and all(k % 2 for k in v),
+                "resblock_kernel_sizes")
+        require(self, "generator", "one list of integers >= 1 per resblock kernel size",
+                lambda v: len(v) == len(self.resblock_kernel_sizes) and all(ints(d) for d in v),
+                "resblock_dilation_sizes")
 
     @property
     def upsample_factor(self) -> int:
@@ -71,11 +121,26 @@ class DiscriminatorConfig:
     num_scales: int = 3
     width: float = 1.0  # channel multiplier; 1.0 is the official layout (and loads official weights)
 
+    def __post_init__(self):
+        require(self, "discriminator", "a list of integers >= 1",
+                lambda v: all(_is_int(p) and p >= 1 for p in v), "periods")
+        require(self, "discriminator", *AT_LEAST_0, "num_scales")
+        require(self, "discriminator", *POSITIVE, "width")
+        if not self.num_subdiscriminators:
+            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: "
+                            "no discriminator left")
+
     @property
     def num_subdiscriminators(self) -> int:
         return len(self.periods) + self.num_scales
 
-# %% ../nbs/00_config.ipynb #3b7883ab
+# %% ../nbs/00_config.ipynb #0e8ad369
+TRAIN_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+INFERENCE_PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("auto", "torch", "openvino")
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+# %% ../nbs/00_config.ipynb #c7ecd3ef
 @dataclass
 class TrainConfig:
     "The optimisation recipe; defaults are the project's RUSLAN recipe."
@@ -102,6 +167,21 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "auto"            # one of TRAIN_PRECISIONS
     d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
+
+    def __post_init__(self):
+        require(self, "train", *AT_LEAST_1, "batch_size", "grad_accum_steps", "segment_size", "epochs",
+                "log_every_steps")
+        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps",
+                "val_every_steps", "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
+        require(self, "train", *POSITIVE, "lr_g", "lr_d")
+        require(self, "train", *NON_NEGATIVE, "weight_decay", "lambda_fm", "lambda_mel", "grad_clip",
+                "checkpoint_every_minutes")
+        require(self, "train", "a number in (0, 1] (1: no decay)", lambda v: _is_finite(v) and 0 < v <= 1,
+                "lr_decay")
+        require(self, "train", "a pair of numbers in [0, 1)",
+                lambda v: len(v) == 2 and all(_is_finite(b) and 0 <= b < 1 for b in v), "betas")
+        require(self, "train", f"one of {', '.join(TRAIN_PRECISIONS)}", lambda v: v in TRAIN_PRECISIONS,
+                "precision")
 
 # %% ../nbs/00_config.ipynb #9989bdca
 @dataclass
@@ -143,14 +223,10 @@ class HealthConfig:
     max_nonfinite_steps: int = 10
 
     def __post_init__(self):
-        for name, value in vars(self).items():
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise UserError(f"health.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
-                     "max_nonfinite_steps"):
-            checks = getattr(self, name)
-            if checks < 1:
-                raise UserError(f"health.{name} must be at least 1 check, got {checks}")
+        require(self, "health", *NON_NEGATIVE, *vars(self))
+        require(self, "health", *AT_LEAST_0, "warmup_steps")
+        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window",
+                "grad_window", "grad_history", "nonfinite_window", "max_nonfinite_steps")
 
 # %% ../nbs/00_config.ipynb #1f6b1a2a
 CUSTOM = "custom"  # the label of a config (or generator) that matches no preset
@@ -167,6 +243,9 @@ class Config:
 
     def __post_init__(self):
         check_hop(self.generator, self.mel)
+        hop = self.mel.hop_size
+        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0,
+                "segment_size")
 
     @property
     def generator_preset(self) -> str:
@@ -225,39 +304,91 @@ def preset_config(name: str) -> Config:
     return cfg
 
 # %% ../nbs/00_config.ipynb #c8924d46
-def _coerce(value, like):
-    "Convert `value` (from YAML/JSON/CLI) to the type of the default `like`."
-    if isinstance(like, tuple):
-        return tuple(_coerce(v, like[0]) if like else v for v in value)
-    if isinstance(like, bool):
-        return bool(value)
-    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)):
-        return int(float(value))
-    if isinstance(like, float) and value is not None:
-        return float(value)
-    return value
+_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"),
+               "str": ("a string", "strings"), "bool": ("true or false", "booleans")}
 
-def _from_dict(cls, data: dict, where: str):
+def _tuple_parts(kind: str) -> list[str]:
+    "The item types of `tuple[...]`: `tuple[tuple[int, ...], ...]` -> `['tuple[int, ...]', '...']`."
+    parts, depth, start, args = [], 0, 0, kind[len("tuple["):-1]
+    for i, c in enumerate(args):
+        depth += (c == "[") - (c == "]")
+        if c == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+    return parts + [args[start:].strip()]
+
+def _describe(kind: str, plural: bool = False) -> str:
+    "What a value of the annotation `kind` is, in words: `tuple[float, float]` -> 'a list of 2 numbers'."
+    if kind.endswith(" | None"):
+        return f"{_describe(kind[:-len(' | None')], plural)} or null"
+    if kind.startswith("tuple["):
+        parts = _tuple_parts(kind)
+        items = _describe(parts[0], plural=True)
+        lists = "lists" if plural else "a list"
+        return f"{lists} of {items}" if parts[-1] == "..." else f"{lists} of {len(parts)} {items}"
+    return _KIND_NAMES[kind][plural]
+
+# %% ../nbs/00_config.ipynb #194ab227
+def _number(value):
+    "`value` as a Python number: numbers as they are, numeric strings read; `ValueError` otherwise."
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    return float(value) if isinstance(value, str) else value
+
+def _convert(value, kind: str):
+    "`value` as the annotation `kind`; `ValueError` when it cannot be one."
+    if kind.endswith(" | None"):
+        return None if value is None else _convert(value, kind[:-len(" | None")])
+    if kind.startswith("tuple["):
+        parts = _tuple_parts(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        kinds = [parts[0]] * len(value) if parts[-1] == "..." else parts
+        if len(kinds) != len(value):
+            raise ValueError(value)
+        return tuple(_convert(v, k) for v, k in zip(value, kinds))
+    if kind == "int":
+        number = _number(value)
+        if not (math.isfinite(number) and number == int(number)):
+            raise ValueError(value)
+        return int(number)
+    if kind == "float":
+        return float(_number(value))
+    if kind == "str" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    raise ValueError(value)
+
+def typed_value(value, kind: str, key: str, source: str):
+    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
+    try:
+        return _convert(value, kind)
+    except ValueError:
+        raise UserError(f"{source}: {key} = {value!r}: expected {_describe(kind)}") from None
+
+# %% ../nbs/00_config.ipynb #c0910c19
+def _from_dict(cls, data: dict, source: str, prefix: str = ""):
+    "An instance of the dataclass `cls` from the mapping `data` read from `source`; keys below `prefix`."
     if not isinstance(data, dict):
-        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise UserError(f"{source}: {prefix.rstrip('.') or 'the config'}: expected a mapping, "
+                        f"got {type(data).__name__}")
     names = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    default = cls()
-    kwargs = {}
+        raise UserError(f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+                        f"known: {', '.join(names)}")
+    default, kwargs = cls(), {}
     for k, v in data.items():
-        d = getattr(default, k)
-        if dataclasses.is_dataclass(d):
-            kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
-        elif isinstance(d, tuple) and d and isinstance(d[0], tuple):
-            kwargs[k] = tuple(tuple(_coerce(x, d[0][0]) for x in row) for row in v)
+        section = getattr(default, k)
+        if dataclasses.is_dataclass(section):
+            kwargs[k] = _from_dict(type(section), v, source, f"{prefix}{k}.")
         else:
-            kwargs[k] = _coerce(v, d) if v is not None else None
+            kwargs[k] = typed_value(v, names[k].type, prefix + k, source)
     try:
         return cls(**kwargs)
-    except UserError as e:  # a Config whose parts do not fit together
-        raise UserError(f"{where}: {e}") from None
+    except UserError as e:  # a value out of range, or parts that do not fit together
+        raise UserError(f"{source}: {e}") from None
 
 # %% ../nbs/00_config.ipynb #164d2414
 def _drop_legacy_keys(data: dict, where: str) -> dict:
@@ -335,45 +466,74 @@ def save_config(cfg: Config, path) -> Path:
 def load_config(path) -> Config:
     "Read a config written by `save_config` (or by hand: missing keys come from the preset it names)."
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
     data = _parse_text(path)
     base_name = data.get("preset", "recipe")
-    base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    try:
+        base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    except UserError as e:
+        raise UserError(f"{path}: preset: {e}") from None
     return _label(config_from_dict(_deep_merge(config_to_dict(base), data), str(path)))
 
 # %% ../nbs/00_config.ipynb #3f3975f5
+def _field_kind(item: str, parts: list[str]) -> str:
+    "The annotation of the field at the dotted path `parts` of a `Config`; a `UserError` for an unknown one."
+    cls = Config
+    for depth, name in enumerate(parts):
+        known = {f.name: f for f in fields(cls)}
+        if name not in known:
+            what = "key" if depth == len(parts) - 1 else "section"
+            raise UserError(f"--set {item}: unknown {what} {'.'.join(parts[:depth + 1])!r}")
+        section = getattr(cls(), name)
+        if depth < len(parts) - 1:
+            if not dataclasses.is_dataclass(section):
+                raise UserError(f"--set {item}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+            cls = type(section)
+        elif dataclasses.is_dataclass(section):
+            raise UserError(f"--set {item}: {name} is a section; set one of its keys, e.g. {name}.x=1")
+    return known[parts[-1]].type
+
 def _set_dotted(data: dict, item: str) -> None:
-    "Apply one `section.key=value` override to the nested dict `data`."
+    "Apply one `section.key=value` override to the nested dict `data`, the value typed (source `--set`)."
     import yaml
     if "=" not in item:
-        raise UserError(f"override {item!r}: expected section.key=value")
-    key, raw = item.split("=", 1)
-    parts = key.strip().split(".")
+        raise UserError(f"--set {item}: expected section.key=value")
+    key, raw = (part.strip() for part in item.split("=", 1))
+    parts = key.split(".")
+    kind = _field_kind(item, parts)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise UserError(f"--set {item}: cannot parse value {raw!r}") from None
     node = data
     for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            raise UserError(f"override {item!r}: unknown section {p!r}")
         node = node[p]
-    if parts[-1] not in node:
-        raise UserError(f"override {item!r}: unknown key {key.strip()!r}")
-    try:
-        node[parts[-1]] = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        raise UserError(f"override {item!r}: cannot parse value {raw!r}") from None
+    node[parts[-1]] = typed_value(value, kind, key, "--set")
 
 def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
     "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a `UserError`."
     data = config_to_dict(cfg)
     for item in overrides or []:
         _set_dotted(data, item)
-    return _label(config_from_dict(data, "override"))
+    return _label(config_from_dict(data, "--set"))
 
-# %% ../nbs/00_config.ipynb #0e8ad369
-TRAIN_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-INFERENCE_PRECISIONS = ("fp32", "bf16")
-BACKENDS = ("auto", "torch", "openvino")
-EXPORT_FORMATS = ("onnx", "torchscript")
+# %% ../nbs/00_config.ipynb #250b1e91
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+def config_differences(old: Config, new: Config, under: tuple[str, ...] = ()) -> list[str]:
+    "`key old -> new` for every value that differs (the `preset` label aside), only below the keys `under`."
+    a, b = _flat(config_to_dict(old)), _flat(config_to_dict(new))
+    keys = [k for k in a if k != "preset" and a[k] != b[k]]
+    if under:
+        keys = [k for k in keys if any(k == u or k.startswith(u + ".") for u in under)]
+    return [f"{k} {a[k]} -> {b[k]}" for k in keys]
 
 # %% ../nbs/00_config.ipynb #cca72f66
 def resolve_device(device="auto", local_rank: int = 0):

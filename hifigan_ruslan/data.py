@@ -12,11 +12,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .clips import id_variants
 from .config import Config, MelConfig, UserError
+from .locations import npy_file_problem
 from .mel import mel_spectrogram
 
 # %% auto #0
 __all__ = ['LOG_MEL_FLOOR', 'MEL_FRAME_TOLERANCE', 'read_split', 'VocoderDataset', 'find_mel_file', 'aligned_mel_frames',
-           'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+           'check_mel_values', 'check_cached_mel', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06a_data.ipynb #4faafffd
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -44,11 +45,10 @@ class VocoderDataset(Dataset):
         self.cfg = cfg or Config()
         self.root, self.split, self.train = Path(prepared_dir), split, train
         self.hop, self.segment_size = self.cfg.mel.hop_size, self.cfg.train.segment_size
-        if self.segment_size % self.hop:
-            raise UserError(f"segment_size {self.segment_size} is not a multiple of the hop size {self.hop}")
         items = read_split(self.root / f"{split}.txt")
         if not items:
-            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed")
+            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed; a run needs training and "
+                            "validation clips: prepare at least 2 clips, with --val-size 1 or more")
         self.ids, self.texts = [u for u, _ in items], [t for _, t in items]
         self.wav_paths = [self.root / "wavs" / f"{u}.wav" for u in self.ids]
         missing = [p for p in self.wav_paths if not p.is_file()]
@@ -68,9 +68,7 @@ class VocoderDataset(Dataset):
             path = find_mel_file(self.mel_dir, uid)
             if path is None:
                 raise UserError(f"{self.mel_dir / (uid + '.npy')}: no cached mel for clip {uid}")
-            frames.append(aligned_mel_frames(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
-            if not np.isfinite(np.load(path, mmap_mode="r")).all():  # one pass over the file, before training
-                raise UserError(f"{path}: the cached mel of clip {uid} holds NaN or infinite values")
+            frames.append(check_cached_mel(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
             paths.append(path)
         return paths, frames
 
@@ -124,10 +122,13 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
 def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
                        num_mels: int = MelConfig.num_mels, tolerance: int = MEL_FRAME_TOLERANCE) -> int:
     "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
+    problem = npy_file_problem(mel_path)
+    if problem is not None:
+        raise UserError(f"{mel_path}: not a .npy file ({problem})")
     try:
         shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
     except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
+        raise UserError(f"{mel_path}: not a readable .npy file ({str(e).splitlines()[0][:120]})") from None
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]
     if len(shape) != 2 or shape[0] != num_mels:
@@ -137,6 +138,22 @@ def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_si
         raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
     return min(shape[1], audio_frames)
+
+def check_mel_values(mel_path) -> None:
+    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
+    mel = np.load(mel_path, mmap_mode="r")
+    if mel.dtype.kind not in "f":
+        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly "
+                        "negative)")
+    if not np.isfinite(mel).all():
+        raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
+
+def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
+                     num_mels: int = MelConfig.num_mels) -> int:
+    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
+    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+    check_mel_values(mel_path)
+    return frames
 
 # %% ../nbs/06a_data.ipynb #e21d4fe5
 def _mixed_seed(*values: int) -> int:
@@ -180,8 +197,9 @@ def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, wor
     else:
         sampler = EpochShuffleSampler(len(dataset), seed)
     if len(sampler) < cfg.train.batch_size:
-        raise UserError(f"{len(sampler)} training clip(s) per process, "
-                        f"fewer than batch_size {cfg.train.batch_size}")
+        raise UserError(f"{len(sampler)} training clip(s) per process, fewer than batch_size "
+                        f"{cfg.train.batch_size}: lower it (--set train.batch_size={max(len(sampler), 1)}) "
+                        "or prepare more clips")
     workers = cfg.train.num_workers
     if workers == 0 and hasattr(dataset, "reseed"):
         dataset.reseed(seed)  # windows drawn in this process

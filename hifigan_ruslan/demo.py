@@ -6,7 +6,8 @@
 from __future__ import annotations
 import time
 from pathlib import Path
-from .config import UserError, apply_overrides, preset_config
+from .config import UserError, apply_overrides, preset_config, resolve_device
+from .locations import check_output_folder
 from .clips import bundled_corpus
 from .prepare import prepare_corpus
 from .training import train
@@ -79,7 +80,8 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         raise UserError(f"demo steps {steps}: must be at least 1")
     if finetune_steps < 0:
         raise UserError(f"fine-tuning steps {finetune_steps}: must be 0 or more")
-    out, start, cfg = Path(out).expanduser(), time.monotonic(), preset_config("tiny")
+    resolve_device(device)  # a wrong device, or an output folder that cannot be written: before any work
+    out, start, cfg = check_output_folder(out), time.monotonic(), preset_config("tiny")
     prepare_corpus(bundled_corpus(), out / "prepared", cfg=cfg, progress=progress)
     tr, _ = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device, progress=progress)
     wavs = [out / "prepared" / "wavs" / f"{uid}.wav" for uid in tr.val_set.ids]

@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import MelConfig, UserError
+from .locations import check_output_folder
 from .losses import loss_mel, mel_loss
 from .mel import mel_figure
 from .inference import Vocoder, load_audio
 
 # %% auto #0
-__all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance', 'optional_metrics',
-           'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mean_row', 'write_tables', 'evaluate_checkpoint',
-           'write_comparison']
+__all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance', 'import_with_stand_in',
+           'optional_metrics', 'crepe_periodicity', 'voicing_f1', 'clip_metrics', 'mean_row', 'write_tables',
+           'validation_clips', 'evaluate_checkpoint', 'write_comparison']
 
 # %% ../nbs/11_evaluation.ipynb #f6a3633b
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -45,18 +46,18 @@ def mr_stft_distance(reference: torch.Tensor, generated: torch.Tensor, resolutio
 
 
 # %% ../nbs/11_evaluation.ipynb #b63e9b99
-def _import_torchcrepe():
-    "`torchcrepe`, imported with an empty stand-in for `torchaudio` if the real one is missing or broken."
+def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
+    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` meanwhile."
     try:
-        return importlib.import_module("torchcrepe")
-    except (OSError, ImportError):  # torchaudio missing or broken: torchcrepe only reads files with it
-        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]:
-            del sys.modules[name]
-        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+        return importlib.import_module(module)
+    except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
+        for name in [k for k in sys.modules if k.split(".")[0] in (stand_in, module.split(".")[0])]:
+            del sys.modules[name]  # half-imported modules of the failed attempt
+        sys.modules[stand_in] = types.ModuleType(stand_in)
         try:
-            return importlib.import_module("torchcrepe")
+            return importlib.import_module(module)
         finally:
-            del sys.modules["torchaudio"]
+            del sys.modules[stand_in]
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -65,7 +66,7 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
     candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe")]
     for columns, module in candidates:
         try:
-            _import_torchcrepe() if module == "torchcrepe" else importlib.import_module(module)
+            import_with_stand_in(module)
         except Exception as e:
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
             notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({reason})")
@@ -78,7 +79,7 @@ VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
-    crepe = _import_torchcrepe()
+    crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
         _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
@@ -162,12 +163,10 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
     return row
 
-def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
-                        progress: bool = True) -> tuple[list[dict], list[str]]:
-    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
-    from tqdm.auto import tqdm
+def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
+    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split
-    data, out = Path(data), Path(out)
+    data = Path(data)
     if limit is not None and limit < 1:
         raise UserError(f"limit {limit}: must be at least 1")
     if not data.is_dir():
@@ -175,6 +174,14 @@ def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, t
     clips = read_split(data / "val.txt")[:limit]
     if not clips:
         raise UserError(f"{data / 'val.txt'}: no validation clips")
+    return clips
+
+def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
+                        progress: bool = True) -> tuple[list[dict], list[str]]:
+    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
+    from tqdm.auto import tqdm
+    data, out = Path(data), check_output_folder(out)
+    clips = validation_clips(data, limit)
     for sub in ("figures", "audio"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rows, errors = [], []

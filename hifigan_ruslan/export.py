@@ -4,12 +4,14 @@
 
 # %% ../nbs/10b_export.ipynb #e28ae81a
 from __future__ import annotations
-import io, os, tempfile, warnings
+import io, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from .config import EXPORT_FORMATS, UserError
+from .checkpoints import atomic_write
 from .generator import Generator
+from .locations import check_output_file
 from .cpu_runtime import OpenVINOGenerator
 from .inference import Vocoder
 
@@ -40,21 +42,15 @@ def _write_model(generator: Generator, path: str, fmt: str) -> None:
         torch.jit.trace(generator, torch.zeros(1, generator.num_mels, 32), check_trace=False).save(path)
 
 def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
-    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model; returns the path."
+    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model, atomically; the path."
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path, f"{fmt} model file", f"generator.{'onnx' if fmt == 'onnx' else 'pt'}")
     generator = vocoder.generator.cpu()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        _write_model(generator, tmp_name, fmt)
-        os.replace(tmp_name, path)
+        return atomic_write(path, lambda tmp: _write_model(generator, str(tmp), fmt))
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
         generator.to(vocoder.device)
-    return path
 
 # %% ../nbs/10b_export.ipynb #51df1fa8
 def check_export(vocoder: Vocoder, path, fmt: str, frames: int = 77) -> float:

@@ -4,21 +4,25 @@
 
 # %% ../nbs/10a_inference.ipynb #a5c89a2d
 from __future__ import annotations
-import math, os, pickle, warnings
+import itertools, math, os, pickle, warnings
+from collections.abc import Iterator
 from pathlib import Path
 from fastcore.basics import patch
 import numpy as np
 import torch
 from .config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
                                    resolve_device)
+from .clips import wav_truncation
+from .locations import check_input_file, npy_file_problem, torch_file_problem
 from .generator import Generator
-from .checkpoints import generator_from_checkpoint
+from .checkpoints import find_generator_file, generator_from_checkpoint
 from .mel import mel_spectrogram
 from .pretrained import pretrained_path
 from .cpu_runtime import OpenVINOGenerator, check_precision, runnable_precision
 
 # %% auto #0
-__all__ = ['MAX_LOG_MEL', 'receptive_field_frames', 'chunked_mel', 'Vocoder', 'load_audio', 'load_mel_file']
+__all__ = ['FLOAT_SUBTYPES', 'MAX_LOG_MEL', 'receptive_field_frames', 'mel_stream', 'chunked_mel', 'Vocoder', 'AudioFile',
+           'load_audio', 'MelFile', 'load_mel_file']
 
 # %% ../nbs/10a_inference.ipynb #21ae69a1
 def receptive_field_frames(cfg: GeneratorConfig) -> int:
@@ -36,19 +40,38 @@ def receptive_field_frames(cfg: GeneratorConfig) -> int:
     return math.ceil(context)
 
 # %% ../nbs/10a_inference.ipynb #2d9a5a3a
-def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> torch.Tensor:
-    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames: bounded memory."
+def mel_stream(audio_blocks, cfg: MelConfig | None = None,
+               chunk_frames: int = 2048) -> Iterator[torch.Tensor]:
+    "`mel_spectrogram` of a 1-D signal that arrives as `audio_blocks`, as pieces `[num_mels, frames]`."
     cfg = cfg or MelConfig()
-    hop, total = cfg.hop_size, audio.shape[-1] // cfg.hop_size
+    hop = cfg.hop_size
     margin = math.ceil(cfg.n_fft / hop)  # frames of signal either side that a frame's window can reach
-    pieces = []
-    for start in range(0, total, chunk_frames):
-        stop = min(start + chunk_frames, total)
+    buf, buf_start, start = torch.zeros(0), 0, 0  # buf holds samples from buf_start on; start: the next frame
+
+    def piece(stop: int, at_end: bool) -> torch.Tensor:
         lo, hi = max(0, start - margin), stop + margin
         # at the end the real edge, so that the reflect padding is the one-shot one
-        piece = audio[lo * hop:] if hi >= total else audio[lo * hop:hi * hop]
-        pieces.append(mel_spectrogram(piece, cfg)[:, start - lo:stop - lo])
-    return torch.cat(pieces, -1) if pieces else mel_spectrogram(audio, cfg)
+        audio = buf[lo * hop - buf_start:] if at_end else buf[lo * hop - buf_start:hi * hop - buf_start]
+        return mel_spectrogram(audio, cfg)[:, start - lo:stop - lo]
+
+    for block in audio_blocks:
+        buf = torch.cat([buf, torch.as_tensor(block, dtype=torch.float32)])
+        while start + chunk_frames + margin < (buf_start + len(buf)) // hop:  # not at the end, whatever comes
+            yield piece(start + chunk_frames, at_end=False)
+            start += chunk_frames
+            drop = max(0, start - margin) * hop - buf_start
+            buf, buf_start = buf[drop:], buf_start + drop
+    total = (buf_start + len(buf)) // hop
+    if total == 0:
+        yield mel_spectrogram(buf, cfg)
+    while start < total:
+        stop = min(start + chunk_frames, total)
+        yield piece(stop, at_end=stop + margin >= total)
+        start = stop
+
+def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> torch.Tensor:
+    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames: bounded memory."
+    return torch.cat(list(mel_stream([audio], cfg, chunk_frames)), -1)
 
 # %% ../nbs/10a_inference.ipynb #b0ab795c
 def _as_mel_batch(mel, num_mels: int) -> torch.Tensor:
@@ -88,8 +111,8 @@ class Vocoder:
     @classmethod
     def from_checkpoint(cls, path, preset: str | None = None, device=None, backend: str = "auto",
                         precision: str = "fp32") -> "Vocoder":
-        "Load a project checkpoint (config inside) or an official `g_XXXXXXXX` file (`preset` or inferred)."
-        generator, config = generator_from_checkpoint(path, preset)
+        "A project checkpoint, an official `g_` file (`preset` or inferred), a run folder or a model's name."
+        generator, config = generator_from_checkpoint(find_generator_file(path), preset)
         return cls(generator, config, device, backend, precision=precision)
 
     @classmethod
@@ -149,19 +172,35 @@ def _run(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
 
 # %% ../nbs/10a_inference.ipynb #80c2de94
 @patch
+def stream(self: Vocoder, mel_blocks) -> Iterator[torch.Tensor]:
+    "Audio `[B, hop t]` chunk by chunk for a mel `[B, num_mels, T]` that arrives as blocks, in equal windows."
+    hop, ctx, chunk = self.hop_size, self.context, self.chunk_frames
+    window = chunk + 2 * ctx
+    buf, buf_start, start = None, 0, 0  # buf: the frames from buf_start on; start: the next chunk's first
+
+    def piece(lo: int, stop: int, length: int) -> torch.Tensor:
+        audio = self._run(buf[..., lo - buf_start:lo - buf_start + length])
+        return audio[:, (start - lo) * hop:(stop - lo) * hop]
+
+    for block in mel_blocks:
+        buf = block if buf is None else torch.cat([buf, block], -1)
+        while max(0, start - ctx) + window <= buf_start + buf.shape[-1]:  # a window that the end cannot move
+            yield piece(max(0, start - ctx), start + chunk, window)
+            start += chunk
+            drop = max(0, start - window) - buf_start  # the last windows reach back at most this far
+            buf, buf_start = buf[..., drop:], buf_start + drop
+    total = buf_start + buf.shape[-1]
+    if start == 0 and total <= window:
+        yield self._run(buf)
+        return
+    for start in range(start, total, chunk):
+        lo = min(max(0, start - ctx), total - window)  # at the ends the window reaches inwards, not shorter
+        yield piece(lo, min(start + chunk, total), window)
+
+@patch
 def synthesize(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
     "Audio `[B, hop T]` for a mel batch `[B, num_mels, T]`, in windows of one length: chunk plus context."
-    total, hop, ctx = mel.shape[-1], self.hop_size, self.context
-    window = self.chunk_frames + 2 * ctx
-    if total <= window:
-        return self._run(mel)
-    out = torch.empty(mel.shape[0], total * hop)
-    for start in range(0, total, self.chunk_frames):
-        stop = min(start + self.chunk_frames, total)
-        lo = min(max(0, start - ctx), total - window)  # at the ends the window reaches inwards, not shorter
-        audio = self._run(mel[..., lo:lo + window])
-        out[:, start * hop:stop * hop] = audio[:, (start - lo) * hop:(stop - lo) * hop]
-    return out
+    return torch.cat(list(self.stream([mel])), -1)
 
 @patch
 def __call__(self: Vocoder, mel):
@@ -172,40 +211,105 @@ def __call__(self: Vocoder, mel):
     return audio.numpy() if isinstance(mel, np.ndarray) else audio
 
 @patch
+def resynthesis(self: Vocoder, audio_blocks) -> Iterator[np.ndarray]:
+    "Audio -> mel -> audio block by block: mono float32 blocks at the vocoder's rate in, and out."
+    blocks, head, n_fft = iter(audio_blocks), [], self.mel_config.n_fft
+    for block in blocks:  # a clip shorter than one mel window is handled whole
+        head.append(np.asarray(block, np.float32))
+        if sum(map(len, head)) >= n_fft:
+            break
+    samples = sum(map(len, head))
+    if samples < n_fft:  # padded with silence to one window, the output cut back to the clip's length
+        padded = np.pad(np.concatenate(head), (0, n_fft - samples))
+        yield self(mel_spectrogram(torch.from_numpy(padded), self.mel_config).numpy())[:samples]
+        return
+    mels = mel_stream(itertools.chain(head, blocks), self.mel_config, self.chunk_frames)
+    for audio in self.stream(mel[None] for mel in mels):
+        yield audio[0].numpy()
+
+@patch
 def resynthesize(self: Vocoder, wav_or_path, sampling_rate: int | None = None) -> np.ndarray:
     "Audio -> mel -> audio for a file or a float array at `sampling_rate` (any channels, rate): mono float32."
-    audio = load_audio(wav_or_path, self.sampling_rate, sampling_rate)
-    return self(chunked_mel(torch.from_numpy(audio), self.mel_config).numpy())
+    if isinstance(wav_or_path, (str, os.PathLike)):
+        blocks = AudioFile(wav_or_path, self.sampling_rate).blocks()
+    else:
+        blocks = [load_audio(wav_or_path, self.sampling_rate, sampling_rate)]
+    return np.concatenate(list(self.resynthesis(blocks)))
 
 # %% ../nbs/10a_inference.ipynb #3ae93bd5
-def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
-    "`(audio [samples, channels], sampling rate)` of a file; a `UserError` if it is missing or unreadable."
-    import soundfile as sf
-    if not path.is_file():
-        raise UserError(f"{path}: audio file not found")
-    try:
-        return sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
+class AudioFile:
+    "An audio file read in blocks, as mono float32 at `target_rate`; warns about what `prepare` would flag."
+    def __init__(self, path, target_rate: int = MelConfig.sampling_rate, block: int = 1 << 16):
+        import soundfile as sf
+        self.path, self.target_rate, self.block = check_input_file(path, "audio file"), target_rate, block
+        try:
+            info = sf.info(self.path)
+        except Exception as e:
+            reason = str(e).splitlines()[0][:120]
+            raise UserError(f"{self.path}: not a readable audio file ({reason})") from None
+        self.rate, self.subtype, self.scale = info.samplerate, info.subtype, 1.0
+        cut = wav_truncation(self.path)
+        if cut:
+            warnings.warn(f"{self.path}: {cut}; vocoding what it holds")
+        if self.subtype in FLOAT_SUBTYPES:
+            self._check_float_samples()
+        self.seconds = info.frames / self.rate
+
+    def _read(self) -> Iterator[np.ndarray]:
+        "The file's samples, mono float32 at its own rate, block by block."
+        import soundfile as sf
+        with sf.SoundFile(self.path) as f:
+            while len(data := f.read(self.block, dtype="float32", always_2d=True)):
+                yield data.mean(axis=1)
+
+    def _check_float_samples(self):
+        "Refuse NaN or infinite samples; scale samples beyond [-1, 1] to a peak of 0.99, with a warning."
+        peak = 0.0
+        for mono in self._read():
+            if not np.isfinite(mono).all():
+                raise UserError(f"{self.path}: audio contains NaN or infinite samples")
+            peak = max(peak, float(np.abs(mono).max(initial=0.0)))
+        if peak > 1.0:
+            self.scale = 0.99 / peak
+            warnings.warn(f"{self.path}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by "
+                          f"{self.scale:.3f}, as prepare does")
+
+# %% ../nbs/10a_inference.ipynb #af6c28d0
+@patch
+def blocks(self: AudioFile) -> Iterator[np.ndarray]:
+    "Mono float32 blocks at `target_rate`, the whole file in order."
+    import soxr
+    resampler = None
+    if self.rate != self.target_rate:
+        resampler = soxr.ResampleStream(self.rate, self.target_rate, 1, dtype="float32", quality="HQ")
+    samples = 0
+    for mono in self._read():
+        samples += len(mono)
+        mono = mono * np.float32(self.scale) if self.scale != 1.0 else mono
+        yield resampler.resample_chunk(mono) if resampler else mono
+    if samples == 0:
+        raise UserError(f"{self.path}: no audio samples")
+    if resampler:
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+# %% ../nbs/10a_inference.ipynb #f94309c6
 def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate,
                sampling_rate: int | None = None) -> np.ndarray:
-    "Mono float32 audio at `target_rate` from a file or an array (`[N]`/`[N, channels]` at `sampling_rate`)."
+    "Mono float32 audio at `target_rate` from a file (`AudioFile`) or an array at `sampling_rate`."
     import soxr
     if isinstance(wav_or_path, (str, os.PathLike)):
-        name = str(wav_or_path)
-        audio, sampling_rate = _read_audio_file(Path(wav_or_path))
-    else:
-        name = "audio"
-        audio = np.asarray(wav_or_path, dtype=np.float32)
-        sampling_rate = sampling_rate or target_rate
-        if audio.ndim == 1:
-            audio = audio[:, None]
+        return np.concatenate(list(AudioFile(wav_or_path, target_rate).blocks()))
+    audio = np.asarray(wav_or_path, dtype=np.float32)
+    sampling_rate = sampling_rate or target_rate
+    if audio.ndim == 1:
+        audio = audio[:, None]
     if audio.ndim != 2 or audio.shape[0] == 0:
-        raise UserError(f"{name}: empty or not [samples, channels] audio (shape {audio.shape})")
+        raise UserError(f"audio: empty or not [samples, channels] audio (shape {audio.shape})")
     mono = audio.mean(axis=1)
     if not np.isfinite(mono).all():
-        raise UserError(f"{name}: audio contains NaN or infinite samples")
+        raise UserError("audio: audio contains NaN or infinite samples")
     if sampling_rate != target_rate:
         mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
@@ -213,57 +317,112 @@ def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate,
 # %% ../nbs/10a_inference.ipynb #bb00f3cb
 MAX_LOG_MEL = 12.0  # exp(12) ~ 1.6e5: far above any mel magnitude of audio in [-1, 1]
 
-def _read_mel_array(path: Path) -> np.ndarray:
-    "The raw array in a `.npy` / `.pt` mel file; a `UserError` naming the file if it cannot be read safely."
+def _open_npy(path: Path) -> np.ndarray:
+    "A `.npy` file as a read-only memory map: nothing is read but the header."
+    problem = npy_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a .npy file ({problem})")
     try:
-        if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if path.suffix == ".pt":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:  # object arrays cannot be mapped (nor read without pickle)
+        raise UserError(f"{path}: not a readable mel file ({str(e).splitlines()[0][:120]})") from None
+
+def _open_pt(path: Path) -> torch.Tensor:
+    "The tensor of a `.pt` file (or its `mel` entry), memory-mapped where the file's format allows it."
+    problem = torch_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a PyTorch file ({problem})")
+    try:
+        try:
+            mel = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the format before PyTorch 1.6 cannot be mapped
             mel = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(mel, dict) and "mel" in mel:
-                mel = mel["mel"]
-            if not isinstance(mel, torch.Tensor):
-                raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
-            return mel.float().numpy()
-    except UserError:
-        raise
     except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file "
-                        "(needs pickle, refused: weights_only=True)") from None
+        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused)") from None
     except Exception as e:
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a readable mel file ({reason})") from None
-    raise UserError(f"{path}: unknown mel file type {path.suffix!r} (expected .npy or .pt)")
+        raise UserError(f"{path}: not a readable mel file ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    if isinstance(mel, dict) and "mel" in mel:
+        mel = mel["mel"]
+    if not isinstance(mel, torch.Tensor):
+        raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
+    return mel
 
 # %% ../nbs/10a_inference.ipynb #f3c34763
-def _check_log_mel(mel: np.ndarray, path: Path, num_mels: int) -> np.ndarray:
-    "`mel` as a float32 `[num_mels, T]` natural-log mel, or a `UserError` saying why it cannot be one."
-    if mel.dtype.kind not in "fiu":
-        raise UserError(f"{path}: holds {mel.dtype} values, not numbers")
-    mel = np.asarray(mel, dtype=np.float32)
-    if mel.ndim == 3 and mel.shape[0] == 1:
-        mel = mel[0]
-    if mel.ndim != 2:
-        raise UserError(f"{path}: shape {mel.shape}: expected [{num_mels}, T] or [1, {num_mels}, T]")
-    if mel.shape[0] != num_mels and mel.shape[1] == num_mels:
-        mel = mel.T  # [T, num_mels], unambiguous
-    if mel.shape[0] != num_mels:
-        raise UserError(f"{path}: shape {mel.shape}: {mel.shape[0]} bands, expected {num_mels}")
-    if mel.shape[1] == 0:
-        raise UserError(f"{path}: has no frames")
-    bad = int((~np.isfinite(mel)).sum())
-    if bad:
-        raise UserError(f"{path}: contains {bad} NaN or infinite values")
-    if mel.min() >= 0:
-        raise UserError(f"{path}: all values >= 0 (min {mel.min():.3g}): looks like a linear mel, "
-                        "expected a natural-log mel")
-    if mel.max() > MAX_LOG_MEL:
-        raise UserError(f"{path}: values up to {mel.max():.3g}: not a natural-log mel (dB or linear scale?)")
-    return np.ascontiguousarray(mel)
+class MelFile:
+    "A `.npy` / `.pt` log-mel `[num_mels, T]` (`[1, num_mels, T]`, `[T, num_mels]`), checked, read in pieces."
+    def __init__(self, path, num_mels: int = MelConfig.num_mels, block: int = 1 << 15):
+        self.path, self.num_mels = check_input_file(path, "mel file"), num_mels
+        if self.path.suffix not in (".npy", ".pt"):
+            raise UserError(f"{self.path}: unknown mel file type {self.path.suffix!r} (expected .npy or .pt)")
+        self._tensor = _open_pt(self.path) if self.path.suffix == ".pt" else None
+        self._layout(self._array())
+        self._check_values(block)
 
+    def _array(self):
+        "The whole mel as stored: a fresh memory map of a `.npy` file, or the `.pt` file's tensor."
+        return _open_npy(self.path) if self._tensor is None else self._tensor
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        "Frames `start:stop` as a float32 `[num_mels, frames]` array."
+        mel = self._array()
+        mel = mel[0] if self._batched else mel
+        piece = mel[start:stop].T if self._time_major else mel[:, start:stop]
+        piece = piece.float().numpy() if isinstance(piece, torch.Tensor) else piece
+        return np.array(piece, dtype=np.float32, order="C")  # a copy: the map is closed when it is dropped
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        "The whole mel in pieces of `size` frames."
+        for start in range(0, self.frames, size):
+            yield self.read(start, start + size)
+
+# %% ../nbs/10a_inference.ipynb #23b7a962
+@patch
+def _layout(self: MelFile, mel):
+    "Read the layout off the shape and type: a `UserError` for one that cannot be a log-mel."
+    shape, kind = tuple(mel.shape), (str(mel.dtype).removeprefix("torch."), _dtype_kind(mel))
+    if kind[1] not in "fiu":
+        raise UserError(f"{self.path}: holds {kind[0]} values, not numbers")
+    self._batched = len(shape) == 3 and shape[0] == 1
+    rows = shape[1:] if self._batched else shape
+    if len(rows) != 2:
+        n = self.num_mels
+        raise UserError(f"{self.path}: shape {shape}: expected [{n}, T] or [1, {n}, T]")
+    self._time_major = rows[0] != self.num_mels and rows[1] == self.num_mels  # [T, num_mels]: unambiguous
+    bands, self.frames = rows[::-1] if self._time_major else rows
+    if bands != self.num_mels:
+        raise UserError(f"{self.path}: shape {shape}: {rows[0]} bands, expected {self.num_mels}")
+    if self.frames == 0:
+        raise UserError(f"{self.path}: has no frames")
+    if kind[1] in "iu":
+        warnings.warn(f"{self.path}: holds {kind[0]} values (integers), not the floats of a natural-log mel; "
+                      "vocoded as they are")
+
+def _dtype_kind(mel) -> str:
+    "numpy's kind letter of an array's or a tensor's element type: `f`, `i`, `u`, ..."
+    if isinstance(mel, torch.Tensor):
+        return np.dtype(str(mel.dtype).removeprefix("torch.").replace("bfloat16", "float32")).kind
+    return mel.dtype.kind
+
+@patch
+def _check_values(self: MelFile, block: int):
+    "One pass over the values in blocks: refuse NaN or infinity, a linear scale and a dB scale."
+    bad, low, high = 0, math.inf, -math.inf
+    for piece in self.blocks(block):
+        finite = np.isfinite(piece)
+        bad += int((~finite).sum())
+        if finite.any():
+            low, high = min(low, float(piece[finite].min())), max(high, float(piece[finite].max()))
+    if bad:
+        raise UserError(f"{self.path}: contains {bad} NaN or infinite values")
+    if low >= 0:
+        raise UserError(f"{self.path}: all values >= 0 (min {low:.3g}): looks like a linear mel, "
+                        "expected a natural-log mel")
+    if high > MAX_LOG_MEL:
+        raise UserError(f"{self.path}: values up to {high:.3g}: not a natural-log mel (dB or linear scale?)")
+
+# %% ../nbs/10a_inference.ipynb #8955892b
 def load_mel_file(path, num_mels: int = MelConfig.num_mels) -> np.ndarray:
     "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; a `UserError` naming the file and the problem."
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: mel file not found")
-    return _check_log_mel(_read_mel_array(path), path, num_mels)
+    mel = MelFile(path, num_mels)
+    return mel.read()

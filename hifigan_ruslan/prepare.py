@@ -13,10 +13,11 @@ from .config import Config, UserError
 from .clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
                                   clip_key, is_wav_name, problem_record, process_clip,
                                   read_metadata)
-from .data import aligned_mel_frames, find_mel_file
+from .locations import check_output_folder
 
 # %% auto #0
-__all__ = ['MANIFEST_NAME', 'find_corpus', 'default_workers', 'split_ids', 'prepare_corpus', 'format_summary', 'check_mel_dir']
+__all__ = ['MANIFEST_NAME', 'find_corpus', 'default_workers', 'split_ids', 'prepare_corpus', 'split_warnings',
+           'metadata_encoding', 'format_summary', 'check_mel_dir']
 
 # %% ../nbs/06b_prepare.ipynb #2f596513
 def _looks_like_metadata(path: Path) -> bool:
@@ -226,6 +227,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
                    mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
     "Check, resample (22,050 Hz mono 16-bit) and split the corpus under `data_path` into `out`; the report."
     _check_counts(workers, val_size)
+    check_output_folder(out)
     cfg = cfg or Config()
     start = time.perf_counter()
     data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
@@ -269,6 +271,8 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
         "hours_kept": round(seconds / 3600, 4), "seconds_kept": round(seconds, 2),
         "sample_rates": {str(sr): n for sr, n in sorted(rates.items())}, "target_sample_rate": target_sr,
         "train": len(train_ids), "val": len(val_ids), "val_size_requested": val_size, "seed": seed,
+        "metadata_encoding": metadata_encoding(problems),
+        "warnings": split_warnings(len(train_ids), len(val_ids), val_size, cfg),
         "problem_counts": {}, "problems": problems, "elapsed_s": round(time.perf_counter() - start, 2),
     }
     if mel_dir is not None:
@@ -279,6 +283,35 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
         raise UserError(f"{data_path}: no usable clip among {len(pairs)} "
                         f"({len(problems)} problems listed in {out / 'report.json'})")
     return report
+
+# %% ../nbs/06b_prepare.ipynb #e6ec18f5
+def split_warnings(n_train: int, n_val: int, val_size: int, cfg: Config | None = None) -> list[str]:
+    "What `train` (with `cfg`, the recipe by default) would say about a split of `n_train` and `n_val` clips."
+    t = (cfg or Config()).train
+    warnings = []
+    if n_val == 0 and val_size == 0:
+        warnings.append("--val-size 0: val.txt is empty, but training validates on it: prepare again with "
+                        "--val-size 1 or more")
+    elif n_val == 0:
+        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least "
+                        "2 clips (one to train on, one to validate on)")
+    elif n_val < val_size:
+        warnings.append(f"--val-size {val_size}: {n_val} validation clip(s) used, at most a fifth of the "
+                        f"{n_train + n_val} kept clips")
+    step = t.batch_size * t.grad_accum_steps
+    if 0 < n_train < step:
+        sizes = f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}"
+        advice = f"--set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1"
+        warnings.append(f"train.txt lists {n_train} clip(s), fewer than one training step takes ({step}: "
+                        f"{sizes}): train with {advice}")
+    return warnings
+
+def metadata_encoding(problems: list[dict]) -> str:
+    "The encoding the metadata was read in, as `read_metadata`'s problems tell it."
+    kinds = {p["kind"]: p["reason"] for p in problems if p.get("line") == 1}
+    if "cp1251" in kinds:
+        return "cp1251"
+    return "utf-16" if "UTF-16" in kinds.get("bom", "") else "utf-8"
 
 # %% ../nbs/06b_prepare.ipynb #550f9710
 def format_summary(report: dict) -> str:
@@ -296,7 +329,10 @@ def format_summary(report: dict) -> str:
     if "mel_dir" in report:
         m = report["mel_dir"]
         lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, "
-                     f"{m['mismatched']} mismatched")
+                     f"{m['mismatched']} mismatched, {m['bad']} bad (integer, NaN or infinite values)")
+    if report.get("metadata_encoding", "utf-8") != "utf-8":
+        lines.append(f"  metadata read as {report['metadata_encoding']}, not UTF-8 (see report.json)")
+    lines += [f"  warning: {w}" for w in report.get("warnings", [])]
     out = Path(report["out"])
     lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
     return "\n".join(lines)
@@ -305,6 +341,8 @@ def format_summary(report: dict) -> str:
 def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
+    # the dataset's rules, imported here: the rest of `prepare` needs no PyTorch, and starts faster without it
+    from hifigan_ruslan.data import aligned_mel_frames, check_mel_values, find_mel_file
     cfg = cfg or Config()
     mel_dir = Path(mel_dir).expanduser()
     if not mel_dir.is_dir():
@@ -323,6 +361,12 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
             counts["mismatched"] += 1
             problems.append(problem_record("id", uid, "mel_frames", str(e), "kept"))
             continue
+        try:
+            check_mel_values(path)
+        except UserError as e:
+            counts["bad"] += 1
+            problems.append(problem_record("id", uid, "mel_values", str(e), "kept"))
+            continue
         counts["ok"] += 1
     return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],
-            "mismatched": counts["mismatched"]}
+            "mismatched": counts["mismatched"], "bad": counts["bad"]}

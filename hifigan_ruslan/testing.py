@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['relative_rms_error', 'reference_weights']
+__all__ = ['relative_rms_error', 'reference_weights', 'read_only_folder']
 
 # %% ../nbs/00a_testing.ipynb #e06a4716
 def relative_rms_error(output, reference) -> float:
@@ -32,3 +32,26 @@ def reference_weights(manifest: dict[str, list[int]], fill_scale: float = 0.05) 
         sd[k[:-4] + "u"] = U[:, 0].contiguous()
         sd[k[:-4] + "v"] = Vh[0].contiguous()
     return sd
+
+# %% ../nbs/00a_testing.ipynb #f85157fe
+import os, subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+# %% ../nbs/00a_testing.ipynb #184773fe
+@contextmanager
+def read_only_folder(path):
+    "Inside: `path` (created), a folder this process cannot write in; `None` where that cannot be arranged."
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+    immutable = False
+    if os.access(path, os.W_OK):  # root: the mode does not stop it
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        immutable = done.returncode == 0
+    try:
+        yield None if os.access(path, os.W_OK) else path
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o755)

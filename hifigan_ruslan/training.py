@@ -10,8 +10,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
-from .config import Config, UserError, apply_overrides, load_config, preset_config, save_config
-from .checkpoints import find_generator_file, find_resume_checkpoint
+from .config import (Config, UserError, apply_overrides, config_differences, config_from_dict,
+                                   load_config, preset_config, save_config)
+from .checkpoints import (checkpoint_dir, find_generator_file, find_resume_checkpoint,
+                                        resumable_step)
+from .locations import check_output_folder
 from .health import HealthMonitor
 from .metrics import IntervalStats, MetricsLog, plot_metrics
 from .run_folder import RunLock
@@ -19,7 +22,8 @@ from .stopping import Clock, SignalFlag, StopCheck, TrainingDiverged
 from .trainer import StepResult, Trainer, init_distributed, resolve_precision
 
 # %% auto #0
-__all__ = ['HEALTH_INPUTS', 'batch_groups', 'Logbook', 'fit', 'train', 'resolve_config', 'train_summary', 'stop_exit_code']
+__all__ = ['HEALTH_INPUTS', 'RESUME_FIXED', 'batch_groups', 'Logbook', 'fit', 'check_resume_config', 'train', 'resolve_config',
+           'train_summary', 'stop_exit_code']
 
 # %% ../nbs/09a_training.ipynb #91eccd1f
 def batch_groups(loader, size: int):
@@ -147,7 +151,8 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
     if steps_per_epoch == 0:
         raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
-                        f"step's {tr.batch_size} x {tr.accum} accumulated batches")
+                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
+                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
@@ -203,7 +208,27 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     return stop.reason
 
 # %% ../nbs/09a_training.ipynb #84891873
-def _check_inputs(data_dir: Path, max_steps, time_budget, init_from, resume_from):
+RESUME_FIXED = ("mel", "generator", "discriminator", "train.lr_g", "train.lr_d", "train.betas",
+                "train.weight_decay", "train.lr_decay")
+
+def check_resume_config(saved: Config, asked: Config, where) -> None:
+    "A `UserError` naming the values in `RESUME_FIXED` that `asked` changes from a run's `saved` config."
+    changed = config_differences(saved, asked, under=RESUME_FIXED)
+    if changed:
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise UserError(f"{where}: this run was trained with other values: {shown}; resume it with its "
+                        "own config (the --preset/--config it started with, or neither) or train into a new "
+                        "--out")
+
+def _check_saved_config(cfg: Config, run_dir: Path) -> None:
+    "Compare `cfg` with the `config.yaml` of `run_dir` when the run has checkpoints to resume from."
+    saved = run_dir / "config.yaml"
+    if resumable_step(checkpoint_dir(run_dir)) is not None and saved.is_file():
+        check_resume_config(load_config(saved), cfg, saved)
+
+# %% ../nbs/09a_training.ipynb #37387096
+def _check_inputs(data_dir: Path, run_dir: Path, max_steps, time_budget, init_from, resume_from):
+    check_output_folder(run_dir, "run folder")
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: prepared data folder not found (run `hifigan-ruslan prepare`)")
     if max_steps is not None and max_steps < 0:
@@ -228,7 +253,15 @@ def _restore(tr: Trainer, init_from, resume_from) -> bool:
     if point is not None and init_from is not None:
         ignored.append(f"--init-from {init_from}")
     if point is not None:
-        tr.load(point.g, point.do)
+        if "config" in point.g:
+            saved = config_from_dict(point.g["config"], f"{point.path}: config")
+            check_resume_config(saved, tr.cfg, point.path)
+        try:
+            tr.load(point.g, point.do)
+        except RuntimeError as e:  # an official checkpoint of another shape: it has no config to compare
+            detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e)[:120])
+            raise UserError(f"{point.path}: its weights do not fit this run's config "
+                            f"({tr.cfg.generator_preset} generator): {detail}") from None
         tr.log(f"Resuming from {point.path} (step {point.step})")
         for note in ignored:
             tr.log(f"note: {note} ignored: resuming instead")
@@ -238,7 +271,7 @@ def _restore(tr: Trainer, init_from, resume_from) -> bool:
         tr.log(w)
     return point is not None
 
-# %% ../nbs/09a_training.ipynb #1b6fb5b6
+# %% ../nbs/09a_training.ipynb #df5e7be7
 def _describe(tr: Trainer) -> str:
     processes = f" x {tr.dist.world_size} processes" if tr.dist.world_size > 1 else ""
     return (f"{tr.cfg.preset} preset, generator {tr.cfg.generator_preset}, {tr.precision} on {tr.device}"
@@ -249,7 +282,8 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
           progress: bool = True, mel_dir=None) -> tuple[Trainer, str]:
     "Train (or resume) the run in `run_dir` on the prepared `data_dir`; returns `(trainer, stop reason)`."
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    _check_inputs(data_dir, max_steps, time_budget, init_from, resume_from)
+    _check_inputs(data_dir, run_dir, max_steps, time_budget, init_from, resume_from)
+    _check_saved_config(cfg, run_dir)
     resolve_precision(cfg.train.precision, "cpu")  # a bad value fails before anything starts
     own_group = not dist.is_initialized()
     info, dev = init_distributed(device)

@@ -55,6 +55,50 @@ assert issubclass(UserError, ValueError)
 # and must upsample each frame by exactly `mel.hop_size` samples. `GeneratorConfig` therefore holds no band count,
 # and `Config` checks, whenever one is built or loaded, that the product of the upsampling rates equals the hop.
 
+# %% [markdown]
+# Every dataclass checks its own values when it is built, whether from a file, from `--set` or in Python, so that a
+# batch size of 0 or a learning rate of -1 is a one-line `UserError` naming the key, not a traceback from deep inside
+# PyTorch. `require` states one rule for several fields:
+
+# %%
+#| export
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+def _is_finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+def require(cfg, section: str, need: str, ok, *names: str) -> None:
+    "Raise a `UserError` naming `section.name` and its value for the first of `names` whose value fails `ok`."
+    for name in names:
+        value = getattr(cfg, name)
+        try:
+            good = bool(ok(value))
+        except TypeError:
+            good = False
+        if not good:
+            raise UserError(f"{section}.{name} = {value!r}: must be {need}")
+
+# the rules most fields follow: (what the value must be, the test)
+AT_LEAST_1 = ("an integer >= 1", lambda v: _is_int(v) and v >= 1)
+AT_LEAST_0 = ("an integer >= 0", lambda v: _is_int(v) and v >= 0)
+POSITIVE = ("a finite number > 0", lambda v: _is_finite(v) and v > 0)
+NON_NEGATIVE = ("a finite number >= 0", lambda v: _is_finite(v) and v >= 0)
+
+# %%
+show_doc(require)
+
+# %%
+from types import SimpleNamespace
+
+# %%
+test_fail(lambda: require(SimpleNamespace(n=0), "train", *AT_LEAST_1, "n"), exc=UserError,
+          contains="train.n = 0: must be an integer >= 1")
+test_fail(lambda: require(SimpleNamespace(x="a"), "train", *POSITIVE, "x"),
+          contains="train.x = 'a': must be a finite number > 0")
+require(SimpleNamespace(n=3, x=0.5), "train", *AT_LEAST_1, "n")
+
+
 # %%
 #| export
 @dataclass
@@ -69,6 +113,14 @@ class MelConfig:
     fmax: float | None = 8000.0       # the generator's input mel
     fmax_loss: float | None = None    # the loss mel: full band, up to sampling_rate / 2
 
+    def __post_init__(self):
+        require(self, "mel", *AT_LEAST_1, "sampling_rate", "n_fft", "hop_size", "win_size", "num_mels")
+        require(self, "mel", f"at most mel.n_fft {self.n_fft}", lambda v: v <= self.n_fft, "win_size")
+        require(self, "mel", *NON_NEGATIVE, "fmin")
+        nyquist = self.sampling_rate / 2
+        require(self, "mel", f"None or above mel.fmin {self.fmin} and at most {nyquist:g} (half the rate)",
+                lambda v: v is None or (_is_finite(v) and self.fmin < v <= nyquist), "fmax", "fmax_loss")
+
 
 # %%
 #| export
@@ -81,6 +133,23 @@ class GeneratorConfig:
     upsample_initial_channel: int = 512
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
+
+    def __post_init__(self):
+        ints = lambda v, least=1: len(v) > 0 and all(_is_int(x) and x >= least for x in v)
+        require(self, "generator", "'1' or '2'", lambda v: v in ("1", "2"), "resblock")
+        require(self, "generator", "a list of integers >= 1", ints, "upsample_rates")
+        rates = self.upsample_rates
+        require(self, "generator", f"one kernel per rate ({len(rates)}), each >= its rate by an even number",
+                lambda v: ints(v) and len(v) == len(rates) and all(k >= u and (k - u) % 2 == 0
+                                                                   for k, u in zip(v, rates)),
+                "upsample_kernel_sizes")
+        require(self, "generator", f"an integer >= {2 ** len(rates)} (halved at each of {len(rates)} stages)",
+                lambda v: _is_int(v) and v >= 2 ** len(rates), "upsample_initial_channel")
+        require(self, "generator", "a list of odd integers", lambda v: ints(v) and all(k % 2 for k in v),
+                "resblock_kernel_sizes")
+        require(self, "generator", "one list of integers >= 1 per resblock kernel size",
+                lambda v: len(v) == len(self.resblock_kernel_sizes) and all(ints(d) for d in v),
+                "resblock_dilation_sizes")
 
     @property
     def upsample_factor(self) -> int:
@@ -130,9 +199,33 @@ class DiscriminatorConfig:
     num_scales: int = 3
     width: float = 1.0  # channel multiplier; 1.0 is the official layout (and loads official weights)
 
+    def __post_init__(self):
+        require(self, "discriminator", "a list of integers >= 1",
+                lambda v: all(_is_int(p) and p >= 1 for p in v), "periods")
+        require(self, "discriminator", *AT_LEAST_0, "num_scales")
+        require(self, "discriminator", *POSITIVE, "width")
+        if not self.num_subdiscriminators:
+            raise UserError("discriminator.periods = () and discriminator.num_scales = 0: "
+                            "no discriminator left")
+
     @property
     def num_subdiscriminators(self) -> int:
         return len(self.periods) + self.num_scales
+
+
+# %% [markdown]
+# The values a run may choose among are owned here, next to the fields that hold them, so that the command line
+# can offer them without importing the modules that use them: the precisions of training (`train.precision`:
+# `auto` picks bf16 or fp16 on a GPU and fp32 on a CPU, see [The trainer](09_trainer.ipynb)), and the
+# backends and precisions of inference (OpenVINO in fp32 or mixed bf16 on the CPU, see
+# [CPU runtime](10_cpu_runtime.ipynb)), and the formats of an exported generator ([Export](10b_export.ipynb)).
+
+# %%
+#| export
+TRAIN_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+INFERENCE_PRECISIONS = ("fp32", "bf16")
+BACKENDS = ("auto", "torch", "openvino")
+EXPORT_FORMATS = ("onnx", "torchscript")
 
 
 # %%
@@ -163,6 +256,21 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "auto"            # one of TRAIN_PRECISIONS
     d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
+
+    def __post_init__(self):
+        require(self, "train", *AT_LEAST_1, "batch_size", "grad_accum_steps", "segment_size", "epochs",
+                "log_every_steps")
+        require(self, "train", *AT_LEAST_0, "checkpoint_every_epochs", "checkpoint_every_steps",
+                "val_every_steps", "keep_last", "num_val_samples", "num_workers", "seed", "d_warmup_steps")
+        require(self, "train", *POSITIVE, "lr_g", "lr_d")
+        require(self, "train", *NON_NEGATIVE, "weight_decay", "lambda_fm", "lambda_mel", "grad_clip",
+                "checkpoint_every_minutes")
+        require(self, "train", "a number in (0, 1] (1: no decay)", lambda v: _is_finite(v) and 0 < v <= 1,
+                "lr_decay")
+        require(self, "train", "a pair of numbers in [0, 1)",
+                lambda v: len(v) == 2 and all(_is_finite(b) and 0 <= b < 1 for b in v), "betas")
+        require(self, "train", f"one of {', '.join(TRAIN_PRECISIONS)}", lambda v: v in TRAIN_PRECISIONS,
+                "precision")
 
 
 # %% [markdown]
@@ -218,14 +326,10 @@ class HealthConfig:
     max_nonfinite_steps: int = 10
 
     def __post_init__(self):
-        for name, value in vars(self).items():
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise UserError(f"health.{name} must be a finite number >= 0, got {value!r}")
-        for name in ("window", "audio_window", "grad_window", "grad_history", "nonfinite_window",
-                     "max_nonfinite_steps"):
-            checks = getattr(self, name)
-            if checks < 1:
-                raise UserError(f"health.{name} must be at least 1 check, got {checks}")
+        require(self, "health", *NON_NEGATIVE, *vars(self))
+        require(self, "health", *AT_LEAST_0, "warmup_steps")
+        require(self, "health", "an integer >= 1 (checks)", AT_LEAST_1[1], "window", "audio_window",
+                "grad_window", "grad_history", "nonfinite_window", "max_nonfinite_steps")
 
 
 # %%
@@ -236,11 +340,12 @@ show_doc(HealthConfig)
 
 # %%
 print(HealthConfig(warmup_steps=500, window=5))
-test_fail(lambda: HealthConfig(window=0), exc=UserError, contains="health.window must be at least 1 check, got 0")
+test_fail(lambda: HealthConfig(window=0), exc=UserError,
+          contains="health.window = 0: must be an integer >= 1")
 test_fail(lambda: HealthConfig(chance_tolerance=-0.1), exc=UserError,
-          contains="health.chance_tolerance must be a finite number >= 0, got -0.1")
+          contains="health.chance_tolerance = -0.1: must be a finite number >= 0")
 test_fail(lambda: HealthConfig(dc_offset_max=float("nan")), exc=UserError,
-          contains="health.dc_offset_max must be a finite number >= 0, got nan")
+          contains="health.dc_offset_max = nan: must be a finite number >= 0")
 
 # %% [markdown]
 # `Config.preset` names the preset the config *is*: a saved file, a loaded one and an overridden one keep the name
@@ -264,6 +369,9 @@ class Config:
 
     def __post_init__(self):
         check_hop(self.generator, self.mel)
+        hop = self.mel.hop_size
+        require(self.train, "train", f"a multiple of mel.hop_size {hop}", lambda v: v % hop == 0,
+                "segment_size")
 
     @property
     def generator_preset(self) -> str:
@@ -289,11 +397,33 @@ show_doc(check_hop)
 # a config cannot even be built:
 
 # %%
-v3_gen = GeneratorConfig(upsample_rates=(8, 8, 4))
+v3_gen = GeneratorConfig(upsample_rates=(8, 8, 4), upsample_kernel_sizes=(16, 16, 8))
 test_eq(Config(generator=v3_gen).generator_preset, CUSTOM)  # 8 x 8 x 4 = 256: fine, but not a preset shape
-half_hop = GeneratorConfig(upsample_rates=(8, 8, 2))
+half_hop = GeneratorConfig(upsample_rates=(8, 8, 2), upsample_kernel_sizes=(16, 16, 4))
 test_fail(lambda: Config(generator=half_hop), contains="= 128 samples per frame")
 test_fail(lambda: Config(mel=MelConfig(hop_size=300)), contains="mel.hop_size is 300")
+test_fail(lambda: Config(train=TrainConfig(segment_size=8000)),
+          contains="train.segment_size = 8000: must be a multiple of mel.hop_size 256")
+
+# %% [markdown]
+# And every value is checked against what it can mean:
+
+# %%
+for build, message in [
+        (lambda: TrainConfig(batch_size=0), "train.batch_size = 0: must be an integer >= 1"),
+        (lambda: TrainConfig(grad_accum_steps=-1), "train.grad_accum_steps = -1: must be an integer >= 1"),
+        (lambda: TrainConfig(lr_g=-1.0), "train.lr_g = -1.0: must be a finite number > 0"),
+        (lambda: TrainConfig(betas=(0.8, 1.0)), "train.betas = (0.8, 1.0): must be a pair of numbers in"),
+        (lambda: TrainConfig(epochs=1.5), "train.epochs = 1.5: must be an integer >= 1"),
+        (lambda: TrainConfig(lambda_mel=math.nan), "train.lambda_mel = nan: must be a finite number >= 0"),
+        (lambda: TrainConfig(precision="fp8"), "train.precision = 'fp8': must be one of auto, fp32"),
+        (lambda: MelConfig(win_size=2048), "mel.win_size = 2048: must be at most mel.n_fft 1024"),
+        (lambda: MelConfig(fmax=12000.0), "mel.fmax = 12000.0: must be None or above mel.fmin 0.0"),
+        (lambda: GeneratorConfig(upsample_rates=(8, 8, 4)), "generator.upsample_kernel_sizes = (16, 16, 4"),
+        (lambda: GeneratorConfig(resblock="3"), "generator.resblock = '3': must be '1' or '2'"),
+        (lambda: DiscriminatorConfig(width=0.0), "discriminator.width = 0.0: must be a finite number > 0"),
+        (lambda: DiscriminatorConfig(periods=(), num_scales=0), "no discriminator left")]:
+    test_fail(build, exc=UserError, contains=message)
 
 
 # %% [markdown]
@@ -382,7 +512,6 @@ test_eq([preset_config(p).generator_preset for p in ["recipe", "v3", "tiny"]], [
 test_eq(preset_config("V2").preset, "v2")
 test_fail(lambda: preset_config("v4"), contains="unknown preset 'v4'")
 
-
 # %% [markdown]
 # ## Saving, loading and overriding
 #
@@ -394,41 +523,128 @@ test_fail(lambda: preset_config("v4"), contains="unknown preset 'v4'")
 # accepted when it equals `mel.num_mels` (and refused, naming both, when it does not), and a stored
 # `generator_preset` label is ignored, since the shapes themselves say which preset the generator is.
 
+# %% [markdown]
+# One place turns a value read from a file or from `--set` into the type of its field: `typed_value` reads the
+# field's annotation (`int`, `float | None`, `tuple[int, ...]`, `tuple[float, float]` ...). A value that cannot be
+# that type is a `UserError` naming the source (the file, or `--set`), the key and the value. YAML reads `1e-3` as a
+# string, so a string that reads as a number counts as one; an integer field takes `4.0` but not `1.5`.
+
 # %%
 #| export
-def _coerce(value, like):
-    "Convert `value` (from YAML/JSON/CLI) to the type of the default `like`."
-    if isinstance(like, tuple):
-        return tuple(_coerce(v, like[0]) if like else v for v in value)
-    if isinstance(like, bool):
-        return bool(value)
-    if isinstance(like, int) and not isinstance(value, bool) and float(value) == int(float(value)):
-        return int(float(value))
-    if isinstance(like, float) and value is not None:
-        return float(value)
-    return value
+_KIND_NAMES = {"int": ("an integer", "integers"), "float": ("a number", "numbers"),
+               "str": ("a string", "strings"), "bool": ("true or false", "booleans")}
 
-def _from_dict(cls, data: dict, where: str):
+def _tuple_parts(kind: str) -> list[str]:
+    "The item types of `tuple[...]`: `tuple[tuple[int, ...], ...]` -> `['tuple[int, ...]', '...']`."
+    parts, depth, start, args = [], 0, 0, kind[len("tuple["):-1]
+    for i, c in enumerate(args):
+        depth += (c == "[") - (c == "]")
+        if c == "," and depth == 0:
+            parts.append(args[start:i].strip())
+            start = i + 1
+    return parts + [args[start:].strip()]
+
+def _describe(kind: str, plural: bool = False) -> str:
+    "What a value of the annotation `kind` is, in words: `tuple[float, float]` -> 'a list of 2 numbers'."
+    if kind.endswith(" | None"):
+        return f"{_describe(kind[:-len(' | None')], plural)} or null"
+    if kind.startswith("tuple["):
+        parts = _tuple_parts(kind)
+        items = _describe(parts[0], plural=True)
+        lists = "lists" if plural else "a list"
+        return f"{lists} of {items}" if parts[-1] == "..." else f"{lists} of {len(parts)} {items}"
+    return _KIND_NAMES[kind][plural]
+
+
+# %%
+#| export
+def _number(value):
+    "`value` as a Python number: numbers as they are, numeric strings read; `ValueError` otherwise."
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(value)
+    return float(value) if isinstance(value, str) else value
+
+def _convert(value, kind: str):
+    "`value` as the annotation `kind`; `ValueError` when it cannot be one."
+    if kind.endswith(" | None"):
+        return None if value is None else _convert(value, kind[:-len(" | None")])
+    if kind.startswith("tuple["):
+        parts = _tuple_parts(kind)
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(value)
+        kinds = [parts[0]] * len(value) if parts[-1] == "..." else parts
+        if len(kinds) != len(value):
+            raise ValueError(value)
+        return tuple(_convert(v, k) for v, k in zip(value, kinds))
+    if kind == "int":
+        number = _number(value)
+        if not (math.isfinite(number) and number == int(number)):
+            raise ValueError(value)
+        return int(number)
+    if kind == "float":
+        return float(_number(value))
+    if kind == "str" and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if kind == "bool" and isinstance(value, bool):
+        return value
+    raise ValueError(value)
+
+def typed_value(value, kind: str, key: str, source: str):
+    "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
+    try:
+        return _convert(value, kind)
+    except ValueError:
+        raise UserError(f"{source}: {key} = {value!r}: expected {_describe(kind)}") from None
+
+
+# %%
+show_doc(typed_value)
+
+# %%
+test_eq(typed_value("1e-3", "float", "train.lr_g", "--set"), 1e-3)
+test_eq(typed_value(4.0, "int", "train.batch_size", "--set"), 4)
+test_eq(typed_value([0.5, 0.9], "tuple[float, float]", "train.betas", "--set"), (0.5, 0.9))
+test_eq(typed_value([[1, 2], [3]], "tuple[tuple[int, ...], ...]", "generator.x", "--set"), ((1, 2), (3,)))
+test_eq(typed_value(None, "float | None", "mel.fmax", "--set"), None)
+test_eq(typed_value(1, "str", "generator.resblock", "run.yaml"), "1")
+test_fail(lambda: typed_value("abc", "float", "train.lr_g", "run.yaml"),
+          contains="run.yaml: train.lr_g = 'abc': expected a number")
+test_fail(lambda: typed_value(1.5, "int", "train.epochs", "--set"),
+          contains="--set: train.epochs = 1.5: expected an integer")
+test_fail(lambda: typed_value(0.8, "tuple[float, float]", "train.betas", "--set"),
+          contains="--set: train.betas = 0.8: expected a list of 2 numbers")
+test_fail(lambda: typed_value([8, "x"], "tuple[int, ...]", "generator.upsample_rates", "--set"),
+          contains="expected a list of integers")
+test_fail(lambda: typed_value(True, "int", "train.seed", "--set"), contains="expected an integer")
+
+
+# %% [markdown]
+# A section of a file becomes its dataclass key by key; the dataclass then checks the values together, and its
+# message is prefixed by the source.
+
+# %%
+#| export
+def _from_dict(cls, data: dict, source: str, prefix: str = ""):
+    "An instance of the dataclass `cls` from the mapping `data` read from `source`; keys below `prefix`."
     if not isinstance(data, dict):
-        raise UserError(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise UserError(f"{source}: {prefix.rstrip('.') or 'the config'}: expected a mapping, "
+                        f"got {type(data).__name__}")
     names = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    default = cls()
-    kwargs = {}
+        raise UserError(f"{source}: unknown key(s) {', '.join(prefix + k for k in unknown)}; "
+                        f"known: {', '.join(names)}")
+    default, kwargs = cls(), {}
     for k, v in data.items():
-        d = getattr(default, k)
-        if dataclasses.is_dataclass(d):
-            kwargs[k] = _from_dict(type(d), v, f"{where}.{k}")
-        elif isinstance(d, tuple) and d and isinstance(d[0], tuple):
-            kwargs[k] = tuple(tuple(_coerce(x, d[0][0]) for x in row) for row in v)
+        section = getattr(default, k)
+        if dataclasses.is_dataclass(section):
+            kwargs[k] = _from_dict(type(section), v, source, f"{prefix}{k}.")
         else:
-            kwargs[k] = _coerce(v, d) if v is not None else None
+            kwargs[k] = typed_value(v, names[k].type, prefix + k, source)
     try:
         return cls(**kwargs)
-    except UserError as e:  # a Config whose parts do not fit together
-        raise UserError(f"{where}: {e}") from None
+    except UserError as e:  # a value out of range, or parts that do not fit together
+        raise UserError(f"{source}: {e}") from None
 
 
 # %%
@@ -530,11 +746,16 @@ def save_config(cfg: Config, path) -> Path:
 def load_config(path) -> Config:
     "Read a config written by `save_config` (or by hand: missing keys come from the preset it names)."
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not a config file")
     if not path.is_file():
         raise UserError(f"{path}: config file not found")
     data = _parse_text(path)
     base_name = data.get("preset", "recipe")
-    base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    try:
+        base = preset_config("recipe" if base_name == CUSTOM else str(base_name))
+    except UserError as e:
+        raise UserError(f"{path}: preset: {e}") from None
     return _label(config_from_dict(_deep_merge(config_to_dict(base), data), str(path)))
 
 
@@ -561,10 +782,25 @@ test_eq(small.generator, GENERATOR_PRESETS["tiny"])
 test_eq(small.preset, CUSTOM)
 test_eq(load_config(save_config(small, tmp / "custom.yaml")), small)
 (tmp / "typo.yaml").write_text("train:\n  lamda_mel: 30\n")
-test_fail(lambda: load_config(tmp / "typo.yaml"), contains="unknown key(s) lamda_mel")
+test_fail(lambda: load_config(tmp / "typo.yaml"), contains="typo.yaml: unknown key(s) train.lamda_mel")
 (tmp / "broken.json").write_text("{train: 1")
 test_fail(lambda: load_config(tmp / "broken.json"), contains="broken.json: not valid JSON")
 test_fail(lambda: load_config(tmp / "missing.yaml"), contains="missing.yaml: config file not found")
+test_fail(lambda: load_config(tmp), contains=": is a folder, not a config file")
+
+# %% [markdown]
+# A value of the wrong type, or out of its range, names the file, the key and the value:
+
+# %%
+(tmp / "text.yaml").write_text("train:\n  lr_g: abc\n")
+test_fail(lambda: load_config(tmp / "text.yaml"), contains="text.yaml: train.lr_g = 'abc': expected a number")
+(tmp / "zero.yaml").write_text("train:\n  batch_size: 0\n")
+test_fail(lambda: load_config(tmp / "zero.yaml"),
+          contains="zero.yaml: train.batch_size = 0: must be an integer >= 1")
+(tmp / "section.yaml").write_text("train: 4\n")
+test_fail(lambda: load_config(tmp / "section.yaml"), contains="section.yaml: train: expected a mapping")
+(tmp / "preset.yaml").write_text("preset: v9\n")
+test_fail(lambda: load_config(tmp / "preset.yaml"), contains="preset.yaml: preset: unknown preset 'v9'")
 
 
 # %% [markdown]
@@ -574,31 +810,46 @@ test_fail(lambda: load_config(tmp / "missing.yaml"), contains="missing.yaml: con
 
 # %%
 #| export
+def _field_kind(item: str, parts: list[str]) -> str:
+    "The annotation of the field at the dotted path `parts` of a `Config`; a `UserError` for an unknown one."
+    cls = Config
+    for depth, name in enumerate(parts):
+        known = {f.name: f for f in fields(cls)}
+        if name not in known:
+            what = "key" if depth == len(parts) - 1 else "section"
+            raise UserError(f"--set {item}: unknown {what} {'.'.join(parts[:depth + 1])!r}")
+        section = getattr(cls(), name)
+        if depth < len(parts) - 1:
+            if not dataclasses.is_dataclass(section):
+                raise UserError(f"--set {item}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+            cls = type(section)
+        elif dataclasses.is_dataclass(section):
+            raise UserError(f"--set {item}: {name} is a section; set one of its keys, e.g. {name}.x=1")
+    return known[parts[-1]].type
+
 def _set_dotted(data: dict, item: str) -> None:
-    "Apply one `section.key=value` override to the nested dict `data`."
+    "Apply one `section.key=value` override to the nested dict `data`, the value typed (source `--set`)."
     import yaml
     if "=" not in item:
-        raise UserError(f"override {item!r}: expected section.key=value")
-    key, raw = item.split("=", 1)
-    parts = key.strip().split(".")
+        raise UserError(f"--set {item}: expected section.key=value")
+    key, raw = (part.strip() for part in item.split("=", 1))
+    parts = key.split(".")
+    kind = _field_kind(item, parts)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        raise UserError(f"--set {item}: cannot parse value {raw!r}") from None
     node = data
     for p in parts[:-1]:
-        if not isinstance(node.get(p), dict):
-            raise UserError(f"override {item!r}: unknown section {p!r}")
         node = node[p]
-    if parts[-1] not in node:
-        raise UserError(f"override {item!r}: unknown key {key.strip()!r}")
-    try:
-        node[parts[-1]] = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        raise UserError(f"override {item!r}: cannot parse value {raw!r}") from None
+    node[parts[-1]] = typed_value(value, kind, key, "--set")
 
 def apply_overrides(cfg: Config, overrides: list[str] | None) -> Config:
     "A copy of `cfg` with `section.key=value` overrides applied; a bad key or value raises a `UserError`."
     data = config_to_dict(cfg)
     for item in overrides or []:
         _set_dotted(data, item)
-    return _label(config_from_dict(data, "override"))
+    return _label(config_from_dict(data, "--set"))
 
 
 # %%
@@ -617,26 +868,63 @@ test_eq(narrow.generator_preset, "v2")
 test_fail(lambda: apply_overrides(c, ["train.lamda=1"]), contains="unknown key 'train.lamda'")
 test_fail(lambda: apply_overrides(c, ["nothing"]), contains="expected section.key=value")
 test_fail(lambda: apply_overrides(c, ["bogus.x=1"]), contains="unknown section 'bogus'")
-test_fail(lambda: apply_overrides(c, ["generator.upsample_rates=[8,8,2]"]), contains="mel.hop_size is 256")
+test_fail(lambda: apply_overrides(c, ["train=1"]), contains="train is a section")
+test_fail(lambda: apply_overrides(c, ["train.lr_g.x=1"]), contains="train.lr_g is a value, not a section")
+test_fail(lambda: apply_overrides(c, ["mel.hop_size=128"]), contains="but mel.hop_size is 128")
 
 # %% [markdown]
-# ## Devices and precisions
-#
-# The values a run may choose among are owned here, next to the fields that hold them, so that the command line
-# can offer them without importing the modules that use them: the precisions of training (`train.precision`:
-# `auto` picks bf16 or fp16 on a GPU and fp32 on a CPU, see [The trainer](09_trainer.ipynb)), and the
-# backends and precisions of inference (OpenVINO in fp32 or mixed bf16 on the CPU, see
-# [CPU runtime](10_cpu_runtime.ipynb)), and the formats of an exported generator ([Export](10b_export.ipynb)).
+# A value is typed as it is read, so its error names the `--set` it came from; the ranges are checked once all
+# overrides are in (two overrides may only fit together), naming the key and value:
+
+# %%
+for item, message in [("train.lr_g=abc", "--set: train.lr_g = 'abc': expected a number"),
+                      ("train.epochs=1.5", "--set: train.epochs = 1.5: expected an integer"),
+                      ("train.betas=0.8", "--set: train.betas = 0.8: expected a list of 2 numbers"),
+                      ("train.batch_size=0", "--set: train.batch_size = 0: must be an integer >= 1"),
+                      ("train.lr_g=-1", "--set: train.lr_g = -1.0: must be a finite number > 0"),
+                      ("train.lambda_mel=nan", "--set: train.lambda_mel = nan: must be a finite number >= 0"),
+                      ("train.grad_accum_steps=0", "--set: train.grad_accum_steps = 0: must be an integer")]:
+    test_fail(lambda: apply_overrides(c, [item]), exc=UserError, contains=message)
+half = ["generator.upsample_rates=[8,4,2,2]", "generator.upsample_kernel_sizes=[16,8,4,4]",
+        "mel.hop_size=128"]
+test_eq(apply_overrides(c, half).generator.upsample_factor, 128)
+
+
+# %% [markdown]
+# Two configs are compared value by value, for instance a run folder's saved config and the one a resumed run asks
+# for: `config_differences` names each value that differs, as `key old -> new`, optionally only under some keys.
 
 # %%
 #| export
-TRAIN_PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-INFERENCE_PRECISIONS = ("fp32", "bf16")
-BACKENDS = ("auto", "torch", "openvino")
-EXPORT_FORMATS = ("onnx", "torchscript")
+def _flat(data: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in data.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
+
+def config_differences(old: Config, new: Config, under: tuple[str, ...] = ()) -> list[str]:
+    "`key old -> new` for every value that differs (the `preset` label aside), only below the keys `under`."
+    a, b = _flat(config_to_dict(old)), _flat(config_to_dict(new))
+    keys = [k for k in a if k != "preset" and a[k] != b[k]]
+    if under:
+        keys = [k for k in keys if any(k == u or k.startswith(u + ".") for u in under)]
+    return [f"{k} {a[k]} -> {b[k]}" for k in keys]
+
+
+# %%
+show_doc(config_differences)
+
+# %%
+tiny, recipe = preset_config("tiny"), preset_config("recipe")
+print(config_differences(tiny, recipe, under=("generator", "train.lr_g")))
+test_eq(config_differences(tiny, tiny), [])
+test_eq(config_differences(tiny, recipe, under=("train.lr_g",)), ["train.lr_g 0.0005 -> 0.0002"])
+test_eq(config_differences(recipe, preset_config("v1")), [])  # the label alone is no difference
 
 
 # %% [markdown]
+# ## Devices
+#
 # Every command that computes takes `--device`. `resolve_device` turns what the user typed into a
 # `torch.device`, or a one-line error before any model is built: `auto` (or None) is this process's GPU if
 # there is one, else the CPU; a bare `cuda` means this process's GPU (`local_rank` under `torchrun`).

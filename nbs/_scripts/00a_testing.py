@@ -84,3 +84,53 @@ w = reference_weights({"conv.weight_g": [4, 1, 1], "conv.weight_v": [4, 2, 3], "
 test_eq(w["conv.weight_v"].shape, (4, 2, 3))
 test_close(w["conv.weight_g"].flatten(), w["conv.weight_v"].flatten(1).norm(dim=1), eps=1e-6)
 test_eq(reference_weights({"conv.bias": [4]})["conv.bias"], w["conv.bias"])  # a key's tensor is fixed by its name
+
+# %% [markdown]
+# ## A folder that cannot be written
+#
+# The checks of output locations need a folder this process cannot write. Taking the write permission away is
+# enough for an ordinary user, but not for root (CI runs as root), which writes anywhere; there the folder is made
+# immutable (`chattr +i`), which stops root too. Where neither works the context gives `None` and the tests that
+# need such a folder say that they were skipped.
+
+# %%
+#| export
+import os, subprocess
+from contextlib import contextmanager
+from pathlib import Path
+
+
+# %%
+#| export
+@contextmanager
+def read_only_folder(path):
+    "Inside: `path` (created), a folder this process cannot write in; `None` where that cannot be arranged."
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o555)
+    immutable = False
+    if os.access(path, os.W_OK):  # root: the mode does not stop it
+        done = subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+        immutable = done.returncode == 0
+    try:
+        yield None if os.access(path, os.W_OK) else path
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(path)], check=True)
+        path.chmod(0o755)
+
+
+# %%
+show_doc(read_only_folder)
+
+# %%
+import tempfile
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    with read_only_folder(Path(d) / "locked") as locked:
+        if locked is None:
+            print("no way to make a read-only folder here")
+        else:
+            test_fail(lambda: (locked / "x").write_text("x"), exc=(PermissionError, OSError))
+    (Path(d) / "locked" / "x").write_text("writable again")

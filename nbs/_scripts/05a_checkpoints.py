@@ -13,7 +13,7 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import errno, math, os, random, re, secrets, shutil
+import errno, math, os, pickle, random, re, secrets, shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from hifigan_ruslan.config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
                                    preset_config)
+from hifigan_ruslan.locations import check_input_file, torch_file_problem
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 
@@ -50,16 +51,15 @@ def _fsync_dir(folder: Path):
     except OSError: pass
     finally: os.close(dir_fd)
 
-def atomic_save(obj, path) -> Path:
-    "`torch.save` to a temp file beside `path`, fsync, rename over `path`: a crash never leaves half a file."
+def atomic_write(path, write) -> Path:
+    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
+        write(tmp)
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -68,16 +68,29 @@ def atomic_save(obj, path) -> Path:
     _fsync_dir(path.parent)
     return path
 
+def atomic_save(obj, path) -> Path:
+    "`torch.save(obj)` to `path` through `atomic_write`."
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
+
+
+# %% [markdown]
+# Before `torch.load` sees a file, `torch_file_problem` ([Locations](00b_locations.ipynb)) looks at its first bytes,
+# so that a text file or random bytes are named as what they are rather than reported by the unpickler's first
+# complaint.
 
 # %%
 #| export
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: checkpoint not found")
+    path = check_input_file(path, "checkpoint")
+    problem = torch_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a PyTorch checkpoint ({problem})")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise UserError(f"{path}: not a plain checkpoint: it holds Python objects besides tensors, which "
+                        "could run code when loaded (refused)") from None
     except Exception as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: not a readable checkpoint ({reason.split('. ')[0][:160]})") from None
@@ -112,8 +125,15 @@ with tempfile.TemporaryDirectory() as d:
     evil = Path(d) / "evil.pt"
     with open(evil, "wb") as f:
         pickle.dump({"generator": Evil()}, f, protocol=2)
-    test_fail(lambda: load_checkpoint(evil), contains="evil.pt: not a readable checkpoint")
+    test_fail(lambda: load_checkpoint(evil), contains="evil.pt: not a plain checkpoint: it holds Python")
     test_fail(lambda: load_checkpoint(Path(d) / "nothing"), contains="nothing: checkpoint not found")
+    test_fail(lambda: load_checkpoint(d), contains=": is a folder, not a checkpoint")
+    (Path(d) / "notes.txt").write_text("hello, this is not a checkpoint\n")
+    test_fail(lambda: load_checkpoint(Path(d) / "notes.txt"),
+              contains="notes.txt: not a PyTorch checkpoint (a text file)")
+    (Path(d) / "noise.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    test_fail(lambda: load_checkpoint(Path(d) / "noise.pt"),
+              contains="noise.pt: not a PyTorch checkpoint (neither a torch.save archive nor a pickle)")
 
 
 # %% [markdown]

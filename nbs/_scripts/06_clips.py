@@ -156,6 +156,26 @@ def _decode_bom(raw: bytes) -> tuple[bytes, list[dict]]:
         return raw.decode("utf-16").encode("utf-8"), [problem_record("line", 1, "bom", reason, "kept")]
     return raw, []
 
+def _decode_cp1251(raw: bytes) -> tuple[bytes, list[dict]]:
+    "A file that is not UTF-8 but reads as Windows-1251 Cyrillic, re-encoded as UTF-8, and the problem noted."
+    try:
+        raw.decode("utf-8")
+        return raw, []
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1251")
+    except UnicodeDecodeError:  # byte 0x98: not cp1251 either
+        return raw, []
+    as_utf8 = raw.decode("utf-8", errors="replace")
+    cyrillic = sum("\u0400" <= c <= "\u04ff" for c in text)
+    letters = sum(ord(c) > 127 and c.isalpha() for c in text)
+    genuine_utf8 = sum(ord(c) > 127 and c != "\ufffd" for c in as_utf8)  # a UTF-8 file with a few bad bytes
+    if cyrillic < 0.9 * letters or genuine_utf8 > 0.01 * cyrillic:
+        return raw, []
+    reason = "not UTF-8: read as Windows-1251 (cp1251), in which every line decodes to Cyrillic text"
+    return text.encode("utf-8"), [problem_record("line", 1, "cp1251", reason, "kept")]
+
 def _decode_line(data: bytes) -> tuple[str, bool]:
     "The text of one line and whether it was valid UTF-8 (undecodable bytes become U+FFFD)."
     try:
@@ -180,6 +200,8 @@ def _line_problem(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | N
 def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
     "Parse an `ID|text` metadata file (split on the first `|` only, no CSV quoting): `(entries, problems)`."
     raw, problems = _decode_bom(Path(path).read_bytes())
+    if not problems:
+        raw, problems = _decode_cp1251(raw)
     lines = raw.split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()  # the final newline, or trailing whitespace
@@ -243,6 +265,20 @@ test_eq({p["kind"]: p.get("line") for p in problems},
          "bad_utf8": 8, "crlf": 1})
 (tmp / "replacement.csv").write_text("000001_RUSLAN|a real U+FFFD: \ufffd\n", encoding="utf-8")
 test_eq(read_metadata(tmp / "replacement.csv")[1], [])  # a U+FFFD written in the file is not a decoding error
+
+# %% [markdown]
+# A metadata file saved in the Windows Cyrillic code page (cp1251) instead of UTF-8 is read as such when every
+# byte decodes and the text is Cyrillic, and the report says so; a UTF-8 file with a stray bad byte (the file above)
+# stays UTF-8 with that byte replaced:
+
+# %%
+cp1251_lines = ["000001_RUSLAN|«Кошка спит на диване», — сказала она.",
+                "000002_RUSLAN|Съешь же ещё этих булок."]
+(tmp / "cp1251.csv").write_bytes("\r\n".join(cp1251_lines).encode("cp1251") + b"\r\n")
+entries, problems = read_metadata(tmp / "cp1251.csv")
+test_eq([e.text for e in entries], [line.split("|")[1] for line in cp1251_lines])
+test_eq([p["kind"] for p in problems], ["cp1251", "crlf"])
+print(problems[0]["reason"])
 
 # %% [markdown]
 # ## Checking and converting one clip

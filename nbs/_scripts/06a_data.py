@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from hifigan_ruslan.clips import id_variants
 from hifigan_ruslan.config import Config, MelConfig, UserError
+from hifigan_ruslan.locations import npy_file_problem
 from hifigan_ruslan.mel import mel_spectrogram
 
 # %% [markdown]
@@ -88,11 +89,10 @@ class VocoderDataset(Dataset):
         self.cfg = cfg or Config()
         self.root, self.split, self.train = Path(prepared_dir), split, train
         self.hop, self.segment_size = self.cfg.mel.hop_size, self.cfg.train.segment_size
-        if self.segment_size % self.hop:
-            raise UserError(f"segment_size {self.segment_size} is not a multiple of the hop size {self.hop}")
         items = read_split(self.root / f"{split}.txt")
         if not items:
-            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed")
+            raise UserError(f"{self.root / f'{split}.txt'}: no clips listed; a run needs training and "
+                            "validation clips: prepare at least 2 clips, with --val-size 1 or more")
         self.ids, self.texts = [u for u, _ in items], [t for _, t in items]
         self.wav_paths = [self.root / "wavs" / f"{u}.wav" for u in self.ids]
         missing = [p for p in self.wav_paths if not p.is_file()]
@@ -112,9 +112,7 @@ class VocoderDataset(Dataset):
             path = find_mel_file(self.mel_dir, uid)
             if path is None:
                 raise UserError(f"{self.mel_dir / (uid + '.npy')}: no cached mel for clip {uid}")
-            frames.append(aligned_mel_frames(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
-            if not np.isfinite(np.load(path, mmap_mode="r")).all():  # one pass over the file, before training
-                raise UserError(f"{path}: the cached mel of clip {uid} holds NaN or infinite values")
+            frames.append(check_cached_mel(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
             paths.append(path)
         return paths, frames
 
@@ -224,7 +222,8 @@ test_eq(tuple(mel.shape), (80, 32))
 assert not bool(audio[samples:].any())
 
 # %% [markdown]
-# Errors name the file: a folder that was not prepared, a split file whose WAV has gone, and a segment size that does not fit the hop.
+# Errors name the file: a folder that was not prepared, a split file whose WAV has gone, an empty split (with what to
+# do about it). A segment size that does not fit the hop cannot get this far: the config refuses it.
 
 # %%
 test_fail(lambda: VocoderDataset(work / "nothing_here", cfg=cfg), exc=UserError,
@@ -234,9 +233,9 @@ shutil.copytree(work / "tiny", broken)
 (broken / "wavs" / f"{train_ds.ids[0]}.wav").unlink()
 test_fail(lambda: VocoderDataset(broken, cfg=cfg), exc=UserError,
           contains=f"{train_ds.ids[0]}.wav: listed in train.txt but missing (1 in all)")
-odd = preset_config("tiny")
-odd.train.segment_size = 4000
-test_fail(lambda: VocoderDataset(work / "tiny", cfg=odd), exc=UserError, contains="segment_size 4000 is not a")
+(broken / "val.txt").write_text("")
+test_fail(lambda: VocoderDataset(broken, "val", cfg=cfg), exc=UserError,
+          contains="val.txt: no clips listed; a run needs training and validation clips")
 
 # %% [markdown]
 # ### The mel cache
@@ -254,10 +253,13 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
 def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
                        num_mels: int = MelConfig.num_mels, tolerance: int = MEL_FRAME_TOLERANCE) -> int:
     "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
+    problem = npy_file_problem(mel_path)
+    if problem is not None:
+        raise UserError(f"{mel_path}: not a .npy file ({problem})")
     try:
         shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
     except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({e})") from None
+        raise UserError(f"{mel_path}: not a readable .npy file ({str(e).splitlines()[0][:120]})") from None
     if len(shape) == 3 and shape[0] == 1:
         shape = shape[1:]
     if len(shape) != 2 or shape[0] != num_mels:
@@ -267,6 +269,22 @@ def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_si
         raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
     return min(shape[1], audio_frames)
+
+def check_mel_values(mel_path) -> None:
+    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
+    mel = np.load(mel_path, mmap_mode="r")
+    if mel.dtype.kind not in "f":
+        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly "
+                        "negative)")
+    if not np.isfinite(mel).all():
+        raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
+
+def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
+                     num_mels: int = MelConfig.num_mels) -> int:
+    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
+    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
+    check_mel_values(mel_path)
+    return frames
 
 
 # %%
@@ -288,9 +306,27 @@ test_fail(lambda: aligned_mel_frames(mels / "b.npy", 100 * 256), exc=UserError,
           contains="b.npy: 107 mel frames but the audio has 100")
 test_fail(lambda: aligned_mel_frames(mels / "c.npy", 100 * 256), exc=UserError,
           contains="c.npy: mel of shape (101, 80), expected [80, frames]")
-test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError, contains="d.npy: not a")
+test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError,
+          contains="d.npy: not a .npy file (a text file)")
 test_eq(find_mel_file(mels, "a_RUSLAN"), mels / "a.npy")
 test_eq(find_mel_file(mels, "z_RUSLAN"), None)
+
+# %% [markdown]
+# `check_cached_mel` also reads the values once, so that a file of integers (not a log-mel) or with NaN or
+# infinite values is refused before training rather than turning the losses into NaN mid-run:
+
+# %%
+show_doc(check_mel_values)
+
+# %%
+show_doc(check_cached_mel)
+
+# %%
+np.save(mels / "e.npy", np.zeros((80, 100), np.int16))
+np.save(mels / "f.npy", np.full((80, 100), np.nan, np.float32))
+test_eq(check_cached_mel(mels / "a.npy", 100 * 256), 100)
+test_fail(lambda: check_cached_mel(mels / "e.npy", 25600), exc=UserError, contains="e.npy: holds int16")
+test_fail(lambda: check_cached_mel(mels / "f.npy", 25600), contains="f.npy: the cached mel holds NaN")
 
 # %% [markdown]
 # ### Cached mels
@@ -346,7 +382,7 @@ broken = mel_spectrogram(whole, cfg.mel).numpy()
 broken[3, 5] = np.inf
 np.save(offset_dir / f"{bad_uid}.npy", broken)
 test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError,
-          contains=f"clip {bad_uid} holds NaN or infinite")
+          contains=f"{bad_uid}.npy: the cached mel holds NaN or infinite")
 np.save(offset_dir / f"{bad_uid}.npy", broken[:40])
 test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError,
           contains="expected [80, frames]")
@@ -400,8 +436,9 @@ def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, wor
     else:
         sampler = EpochShuffleSampler(len(dataset), seed)
     if len(sampler) < cfg.train.batch_size:
-        raise UserError(f"{len(sampler)} training clip(s) per process, "
-                        f"fewer than batch_size {cfg.train.batch_size}")
+        raise UserError(f"{len(sampler)} training clip(s) per process, fewer than batch_size "
+                        f"{cfg.train.batch_size}: lower it (--set train.batch_size={max(len(sampler), 1)}) "
+                        "or prepare more clips")
     workers = cfg.train.num_workers
     if workers == 0 and hasattr(dataset, "reseed"):
         dataset.reseed(seed)  # windows drawn in this process

@@ -23,7 +23,7 @@ from hifigan_ruslan.config import Config, UserError
 from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
                                   clip_key, is_wav_name, problem_record, process_clip,
                                   read_metadata)
-from hifigan_ruslan.data import aligned_mel_frames, find_mel_file
+from hifigan_ruslan.locations import check_output_folder
 
 # %% [markdown]
 # ## The corpus
@@ -312,6 +312,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
                    mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
     "Check, resample (22,050 Hz mono 16-bit) and split the corpus under `data_path` into `out`; the report."
     _check_counts(workers, val_size)
+    check_output_folder(out)
     cfg = cfg or Config()
     start = time.perf_counter()
     data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
@@ -355,6 +356,8 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
         "hours_kept": round(seconds / 3600, 4), "seconds_kept": round(seconds, 2),
         "sample_rates": {str(sr): n for sr, n in sorted(rates.items())}, "target_sample_rate": target_sr,
         "train": len(train_ids), "val": len(val_ids), "val_size_requested": val_size, "seed": seed,
+        "metadata_encoding": metadata_encoding(problems),
+        "warnings": split_warnings(len(train_ids), len(val_ids), val_size, cfg),
         "problem_counts": {}, "problems": problems, "elapsed_s": round(time.perf_counter() - start, 2),
     }
     if mel_dir is not None:
@@ -365,6 +368,55 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
         raise UserError(f"{data_path}: no usable clip among {len(pairs)} "
                         f"({len(problems)} problems listed in {out / 'report.json'})")
     return report
+
+
+# %% [markdown]
+# A corpus that `train` would refuse is still prepared (its clips are checked and converted, and more can be added
+# later), but the report and the summary say so, with what to do: no validation clip (`--val-size 0`, or a single
+# clip), fewer training clips than one step of the config takes, or fewer validation clips than asked for (never
+# more than a fifth of the corpus). The report also names the encoding the metadata was read in.
+
+# %%
+#| export
+def split_warnings(n_train: int, n_val: int, val_size: int, cfg: Config | None = None) -> list[str]:
+    "What `train` (with `cfg`, the recipe by default) would say about a split of `n_train` and `n_val` clips."
+    t = (cfg or Config()).train
+    warnings = []
+    if n_val == 0 and val_size == 0:
+        warnings.append("--val-size 0: val.txt is empty, but training validates on it: prepare again with "
+                        "--val-size 1 or more")
+    elif n_val == 0:
+        warnings.append(f"only {n_train + n_val} usable clip(s): val.txt is empty, and a run needs at least "
+                        "2 clips (one to train on, one to validate on)")
+    elif n_val < val_size:
+        warnings.append(f"--val-size {val_size}: {n_val} validation clip(s) used, at most a fifth of the "
+                        f"{n_train + n_val} kept clips")
+    step = t.batch_size * t.grad_accum_steps
+    if 0 < n_train < step:
+        sizes = f"train.batch_size {t.batch_size} x train.grad_accum_steps {t.grad_accum_steps}"
+        advice = f"--set train.batch_size={min(n_train, t.batch_size)} --set train.grad_accum_steps=1"
+        warnings.append(f"train.txt lists {n_train} clip(s), fewer than one training step takes ({step}: "
+                        f"{sizes}): train with {advice}")
+    return warnings
+
+def metadata_encoding(problems: list[dict]) -> str:
+    "The encoding the metadata was read in, as `read_metadata`'s problems tell it."
+    kinds = {p["kind"]: p["reason"] for p in problems if p.get("line") == 1}
+    if "cp1251" in kinds:
+        return "cp1251"
+    return "utf-16" if "UTF-16" in kinds.get("bom", "") else "utf-8"
+
+
+# %%
+show_doc(split_warnings)
+
+# %%
+for n_train, n_val, val_size in [(10, 2, 100), (1, 0, 100), (12, 0, 0), (2, 1, 1), (12, 2, 50)]:
+    print((n_train, n_val, val_size), split_warnings(n_train, n_val, val_size))
+test_eq(split_warnings(10_000, 100, 100), [])
+test_eq(len(split_warnings(2, 1, 1)), 1)
+assert "--set train.batch_size=2 --set train.grad_accum_steps=1" in split_warnings(2, 1, 1)[0]
+test_eq(metadata_encoding([{"line": 1, "kind": "cp1251", "reason": "..."}]), "cp1251")
 
 
 # %% [markdown]
@@ -387,7 +439,10 @@ def format_summary(report: dict) -> str:
     if "mel_dir" in report:
         m = report["mel_dir"]
         lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, "
-                     f"{m['mismatched']} mismatched")
+                     f"{m['mismatched']} mismatched, {m['bad']} bad (integer, NaN or infinite values)")
+    if report.get("metadata_encoding", "utf-8") != "utf-8":
+        lines.append(f"  metadata read as {report['metadata_encoding']}, not UTF-8 (see report.json)")
+    lines += [f"  warning: {w}" for w in report.get("warnings", [])]
     out = Path(report["out"])
     lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
     return "\n".join(lines)
@@ -543,7 +598,23 @@ test_fail(lambda: prepare_corpus(tiny, work / "o3", workers=0), exc=UserError, c
 test_fail(lambda: prepare_corpus(tiny, work / "o3", val_size=-1), exc=UserError, contains="val_size -1: must")
 test_fail(lambda: prepare_corpus(tiny, work / "o3", mel_dir=work / "no_mels"), exc=UserError,
           contains="no_mels: mel directory not found")
+(work / "a_file").write_text("x")
+test_fail(lambda: prepare_corpus(tiny, work / "a_file"), exc=UserError, contains="a_file: is a file")
 test_eq([p.exists() for p in [work / "o1", bad_corpus / "prepared", work / "o3"]], [False, False, False])
+
+# %% [markdown]
+# Corpora that `train` would refuse are prepared, with a warning that says what to do: a single clip, and
+# `--val-size 50` on the bundled 12 clips (2 used):
+
+# %%
+single = make_corpus(work / "single", {"000000_RUSLAN": (tone(22050, 1.0), 22050, "PCM_16")}, bom=False,
+                     crlf=False)
+for small in (prepare_corpus(single, work / "one", progress=False),
+              prepare_corpus(tiny, work / "fifty", val_size=50, progress=False)):
+    print("\n".join(line for line in format_summary(small).splitlines() if "warning" in line))
+test_eq(len(prepare_corpus(single, work / "one", progress=False)["warnings"]), 2)  # no validation, no step
+test_eq(prepare_corpus(tiny, work / "fifty", val_size=50, progress=False)["warnings"],
+        ["--val-size 50: 2 validation clip(s) used, at most a fifth of the 12 kept clips"])
 
 # %% [markdown]
 # ### The split is deterministic
@@ -634,6 +705,8 @@ test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
 def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = None,
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
+    # the dataset's rules, imported here: the rest of `prepare` needs no PyTorch, and starts faster without it
+    from hifigan_ruslan.data import aligned_mel_frames, check_mel_values, find_mel_file
     cfg = cfg or Config()
     mel_dir = Path(mel_dir).expanduser()
     if not mel_dir.is_dir():
@@ -652,9 +725,15 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
             counts["mismatched"] += 1
             problems.append(problem_record("id", uid, "mel_frames", str(e), "kept"))
             continue
+        try:
+            check_mel_values(path)
+        except UserError as e:
+            counts["bad"] += 1
+            problems.append(problem_record("id", uid, "mel_values", str(e), "kept"))
+            continue
         counts["ok"] += 1
     return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],
-            "mismatched": counts["mismatched"]}
+            "mismatched": counts["mismatched"], "bad": counts["bad"]}
 
 
 # %%
@@ -668,10 +747,11 @@ mel_dir = work / "mels"
 mel_dir.mkdir()
 for wav in sorted((work / "tiny/wavs").glob("*.wav"))[1:]:
     frames = sf.info(wav).frames // 256 + (5 if wav.stem == "000003_RUSLAN" else 1)
-    np.save(mel_dir / f"{wav.stem.removesuffix('_RUSLAN')}.npy", np.zeros((80, frames), np.float32))
+    fill = np.nan if wav.stem == "000004_RUSLAN" else -5.0  # one of them NaN
+    np.save(mel_dir / f"{wav.stem.removesuffix('_RUSLAN')}.npy", np.full((80, frames), fill, np.float32))
 r = prepare_corpus(tiny, work / "tiny", mel_dir=mel_dir, progress=False)
 print(format_summary(r).splitlines()[-2])
-test_eq({k: r["mel_dir"][k] for k in ["checked", "ok", "missing", "mismatched"]},
-        {"checked": 12, "ok": 10, "missing": 1, "mismatched": 1})
+test_eq({k: r["mel_dir"][k] for k in ["checked", "ok", "missing", "mismatched", "bad"]},
+        {"checked": 12, "ok": 9, "missing": 1, "mismatched": 1, "bad": 1})
 test_eq({p["id"]: p["kind"] for p in r["problems"] if p["kind"].startswith("mel")},
-        {"000000_RUSLAN": "mel_missing", "000003_RUSLAN": "mel_frames"})
+        {"000000_RUSLAN": "mel_missing", "000003_RUSLAN": "mel_frames", "000004_RUSLAN": "mel_values"})

@@ -19,8 +19,11 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
-from hifigan_ruslan.config import Config, UserError, apply_overrides, load_config, preset_config, save_config
-from hifigan_ruslan.checkpoints import find_generator_file, find_resume_checkpoint
+from hifigan_ruslan.config import (Config, UserError, apply_overrides, config_differences, config_from_dict,
+                                   load_config, preset_config, save_config)
+from hifigan_ruslan.checkpoints import (checkpoint_dir, find_generator_file, find_resume_checkpoint,
+                                        resumable_step)
+from hifigan_ruslan.locations import check_output_folder
 from hifigan_ruslan.health import HealthMonitor
 from hifigan_ruslan.metrics import IntervalStats, MetricsLog, plot_metrics
 from hifigan_ruslan.run_folder import RunLock
@@ -235,7 +238,8 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
     if steps_per_epoch == 0:
         raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
-                        f"step's {tr.batch_size} x {tr.accum} accumulated batches")
+                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
+                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
@@ -294,7 +298,6 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
 # %%
 show_doc(fit)
 
-
 # %% [markdown]
 # ## Starting a run
 #
@@ -306,9 +309,48 @@ show_doc(fit)
 #
 # It saves the run's config to `RUN/config.yaml` and runs `fit`, all the while holding the run folder's lock (`RunLock`: a second `train` on the same folder is refused with one line naming the process that holds it). A run that diverges raises `TrainingDiverged`; anything a user can fix raises `UserError`, a checkpoint that does not fit on the disk among them (`OutOfSpace`, which names the checkpoint to resume from). A process group that `train` joined, it leaves, whatever happens.
 
+# %% [markdown]
+# A resumed run takes some values from its checkpoint whatever its config says: the shapes of the networks, and the
+# optimizers' settings (the learning rates, betas, weight decay and the decay of the schedule are restored with the
+# optimizers' state). A config that changes any of them, say `--preset recipe` given to a run of the `tiny` preset,
+# is refused before any model is built, in one line that names the differences (rather than a long traceback of
+# mismatched tensor sizes, or settings silently ignored). The run folder's `config.yaml` is compared first; the
+# checkpoint's own config once it is loaded (which covers `--resume-from` as well).
+
 # %%
 #| export
-def _check_inputs(data_dir: Path, max_steps, time_budget, init_from, resume_from):
+RESUME_FIXED = ("mel", "generator", "discriminator", "train.lr_g", "train.lr_d", "train.betas",
+                "train.weight_decay", "train.lr_decay")
+
+def check_resume_config(saved: Config, asked: Config, where) -> None:
+    "A `UserError` naming the values in `RESUME_FIXED` that `asked` changes from a run's `saved` config."
+    changed = config_differences(saved, asked, under=RESUME_FIXED)
+    if changed:
+        shown = ", ".join(changed[:4]) + (f" and {len(changed) - 4} more" if len(changed) > 4 else "")
+        raise UserError(f"{where}: this run was trained with other values: {shown}; resume it with its "
+                        "own config (the --preset/--config it started with, or neither) or train into a new "
+                        "--out")
+
+def _check_saved_config(cfg: Config, run_dir: Path) -> None:
+    "Compare `cfg` with the `config.yaml` of `run_dir` when the run has checkpoints to resume from."
+    saved = run_dir / "config.yaml"
+    if resumable_step(checkpoint_dir(run_dir)) is not None and saved.is_file():
+        check_resume_config(load_config(saved), cfg, saved)
+
+
+# %%
+show_doc(check_resume_config)
+
+# %%
+check_resume_config(preset_config("tiny"), apply_overrides(preset_config("tiny"), ["train.epochs=9"]), "x")
+test_fail(lambda: check_resume_config(preset_config("tiny"), preset_config("recipe"), "run/config.yaml"),
+          contains="run/config.yaml: this run was trained with other values: generator.resblock 2 -> 1, ")
+
+
+# %%
+#| export
+def _check_inputs(data_dir: Path, run_dir: Path, max_steps, time_budget, init_from, resume_from):
+    check_output_folder(run_dir, "run folder")
     if not data_dir.is_dir():
         raise UserError(f"{data_dir}: prepared data folder not found (run `hifigan-ruslan prepare`)")
     if max_steps is not None and max_steps < 0:
@@ -333,7 +375,15 @@ def _restore(tr: Trainer, init_from, resume_from) -> bool:
     if point is not None and init_from is not None:
         ignored.append(f"--init-from {init_from}")
     if point is not None:
-        tr.load(point.g, point.do)
+        if "config" in point.g:
+            saved = config_from_dict(point.g["config"], f"{point.path}: config")
+            check_resume_config(saved, tr.cfg, point.path)
+        try:
+            tr.load(point.g, point.do)
+        except RuntimeError as e:  # an official checkpoint of another shape: it has no config to compare
+            detail = next((line.strip() for line in str(e).splitlines()[1:] if line.strip()), str(e)[:120])
+            raise UserError(f"{point.path}: its weights do not fit this run's config "
+                            f"({tr.cfg.generator_preset} generator): {detail}") from None
         tr.log(f"Resuming from {point.path} (step {point.step})")
         for note in ignored:
             tr.log(f"note: {note} ignored: resuming instead")
@@ -356,7 +406,8 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
           progress: bool = True, mel_dir=None) -> tuple[Trainer, str]:
     "Train (or resume) the run in `run_dir` on the prepared `data_dir`; returns `(trainer, stop reason)`."
     data_dir, run_dir = Path(data_dir), Path(run_dir)
-    _check_inputs(data_dir, max_steps, time_budget, init_from, resume_from)
+    _check_inputs(data_dir, run_dir, max_steps, time_budget, init_from, resume_from)
+    _check_saved_config(cfg, run_dir)
     resolve_precision(cfg.train.precision, "cpu")  # a bad value fails before anything starts
     own_group = not dist.is_initialized()
     info, dev = init_distributed(device)
@@ -474,6 +525,8 @@ test_fail(lambda: train(preset_config("tiny"), work / "nowhere", work / "x"), co
 test_fail(lambda: train(preset_config("tiny"), prepared, work / "x", max_steps=-1), contains="must be 0 or more")
 test_fail(lambda: train(preset_config("tiny"), prepared, work / "x", time_budget=0), contains="must be a positive")
 test_fail(lambda: train(preset_config("tiny"), prepared, work / "x", resume_from=work / "no"), contains="no: checkpoint")
+test_fail(lambda: train(preset_config("tiny"), prepared, prepared / "train.txt"),
+          contains="train.txt: is a file; the run folder must be a folder")
 
 # %% [markdown]
 # A short run learns: the validation mel error falls well below its value at step 0. Its files are all where they should be, with the permissions of any new file.
@@ -568,6 +621,20 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # loading into meta tensors is a no-op; only the shapes are checked
     v1 = Trainer(preset_config("v1"), device="meta")
     test_fail(lambda: v1.init_from(work / "run" / "checkpoints" / "g_00000030"), contains="holds a tiny generator")
+
+# %% [markdown]
+# **Resuming with another config.** The run above, resumed with the recipe's config, is refused in one line naming
+# what differs, before anything is loaded or written; so is its checkpoint given to `--resume-from` of a new run:
+
+# %%
+#| slow
+before = {f.name: f.stat().st_mtime_ns for f in (work / "run").rglob("*") if f.is_file()}
+test_fail(lambda: train(preset_config("recipe"), prepared, work / "run", max_steps=31, device="cpu",
+                        progress=False),
+          exc=UserError, contains="run/config.yaml: this run was trained with other values: generator.")
+test_eq({f.name: f.stat().st_mtime_ns for f in (work / "run").rglob("*") if f.is_file()}, before)
+test_fail(lambda: train(preset_config("v2"), prepared, work / "other", resume_from=work / "run", device="cpu",
+                        progress=False), contains="g_00000030: this run was trained with other values")
 
 # %% [markdown]
 # The loss curves of that run (also saved as `RUN/plots/losses.png`). Thirty steps of the tiny model are only the very beginning: the mel error falls fast while the discriminators are still learning what real speech is.

@@ -9,20 +9,23 @@
 # %%
 #| hide
 from nbdev.showdoc import show_doc
-from fastcore.test import test_eq, test_fail
+from fastcore.test import test_close, test_eq, test_fail
 
 # %%
 #| export
 from __future__ import annotations
-import math, os, pickle, warnings
+import itertools, math, os, pickle, warnings
+from collections.abc import Iterator
 from pathlib import Path
 from fastcore.basics import patch
 import numpy as np
 import torch
 from hifigan_ruslan.config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
                                    resolve_device)
+from hifigan_ruslan.clips import wav_truncation
+from hifigan_ruslan.locations import check_input_file, npy_file_problem, torch_file_problem
 from hifigan_ruslan.generator import Generator
-from hifigan_ruslan.checkpoints import generator_from_checkpoint
+from hifigan_ruslan.checkpoints import find_generator_file, generator_from_checkpoint
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.pretrained import pretrained_path
 from hifigan_ruslan.cpu_runtime import OpenVINOGenerator, check_precision, runnable_precision
@@ -92,25 +95,50 @@ for name in ["v3", "tiny"]:
 
 # %% [markdown]
 # The same idea for the mel itself: a mel frame depends only on its own 1,024-sample window, so a long recording can be turned into a mel piece by piece, each piece with a few frames of margin, and the result equals the one-shot mel (the reflect padding at the true ends of the signal is reproduced by letting the first and last pieces touch those ends).
+#
+# `mel_stream` does this on a recording that arrives in blocks (read from a file, resampled on the way), so that
+# neither the recording nor its mel is ever held whole: a piece of `chunk_frames` frames is computed as soon as the
+# audio beyond its margin has arrived, and the last pieces once the end is known. `chunked_mel` is the same for a
+# signal in memory.
 
 # %%
 #| export
-def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> torch.Tensor:
-    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames: bounded memory."
+def mel_stream(audio_blocks, cfg: MelConfig | None = None,
+               chunk_frames: int = 2048) -> Iterator[torch.Tensor]:
+    "`mel_spectrogram` of a 1-D signal that arrives as `audio_blocks`, as pieces `[num_mels, frames]`."
     cfg = cfg or MelConfig()
-    hop, total = cfg.hop_size, audio.shape[-1] // cfg.hop_size
+    hop = cfg.hop_size
     margin = math.ceil(cfg.n_fft / hop)  # frames of signal either side that a frame's window can reach
-    pieces = []
-    for start in range(0, total, chunk_frames):
-        stop = min(start + chunk_frames, total)
+    buf, buf_start, start = torch.zeros(0), 0, 0  # buf holds samples from buf_start on; start: the next frame
+
+    def piece(stop: int, at_end: bool) -> torch.Tensor:
         lo, hi = max(0, start - margin), stop + margin
         # at the end the real edge, so that the reflect padding is the one-shot one
-        piece = audio[lo * hop:] if hi >= total else audio[lo * hop:hi * hop]
-        pieces.append(mel_spectrogram(piece, cfg)[:, start - lo:stop - lo])
-    return torch.cat(pieces, -1) if pieces else mel_spectrogram(audio, cfg)
+        audio = buf[lo * hop - buf_start:] if at_end else buf[lo * hop - buf_start:hi * hop - buf_start]
+        return mel_spectrogram(audio, cfg)[:, start - lo:stop - lo]
+
+    for block in audio_blocks:
+        buf = torch.cat([buf, torch.as_tensor(block, dtype=torch.float32)])
+        while start + chunk_frames + margin < (buf_start + len(buf)) // hop:  # not at the end, whatever comes
+            yield piece(start + chunk_frames, at_end=False)
+            start += chunk_frames
+            drop = max(0, start - margin) * hop - buf_start
+            buf, buf_start = buf[drop:], buf_start + drop
+    total = (buf_start + len(buf)) // hop
+    if total == 0:
+        yield mel_spectrogram(buf, cfg)
+    while start < total:
+        stop = min(start + chunk_frames, total)
+        yield piece(stop, at_end=stop + margin >= total)
+        start = stop
+
+def chunked_mel(audio: torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 2048) -> torch.Tensor:
+    "`mel_spectrogram(audio)` of a 1-D signal, computed in pieces of `chunk_frames` frames: bounded memory."
+    return torch.cat(list(mel_stream([audio], cfg, chunk_frames)), -1)
 
 
 # %%
+show_doc(mel_stream)
 
 # %%
 show_doc(chunked_mel)
@@ -130,6 +158,9 @@ for n in (len(x), len(x) - 100, 256 * 37 + 5):
     linear, rms = mel_difference(parts, whole)
     assert linear < 1e-5, linear  # measured 0 (the same frames, the same arithmetic): the mel notebook's bound
     assert rms < 1e-4, rms
+    for block in (1000, 4096, 333):  # arriving in blocks of any size: the very same pieces
+        streamed = torch.cat(list(mel_stream(x[:n].split(block), chunk_frames=16)), -1)
+        assert torch.equal(streamed, parts)
 
 
 # %% [markdown]
@@ -214,8 +245,8 @@ class Vocoder:
     @classmethod
     def from_checkpoint(cls, path, preset: str | None = None, device=None, backend: str = "auto",
                         precision: str = "fp32") -> "Vocoder":
-        "Load a project checkpoint (config inside) or an official `g_XXXXXXXX` file (`preset` or inferred)."
-        generator, config = generator_from_checkpoint(path, preset)
+        "A project checkpoint, an official `g_` file (`preset` or inferred), a run folder or a model's name."
+        generator, config = generator_from_checkpoint(find_generator_file(path), preset)
         return cls(generator, config, device, backend, precision=precision)
 
     @classmethod
@@ -279,10 +310,18 @@ show_doc(Vocoder.from_pretrained)
 
 
 # %% [markdown]
+# `from_checkpoint` takes whatever the command line's `--checkpoint` takes (`find_generator_file`): a file, a run
+# folder (its best generator, else its newest), or a pretrained model's name.
+#
 # One generator pass runs on the chosen backend. Long inputs go through it in windows of `chunk_frames` plus the
 # context on each side, and every window has that same length: at the first and the last chunk the window reaches
 # further inwards instead of being cut short. A compiled engine prepares its kernels once per input length (for
 # OpenVINO's bf16 kernels that takes seconds), so all chunks of all long files share one preparation.
+#
+# `stream` does this on a mel that arrives in blocks (read from a file, or computed from audio as it is read) and
+# yields the audio chunk by chunk: a chunk is synthesised as soon as the mel beyond its context has arrived, and it
+# keeps only the frames that later windows can still reach, so memory stays the same however long the input is.
+# `synthesize` is the same for a mel in memory.
 
 # %%
 #| export
@@ -299,19 +338,35 @@ def _run(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
 # %%
 #| export
 @patch
+def stream(self: Vocoder, mel_blocks) -> Iterator[torch.Tensor]:
+    "Audio `[B, hop t]` chunk by chunk for a mel `[B, num_mels, T]` that arrives as blocks, in equal windows."
+    hop, ctx, chunk = self.hop_size, self.context, self.chunk_frames
+    window = chunk + 2 * ctx
+    buf, buf_start, start = None, 0, 0  # buf: the frames from buf_start on; start: the next chunk's first
+
+    def piece(lo: int, stop: int, length: int) -> torch.Tensor:
+        audio = self._run(buf[..., lo - buf_start:lo - buf_start + length])
+        return audio[:, (start - lo) * hop:(stop - lo) * hop]
+
+    for block in mel_blocks:
+        buf = block if buf is None else torch.cat([buf, block], -1)
+        while max(0, start - ctx) + window <= buf_start + buf.shape[-1]:  # a window that the end cannot move
+            yield piece(max(0, start - ctx), start + chunk, window)
+            start += chunk
+            drop = max(0, start - window) - buf_start  # the last windows reach back at most this far
+            buf, buf_start = buf[..., drop:], buf_start + drop
+    total = buf_start + buf.shape[-1]
+    if start == 0 and total <= window:
+        yield self._run(buf)
+        return
+    for start in range(start, total, chunk):
+        lo = min(max(0, start - ctx), total - window)  # at the ends the window reaches inwards, not shorter
+        yield piece(lo, min(start + chunk, total), window)
+
+@patch
 def synthesize(self: Vocoder, mel: torch.Tensor) -> torch.Tensor:
     "Audio `[B, hop T]` for a mel batch `[B, num_mels, T]`, in windows of one length: chunk plus context."
-    total, hop, ctx = mel.shape[-1], self.hop_size, self.context
-    window = self.chunk_frames + 2 * ctx
-    if total <= window:
-        return self._run(mel)
-    out = torch.empty(mel.shape[0], total * hop)
-    for start in range(0, total, self.chunk_frames):
-        stop = min(start + self.chunk_frames, total)
-        lo = min(max(0, start - ctx), total - window)  # at the ends the window reaches inwards, not shorter
-        audio = self._run(mel[..., lo:lo + window])
-        out[:, start * hop:stop * hop] = audio[:, (start - lo) * hop:(stop - lo) * hop]
-    return out
+    return torch.cat(list(self.stream([mel])), -1)
 
 @patch
 def __call__(self: Vocoder, mel):
@@ -322,11 +377,34 @@ def __call__(self: Vocoder, mel):
     return audio.numpy() if isinstance(mel, np.ndarray) else audio
 
 @patch
+def resynthesis(self: Vocoder, audio_blocks) -> Iterator[np.ndarray]:
+    "Audio -> mel -> audio block by block: mono float32 blocks at the vocoder's rate in, and out."
+    blocks, head, n_fft = iter(audio_blocks), [], self.mel_config.n_fft
+    for block in blocks:  # a clip shorter than one mel window is handled whole
+        head.append(np.asarray(block, np.float32))
+        if sum(map(len, head)) >= n_fft:
+            break
+    samples = sum(map(len, head))
+    if samples < n_fft:  # padded with silence to one window, the output cut back to the clip's length
+        padded = np.pad(np.concatenate(head), (0, n_fft - samples))
+        yield self(mel_spectrogram(torch.from_numpy(padded), self.mel_config).numpy())[:samples]
+        return
+    mels = mel_stream(itertools.chain(head, blocks), self.mel_config, self.chunk_frames)
+    for audio in self.stream(mel[None] for mel in mels):
+        yield audio[0].numpy()
+
+@patch
 def resynthesize(self: Vocoder, wav_or_path, sampling_rate: int | None = None) -> np.ndarray:
     "Audio -> mel -> audio for a file or a float array at `sampling_rate` (any channels, rate): mono float32."
-    audio = load_audio(wav_or_path, self.sampling_rate, sampling_rate)
-    return self(chunked_mel(torch.from_numpy(audio), self.mel_config).numpy())
+    if isinstance(wav_or_path, (str, os.PathLike)):
+        blocks = AudioFile(wav_or_path, self.sampling_rate).blocks()
+    else:
+        blocks = [load_audio(wav_or_path, self.sampling_rate, sampling_rate)]
+    return np.concatenate(list(self.resynthesis(blocks)))
 
+
+# %%
+show_doc(Vocoder.stream)
 
 # %%
 show_doc(Vocoder.synthesize)
@@ -335,47 +413,108 @@ show_doc(Vocoder.synthesize)
 show_doc(Vocoder.__call__)
 
 # %%
-show_doc(Vocoder.resynthesize)
+show_doc(Vocoder.resynthesis)
 
+# %%
+show_doc(Vocoder.resynthesize)
 
 # %% [markdown]
 # Reading audio: any format libsndfile reads, channels averaged to mono, resampled with soxr (high quality) to the
-# vocoder's rate.
+# vocoder's rate. An `AudioFile` reads a file block by block (the resampler too works on a stream, and gives exactly
+# the one-shot result), so a recording of hours is never held whole. Opening it checks what `prepare` would flag,
+# and says so in one warning naming the file: a WAV cut short (libsndfile reads what is there), and float samples
+# beyond [-1, 1], which are scaled to a peak of 0.99 as `prepare` scales them (a first pass over the file finds
+# the peak). NaN or infinite samples are refused.
 
 # %%
 #| export
-def _read_audio_file(path: Path) -> tuple[np.ndarray, int]:
-    "`(audio [samples, channels], sampling rate)` of a file; a `UserError` if it is missing or unreadable."
-    import soundfile as sf
-    if not path.is_file():
-        raise UserError(f"{path}: audio file not found")
-    try:
-        return sf.read(path, dtype="float32", always_2d=True)
-    except Exception as e:
-        raise UserError(f"{path}: not a readable audio file ({str(e).splitlines()[0][:120]})") from None
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
 
+class AudioFile:
+    "An audio file read in blocks, as mono float32 at `target_rate`; warns about what `prepare` would flag."
+    def __init__(self, path, target_rate: int = MelConfig.sampling_rate, block: int = 1 << 16):
+        import soundfile as sf
+        self.path, self.target_rate, self.block = check_input_file(path, "audio file"), target_rate, block
+        try:
+            info = sf.info(self.path)
+        except Exception as e:
+            reason = str(e).splitlines()[0][:120]
+            raise UserError(f"{self.path}: not a readable audio file ({reason})") from None
+        self.rate, self.subtype, self.scale = info.samplerate, info.subtype, 1.0
+        cut = wav_truncation(self.path)
+        if cut:
+            warnings.warn(f"{self.path}: {cut}; vocoding what it holds")
+        if self.subtype in FLOAT_SUBTYPES:
+            self._check_float_samples()
+        self.seconds = info.frames / self.rate
+
+    def _read(self) -> Iterator[np.ndarray]:
+        "The file's samples, mono float32 at its own rate, block by block."
+        import soundfile as sf
+        with sf.SoundFile(self.path) as f:
+            while len(data := f.read(self.block, dtype="float32", always_2d=True)):
+                yield data.mean(axis=1)
+
+    def _check_float_samples(self):
+        "Refuse NaN or infinite samples; scale samples beyond [-1, 1] to a peak of 0.99, with a warning."
+        peak = 0.0
+        for mono in self._read():
+            if not np.isfinite(mono).all():
+                raise UserError(f"{self.path}: audio contains NaN or infinite samples")
+            peak = max(peak, float(np.abs(mono).max(initial=0.0)))
+        if peak > 1.0:
+            self.scale = 0.99 / peak
+            warnings.warn(f"{self.path}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by "
+                          f"{self.scale:.3f}, as prepare does")
+
+
+# %%
+#| export
+@patch
+def blocks(self: AudioFile) -> Iterator[np.ndarray]:
+    "Mono float32 blocks at `target_rate`, the whole file in order."
+    import soxr
+    resampler = None
+    if self.rate != self.target_rate:
+        resampler = soxr.ResampleStream(self.rate, self.target_rate, 1, dtype="float32", quality="HQ")
+    samples = 0
+    for mono in self._read():
+        samples += len(mono)
+        mono = mono * np.float32(self.scale) if self.scale != 1.0 else mono
+        yield resampler.resample_chunk(mono) if resampler else mono
+    if samples == 0:
+        raise UserError(f"{self.path}: no audio samples")
+    if resampler:
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+# %%
+#| export
 def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate,
                sampling_rate: int | None = None) -> np.ndarray:
-    "Mono float32 audio at `target_rate` from a file or an array (`[N]`/`[N, channels]` at `sampling_rate`)."
+    "Mono float32 audio at `target_rate` from a file (`AudioFile`) or an array at `sampling_rate`."
     import soxr
     if isinstance(wav_or_path, (str, os.PathLike)):
-        name = str(wav_or_path)
-        audio, sampling_rate = _read_audio_file(Path(wav_or_path))
-    else:
-        name = "audio"
-        audio = np.asarray(wav_or_path, dtype=np.float32)
-        sampling_rate = sampling_rate or target_rate
-        if audio.ndim == 1:
-            audio = audio[:, None]
+        return np.concatenate(list(AudioFile(wav_or_path, target_rate).blocks()))
+    audio = np.asarray(wav_or_path, dtype=np.float32)
+    sampling_rate = sampling_rate or target_rate
+    if audio.ndim == 1:
+        audio = audio[:, None]
     if audio.ndim != 2 or audio.shape[0] == 0:
-        raise UserError(f"{name}: empty or not [samples, channels] audio (shape {audio.shape})")
+        raise UserError(f"audio: empty or not [samples, channels] audio (shape {audio.shape})")
     mono = audio.mean(axis=1)
     if not np.isfinite(mono).all():
-        raise UserError(f"{name}: audio contains NaN or infinite samples")
+        raise UserError("audio: audio contains NaN or infinite samples")
     if sampling_rate != target_rate:
         mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
 
+
+# %%
+show_doc(AudioFile)
+
+# %%
+show_doc(AudioFile.blocks)
 
 # %%
 show_doc(load_audio)
@@ -497,6 +636,14 @@ test_fail(lambda: voc(np.zeros((40, 10))), contains="expected a log-mel [80, T] 
 test_fail(lambda: voc(np.zeros((2, 3, 80, 10))), contains="got shape (2, 3, 80, 10)")
 test_fail(lambda: Vocoder(Generator.from_preset("tiny", num_mels=64), tiny_cfg), contains="reads 64 mel bands")
 test_fail(lambda: Vocoder(voc.generator, tiny_cfg, backend="tensorrt"), contains="unknown backend 'tensorrt'")
+
+# %% [markdown]
+# `from_checkpoint` takes a run folder or a pretrained model's name as well as a file:
+
+# %%
+test_eq(Vocoder.from_checkpoint(tiny_ckpt.parent, device="cpu", backend="torch").config.preset, "tiny")
+test_eq(Vocoder.from_checkpoint("universal", device="cpu", backend="torch").config.generator_preset, "v1")
+test_fail(lambda: Vocoder.from_checkpoint("universl"), contains="universl: no such checkpoint file or folder")
 
 # %% [markdown]
 # ### Precision and fallbacks
@@ -695,9 +842,58 @@ mono_mix = load_audio(tmp / "stereo44k.wav")[:len(speech)]
 mix_err = np.abs(mono_mix - 0.75 * speech).max()
 assert mix_err < 0.02, mix_err  # the channels averaged, resampled back
 test_fail(lambda: voc.resynthesize(tmp / "missing.wav"), contains="missing.wav: audio file not found")
+test_fail(lambda: voc.resynthesize(tmp), contains=": is a folder, not an audio file")
 (tmp / "noise.wav").write_text("not audio")
 test_fail(lambda: load_audio(tmp / "noise.wav"), contains="noise.wav: not a readable audio file")
 test_fail(lambda: load_audio(np.array([0.0, np.nan])), contains="NaN or infinite")
+
+# %% [markdown]
+# A file is read block by block and resampled as a stream; the result is exactly the one-shot resampling of the
+# whole file, and so is the resynthesis:
+
+# %%
+reader = AudioFile(tmp / "stereo44k.wav", block=5000)
+held = sf.read(tmp / "stereo44k.wav", dtype="float32")[0].mean(1)
+test_eq(np.concatenate(list(reader.blocks())), soxr.resample(held, 44100, 22050, quality="HQ"))
+whole = voc(chunked_mel(torch.from_numpy(load_audio(tmp / "stereo44k.wav"))).numpy())
+voc.chunk_frames = 16  # many chunks, and mel pieces arriving in blocks of all sizes
+test_eq(np.concatenate(list(voc.resynthesis(AudioFile(tmp / "stereo44k.wav", block=3000).blocks()))).shape,
+        whole.shape)
+err = relative_rms_error(np.concatenate(list(voc.resynthesis(AudioFile(tmp / "stereo44k.wav", block=3000)
+                                                             .blocks()))), whole)
+assert err < 1e-5, err  # float rounding of a different chunking (measured 1e-7)
+voc.chunk_frames = 1024
+
+
+# %% [markdown]
+# What `prepare` would flag is said in one warning naming the file: float samples beyond [-1, 1] (scaled to a
+# peak of 0.99, as `prepare` scales them) and a WAV cut short (what it holds is vocoded). A clip shorter than one
+# mel window (1,024 samples, 46 ms) is padded with silence for its mel and cut back to its length; even 10 samples
+# give 10 samples.
+
+# %%
+def warned(action) -> tuple[object, list[str]]:
+    "The result of `action()` and the messages of the warnings it gave."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = action()
+    return result, [str(w.message) for w in caught]
+
+sf.write(tmp / "loud.wav", 1.6 * speech, 22050, subtype="FLOAT")
+sf.write(tmp / "whole.wav", speech, 22050, subtype="PCM_16")
+(tmp / "cut.wav").write_bytes((tmp / "whole.wav").read_bytes()[:20000])
+loud, messages = warned(lambda: load_audio(tmp / "loud.wav"))
+peak = 1.6 * np.abs(speech).max()
+test_eq(messages, [f"{tmp / 'loud.wav'}: samples reach {peak:.2f}, beyond [-1, 1]: scaled by "
+                   f"{0.99 / peak:.3f}, as prepare does"])
+test_close(np.abs(loud).max(), 0.99, eps=1e-6)
+cut, messages = warned(lambda: voc.resynthesize(tmp / "cut.wav"))
+print(messages[0].replace(str(tmp), "TMP"))
+assert "cut.wav: truncated: the data chunk declares" in messages[0] and messages[0].endswith("what it holds")
+test_eq(len(cut), (20000 - 44) // 2 // 256 * 256)  # the samples it holds, in whole frames
+for n in (10, 300, 1000):
+    sf.write(tmp / "short.wav", speech[:n], 22050)
+    test_eq(voc.resynthesize(tmp / "short.wav").shape, (n,))
 
 # %% [markdown]
 # ### Memory stays bounded
@@ -768,63 +964,135 @@ for name in ["original", "resynth"]:
 #| export
 MAX_LOG_MEL = 12.0  # exp(12) ~ 1.6e5: far above any mel magnitude of audio in [-1, 1]
 
-def _read_mel_array(path: Path) -> np.ndarray:
-    "The raw array in a `.npy` / `.pt` mel file; a `UserError` naming the file if it cannot be read safely."
+def _open_npy(path: Path) -> np.ndarray:
+    "A `.npy` file as a read-only memory map: nothing is read but the header."
+    problem = npy_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a .npy file ({problem})")
     try:
-        if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if path.suffix == ".pt":
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as e:  # object arrays cannot be mapped (nor read without pickle)
+        raise UserError(f"{path}: not a readable mel file ({str(e).splitlines()[0][:120]})") from None
+
+def _open_pt(path: Path) -> torch.Tensor:
+    "The tensor of a `.pt` file (or its `mel` entry), memory-mapped where the file's format allows it."
+    problem = torch_file_problem(path)
+    if problem is not None:
+        raise UserError(f"{path}: not a PyTorch file ({problem})")
+    try:
+        try:
+            mel = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # the format before PyTorch 1.6 cannot be mapped
             mel = torch.load(path, map_location="cpu", weights_only=True)
-            if isinstance(mel, dict) and "mel" in mel:
-                mel = mel["mel"]
-            if not isinstance(mel, torch.Tensor):
-                raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
-            return mel.float().numpy()
-    except UserError:
-        raise
     except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file "
-                        "(needs pickle, refused: weights_only=True)") from None
+        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused)") from None
     except Exception as e:
-        reason = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" if str(e) else type(e).__name__
-        raise UserError(f"{path}: not a readable mel file ({reason})") from None
-    raise UserError(f"{path}: unknown mel file type {path.suffix!r} (expected .npy or .pt)")
+        raise UserError(f"{path}: not a readable mel file ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+    if isinstance(mel, dict) and "mel" in mel:
+        mel = mel["mel"]
+    if not isinstance(mel, torch.Tensor):
+        raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
+    return mel
+
+
+# %% [markdown]
+# A `MelFile` reads a mel file in pieces: opening it reads the shape and type, then checks the values in one pass
+# over blocks of frames, and `read` returns the frames asked for as a float32 `[num_mels, frames]` array. A `.npy`
+# file is mapped afresh for each read, so the pages of a long file never stay in memory; a `.pt` file is mapped
+# where its format allows it (files written since PyTorch 1.6). A mel of integers is vocoded, with a warning: an
+# acoustic model writes floats, so such a file is more likely something else.
+
+# %%
+#| export
+class MelFile:
+    "A `.npy` / `.pt` log-mel `[num_mels, T]` (`[1, num_mels, T]`, `[T, num_mels]`), checked, read in pieces."
+    def __init__(self, path, num_mels: int = MelConfig.num_mels, block: int = 1 << 15):
+        self.path, self.num_mels = check_input_file(path, "mel file"), num_mels
+        if self.path.suffix not in (".npy", ".pt"):
+            raise UserError(f"{self.path}: unknown mel file type {self.path.suffix!r} (expected .npy or .pt)")
+        self._tensor = _open_pt(self.path) if self.path.suffix == ".pt" else None
+        self._layout(self._array())
+        self._check_values(block)
+
+    def _array(self):
+        "The whole mel as stored: a fresh memory map of a `.npy` file, or the `.pt` file's tensor."
+        return _open_npy(self.path) if self._tensor is None else self._tensor
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        "Frames `start:stop` as a float32 `[num_mels, frames]` array."
+        mel = self._array()
+        mel = mel[0] if self._batched else mel
+        piece = mel[start:stop].T if self._time_major else mel[:, start:stop]
+        piece = piece.float().numpy() if isinstance(piece, torch.Tensor) else piece
+        return np.array(piece, dtype=np.float32, order="C")  # a copy: the map is closed when it is dropped
+
+    def blocks(self, size: int) -> Iterator[np.ndarray]:
+        "The whole mel in pieces of `size` frames."
+        for start in range(0, self.frames, size):
+            yield self.read(start, start + size)
 
 
 # %%
 #| export
-def _check_log_mel(mel: np.ndarray, path: Path, num_mels: int) -> np.ndarray:
-    "`mel` as a float32 `[num_mels, T]` natural-log mel, or a `UserError` saying why it cannot be one."
-    if mel.dtype.kind not in "fiu":
-        raise UserError(f"{path}: holds {mel.dtype} values, not numbers")
-    mel = np.asarray(mel, dtype=np.float32)
-    if mel.ndim == 3 and mel.shape[0] == 1:
-        mel = mel[0]
-    if mel.ndim != 2:
-        raise UserError(f"{path}: shape {mel.shape}: expected [{num_mels}, T] or [1, {num_mels}, T]")
-    if mel.shape[0] != num_mels and mel.shape[1] == num_mels:
-        mel = mel.T  # [T, num_mels], unambiguous
-    if mel.shape[0] != num_mels:
-        raise UserError(f"{path}: shape {mel.shape}: {mel.shape[0]} bands, expected {num_mels}")
-    if mel.shape[1] == 0:
-        raise UserError(f"{path}: has no frames")
-    bad = int((~np.isfinite(mel)).sum())
-    if bad:
-        raise UserError(f"{path}: contains {bad} NaN or infinite values")
-    if mel.min() >= 0:
-        raise UserError(f"{path}: all values >= 0 (min {mel.min():.3g}): looks like a linear mel, "
-                        "expected a natural-log mel")
-    if mel.max() > MAX_LOG_MEL:
-        raise UserError(f"{path}: values up to {mel.max():.3g}: not a natural-log mel (dB or linear scale?)")
-    return np.ascontiguousarray(mel)
+@patch
+def _layout(self: MelFile, mel):
+    "Read the layout off the shape and type: a `UserError` for one that cannot be a log-mel."
+    shape, kind = tuple(mel.shape), (str(mel.dtype).removeprefix("torch."), _dtype_kind(mel))
+    if kind[1] not in "fiu":
+        raise UserError(f"{self.path}: holds {kind[0]} values, not numbers")
+    self._batched = len(shape) == 3 and shape[0] == 1
+    rows = shape[1:] if self._batched else shape
+    if len(rows) != 2:
+        n = self.num_mels
+        raise UserError(f"{self.path}: shape {shape}: expected [{n}, T] or [1, {n}, T]")
+    self._time_major = rows[0] != self.num_mels and rows[1] == self.num_mels  # [T, num_mels]: unambiguous
+    bands, self.frames = rows[::-1] if self._time_major else rows
+    if bands != self.num_mels:
+        raise UserError(f"{self.path}: shape {shape}: {rows[0]} bands, expected {self.num_mels}")
+    if self.frames == 0:
+        raise UserError(f"{self.path}: has no frames")
+    if kind[1] in "iu":
+        warnings.warn(f"{self.path}: holds {kind[0]} values (integers), not the floats of a natural-log mel; "
+                      "vocoded as they are")
 
+def _dtype_kind(mel) -> str:
+    "numpy's kind letter of an array's or a tensor's element type: `f`, `i`, `u`, ..."
+    if isinstance(mel, torch.Tensor):
+        return np.dtype(str(mel.dtype).removeprefix("torch.").replace("bfloat16", "float32")).kind
+    return mel.dtype.kind
+
+@patch
+def _check_values(self: MelFile, block: int):
+    "One pass over the values in blocks: refuse NaN or infinity, a linear scale and a dB scale."
+    bad, low, high = 0, math.inf, -math.inf
+    for piece in self.blocks(block):
+        finite = np.isfinite(piece)
+        bad += int((~finite).sum())
+        if finite.any():
+            low, high = min(low, float(piece[finite].min())), max(high, float(piece[finite].max()))
+    if bad:
+        raise UserError(f"{self.path}: contains {bad} NaN or infinite values")
+    if low >= 0:
+        raise UserError(f"{self.path}: all values >= 0 (min {low:.3g}): looks like a linear mel, "
+                        "expected a natural-log mel")
+    if high > MAX_LOG_MEL:
+        raise UserError(f"{self.path}: values up to {high:.3g}: not a natural-log mel (dB or linear scale?)")
+
+
+# %%
+#| export
 def load_mel_file(path, num_mels: int = MelConfig.num_mels) -> np.ndarray:
     "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; a `UserError` naming the file and the problem."
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: mel file not found")
-    return _check_log_mel(_read_mel_array(path), path, num_mels)
+    mel = MelFile(path, num_mels)
+    return mel.read()
 
+
+# %%
+show_doc(MelFile)
+
+# %%
+show_doc(MelFile.read)
 
 # %%
 show_doc(load_mel_file)
@@ -856,18 +1124,75 @@ for name, arr in bad_arrays.items():
     np.save(mels / name, arr)
 np.save(mels / "objects.npy", np.array([{"mel": 1}], dtype=object), allow_pickle=True)
 (mels / "text.pt").write_text("not a tensor")
+(mels / "renamed.npy").write_text("0.1 0.2 0.3\n")
+(mels / "noise.pt").write_bytes(np.random.default_rng(0).bytes(1000))
+(mels / "folder.npy").mkdir()
 torch.save({"mel": Evil()}, mels / "pickled.pt")
 (mels / "mel.txt").write_text("1 2 3")
 expected = {"bands.npy": "64 bands, expected 80", "rank.npy": "expected [80, T] or [1, 80, T]",
             "nan.npy": "NaN or infinite values", "linear.npy": "looks like a linear mel",
             "decibel.npy": "not a natural-log mel", "empty.npy": "has no frames",
-            "objects.npy": "not a readable mel file", "text.pt": "not a plain tensor file",
+            "objects.npy": "not a readable mel file", "text.pt": "not a PyTorch file (a text file)",
+            "renamed.npy": "not a .npy file (a text file)",
+            "noise.pt": "not a PyTorch file (neither a torch.save archive nor a pickle)",
+            "folder.npy": "is a folder, not a mel file",
             "pickled.pt": "needs pickle, refused", "mel.txt": "unknown mel file type '.txt'",
             "missing.npy": "mel file not found"}
 for name, reason in expected.items():
     test_fail(lambda: load_mel_file(mels / name), contains=f"{name}: ")
     test_fail(lambda: load_mel_file(mels / name), contains=reason)
 test_fail(lambda: load_mel_file(mels / "ok.npy", num_mels=100), contains="80 bands, expected 100")
+
+# %% [markdown]
+# A mel of integers is read, with a warning naming the file:
+
+# %%
+np.save(mels / "integers.npy", np.round(good).astype(np.int16))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    test_eq(load_mel_file(mels / "integers.npy"), np.round(good))
+test_eq([str(w.message).split(": ", 1)[1] for w in caught],
+        ["holds int16 values (integers), not the floats of a natural-log mel; vocoded as they are"])
+
+# %% [markdown]
+# ### Long mel files in bounded memory
+#
+# `MelFile` and `Vocoder.stream` together vocode a mel file of any length in the memory of a few chunks:
+# `generate` writes each chunk's audio to its WAV as it comes. Measured in fresh processes by their peak resident
+# memory (as for `resynthesize` above), for a 2-minute and a 12-minute mel file (the audio of the longer one,
+# 12 minutes at 22,050 Hz in float32, is 64 MB on its own):
+
+# %%
+#| slow
+STREAM_PROBE = """
+import sys
+from pathlib import Path
+import numpy as np, soundfile as sf, torch
+from hifigan_ruslan.inference import MelFile, Vocoder
+voc = Vocoder.from_checkpoint(sys.argv[1], device="cpu")
+mel = MelFile(sys.argv[2])
+with sf.SoundFile(sys.argv[3], "w", 22050, 1, "PCM_16") as out:
+    for audio in voc.stream(torch.from_numpy(m)[None] for m in mel.blocks(voc.chunk_frames)):
+        out.write(audio[0].numpy())
+peak_kb = next(line.split()[1] for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM:"))
+print(sf.info(sys.argv[3]).duration, int(peak_kb) / 1024)
+"""
+
+def streamed_peak(minutes: int) -> tuple[float, float]:
+    "Seconds written and peak resident MB of a fresh process that vocodes a `minutes`-long mel file."
+    frames = minutes * 60 * 22050 // 256
+    path = tmp / f"long_{minutes}.npy"
+    np.save(path, np.tile(good, frames // good.shape[1] + 1)[:, :frames])
+    argv = [sys.executable, "-c", STREAM_PROBE, str(tiny_ckpt), str(path), str(tmp / "long.wav")]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
+    return tuple(map(float, res.stdout.split()))
+
+(s2, mb2), (s12, mb12) = streamed_peak(2), streamed_peak(12)
+print(f"peak resident memory of the whole process: {mb2:.0f} MB for {s2 / 60:.0f} min, {mb12:.0f} MB for "
+      f"{s12 / 60:.0f} min")
+assert s12 > 12 * 60 - 1, s12
+assert mb12 - mb2 < 30, mb12 - mb2  # six times the input costs nothing more (the audio alone is 53 MB more)
 
 # %%
 import shutil

@@ -13,17 +13,19 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import io, os, tempfile, warnings
+import io, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import EXPORT_FORMATS, UserError
+from hifigan_ruslan.checkpoints import atomic_write
 from hifigan_ruslan.generator import Generator
+from hifigan_ruslan.locations import check_output_file
 from hifigan_ruslan.cpu_runtime import OpenVINOGenerator
 from hifigan_ruslan.inference import Vocoder
 
 # %%
-import json, shutil
+import json, shutil, tempfile
 from fastcore.test import test_eq, test_fail
 from hifigan_ruslan.checkpoints import atomic_save
 from hifigan_ruslan.config import config_to_dict, preset_config
@@ -107,21 +109,15 @@ def _write_model(generator: Generator, path: str, fmt: str) -> None:
         torch.jit.trace(generator, torch.zeros(1, generator.num_mels, 32), check_trace=False).save(path)
 
 def export_generator(vocoder: Vocoder, path, fmt: str = "onnx") -> Path:
-    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model; returns the path."
+    "Write the vocoder's generator as a dynamic-length ONNX or TorchScript model, atomically; the path."
     if fmt not in EXPORT_FORMATS:
         raise UserError(f"unknown export format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_output_file(path, f"{fmt} model file", f"generator.{'onnx' if fmt == 'onnx' else 'pt'}")
     generator = vocoder.generator.cpu()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        _write_model(generator, tmp_name, fmt)
-        os.replace(tmp_name, path)
+        return atomic_write(path, lambda tmp: _write_model(generator, str(tmp), fmt))
     finally:
-        Path(tmp_name).unlink(missing_ok=True)
         generator.to(vocoder.device)
-    return path
 
 
 # %%
@@ -158,6 +154,19 @@ for fmt in EXPORT_FORMATS:
     assert err < 1e-4, err  # measured 6.0e-8 (ONNX), 0 (TorchScript)
 test_eq(list(tmp.glob(".*.tmp")), [])  # no temporary file left behind
 test_fail(lambda: export_generator(voc, tmp / "x.trt", "tensorrt"), contains="unknown export format 'tensorrt'")
+
+# %% [markdown]
+# The files get the permissions of any new file (0666 less the umask: 0644 with the usual 022), so that other users
+# and containers can read them; a folder given as the output is refused before anything is written:
+
+# %%
+import os, stat
+
+# %%
+umask = os.umask(0o022)
+os.umask(umask)
+test_eq({stat.S_IMODE((tmp / f"tiny.{fmt}").stat().st_mode) for fmt in EXPORT_FORMATS}, {0o666 & ~umask})
+test_fail(lambda: export_generator(voc, tmp, "onnx"), contains="is a folder; the onnx model file must be")
 
 # %%
 #| slow

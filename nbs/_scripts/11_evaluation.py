@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import MelConfig, UserError
+from hifigan_ruslan.locations import check_output_folder
 from hifigan_ruslan.losses import loss_mel, mel_loss
 from hifigan_ruslan.mel import mel_figure
 from hifigan_ruslan.inference import Vocoder, load_audio
@@ -98,22 +99,29 @@ show_doc(mr_stft_distance)
 # %% [markdown]
 # ## Optional metrics
 #
-# `torchcrepe` itself only needs `torchaudio` to read audio files, which this module never asks it to do. Some installations carry a `torchaudio` build that does not match the installed `torch` and fails on import (or none at all); in that case `torchcrepe` is imported with an empty stand-in for `torchaudio`, visible only during that import, so that the pitch metrics still work.
+# `torchcrepe` imports `torchaudio` but only needs it to read audio files, which this module never asks it to do.
+# Some installations carry a `torchaudio` that does not match the installed `torch` and fails on import (PyPI's
+# newest, 2.11.1, cannot load with torch 2.13, and `pip install torchcrepe` brings it), or none at all.
+# `import_with_stand_in` is the one place where such a package is imported: when the first import fails, it imports
+# again with an empty stand-in module for `torchaudio`, visible only during that import, so that the metric still
+# works and the broken `torchaudio` never reaches a user. Any metric added later whose package imports `torchaudio`
+# without needing it (DistillMOS, say) is imported through it too. A package that does need `torchaudio` at run
+# time fails on its first use of the stand-in, and is then a bug to fix here, not a user's problem.
 
 # %%
 #| export
-def _import_torchcrepe():
-    "`torchcrepe`, imported with an empty stand-in for `torchaudio` if the real one is missing or broken."
+def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
+    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` meanwhile."
     try:
-        return importlib.import_module("torchcrepe")
-    except (OSError, ImportError):  # torchaudio missing or broken: torchcrepe only reads files with it
-        for name in [k for k in sys.modules if k.split(".")[0] in ("torchaudio", "torchcrepe")]:
-            del sys.modules[name]
-        sys.modules["torchaudio"] = types.ModuleType("torchaudio")
+        return importlib.import_module(module)
+    except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
+        for name in [k for k in sys.modules if k.split(".")[0] in (stand_in, module.split(".")[0])]:
+            del sys.modules[name]  # half-imported modules of the failed attempt
+        sys.modules[stand_in] = types.ModuleType(stand_in)
         try:
-            return importlib.import_module("torchcrepe")
+            return importlib.import_module(module)
         finally:
-            del sys.modules["torchaudio"]
+            del sys.modules[stand_in]
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -122,7 +130,7 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
     candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe")]
     for columns, module in candidates:
         try:
-            _import_torchcrepe() if module == "torchcrepe" else importlib.import_module(module)
+            import_with_stand_in(module)
         except Exception as e:
             reason = f"{type(e).__name__}: {str(e).splitlines()[0][:80] if str(e) else ''}"
             notes.append(f"{', '.join(columns)} omitted: {module} unavailable ({reason})")
@@ -135,7 +143,37 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
 show_doc(optional_metrics)
 
 # %%
+show_doc(import_with_stand_in)
+
+# %%
 print(optional_metrics())
+
+# %% [markdown]
+# The proof that a broken `torchaudio` never reaches a user: in a fresh process whose first `torchaudio` on the
+# path fails on import as a mismatched build does (`OSError: Could not load this library`), the pitch metrics are
+# still available, nothing is printed, and `torchaudio` is not left in `sys.modules` for anything else to trip on.
+# (Without `torchcrepe` installed, the metric is omitted with a note instead, as in any installation.)
+
+# %%
+import importlib.util, os, subprocess, tempfile
+
+# %%
+BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: libtorchaudio.so (for another torch)")\n'
+PROBE = ("import sys; import numpy as np; "
+         "from hifigan_ruslan.evaluation import optional_metrics, crepe_periodicity; "
+         "names, notes = optional_metrics(); print(names, notes, 'torchaudio' in sys.modules); "
+         "'vuv_f1' in names and crepe_periodicity(np.zeros(16000, np.float32))")
+with tempfile.TemporaryDirectory() as broken:
+    (Path(broken) / "torchaudio").mkdir()
+    (Path(broken) / "torchaudio" / "__init__.py").write_text(BROKEN_TORCHAUDIO)
+    path = os.pathsep.join([broken, *filter(None, [os.environ.get("PYTHONPATH")])])
+    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300,
+                           env={**os.environ, "PYTHONPATH": path})
+print(probe.stdout.strip())
+test_eq((probe.returncode, probe.stderr), (0, ""))
+crepe_installed = importlib.util.find_spec("torchcrepe") is not None
+assert ("'vuv_f1'" in probe.stdout) == crepe_installed, probe.stdout
+assert probe.stdout.strip().endswith("False"), probe.stdout  # no torchaudio left behind
 
 # %% [markdown]
 # Periodicity and voicing use CREPE at 16 kHz with 10 ms frames and the `tiny` model (fast on a CPU, and shipped inside the package). Frames whose periodicity exceeds `VOICED_THRESHOLD` count as voiced.
@@ -146,7 +184,7 @@ VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
-    crepe = _import_torchcrepe()
+    crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
         _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
@@ -314,12 +352,10 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
     return row
 
-def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
-                        progress: bool = True) -> tuple[list[dict], list[str]]:
-    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
-    from tqdm.auto import tqdm
+def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
+    "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split
-    data, out = Path(data), Path(out)
+    data = Path(data)
     if limit is not None and limit < 1:
         raise UserError(f"limit {limit}: must be at least 1")
     if not data.is_dir():
@@ -327,6 +363,14 @@ def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, t
     clips = read_split(data / "val.txt")[:limit]
     if not clips:
         raise UserError(f"{data / 'val.txt'}: no validation clips")
+    return clips
+
+def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, title: str = "evaluation",
+                        progress: bool = True) -> tuple[list[dict], list[str]]:
+    "Score `vocoder` on the validation clips of the prepared folder `data`; writes results; `(rows, errors)`."
+    from tqdm.auto import tqdm
+    data, out = Path(data), check_output_folder(out)
+    clips = validation_clips(data, limit)
     for sub in ("figures", "audio"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     rows, errors = [], []

