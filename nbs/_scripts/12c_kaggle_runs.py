@@ -648,7 +648,7 @@ with tempfile.TemporaryDirectory() as d:
     failed = run_kernel(d, "failed", max_steps=1, train_set=("train.lr_g=abc",))
     print(failed.error["traceback"])
     test_eq(failed.error["evalue"],
-            "training failed: hifigan-ruslan train: error: could not convert string to float: 'abc'")
+            "training failed: hifigan-ruslan train: error: --set: train.lr_g = 'abc': expected a number")
     test_eq(failed.outcome, f"stopped: {failed.error['evalue']}")
     assert check_manifest(failed.working).ok
     test_eq(sorted(p.name for p in failed.working.iterdir()), ["MANIFEST.json", "RESULTS.md", SESSION_FILE])
