@@ -14,15 +14,15 @@ from fastcore.test import test_close, test_eq, test_fail
 from hifigan_ruslan.checkpoints import list_steps, load_checkpoint, step_path
 from hifigan_ruslan.config import apply_overrides, preset_config
 from hifigan_ruslan.metrics import read_metrics
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus
+from hifigan_ruslan.testing import tiny_corpus
 from hifigan_ruslan.trainer import Trainer
 from hifigan_ruslan.training import fit, train, train_summary
 
 # %%
 work = Path(tempfile.mkdtemp(prefix="hifigan_runs_"))
 prepared = work / "prepared"
-prepare_corpus(bundled_corpus(), prepared, workers=1, progress=False)
+prepare_corpus(tiny_corpus(), prepared, workers=1, progress=False)
 
 # %% [markdown]
 # **Kill and resume.** A run in another process is killed with SIGKILL (no chance to clean up) after its second checkpoint; the same run started again resumes from the newest checkpoint and says so first, and the step counter continues.
