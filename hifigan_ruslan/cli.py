@@ -43,10 +43,13 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
 
 # %% ../nbs/14_cli.ipynb #bc0be32e
 def _prepare_parser(sub):
-    p = sub.add_parser("prepare", help="check, resample and split a RUSLAN-shaped corpus",
-                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus.")
+    p = sub.add_parser("prepare", help="check, resample and split a corpus (RUSLAN, LJSpeech, Festival, audio)",
+                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus. The layout is "
+                                   "found by itself: RUSLAN (metadata_RUSLAN_22200.csv), LJSpeech (metadata.csv, "
+                                   "wavs/), a Festival voice (etc/txt.done.data, wav/) or a plain folder of "
+                                   "audio without transcripts; WAV, FLAC or OGG at any rate and channel count.")
     p.add_argument("--data-path", required=True,
-                   help="folder holding the metadata file and the WAVs (any layout), or the metadata file")
+                   help="the corpus's folder, a folder above it, or its transcript file")
     p.add_argument("--out", required=True,
                    help="output folder: wavs/, train.txt, val.txt, report.json (never inside --data-path)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -94,8 +97,10 @@ def _train_parser(sub):
     p.set_defaults(run=_train)
 
 def _demo_parser(sub):
-    p = sub.add_parser("demo", help="the whole pipeline on the bundled small corpus, in minutes on a CPU",
-                       description="The whole pipeline on the bundled corpus: prepare, train, resynthesise.")
+    p = sub.add_parser("demo", help="the whole pipeline on the bundled real voice, in minutes on a CPU",
+                       description="The whole pipeline on the bundled real voice (24 festvox-ru clips): prepare, "
+                                   "train, resynthesise; then the universal vocoder before and after a short "
+                                   "fine-tune, with mel L1, PESQ and DistillMOS.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=300, help="training steps of the tiny preset (default 300)")
     p.add_argument("--finetune-steps", type=int, default=30,
@@ -137,7 +142,7 @@ def _evaluate_parser(sub):
     p.add_argument("--data", required=True, help="folder written by `prepare` (wavs/, val.txt)")
     p.add_argument("--limit", type=int, default=None, help="score only the first N validation clips")
     p.add_argument("--baseline", default=None, metavar="CKPT",
-                   help="also score this checkpoint or pretrained model (e.g. universal) and compare")
+                   help="also score this checkpoint or pretrained model (universal, lj) and compare")
     p.add_argument("--out", required=True, help="output folder: metrics.csv, metrics.md, figures/, audio/")
     _add_progress(p)
     p.set_defaults(run=_evaluate)
