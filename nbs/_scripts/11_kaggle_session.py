@@ -220,7 +220,9 @@ def write_results(run_dir, path, last: int = 10) -> Path:
     steps = max(list_steps(run_dir / "checkpoints"), default=0)
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
     lines = ["# Training results", "",
-             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
+             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}.",
+             "Licence: weights trained on RUSLAN (CC BY-NC-SA 4.0) are a derived work: non-commercial use only, "
+             "shared under CC BY-NC-SA 4.0, crediting RUSLAN."]
     if val:
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "
@@ -296,6 +298,7 @@ with tempfile.TemporaryDirectory() as d:
     results_text = write_results(run, Path(d) / "RESULTS.md").read_text()
     print(results_text)
     assert "`run`: 40 steps" in results_text, results_text
+    assert "RUSLAN (CC BY-NC-SA 4.0)" in results_text, results_text
     assert "Best validation mel L1: 1.6400 at step 40" in results_text, results_text
     assert "| 40 | 2 | 1.64 | 1.43 | 4.5 | 3.4 | 1.5 | ok |" in results_text, results_text
     test_fail(lambda: write_results(Path(d) / "empty", Path(d) / "R.md"), exc=UserError,
