@@ -11,13 +11,13 @@ reads every loss with `.item()` every step.
 from __future__ import annotations
 import argparse, time
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import apply_overrides, preset_config
 from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from hifigan_ruslan.generator import Generator
+from hifigan_ruslan.inference import load_audio
 from hifigan_ruslan.losses import discriminator_loss, feature_loss, generator_loss
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.trainer import Trainer
@@ -89,11 +89,11 @@ class ReferenceStep:
 
 
 def real_batch(batch: int, segment: int, cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    "Segments of real speech from the bundled corpus (content does not change the speed, but keeps the losses realistic)."
+    "Segments of real speech from the bundled voice (content does not change the speed, but keeps the losses realistic)."
     clips = []
-    for path in sorted((bundled_corpus() / "RUSLAN").glob("*.wav")):
-        audio, sr = sf.read(path, dtype="float32")
-        if sr == cfg.mel.sampling_rate and len(audio) >= segment: clips.append(audio[:segment])
+    for path in sorted((bundled_corpus() / "wav").glob("*.flac")):
+        audio = load_audio(path, cfg.mel.sampling_rate)
+        if len(audio) >= segment: clips.append(audio[:segment])
     audio = torch.from_numpy(np.stack([clips[i % len(clips)] for i in range(batch)]))
     return mel_spectrogram(audio, cfg.mel), audio
 

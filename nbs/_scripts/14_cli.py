@@ -485,6 +485,23 @@ unknown = cli("fly")
 test_eq(unknown.returncode, 2)
 assert "invalid choice" in unknown.stderr, unknown.stderr
 
+# %% [markdown]
+# The help names what a user can pick: every training preset (`finetune` among them), and the pretrained models by name wherever a checkpoint is taken.
+
+# %%
+from hifigan_ruslan.cli import build_parser
+
+# %%
+assert "finetune" in run("train", "--help")[1], run("train", "--help")[1]
+subparsers = next(a for a in build_parser()._actions if a.choices and "train" in a.choices).choices
+kaggle_actions = next(a for a in subparsers["kaggle"]._actions if a.choices and "push" in a.choices).choices
+parsers = [*subparsers.items(), ("kaggle push", kaggle_actions["push"])]
+takes_checkpoint = {f"{name} {a.option_strings[0]}": a.help for name, parser in parsers for a in parser._actions
+                    if {"--checkpoint", "--init-from", "--baseline"} & set(a.option_strings)}
+print(sorted(takes_checkpoint))
+test_eq(len(takes_checkpoint), 7)  # generate, resynth, export, evaluate (and its --baseline), train, kaggle push
+test_eq({k for k, text in takes_checkpoint.items() if "(universal, lj)" not in text}, set())
+
 
 # %% [markdown]
 # A mistake is one line on stderr and exit status 2, and nothing is written; a bug keeps its traceback:
