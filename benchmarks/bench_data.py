@@ -21,8 +21,8 @@ import soundfile as sf
 from hifigan_ruslan.config import preset_config
 from hifigan_ruslan.clips import METADATA_NAME, read_metadata
 from hifigan_ruslan.data import VocoderDataset, make_dataloader
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import find_corpus, prepare_corpus
+from hifigan_ruslan.testing import tiny_corpus
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "mini_ruslan"
 
@@ -80,14 +80,15 @@ def bench_loader(prepared: Path, workers: int, seconds: float) -> float:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", type=Path, default=None,
-                   help="default: shared/fixtures/mini_ruslan if present, else the bundled corpus")
+                   help="a RUSLAN-shaped corpus (default: shared/fixtures/mini_ruslan if present, else the "
+                        "synthetic test corpus)")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--min-audio-seconds", type=float, default=300.0,
                    help="replicate the corpus up to this much audio")
     p.add_argument("--loader-seconds", type=float, default=8.0)
     args = p.parse_args(argv)
-    corpus = args.corpus or (FIXTURE if FIXTURE.is_dir() else bundled_corpus())
+    corpus = args.corpus or (FIXTURE if FIXTURE.is_dir() else tiny_corpus())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         corpora = [replicate(corpus, tmp / "fixture", 0),

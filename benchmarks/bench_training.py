@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse, time
 from pathlib import Path
 import numpy as np
-import soundfile as sf
 import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import apply_overrides, preset_config
-from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.clips import bundled_corpus, is_audio_name
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from hifigan_ruslan.generator import Generator
+from hifigan_ruslan.inference import load_audio
 from hifigan_ruslan.losses import discriminator_loss, feature_loss, generator_loss
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.trainer import Trainer
@@ -90,13 +90,14 @@ class ReferenceStep:
 
 
 def real_batch(batch: int, segment: int, cfg, wavs=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Segments of real speech from `wavs` (default: the bundled corpus); content keeps the losses realistic."
+    "Segments of real speech from `wavs` (default: the bundled voice); content keeps the losses realistic."
     clips = []
-    for path in sorted(Path(wavs or bundled_corpus() / "RUSLAN").glob("*.wav"))[:64]:
-        audio, sr = sf.read(path, dtype="float32")
-        if sr == cfg.mel.sampling_rate and len(audio) >= segment: clips.append(audio[:segment])
+    files = [p for p in sorted(Path(wavs or bundled_corpus() / "wav").iterdir()) if is_audio_name(p.name)]
+    for path in files[:64]:
+        audio = load_audio(path, cfg.mel.sampling_rate)
+        if len(audio) >= segment: clips.append(audio[:segment])
     if not clips:
-        raise SystemExit(f"gpu_check: error: {wavs}: no WAV of {cfg.mel.sampling_rate} Hz with {segment} samples or more")
+        raise SystemExit(f"gpu_check: error: {wavs}: no audio file with {segment} samples or more")
     audio = torch.from_numpy(np.stack([clips[i % len(clips)] for i in range(batch)]))
     return mel_spectrogram(audio, cfg.mel), audio
 

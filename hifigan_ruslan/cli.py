@@ -44,10 +44,13 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
 
 # %% ../nbs/14_cli.ipynb #bc0be32e
 def _prepare_parser(sub):
-    p = sub.add_parser("prepare", help="check, resample and split a RUSLAN-shaped corpus",
-                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus.")
+    p = sub.add_parser("prepare", help="check, resample and split a corpus (RUSLAN, LJSpeech, Festival, audio)",
+                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus. The layout is "
+                                   "found by itself: RUSLAN (metadata_RUSLAN_22200.csv), LJSpeech (metadata.csv, "
+                                   "wavs/), a Festival voice (etc/txt.done.data, wav/) or a plain folder of "
+                                   "audio without transcripts; WAV, FLAC or OGG at any rate and channel count.")
     p.add_argument("--data-path", required=True,
-                   help="folder holding the metadata file and the WAVs (any layout), or the metadata file")
+                   help="the corpus's folder, a folder above it, or its transcript file")
     p.add_argument("--out", required=True,
                    help="output folder: wavs/, train.txt, val.txt, report.json (never inside --data-path)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -95,8 +98,10 @@ def _train_parser(sub):
     p.set_defaults(run=_train)
 
 def _demo_parser(sub):
-    p = sub.add_parser("demo", help="the whole pipeline on the bundled small corpus, in minutes on a CPU",
-                       description="The whole pipeline on the bundled corpus: prepare, train, resynthesise.")
+    p = sub.add_parser("demo", help="the whole pipeline on the bundled real voice, in minutes on a CPU",
+                       description="The whole pipeline on the bundled real voice (24 festvox-ru clips): prepare, "
+                                   "train, resynthesise; then the universal vocoder before and after a short "
+                                   "fine-tune, with mel L1, PESQ and DistillMOS.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=300, help="training steps of the tiny preset (default 300)")
     p.add_argument("--finetune-steps", type=int, default=30,
@@ -317,7 +322,7 @@ def _write_wavs(command: str, files: list[str], out: Path, work, what: str, rate
     print(f"{command}: wrote {len(written)} WAV file(s), {sum(written):.1f} s of audio, to {out}{failures}")
     return 1 if failed else 0
 
-# %% ../nbs/14_cli.ipynb #1f1a2f57
+# %% ../nbs/14_cli.ipynb #c948f429
 def _generate(args) -> int:
     import torch
     from hifigan_ruslan.inference import MelFile
@@ -358,7 +363,7 @@ def _export(args) -> int:
           f"[B, {voc.num_mels}, T] -> audio [B, 1, {voc.config.mel.hop_size} T]; {check}")
     return 0
 
-# %% ../nbs/14_cli.ipynb #b531319f
+# %% ../nbs/14_cli.ipynb #26e9017d
 def _same_model(checkpoint: str, baseline: str) -> None:
     "A `UserError` when `--baseline` names the very generator file that `--checkpoint` names."
     from hifigan_ruslan.checkpoints import find_generator_file
@@ -403,7 +408,7 @@ def _evaluate(args) -> int:
         print(f"evaluate: comparison in {table}")
     return 1 if failed else 0
 
-# %% ../nbs/14_cli.ipynb #c948f429
+# %% ../nbs/14_cli.ipynb #d1aa7adc
 def _kaggle(args) -> int:
     from hifigan_ruslan import kaggle_client as client, kaggle_kernel as kernel
     if args.action == "output":

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from fastcore.basics import patch
 from pathlib import Path
 from .checkpoints import list_steps, resumable_step
-from .clips import METADATA_NAME, clip_key, is_wav_name, read_metadata
+from .clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
 from .config import UserError
 
 # %% auto #0
@@ -253,7 +253,7 @@ def corpus_slice(metadata, wav_dir, out, clips: int) -> Path:
     keys = {clip_key(e.id) for e in entries}
     for wav in sorted(Path(wav_dir).iterdir()):
         link = out / "wavs" / wav.name
-        if is_wav_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
+        if is_audio_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
             link.symlink_to(wav.resolve())
     sliced = out / METADATA_NAME
     sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
@@ -375,7 +375,9 @@ def write_results(run_dir, path, last: int = 10, *, outcome: str = "complete", g
     steps = max(list_steps(run_dir / "checkpoints"), default=0)
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
     lines = ["# Training results", "", f"Outcome: {outcome}", "",
-             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
+             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}.",
+             "Licence: weights trained on RUSLAN (CC BY-NC-SA 4.0) are a derived work: non-commercial use only, "
+             "shared under CC BY-NC-SA 4.0, crediting RUSLAN."]
     if val:
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "

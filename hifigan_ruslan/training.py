@@ -4,7 +4,7 @@
 
 # %% ../nbs/09a_training.ipynb #9c4ef94d
 from __future__ import annotations
-import math, signal
+import dataclasses, math, signal
 from contextlib import nullcontext
 from pathlib import Path
 import torch
@@ -17,13 +17,14 @@ from .checkpoints import (checkpoint_dir, find_generator_file, find_resume_check
 from .locations import check_output_folder
 from .health import HealthMonitor
 from .metrics import IntervalStats, MetricsLog, plot_metrics
+from .prepare import corpus_band_hz
 from .run_folder import RunLock
 from .stopping import Clock, SignalFlag, StopCheck, TrainingDiverged
 from .trainer import StepResult, Trainer, init_distributed, resolve_precision
 
 # %% auto #0
-__all__ = ['HEALTH_INPUTS', 'RESUME_FIXED', 'batch_groups', 'Logbook', 'fit', 'check_resume_config', 'train', 'resolve_config',
-           'train_summary', 'stop_exit_code']
+__all__ = ['HEALTH_INPUTS', 'RESUME_FIXED', 'batch_groups', 'Logbook', 'fit', 'loss_band_for_corpus', 'check_resume_config',
+           'train', 'resolve_config', 'train_summary', 'stop_exit_code']
 
 # %% ../nbs/09a_training.ipynb #91eccd1f
 def batch_groups(loader, size: int):
@@ -207,6 +208,17 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
         book.close()
     return stop.reason
 
+# %% ../nbs/09a_training.ipynb #8e1970ca
+def loss_band_for_corpus(cfg: Config, data_dir) -> tuple[Config, str | None]:
+    "`cfg` with the loss mel limited to the band the corpus holds, when unset and narrower; the line to log."
+    band = corpus_band_hz(data_dir)
+    if cfg.mel.fmax_loss is not None or band is None or band >= cfg.mel.sampling_rate / 2:
+        return cfg, None
+    note = (f"loss mel up to {band:.0f} Hz (mel.fmax_loss): the corpus was recorded at {2 * band:.0f} Hz and holds "
+            f"nothing above; --set mel.fmax_loss={cfg.mel.sampling_rate // 2} for the full band")
+    # the preset keeps its name: the band is the corpus's, not a change of the recipe
+    return dataclasses.replace(cfg, mel=dataclasses.replace(cfg.mel, fmax_loss=band)), note
+
 # %% ../nbs/09a_training.ipynb #84891873
 RESUME_FIXED = ("mel", "generator", "discriminator", "train.lr_g", "train.lr_d", "train.betas",
                 "train.weight_decay", "train.lr_decay")
@@ -292,11 +304,14 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         with RunLock(run_dir) if info.main else nullcontext():  # one trainer per run folder
+            cfg, band_note = loss_band_for_corpus(cfg, data_dir)
             tr = Trainer(cfg, data_dir, run_dir, device=dev, dist_info=info, mel_dir=mel_dir)
             resumed = _restore(tr, init_from, resume_from)
             if info.main:
                 save_config(cfg, run_dir / "config.yaml")
             tr.log(_describe(tr))
+            if band_note:
+                tr.log(band_note)
             return tr, fit(tr, max_steps, time_budget, stop_on_collapse, resumed=resumed, progress=progress)
     finally:
         if own_group and dist.is_initialized():

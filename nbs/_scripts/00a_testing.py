@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Testing helpers
 #
-# > What the tests of every page share: the error measure that a float32 implementation can promise on any CPU, and the deterministic weights of the reference test data.
+# > What the tests of every page share: the error measure that a float32 implementation can promise on any CPU, the deterministic weights of the reference test data, and the synthetic test corpus.
 
 # %%
 #| default_exp testing
@@ -15,6 +15,7 @@ from fastcore.test import test_close, test_eq, test_fail
 #| export
 from __future__ import annotations
 import zlib
+from pathlib import Path
 import numpy as np
 import torch
 
@@ -97,7 +98,6 @@ test_eq(reference_weights({"conv.bias": [4]})["conv.bias"], w["conv.bias"])  # a
 #| export
 import os, subprocess
 from contextlib import contextmanager
-from pathlib import Path
 
 
 # %%
@@ -134,3 +134,67 @@ with tempfile.TemporaryDirectory() as d:
         else:
             test_fail(lambda: (locked / "x").write_text("x"), exc=(PermissionError, OSError))
     (Path(d) / "locked" / "x").write_text("writable again")
+
+
+# %% [markdown]
+# ## The synthetic test corpus
+#
+# Tests that train, prepare or evaluate many times need a corpus that is small and fast more than one that sounds
+# real: `tiny_corpus` is 12 short Russian sentences synthesised with espeak-ng, in RUSLAN's layout
+# (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`), half of them at 44.1 kHz like RUSLAN and half at 22,050 Hz, so that
+# both the resampling path and the copy path are exercised; one text carries « » and another ordinary quotes. It is
+# test data of the repository (`nbs/testdata/tiny_ruslan`), not part of the installed package, whose bundled corpus
+# is a real voice ([Clips and metadata](06_clips.ipynb#the-bundled-real-voice)).
+
+# %%
+#| export
+def tiny_corpus() -> Path:
+    "The 12-clip synthetic RUSLAN-shaped test corpus of the repository (`nbs/testdata/tiny_ruslan`)."
+    import hifigan_ruslan
+    path = Path(hifigan_ruslan.__file__).resolve().parents[1] / "nbs" / "testdata" / "tiny_ruslan"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: the test corpus is in the repository, not in the installed package")
+    return path
+
+
+# %%
+show_doc(tiny_corpus)
+
+# %%
+import soundfile as sf
+
+# %%
+tiny = tiny_corpus()
+tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
+test_eq(len(tiny_wavs), 12)
+assert sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6
+test_eq(sorted({sf.info(p).samplerate for p in tiny_wavs}), [22050, 44100])
+
+# %% [markdown]
+# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends,
+# pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell,
+# so that running this notebook never rewrites the test data; paste it into a Python prompt at the repository root
+# to regenerate the folder.
+#
+# ```python
+# import subprocess, tempfile
+# from pathlib import Path
+# METADATA_NAME = "metadata_RUSLAN_22200.csv"
+# TINY_SENTENCES = [
+#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
+#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
+#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
+# ]
+# out = Path("nbs/testdata/tiny_ruslan")
+# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
+# with tempfile.TemporaryDirectory() as tmp:
+#     for i, text in enumerate(TINY_SENTENCES):
+#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
+#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
+#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
+#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
+#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
+#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
+# lines = "".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES))
+# (out / METADATA_NAME).write_text(lines, encoding="utf-8")
+# ```

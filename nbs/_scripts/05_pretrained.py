@@ -153,7 +153,7 @@ print(f"{sum(p.numel() for p in generator.parameters()) / 1e6:.2f} M parameters"
 # %% [markdown]
 # ## How good they are on Russian speech
 #
-# Both resynthesise the Russian clips bundled with the package (synthetic espeak-ng voices, so this measures the vocoders on unfamiliar, machine-made speech) without any training: the mel L1 against the original is the number that training reports as its validation score (the recipe's RUSLAN run reached 0.231 after 50 epochs on a T4), and PESQ (wide band, from 1 to 4.5) a perceptual score. The universal model is the better start; the LJ model knows one English voice.
+# Both resynthesise a real Russian voice without any training: the 4 clips of the voice bundled with the package that the demo holds out (festvox-ru, a male speaker recorded at 16 kHz; see [Clips and metadata](06_clips.ipynb#the-bundled-real-voice)). The mel L1 against the original is the number that training reports as its validation score (the recipe's RUSLAN run reached 0.231 after 50 epochs on a T4), PESQ (wide band, 1 to 4.64) a perceptual comparison with the recording, and DistillMOS (1 to 5) how listeners would rate the resynthesis on its own, next to the recordings' own score ([Evaluation](11_evaluation.ipynb)). The universal model, trained on many English voices, is the better start; the LJ model knows one English voice.
 
 # %%
 from hifigan_ruslan.evaluation import clip_metrics, optional_metrics
@@ -161,8 +161,8 @@ from hifigan_ruslan.inference import Vocoder, load_audio
 from hifigan_ruslan.clips import bundled_corpus
 
 # %%
-clips = sorted((bundled_corpus() / "RUSLAN").glob("*.wav"))[:4]
-metrics = tuple(m for m in ("pesq",) if m in optional_metrics()[0])
+clips = [bundled_corpus() / "wav" / f"{uid}.flac" for uid in ("ru_0063", "ru_0209", "ru_0325", "ru_0538")]
+metrics = tuple(m for m in ("pesq", "mos") if m in optional_metrics()[0])
 scores = {}
 for name in PRETRAINED:
     vocoder = Vocoder.from_checkpoint(pretrained_path(name), device="cpu")
@@ -170,8 +170,9 @@ for name in PRETRAINED:
     for clip in clips:
         reference = load_audio(clip, vocoder.sampling_rate)
         rows.append(clip_metrics(reference, vocoder.resynthesize(reference), vocoder.config.mel, metrics=metrics))
-    scores[name] = {k: sum(r[k] for r in rows) / len(rows) for k in ("mel_l1", *metrics)}
+    keys = ("mel_l1", *(k for k in ("pesq", "mos", "mos_recording") if k in rows[0]))
+    scores[name] = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     print(f"{name:>9}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores[name].items()) + f" over {len(clips)} clips")
 universal_l1 = scores["universal"]["mel_l1"]
-assert universal_l1 < 0.4, universal_l1  # measured 0.303 (LJ 0.484); an untrained generator scores above 1.5
+assert universal_l1 < 0.4, universal_l1  # measured UNIVERSAL_L1 (LJ LJ_L1); an untrained generator scores above 1.5
 assert scores["universal"]["mel_l1"] < scores["lj"]["mel_l1"], scores["universal"]["mel_l1"]

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Clips and metadata
 #
-# > Reading a RUSLAN-shaped metadata file and checking, converting and writing one clip: the pieces that `hifigan-ruslan prepare` is made of.
+# > Reading transcripts (RUSLAN-style metadata, Festival's `txt.done.data`) and checking, converting and writing one clip (WAV, FLAC or OGG): the pieces that `hifigan-ruslan prepare` is made of.
 
 # %%
 #| default_exp clips
@@ -27,78 +27,82 @@ from hifigan_ruslan.config import MelConfig
 #
 # [RUSLAN](https://ruslan-corpus.github.io/) is a single-speaker Russian corpus: 22,200 utterances of one male voice, a little over 31 hours, recorded as 16-bit PCM mono WAV at 44.1 kHz. Its metadata file, `metadata_RUSLAN_22200.csv`, has no header and one `ID|text` line per clip, in UTF-8; the texts contain ordinary quotes and « », so the file is **not** read as CSV: each line is split on its first `|` and nothing else is interpreted. IDs look like `000000_RUSLAN` and name `000000_RUSLAN.wav`; some copies of the corpus use bare numbers (`000001.wav`), so IDs are matched with or without the `_RUSLAN` suffix.
 #
-# HiFi-GAN is trained at 22,050 Hz, so every usable clip is converted once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler. This page holds the two pieces that work on single files: the parser of the metadata and the check and conversion of one clip. Both report what is wrong with the input instead of raising, because one bad line or file in 22,200 should cost one clip, not the run; [Preparing the corpus](06b_prepare.ipynb) runs them over a whole corpus in parallel and writes the report.
+# Other corpora come in other shapes, and `prepare` reads the common ones ([Preparing the corpus](06b_prepare.ipynb)): LJSpeech's `metadata.csv` (the same `ID|text` lines, often with a third, normalised text), a Festival voice (`etc/txt.done.data`, one `( ID "text" )` line per clip), or a plain folder of audio files with no transcripts at all, since a vocoder needs none.
 #
-# A file counts as a WAV by its name: `.wav` in any letter case, and not hidden (macOS `._*` resource forks, which some archives carry, are not audio). An ID must be a plain file name, since it names the output `OUT/wavs/ID.wav`.
+# HiFi-GAN is trained at 22,050 Hz, so every usable clip is converted once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, whatever it came as: WAV, FLAC or OGG (Vorbis), at any rate and with any number of channels. This page holds the pieces that work on single files: the readers of the transcripts and the check and conversion of one clip. They report what is wrong with the input instead of raising, because one bad line or file in 22,200 should cost one clip, not the run; [Preparing the corpus](06b_prepare.ipynb) runs them over a whole corpus in parallel and writes the report.
+#
+# A file counts as audio by its name: `.wav`, `.flac` or `.ogg` in any letter case, and not hidden (macOS `._*` resource forks, which some archives carry, are not audio). An ID must be a plain file name, since it names the output `OUT/wavs/ID.wav`.
 
 # %%
 #| export
 METADATA_NAME = "metadata_RUSLAN_22200.csv"
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
 
-def is_wav_name(name: str) -> bool:
-    "A `.wav` file that is not hidden (a macOS `._*` resource fork is not audio)."
-    return name.lower().endswith(".wav") and not name.startswith(".")
+def is_audio_name(name: str) -> bool:
+    "A `.wav`, `.flac` or `.ogg` file that is not hidden (a macOS `._*` resource fork is not audio)."
+    return name.lower().endswith(AUDIO_EXTENSIONS) and not name.startswith(".")
 
 
 # %%
-test_eq([is_wav_name(n) for n in ["a.wav", "B.WAV", "._a.wav", "a.flac"]], [True, True, False, False])
+test_eq([is_audio_name(n) for n in ["a.wav", "B.WAV", "._a.wav", "a.flac", "a.OGG", "a.mp3", "a.csv"]],
+        [True, True, False, True, True, False, False])
 test_eq([bool(ID_PATTERN.fullmatch(u)) for u in ["000001_RUSLAN", "a.b-c", "../evil", "a b"]],
         [True, True, False, False])
 
 
 # %% [markdown]
-# ## The bundled small corpus
+# ## The bundled real voice
 #
-# The package carries a 12-clip corpus in RUSLAN's shape, `assets/tiny_ruslan`, for the tests, for `hifigan-ruslan demo` and for the Kaggle notebook's smoke test. Its Russian sentences were synthesised with espeak-ng; half of the clips are at 44.1 kHz like RUSLAN and half at 22,050 Hz, so that both the resampling path and the copy path are exercised, and one text carries « » and another ordinary quotes.
+# The package carries 24 utterances of a real Russian voice, `assets/festvox_ru`, for `hifigan-ruslan demo`, the examples of these pages and the Kaggle notebook's smoke test: a subset of festvox-ru, the Russian voice of the Festival speech synthesis system as Debian packages it (`festvox-ru`, section main; one male speaker reading literary prose, recorded at 16 kHz, 16-bit). It keeps the voice's own Festival layout, `etc/txt.done.data` and `wav/`, with the audio re-encoded losslessly as FLAC (2.6 MB for 159 s), and its licence: the copyright notice is in `assets/festvox_ru/COPYRIGHT`, which also marks what was modified. The texts keep the voice's own notation: a `+` after a stressed vowel where the stress is ambiguous, commas where the speaker pauses.
+#
+# Recorded at 16 kHz, the voice holds nothing above 8 kHz (in fact little above 7 kHz): fine for hearing and measuring what a vocoder does to speech, and a reminder that such a corpus needs a loss limited to its band ([Training](09a_training.ipynb#the-loss-band-follows-the-corpus)). The tests that need small fast fixtures use a synthetic corpus kept with the repository's test data instead (`hifigan_ruslan.testing.tiny_corpus`).
 
 # %%
 #| export
 def bundled_corpus() -> Path:
-    "The 12-clip RUSLAN-shaped corpus bundled with the package (`metadata_RUSLAN_22200.csv`, `RUSLAN/*.wav`)."
-    return Path(str(resources.files("hifigan_ruslan") / "assets" / "tiny_ruslan"))
+    "The real-voice corpus bundled with the package: 24 festvox-ru clips in Festival's layout (`etc/`, `wav/`)."
+    return Path(str(resources.files("hifigan_ruslan") / "assets" / "festvox_ru"))
 
 
 # %%
 show_doc(bundled_corpus)
 
 # %%
-tiny = bundled_corpus()
-tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
-print(tiny.name, sorted(p.name for p in tiny.iterdir()), len(tiny_wavs), "WAVs")
-assert (tiny / METADATA_NAME).is_file()
-test_eq(len(tiny_wavs), 12)
-assert sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6
-test_eq({sf.info(p).samplerate for p in tiny_wavs}, {22050, 44100})
+voice = bundled_corpus()
+voice_files = sorted((voice / "wav").glob("*.flac"))
+print(voice.name, sorted(p.name for p in voice.iterdir()), len(voice_files), "FLAC files,",
+      f"{sum(sf.info(p).duration for p in voice_files):.0f} s")
+test_eq(len(voice_files), 24)
+assert sum(p.stat().st_size for p in voice.rglob("*") if p.is_file()) < 3e6
+test_eq({(sf.info(p).samplerate, sf.info(p).channels, sf.info(p).subtype) for p in voice_files},
+        {(16000, 1, "PCM_16")})
+assert "Nickolay V. Shmyrev" in (voice / "COPYRIGHT").read_text() and "MODIFIED" in (voice / "COPYRIGHT").read_text()
 
 
 # %% [markdown]
-# The corpus was made with the script below (espeak-ng's Russian voice, then sox to trim the silence at both ends, pad it to a natural 0.1 s / 0.15 s, normalise to -3 dBFS and set the rate). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data; paste it into a Python prompt at the repository root to regenerate the folder.
+# The subset was made with the script below from the unpacked Debian package (`apt-get download festvox-ru && dpkg-deb -x festvox-ru_*.deb DIR`): 20 clips of 5 to 8 s spread over the corpus for training and 4 that `prepare` holds out (they are among the 24 clips that the transfer benchmark holds out, `benchmarks/bench_transfer.py --real`). It is kept here as text, not as a cell, so that running this notebook never rewrites the package data.
 #
 # ```python
-# import subprocess, tempfile
+# import re
 # from pathlib import Path
-# METADATA_NAME = "metadata_RUSLAN_22200.csv"
-# TINY_SENTENCES = [
-#     "Мама мыла раму.", "Кошка спит на диване.", "Сегодня хорошая погода.", "Москва — столица России.",
-#     "Дети играют во дворе.", "Откройте, пожалуйста, окно.", "«Спасибо», — сказал он.", "Поезд прибывает в полдень.",
-#     "Завтра будет дождь и ветер.", 'Она ответила: "До свидания!"', "Я люблю читать книги.", "Это синтезированная речь.",
-# ]
-# out = Path("hifigan_ruslan/assets/tiny_ruslan")
-# (out / "RUSLAN").mkdir(parents=True, exist_ok=True)
-# with tempfile.TemporaryDirectory() as tmp:
-#     for i, text in enumerate(TINY_SENTENCES):
-#         uid, raw = f"{i:06d}_RUSLAN", Path(tmp) / "raw.wav"
-#         subprocess.run(["espeak-ng", "-v", "ru", "-s", "150", "-p", "45", "-w", str(raw), text], check=True)
-#         rate = "44100" if i % 2 == 0 else "22050"  # even clips at RUSLAN's own rate, odd ones already at 22,050 Hz
-#         subprocess.run(["sox", str(raw), "-r", rate, "-b", "16", "-c", "1", str(out / "RUSLAN" / f"{uid}.wav"),
-#                         "silence", "1", "0.02", "0.1%", "reverse", "silence", "1", "0.02", "0.1%", "reverse",
-#                         "pad", "0.1", "0.15", "gain", "-n", "-3", "rate", "-v", rate], check=True)
-# lines = "".join(f"{i:06d}_RUSLAN|{t}\n" for i, t in enumerate(TINY_SENTENCES))
-# (out / METADATA_NAME).write_text(lines, encoding="utf-8")
+# import soundfile as sf
+# VOICE = Path("DIR/usr/share/festival/voices/russian/msu_ru_nsh_clunits")
+# IDS = sorted(["ru_0003", "ru_0038", "ru_0050", "ru_0071", "ru_0100", "ru_0148", "ru_0201", "ru_0241", "ru_0268",
+#               "ru_0292", "ru_0320", "ru_0372", "ru_0419", "ru_0490", "ru_0531", "ru_0562", "ru_0598", "ru_0635",
+#               "ru_0692", "ru_0735", "ru_0063", "ru_0209", "ru_0325", "ru_0538"])
+# out = Path("hifigan_ruslan/assets/festvox_ru")
+# (out / "wav").mkdir(parents=True, exist_ok=True)
+# (out / "etc").mkdir(exist_ok=True)
+# lines = {re.match(r"\(\s*(\S+)", line).group(1): line
+#          for line in (VOICE / "etc/txt.done.data").read_text("utf-8").splitlines()}
+# (out / "etc/txt.done.data").write_text("".join(lines[u] + "\n" for u in IDS), encoding="utf-8")
+# for u in IDS:
+#     audio, sr = sf.read(VOICE / "wav" / f"{u}.wav", dtype="int16")
+#     sf.write(out / "wav" / f"{u}.flac", audio, sr, format="FLAC", subtype="PCM_16", compression_level=1.0)
 # ```
 #
-#
+# `COPYRIGHT` holds the notice of the Debian package's `usr/share/doc/festvox-ru/copyright` for the voice, with the modifications marked.
 
 # %% [markdown]
 # ## Clip keys
@@ -183,29 +187,15 @@ def _decode_line(data: bytes) -> tuple[str, bool]:
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace"), False
 
-def _line_problem(n: int, line: str, uid: str, sep: str, seen: dict) -> dict | None:
-    "Why metadata line `n` is skipped, or None when it is an entry."
-    if not line.strip():
-        return problem_record("line", n, "blank_line", "blank line skipped")
-    if not sep:
-        reason = f"no `|` between ID and text in {line[:50]!r}; skipped"
-        return problem_record("line", n, "no_separator", reason)
-    if not ID_PATTERN.fullmatch(uid):
-        return problem_record("line", n, "bad_id", f"ID {uid[:50]!r} is not a plain file name; skipped")
-    if clip_key(uid) in seen:
-        reason = f"ID {uid} already on line {seen[clip_key(uid)]}; skipped"
-        return problem_record("line", n, "duplicate_id", reason)
-    return None
-
-def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
-    "Parse an `ID|text` metadata file (split on the first `|` only, no CSV quoting): `(entries, problems)`."
+def decoded_lines(path) -> tuple[list[tuple[int, str]], list[dict]]:
+    "The numbered lines of a text file and the problems of its encoding (BOM, cp1251, CRLF, bad bytes), noted."
     raw, problems = _decode_bom(Path(path).read_bytes())
     if not problems:
         raw, problems = _decode_cp1251(raw)
     lines = raw.split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()  # the final newline, or trailing whitespace
-    entries, seen, crlf = [], {}, []
+    decoded, crlf = [], []
     for n, data in enumerate(lines, 1):
         if data.endswith(b"\r"):
             data = data[:-1]
@@ -214,8 +204,34 @@ def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
         if not valid:
             reason = "not valid UTF-8: undecodable bytes replaced by U+FFFD"
             problems.append(problem_record("line", n, "bad_utf8", reason, "kept"))
-        uid, sep, text = (part.strip() for part in line.partition("|"))
-        problem = _line_problem(n, line, uid, sep, seen)
+        decoded.append((n, line))
+    if crlf:
+        reason = f"Windows line endings (CRLF) on {len(crlf)} line(s), read as plain newlines"
+        problems.append(problem_record("line", crlf[0], "crlf", reason, "kept"))
+    return decoded, problems
+
+def _entry_problem(n: int, uid: str, seen: dict) -> dict | None:
+    "Why the entry of line `n` with this ID is skipped (not a file name, a second entry), or None."
+    if not ID_PATTERN.fullmatch(uid):
+        return problem_record("line", n, "bad_id", f"ID {uid[:50]!r} is not a plain file name; skipped")
+    if clip_key(uid) in seen:
+        reason = f"ID {uid} already on line {seen[clip_key(uid)]}; skipped"
+        return problem_record("line", n, "duplicate_id", reason)
+    return None
+
+def _entries(lines: list[tuple[int, str]], parse) -> tuple[list[MetaEntry], list[dict]]:
+    "Entries of numbered lines, `parse(n, line)` giving `(uid, text)` or the problem: `(entries, problems)`."
+    entries, problems, seen = [], [], {}
+    for n, line in lines:
+        if not line.strip():
+            problems.append(problem_record("line", n, "blank_line", "blank line skipped"))
+            continue
+        parsed = parse(n, line)
+        if isinstance(parsed, dict):
+            problems.append(parsed)
+            continue
+        uid, text = parsed
+        problem = _entry_problem(n, uid, seen)
         if problem is not None:
             problems.append(problem)
             continue
@@ -224,16 +240,32 @@ def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
             reason = f"ID {uid} has an empty text; audio kept"
             problems.append(problem_record("line", n, "empty_text", reason, "kept"))
         entries.append(MetaEntry(uid, text, n))
-    if crlf:
-        reason = f"Windows line endings (CRLF) on {len(crlf)} line(s), read as plain newlines"
-        problems.append(problem_record("line", crlf[0], "crlf", reason, "kept"))
     return entries, problems
+
+def _metadata_line(n: int, line: str) -> tuple[str, str] | dict:
+    uid, sep, text = (part.strip() for part in line.partition("|"))
+    if not sep:
+        return problem_record("line", n, "no_separator", f"no `|` between ID and text in {line[:50]!r}; skipped")
+    return uid, text
+
+def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
+    "Parse an `ID|text` metadata file (split on the first `|` only, no CSV quoting): `(entries, problems)`."
+    lines, problems = decoded_lines(path)
+    entries, more = _entries(lines, _metadata_line)
+    return entries, problems + more
 
 
 # %%
 show_doc(read_metadata)
 
+# %% [markdown]
+# On the synthetic test corpus (`testing.tiny_corpus`: 12 espeak-ng sentences in RUSLAN's layout, one text with « » and one with ordinary quotes):
+
 # %%
+from hifigan_ruslan.testing import tiny_corpus
+
+# %%
+tiny = tiny_corpus()
 entries, problems = read_metadata(tiny / METADATA_NAME)
 print(len(entries), entries[6], problems)
 test_eq(len(entries), 12)
@@ -267,25 +299,72 @@ test_eq({p["kind"]: p.get("line") for p in problems},
 test_eq(read_metadata(tmp / "replacement.csv")[1], [])  # a U+FFFD written in the file is not a decoding error
 
 # %% [markdown]
-# A metadata file saved in the Windows Cyrillic code page (cp1251) instead of UTF-8 is read as such when every
-# byte decodes and the text is Cyrillic, and the report says so; a UTF-8 file with a stray bad byte (the file above)
-# stays UTF-8 with that byte replaced:
+# A metadata file saved in the Windows Cyrillic code page (cp1251) instead of UTF-8 is read as such when every byte decodes and the text is Cyrillic, and the problems say so; a UTF-8 file with a stray bad byte (the file above) stays UTF-8 with that byte replaced:
 
 # %%
-cp1251_lines = ["000001_RUSLAN|«Кошка спит на диване», — сказала она.",
-                "000002_RUSLAN|Съешь же ещё этих булок."]
+cp1251_lines = ["000001_RUSLAN|«Кошка спит на диване», — сказала она.", "000002_RUSLAN|Съешь же ещё этих булок."]
 (tmp / "cp1251.csv").write_bytes("\r\n".join(cp1251_lines).encode("cp1251") + b"\r\n")
 entries, problems = read_metadata(tmp / "cp1251.csv")
+print(problems[0]["reason"])
 test_eq([e.text for e in entries], [line.split("|")[1] for line in cp1251_lines])
 test_eq([p["kind"] for p in problems], ["cp1251", "crlf"])
-print(problems[0]["reason"])
+
+# %% [markdown]
+# ### A Festival voice's transcripts
+#
+# A Festival voice lists its utterances in `etc/txt.done.data`, one `( ID "text" )` line each, and keeps their audio in `wav/ID.wav`. `read_festival` reads that file with the same care as `read_metadata`: the same encodings, and a line that is not such an entry, a bad or repeated ID or an empty text is reported the same way. A `\"` inside a text is a quote.
+
+# %%
+#| export
+FESTIVAL_NAME = "txt.done.data"
+_FESTIVAL_LINE = re.compile(r'\(\s*(\S+)\s+"(.*)"\s*\)')
+
+def _festival_line(n: int, line: str) -> tuple[str, str] | dict:
+    match = _FESTIVAL_LINE.fullmatch(line.strip())
+    if match is None:
+        reason = f'not a `( ID "text" )` entry: {line.strip()[:50]!r}; skipped'
+        return problem_record("line", n, "not_an_entry", reason)
+    return match[1], match[2].replace('\\"', '"').strip()
+
+def read_festival(path) -> tuple[list[MetaEntry], list[dict]]:
+    "Parse a Festival `txt.done.data` (`( ID \"text\" )` per line): `(entries, problems)`."
+    lines, problems = decoded_lines(path)
+    entries, more = _entries(lines, _festival_line)
+    return entries, problems + more
+
+
+# %%
+show_doc(read_festival)
+
+# %%
+entries, problems = read_festival(voice / "etc" / FESTIVAL_NAME)
+print(len(entries), entries[2])
+test_eq(len(entries), 24)
+test_eq(problems, [])
+test_eq(entries[0], MetaEntry("ru_0003", "Со спокойным мужеством, Скайлс, ожидал всего, в этом безумном городе.", 1))
+assert "т+олку" in entries[2].text, entries[2].text  # the voice's stress mark is kept
+
+# %% [markdown]
+# The same defects in a Festival file, saved in cp1251: a line that is not an entry, a blank line, an ID that is not a file name, a repeated ID, an empty text and a quoted quote.
+
+# %%
+festival_lines = ['( ru_0001 "Первая фраза." )', "( ru_0002 без кавычек )", "", '( ../x "Путь." )',
+                  '( ru_0001 "Снова первая." )', '( ru_0003 "" )', '( ru_0004 "Он сказал: \\"да\\"." )']
+(tmp / "txt.done.data").write_bytes("\n".join(festival_lines).encode("cp1251") + b"\n")
+entries, problems = read_festival(tmp / "txt.done.data")
+for p in problems:
+    print(p)
+test_eq([(e.id, e.text) for e in entries], [("ru_0001", "Первая фраза."), ("ru_0003", ""),
+                                            ("ru_0004", 'Он сказал: "да".')])
+test_eq({p["kind"]: p["line"] for p in problems},
+        {"cp1251": 1, "not_an_entry": 2, "blank_line": 3, "bad_id": 4, "duplicate_id": 5, "empty_text": 6})
 
 # %% [markdown]
 # ## Checking and converting one clip
 #
 # `process_clip` is what each worker process runs on one file. It never raises for bad audio; it returns a record saying what it did. The checks, in order:
 #
-# - **empty** (0 bytes), **truncated** or **unreadable** files are skipped. libsndfile quietly reads a truncated WAV as a shorter one, so the RIFF chunks are checked first: a `data` chunk that declares more bytes than the file holds means the recording was cut, and the audio would no longer match its text.
+# - **empty** (0 bytes, or a header without samples, such as a FLAC of 0 samples), **truncated** or **unreadable** files (anything libsndfile cannot decode, a text file named `.flac` among them) are skipped. libsndfile quietly reads a truncated WAV as a shorter one, so the RIFF chunks are checked first: a `data` chunk that declares more bytes than the file holds means the recording was cut, and the audio would no longer match its text.
 # - **stereo** (or more channels) is downmixed to mono by averaging: kept, noted.
 # - **float, 24-bit or 8-bit** samples are converted to 16-bit: kept, noted.
 # - **samples beyond [-1, 1]** (a float WAV written without limiting) are scaled down so that the peak is 0.99 rather than clipped, which keeps the waveform's shape: kept, noted. A 16-bit clip with many samples **at full scale** was clipped when recorded; that cannot be undone, so it is kept and noted.
@@ -349,7 +428,9 @@ def write_pcm16(path, pcm: np.ndarray, sr: int):
 
 # %%
 #| export
-def _read_wav(src: Path) -> tuple[tuple | None, list | None]:
+UNKNOWN_LENGTH = 2**62  # libsndfile's frame count of a FLAC whose header declares 0 samples is 2**63 - 1
+
+def _read_audio(src: Path) -> tuple[tuple | None, list | None]:
     "`((audio [frames, channels], sr, channels, subtype), None)`, or `(None, [kind, reason])` when unusable."
     if src.stat().st_size == 0:
         return None, ["empty_file", "empty file (0 bytes)"]
@@ -358,10 +439,13 @@ def _read_wav(src: Path) -> tuple[tuple | None, list | None]:
         return None, ["truncated", cut]
     try:
         with sf.SoundFile(src) as f:
+            if f.frames >= UNKNOWN_LENGTH:
+                return None, ["empty_file", f"no audio samples: the {f.format} header declares none"]
             return (f.read(dtype="float32", always_2d=True), f.samplerate, f.channels, f.subtype), None
     except Exception as e:
         # any decoder failure is a property of this file, reported, never a crash of the run
-        return None, ["unreadable", f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"]
+        message = str(e).splitlines()[0].replace(repr(str(src)), repr(src.name)) if str(e) else type(e).__name__
+        return None, ["unreadable", f"unreadable: {message}"]
 
 def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float):
     "`(mono audio or None, skip [kind, reason] or None, notes)` for the decoded samples of one clip."
@@ -395,13 +479,13 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
 
 def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
                  min_seconds: float = 0.0) -> dict:
-    "Check one WAV and write it to `dst` as `target_sr` mono 16-bit; return its record (`kept`, `skip`, ...)."
+    "Check one audio file and write it to `dst` as `target_sr` mono 16-bit WAV; its record (`kept`, `skip`, ...)."
     import soxr
     src, dst = Path(src), Path(dst)
     st = src.stat()
     rec = {"id": uid, "src": str(src), "src_size": st.st_size, "src_mtime_ns": st.st_mtime_ns, "kept": False,
            "sr": None, "notes": []}
-    decoded, skip = _read_wav(src)
+    decoded, skip = _read_audio(src)
     if skip is not None:
         return {**rec, "skip": skip}
     audio, sr, channels, subtype = decoded
@@ -445,6 +529,22 @@ test_eq(sf.read(tmp / "out/000001_RUSLAN.wav", dtype="int16")[0],
         sf.read(tiny / "RUSLAN/000001_RUSLAN.wav", dtype="int16")[0])
 test_eq(list((tmp / "out").glob(".*")), [])  # no temporary file left behind
 
+# %% [markdown]
+# FLAC and OGG are read the same way: a 16 kHz FLAC of the bundled voice becomes a 22,050 Hz WAV of the same duration, and a 48 kHz stereo OGG (Vorbis) one in mono.
+
+# %%
+r = process_clip("ru_0063", voice / "wav/ru_0063.flac", tmp / "out/ru_0063.wav", 22050, 0.09)
+print({k: r[k] for k in ["kept", "sr", "subtype", "seconds_in", "seconds", "notes"]})
+test_eq((r["kept"], r["sr"], r["notes"]), (True, 16000, []))
+test_close(r["seconds"], r["seconds_in"], eps=1e-3)
+stereo_48k = np.stack([np.sin(np.arange(48000) / 7), np.sin(np.arange(48000) / 9)], 1).astype(np.float32) * 0.3
+sf.write(tmp / "stereo.ogg", stereo_48k, 48000, format="OGG", subtype="VORBIS")
+r = process_clip("stereo", tmp / "stereo.ogg", tmp / "out/stereo.wav", 22050, 0.09)
+print({k: r[k] for k in ["kept", "sr", "channels", "seconds", "notes"]})
+test_eq((r["kept"], r["sr"], r["channels"]), (True, 48000, 2))
+test_eq(sorted(kind for kind, _ in r["notes"]), ["format", "stereo"])
+test_eq((sf.info(tmp / "out/stereo.wav").samplerate, sf.info(tmp / "out/stereo.wav").channels), (22050, 1))
+
 
 # %% [markdown]
 # Each bad case, on a tiny file made here: the records say what happened. `tone` is 0.4 s of a 220 Hz tone at 44.1 kHz, a stand-in for speech.
@@ -470,9 +570,12 @@ sf.write(bad / "short.wav", tone(seconds=0.03), 44100, subtype="PCM_16")
 full = (bad / "ok.wav").read_bytes()
 (bad / "truncated.wav").write_bytes(full[: len(full) // 3])
 (bad / "header_only.wav").write_bytes(full[:30])
+(bad / "text.flac").write_text("Это текст, а не звук.\n", encoding="utf-8")
+streaminfo = (4096).to_bytes(2, "big") * 2 + bytes(6) + ((16000 << 44) | (15 << 36)).to_bytes(8, "big") + bytes(16)
+(bad / "no_samples.flac").write_bytes(b"fLaC" + bytes([0x80, 0, 0, 34]) + streaminfo)  # a FLAC of 0 samples
 
-results = {p.stem: process_clip(p.stem, p, tmp / "bad_out" / p.name, 22050, 0.09)
-           for p in sorted(bad.glob("*.wav"))}
+results = {p.stem: process_clip(p.stem, p, tmp / "bad_out" / f"{p.stem}.wav", 22050, 0.09)
+           for p in sorted(bad.iterdir())}
 for name, r in results.items():
     print(f"{name:12} kept={r['kept']!s:5} {r.get('skip', [''])[-1] or '; '.join(n[1] for n in r['notes'])}")
 
@@ -481,7 +584,8 @@ kinds = {n: (r["kept"], sorted(k for k, _ in r["notes"]) if r["kept"] else r["sk
          for n, r in results.items()}
 test_eq(kinds, {"clipped": (True, ["clipped"]), "empty": (False, "empty_file"),
                 "float_hot": (True, ["format", "out_of_range"]), "garbage": (False, "unreadable"),
-                "header_only": (False, "truncated"), "ok": (True, []), "pcm24": (True, ["format"]),
+                "header_only": (False, "truncated"), "no_samples": (False, "empty_file"), "ok": (True, []),
+                "pcm24": (True, ["format"]), "text": (False, "unreadable"),
                 "rate16k": (True, []), "short": (False, "too_short"), "silent": (False, "silent"),
                 "stereo": (True, ["stereo"]), "truncated": (False, "truncated")})
 out_audio, out_sr = sf.read(tmp / "bad_out/float_hot.wav")

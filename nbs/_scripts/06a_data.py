@@ -26,17 +26,17 @@ from hifigan_ruslan.locations import npy_file_problem
 from hifigan_ruslan.mel import mel_spectrogram
 
 # %% [markdown]
-# Training reads what [`prepare`](06b_prepare.ipynb) wrote: `wavs/ID.wav` at 22,050 Hz mono 16-bit, and the fixed split `train.txt` / `val.txt`. The examples on this page prepare the bundled 12-clip corpus once and read it with the `tiny` preset (4,096-sample segments, 16 frames).
+# Training reads what [`prepare`](06b_prepare.ipynb) wrote: `wavs/ID.wav` at 22,050 Hz mono 16-bit, and the fixed split `train.txt` / `val.txt`. The examples on this page prepare the 12-clip synthetic test corpus (`testing.tiny_corpus`) once and read it with the `tiny` preset (4,096-sample segments, 16 frames).
 
 # %%
 import shutil, tempfile
 from hifigan_ruslan.config import preset_config
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus  # the next page's: the examples read a prepared corpus
+from hifigan_ruslan.testing import tiny_corpus
 
 # %%
 work = Path(tempfile.mkdtemp())
-prepare_corpus(bundled_corpus(), work / "tiny", workers=1, progress=False)
+prepare_corpus(tiny_corpus(), work / "tiny", workers=1, progress=False)
 cfg = preset_config("tiny")
 
 # %% [markdown]

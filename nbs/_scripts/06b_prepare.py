@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Preparing the corpus
 #
-# > Find, check, resample and split a RUSLAN-shaped corpus: what `hifigan-ruslan prepare` does before training.
+# > Find, check, resample and split a corpus (RUSLAN, LJSpeech-style metadata, a Festival voice or a plain folder of audio): what `hifigan-ruslan prepare` does before training.
 
 # %%
 #| default_exp prepare
@@ -18,33 +18,65 @@ import hashlib, json, os, time
 import multiprocessing as mp
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 import soundfile as sf
 from hifigan_ruslan.config import Config, UserError
-from hifigan_ruslan.clips import (ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE, MetaEntry,
-                                  clip_key, is_wav_name, problem_record, process_clip,
+from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE,
+                                  MetaEntry, clip_key, is_audio_name, problem_record, process_clip, read_festival,
                                   read_metadata)
 from hifigan_ruslan.locations import check_output_folder
 
 # %% [markdown]
 # ## The corpus
 #
-# On Kaggle the dataset `freezerainml/ruslan` is mounted read-only (today at `/kaggle/input/datasets/freezerainml/ruslan/`; the layout has changed before), and the folder holding the WAVs is named differently between copies (`RUSLAN/`, `ruslan_dataset/`, `wavs/`). So nothing here assumes a layout: `find_corpus` looks for the metadata file and for the folder with the most WAVs anywhere under the root it is given.
+# A vocoder learns from audio alone, so any collection of recordings of a voice will do, and they come in several shapes. `prepare` reads four, and finds which one it was given by itself:
 #
-# HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06a_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
+# | layout | transcripts | audio |
+# |---|---|---|
+# | **RUSLAN** | `metadata_RUSLAN_22200.csv` (or another `.csv`/`.txt` of `ID\|text` lines) | the folder holding the most audio files (`RUSLAN/`, `ruslan_dataset/`, `wavs/`: copies differ) |
+# | **LJSpeech** | `metadata.csv`, `ID\|text` or `ID\|text\|normalised text` (the normalised text is kept) | `wavs/` beside it |
+# | **Festival voice** | `etc/txt.done.data`, `( ID "text" )` per line | `wav/` beside `etc/` |
+# | **audio folder** | none: a vocoder needs none (the texts of the split files are empty) | every audio file under the folder, the ID being the file name |
+#
+# Audio files may be WAV, FLAC or OGG, at any rate and with any number of channels. On Kaggle the dataset `freezerainml/ruslan` is mounted read-only (today at `/kaggle/input/datasets/freezerainml/ruslan/`; the layout has changed before); wherever a corpus is, `--data-path` may name its folder, any folder above it, or its transcript file.
+#
+# HiFi-GAN is trained at 22,050 Hz, so `prepare` converts every usable clip once, up front, to 22,050 Hz mono 16-bit WAV with the soxr resampler, and writes a fixed train/validation split next to them. Training then reads small 16-bit files and never resamples; the dataset that reads them is the subject of [Datasets and loaders](06a_data.ipynb). Every clip is checked on the way ([Clips and metadata](06_clips.ipynb)); what is wrong with the input is written to `report.json` and named on the console rather than raised, because one bad file in 22,200 should cost one clip, not the run. What *is* raised is a mistake of the caller (a path that does not exist, a folder with no audio at all or with two corpora in it, an output folder inside the input, a negative validation size): a `UserError` with one line naming the file or value.
 
 # %%
 import numpy as np
 from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.testing import tiny_corpus
 
 # %%
-tiny = bundled_corpus()  # the package's small corpus (see [Clips and metadata](06_clips.ipynb))
-
+tiny = tiny_corpus()  # the synthetic test corpus, RUSLAN-shaped (see [Testing helpers](00a_testing.ipynb))
+voice = bundled_corpus()  # the real voice bundled with the package, a Festival voice
 
 # %% [markdown]
-# `find_corpus` walks the root once. The metadata is `metadata_RUSLAN_22200.csv` if there is one (the shallowest, in any letter case), else the shallowest `.csv`/`.txt` whose first line reads `ID|text`; the WAV folder is the folder holding the most `.wav` files. Hidden files (macOS `._*` resource forks that some archives carry) are not WAVs. A root that does not exist, or holds no metadata or no WAV, is a one-line error naming it.
+# `find_corpus` walks the root once and collects the transcript files it recognises, each with the depth of the corpus it belongs to: `metadata_RUSLAN_22200.csv`, `metadata.csv` whose first line reads `ID|text` (both in any letter case), and `etc/txt.done.data` (its corpus being the folder above `etc/`). Only when there is none of these does any other `.csv`/`.txt` whose first line reads `ID|text` count. The shallowest corpus is the one; two at the same depth are two corpora, and which one is meant is for the user to say (except that RUSLAN's own file wins over another beside it). With no transcripts at all, the folder is a plain folder of audio. Hidden files and folders are skipped. A root that does not exist, or holds neither audio nor transcripts, is a one-line error naming it.
 
 # %%
 #| export
+LJSPEECH_NAME = "metadata.csv"
+
+class Corpus(NamedTuple):
+    "Where a corpus keeps its transcripts (None for a plain folder of audio) and its audio."
+    transcripts: Path | None
+    audio_dir: Path
+
+    @property
+    def layout(self) -> str:
+        "The layout's name: `RUSLAN`, `LJSpeech`, `Festival voice` or `audio folder`."
+        if self.transcripts is None:
+            return "audio folder"
+        name = self.transcripts.name.lower()
+        return {FESTIVAL_NAME: "Festival voice", LJSPEECH_NAME: "LJSpeech"}.get(name, "RUSLAN")
+
+    def describe(self) -> str:
+        "One line: the layout and where its transcripts and audio are."
+        if self.transcripts is None:
+            return f"audio folder {self.audio_dir} (no transcripts)"
+        return f"{self.layout} layout: {self.transcripts}, audio in {self.audio_dir}"
+
 def _looks_like_metadata(path: Path) -> bool:
     "Whether the first non-blank line of `path` reads `ID|text`."
     try:
@@ -55,59 +87,94 @@ def _looks_like_metadata(path: Path) -> bool:
     uid, sep, _ = first.partition("|")
     return bool(sep) and bool(ID_PATTERN.fullmatch(uid.strip()))
 
-def _scan(base: Path) -> tuple[list, list, Counter]:
-    "One walk of `base`: exact metadata names and other `.csv`/`.txt` files (with depths), WAVs per folder."
-    exact, candidates, wav_counts = [], [], Counter()
+def _transcript_kind(path: Path) -> str | None:
+    "`named` (a known transcript file), `other` (another `ID|text` .csv/.txt), or None."
+    name = path.name.lower()
+    if name == FESTIVAL_NAME and path.parent.name.lower() == "etc":
+        return "named"
+    if name == METADATA_NAME.lower():
+        return "named"
+    if name == LJSPEECH_NAME:
+        return "named" if _looks_like_metadata(path) else None
+    if name.endswith((".csv", ".txt")) and _looks_like_metadata(path):
+        return "other"
+    return None
+
+def _corpus_root(transcripts: Path) -> Path:
+    "The folder of the corpus a transcript file belongs to (for Festival's `etc/txt.done.data`, above `etc/`)."
+    festival = transcripts.name.lower() == FESTIVAL_NAME and transcripts.parent.name.lower() == "etc"
+    return transcripts.parent.parent if festival else transcripts.parent
+
+def _scan(base: Path) -> tuple[dict[str, list], Counter]:
+    "One walk of `base`: transcript files by kind (with their corpus's depth), audio files per folder."
+    found, audio_counts = {"named": [], "other": []}, Counter()
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        depth = len(Path(dirpath).relative_to(base).parts)
         for name in filenames:
-            if is_wav_name(name):
-                wav_counts[dirpath] += 1
-            elif name.lower() == METADATA_NAME.lower():
-                exact.append((depth, Path(dirpath) / name))
-            elif name.lower().endswith((".csv", ".txt")) and not name.startswith("."):
-                candidates.append((depth, Path(dirpath) / name))
-    return exact, candidates, wav_counts
+            path = Path(dirpath) / name
+            if is_audio_name(name):
+                audio_counts[dirpath] += 1
+            elif not name.startswith(".") and (kind := _transcript_kind(path)):
+                found[kind].append((len(_corpus_root(path).relative_to(base).parts), path))
+    return found, audio_counts
 
-def find_corpus(root) -> tuple[Path, Path]:
-    "`(metadata_path, wav_dir)` of the RUSLAN-shaped corpus under `root` (which may be the metadata file)."
+def _audio_dir(transcripts: Path, audio_counts: Counter, base: Path) -> Path:
+    "The folder of a corpus's audio: its layout's own (`wavs/`, `wav/`) when it holds audio, else the fullest."
+    own = {FESTIVAL_NAME: transcripts.parent.parent / "wav", LJSPEECH_NAME: transcripts.parent / "wavs"}
+    preferred = own.get(transcripts.name.lower())
+    if preferred is not None and audio_counts.get(str(preferred)):
+        return preferred
+    if not audio_counts:
+        return preferred or base
+    return Path(max(audio_counts, key=lambda d: (audio_counts[d], -len(Path(d).parts))))
+
+def find_corpus(root) -> Corpus:
+    "The corpus under `root` (a folder, or a transcript file): its transcripts and audio folder."
     root = Path(root).expanduser()
     if not root.exists():
         raise UserError(f"{root}: no such file or directory")
-    exact, candidates, wav_counts = _scan(root.parent if root.is_file() else root)
-    if not wav_counts:
-        raise UserError(f"{root}: no WAV files found under it")
+    base = _corpus_root(root) if root.is_file() else root
+    found, audio_counts = _scan(base)
     if root.is_file():
-        metadata = root
-    elif exact:
-        metadata = min(exact)[1]
-    else:
-        sniffed = [path for _, path in sorted(candidates) if _looks_like_metadata(path)]
-        if not sniffed:
-            raise UserError(f"{root}: no metadata file "
-                            f"({METADATA_NAME} or another `ID|text` .csv/.txt) in it")
-        metadata = sniffed[0]
-    wav_dir = max(wav_counts, key=lambda d: (wav_counts[d], -len(Path(d).parts)))
-    return metadata, Path(wav_dir)
+        if is_audio_name(root.name) or not (_transcript_kind(root) or _looks_like_metadata(root)):
+            raise UserError(f"{root}: not a transcript file (`ID|text` lines or a Festival txt.done.data); "
+                            "give the corpus's folder")
+        return Corpus(root, _audio_dir(root, audio_counts, base))
+    candidates = sorted(found["named"] or found["other"])
+    if not candidates:
+        if not audio_counts:
+            raise UserError(f"{root}: no audio files (.wav, .flac, .ogg) and no transcripts in it")
+        return Corpus(None, root)
+    nearest = [path for depth, path in candidates if depth == candidates[0][0]]
+    ruslan = [path for path in nearest if path.name.lower() == METADATA_NAME.lower()]
+    if len(nearest) > 1 and len(ruslan) == 1:  # RUSLAN's own file, next to another: this project's corpus
+        nearest = ruslan
+    if len(nearest) > 1:
+        names = ", ".join(str(p.relative_to(root)) for p in nearest[:4])
+        raise UserError(f"{root}: holds {len(nearest)} corpora ({names}): give --data-path the folder of one")
+    return Corpus(nearest[0], _audio_dir(nearest[0], audio_counts, base))
 
 
 # %%
 show_doc(find_corpus)
 
 # %%
-print(find_corpus(tiny))
+print(find_corpus(tiny).describe())
+print(find_corpus(voice).describe())
 test_eq(find_corpus(tiny), (tiny / METADATA_NAME, tiny / "RUSLAN"))
 test_eq(find_corpus(tiny / METADATA_NAME), (tiny / METADATA_NAME, tiny / "RUSLAN"))
+test_eq((find_corpus(voice).layout, find_corpus(voice).audio_dir), ("Festival voice", voice / "wav"))
+test_eq(find_corpus(voice / "etc" / FESTIVAL_NAME), (voice / "etc" / FESTIVAL_NAME, voice / "wav"))
+test_eq(find_corpus(tiny / "RUSLAN"), (None, tiny / "RUSLAN"))  # audio without transcripts: an audio folder
 test_fail(lambda: find_corpus("/nonexistent/ruslan"), exc=UserError,
           contains="ruslan: no such file or directory")
-test_fail(lambda: find_corpus(tiny / "RUSLAN"), exc=UserError, contains="RUSLAN: no metadata file")
+test_fail(lambda: find_corpus(voice / "wav" / "ru_0003.flac"), exc=UserError, contains="not a transcript file")
 
 
 # %% [markdown]
 # ## Preparing the corpus
 #
-# `prepare_corpus` ties it together: find the corpus, read the metadata, match IDs to WAVs (a metadata entry without a WAV and a WAV without a metadata entry are both reported), convert what needs converting in parallel worker processes, split, and report.
+# `prepare_corpus` ties it together: find the corpus, read its transcripts (if it has any), match IDs to audio files (a transcript entry without audio and an audio file without an entry are both reported), convert what needs converting in parallel worker processes, split, and report.
 #
 # **Resuming.** Every finished clip appends one line to `OUT/manifest.jsonl`: the source's path, size and modification time, the settings, and the output's size and length. A second run reuses a clip only when all of that still holds *and* the output's WAV header agrees (rate, one channel, 16-bit, the recorded number of samples); anything else is redone. A run killed half-way therefore loses at most the clips in flight: their outputs were never moved into place, and the leftover temporary files are removed at the start of the next run. Skipped clips are remembered too, so a broken file is not decoded again on every run.
 #
@@ -215,21 +282,51 @@ def _write_text_atomic(path: Path, text: str):
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
-def _index_wavs(wav_dir: Path) -> dict[str, list[Path]]:
-    "WAV files of `wav_dir` by clip key."
+def _index_audio(audio_dir: Path, recursive: bool = False) -> dict[str, list[Path]]:
+    "Audio files of `audio_dir` (and of its subfolders if `recursive`) by clip key."
     index: dict[str, list[Path]] = {}
-    for p in sorted(wav_dir.iterdir()):
-        if is_wav_name(p.name) and p.is_file():
+    paths = audio_dir.rglob("*") if recursive else audio_dir.iterdir() if audio_dir.is_dir() else []
+    for p in sorted(paths):
+        hidden = any(part.startswith(".") for part in p.relative_to(audio_dir).parts)
+        if is_audio_name(p.name) and not hidden and p.is_file():
             index.setdefault(clip_key(p.stem), []).append(p)
     return index
 
-def _match(entries: list[MetaEntry], wav_index: dict[str, list[Path]], wav_dir: Path):
-    "`(pairs, problems)`: entries paired with WAVs by key; entries or WAVs without a partner, duplicates."
-    index, problems, pairs = dict(wav_index), [], []
+def _folder_entries(index: dict[str, list[Path]]) -> tuple[list[MetaEntry], list[dict]]:
+    "Entries (empty texts) of a folder of audio without transcripts: an ID per file name."
+    entries, problems = [], []
+    for paths in index.values():
+        uid = paths[0].stem
+        if ID_PATTERN.fullmatch(uid):
+            entries.append(MetaEntry(uid, "", 0))
+        else:
+            reason = f"{paths[0].name}: the file name is not a plain ID (letters, digits, `_.-`); skipped"
+            problems.append(problem_record("id", uid, "bad_id", reason))
+    return entries, problems
+
+def _ljspeech_text(text: str) -> str:
+    "The normalised text of an LJSpeech `text|normalised` pair, else the text."
+    raw, _, normalised = text.partition("|")
+    return normalised.strip() or raw.strip()
+
+def read_transcripts(corpus: Corpus, index: dict[str, list[Path]]) -> tuple[list[MetaEntry], list[dict]]:
+    "The entries of a corpus, by its layout, and the problems of its transcripts: `(entries, problems)`."
+    if corpus.transcripts is None:
+        return _folder_entries(index)
+    if corpus.layout == "Festival voice":
+        return read_festival(corpus.transcripts)
+    entries, problems = read_metadata(corpus.transcripts)
+    if corpus.layout == "LJSpeech":
+        entries = [e._replace(text=_ljspeech_text(e.text)) for e in entries]
+    return entries, problems
+
+def _match(entries: list[MetaEntry], audio_index: dict[str, list[Path]], audio_dir: Path, transcribed: bool = True):
+    "`(pairs, problems)`: entries paired with audio by key; entries or files without a partner, duplicates."
+    index, problems, pairs = dict(audio_index), [], []
     for e in entries:
         paths = index.pop(clip_key(e.id), None)
         if not paths:
-            reason = f"no WAV for this metadata entry (line {e.line}) in {wav_dir}"
+            reason = f"no audio file for this transcript entry (line {e.line}) in {audio_dir}"
             problems.append(problem_record("id", e.id, "missing_wav", reason))
             continue
         paths = sorted(paths, key=lambda p: p.stem != e.id)  # the file named exactly like the ID first
@@ -237,8 +334,8 @@ def _match(entries: list[MetaEntry], wav_index: dict[str, list[Path]], wav_dir: 
         for extra in paths[1:]:
             reason = f"{extra.name} is a second file for ID {e.id} ({paths[0].name} used); ignored"
             problems.append(problem_record("id", extra.stem, "duplicate_wav", reason))
-    for p in (p for paths in index.values() for p in paths):
-        reason = f"{p.name} is not in the metadata; skipped"
+    for p in (p for paths in index.values() for p in paths if transcribed):  # untranscribed: reported already
+        reason = f"{p.name} is not in the transcripts; skipped"
         problems.append(problem_record("id", p.stem, "not_in_metadata", reason))
     return pairs, problems
 
@@ -270,21 +367,25 @@ def _convert(todo: list[tuple], workers: int, manifest_path: Path, settings: dic
             for rec in pool.imap_unordered(_run_task, todo, chunksize=chunksize):
                 done(rec)
 
+def usual_rate(rates: dict) -> int | None:
+    "The corpus's usual source sample rate among `{rate: clips}`: the most common (a tie goes to the higher)."
+    counts = {int(sr): n for sr, n in rates.items()}
+    return max(counts, key=lambda sr: (counts[sr], sr)) if counts else None
+
 def _record_problems(ordered: list[dict], target_sr: int) -> tuple[list[dict], Counter]:
     "Problems of the converted clips (skips, notes, unusual sample rates) and the count of each input rate."
     problems = []
     rates = Counter(r["sr"] for r in ordered if r["sr"])
-    # a tie goes to the higher rate
-    usual_rate = max(rates, key=lambda sr: (rates[sr], sr)) if rates else None
+    usual = usual_rate(rates)
     for r in ordered:
         if not r["kept"]:
             problems.append(problem_record("id", r["id"], r["skip"][0], r["skip"][1]))
             continue
         problems += [problem_record("id", r["id"], kind, text, "kept") for kind, text in r["notes"]]
-        if r["sr"] != usual_rate:
+        if r["sr"] != usual:
             how = f"upsampled: nothing above {r['sr'] / 2:.0f} Hz" if r["sr"] < target_sr else \
                   f"resampled to {target_sr} Hz"
-            reason = f"sample rate {r['sr']} Hz, not the corpus's usual {usual_rate} Hz; {how}"
+            reason = f"sample rate {r['sr']} Hz, not the corpus's usual {usual} Hz; {how}"
             problems.append(problem_record("id", r["id"], "sample_rate", reason, "kept"))
     return problems, rates
 
@@ -316,16 +417,15 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     cfg = cfg or Config()
     start = time.perf_counter()
     data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
-    metadata, wav_dir = find_corpus(data_path)
+    corpus = find_corpus(data_path)
     _check_folders(data_path, out, mel_dir)
-    entries, problems = read_metadata(metadata)
+    audio_index = _index_audio(corpus.audio_dir, recursive=corpus.transcripts is None)
+    entries, problems = read_transcripts(corpus, audio_index)
     if not entries:
-        raise UserError(f"{metadata}: no `ID|text` line in the metadata")
-    wav_index = _index_wavs(wav_dir)
-    pairs, match_problems = _match(entries, wav_index, wav_dir)
+        what = "no usable file name" if corpus.transcripts is None else "no entry in the transcripts"
+        raise UserError(f"{corpus.transcripts or corpus.audio_dir}: {what}")
+    pairs, match_problems = _match(entries, audio_index, corpus.audio_dir, corpus.transcripts is not None)
     problems += match_problems
-    if not pairs:
-        raise UserError(f"{data_path}: none of the {len(entries)} metadata IDs has a WAV in {wav_dir}")
     target_sr = cfg.mel.sampling_rate
     settings = {"version": 1, "sr": target_sr,
                 "min_seconds": round(MIN_SEGMENT_FRACTION * cfg.train.segment_size / target_sr, 4)}
@@ -348,9 +448,11 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
         _write_text_atomic(out / f"{name}.txt", "".join(f"{u}|{texts[u]}\n" for u in split))
     seconds = sum(r["seconds"] for r in kept)
     report = {
-        "data_path": str(data_path), "metadata": str(metadata), "wav_dir": str(wav_dir), "out": str(out),
-        "metadata_entries": len(entries), "wav_files": sum(len(v) for v in wav_index.values()),
-        "clips_found": len({clip_key(e.id) for e in entries} | set(wav_index)),
+        "data_path": str(data_path), "layout": corpus.layout,
+        "transcripts": str(corpus.transcripts) if corpus.transcripts else None,
+        "audio_dir": str(corpus.audio_dir), "out": str(out),
+        "transcript_entries": len(entries), "audio_files": sum(len(v) for v in audio_index.values()),
+        "clips_found": len({clip_key(e.id) for e in entries} | set(audio_index)),
         "clips_matched": len(pairs), "kept": len(kept), "skipped": len(pairs) - len(kept),
         "reused": reused, "processed": len(todo), "workers": workers,
         "hours_kept": round(seconds / 3600, 4), "seconds_kept": round(seconds, 2),
@@ -365,8 +467,9 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     report["problem_counts"] = dict(Counter(p["kind"] for p in problems).most_common())
     _write_text_atomic(out / "report.json", json.dumps(report, ensure_ascii=False, indent=1))
     if not kept:
-        raise UserError(f"{data_path}: no usable clip among {len(pairs)} "
-                        f"({len(problems)} problems listed in {out / 'report.json'})")
+        why = f"no usable clip among {len(pairs)}" if pairs else \
+              f"none of the {len(entries)} transcript entries has an audio file in {corpus.audio_dir}"
+        raise UserError(f"{data_path}: {why} ({len(problems)} problems listed in {out / 'report.json'})")
     return report
 
 
@@ -418,18 +521,21 @@ test_eq(len(split_warnings(2, 1, 1)), 1)
 assert "--set train.batch_size=2 --set train.grad_accum_steps=1" in split_warnings(2, 1, 1)[0]
 test_eq(metadata_encoding([{"line": 1, "kind": "cp1251", "reason": "..."}]), "cp1251")
 
-
 # %% [markdown]
-# `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too).
+# `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too): the layout it found, what it kept, and each clip it skipped with the reason (the first ten; `report.json` has them all).
 
 # %%
 #| export
+SUMMARY_SKIPS = 10  # skipped clips named one per line on the console; report.json lists every one
+
 def format_summary(report: dict) -> str:
     "A few lines a person reads after `prepare`."
     rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
     counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
+    where = f"{report['layout']} layout, transcripts {report['transcripts']}, audio in {report['audio_dir']}" \
+        if report["transcripts"] else f"audio folder {report['audio_dir']} (no transcripts)"
     lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
-             f"({report['seconds_kept']:.0f} s), from {report['metadata']}",
+             f"({report['seconds_kept']:.0f} s), from the {where}",
              f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
              f"  reused {report['reused']}, processed {report['processed']} "
              f"with {report['workers']} worker(s) "
@@ -442,6 +548,11 @@ def format_summary(report: dict) -> str:
                      f"{m['mismatched']} mismatched, {m['bad']} bad (integer, NaN or infinite values)")
     if report.get("metadata_encoding", "utf-8") != "utf-8":
         lines.append(f"  metadata read as {report['metadata_encoding']}, not UTF-8 (see report.json)")
+    skipped = [p for p in report["problems"] if p["action"] == "skipped" and "id" in p]
+    for p in skipped[:SUMMARY_SKIPS]:
+        lines.append(f"  skipped {p['id']}: {p['reason']}")
+    if len(skipped) > SUMMARY_SKIPS:
+        lines.append(f"  ... and {len(skipped) - SUMMARY_SKIPS} more clips skipped (report.json names them all)")
     lines += [f"  warning: {w}" for w in report.get("warnings", [])]
     out = Path(report["out"])
     lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
@@ -455,7 +566,7 @@ show_doc(prepare_corpus)
 show_doc(format_summary)
 
 # %% [markdown]
-# On the bundled corpus (no progress bar in this notebook):
+# On the synthetic test corpus (no progress bar in this notebook):
 
 # %%
 import codecs, shutil, tempfile
@@ -604,7 +715,7 @@ test_eq([p.exists() for p in [work / "o1", bad_corpus / "prepared", work / "o3"]
 
 # %% [markdown]
 # Corpora that `train` would refuse are prepared, with a warning that says what to do: a single clip, and
-# `--val-size 50` on the bundled 12 clips (2 used):
+# `--val-size 50` on the 12 clips of the test corpus (2 used):
 
 # %%
 single = make_corpus(work / "single", {"000000_RUSLAN": (tone(22050, 1.0), 22050, "PCM_16")}, bom=False,
@@ -615,6 +726,117 @@ for small in (prepare_corpus(single, work / "one", progress=False),
 test_eq(len(prepare_corpus(single, work / "one", progress=False)["warnings"]), 2)  # no validation, no step
 test_eq(prepare_corpus(tiny, work / "fifty", val_size=50, progress=False)["warnings"],
         ["--val-size 50: 2 validation clip(s) used, at most a fifth of the 12 kept clips"])
+# ### The other layouts
+#
+# **A Festival voice**: the real voice bundled with the package, 24 FLAC files at 16 kHz in `wav/` with `etc/txt.done.data`. `prepare` says what it found and holds out 4 clips (a fifth of 24, with the default `--val-size`):
+
+# %%
+voice_report = prepare_corpus(voice, work / "voice", workers=2, progress=False)
+print(format_summary(voice_report).replace(str(voice.parent), "ASSETS").replace(str(work), "WORK"))
+test_eq((voice_report["layout"], voice_report["kept"], voice_report["sample_rates"]), ("Festival voice", 24, {"16000": 24}))
+test_eq([line.split("|")[0] for line in (work / "voice/val.txt").read_text().splitlines()],
+        ["ru_0063", "ru_0209", "ru_0325", "ru_0538"])
+test_eq(voice_report["problems"], [])
+test_eq(sf.info(work / "voice/wavs/ru_0003.wav").samplerate, 22050)
+
+# %% [markdown]
+# **LJSpeech**: `metadata.csv` with `ID|text|normalised text` lines (the normalised text is kept; a line without one keeps its text) and the audio in `wavs/`; the corpus's folder may sit anywhere below the folder given.
+
+# %%
+lj = work / "downloads" / "LJSpeech-1.1"
+(lj / "wavs").mkdir(parents=True)
+lj_texts = {"LJ001-0001": "Глава 1|Глава первая", "LJ001-0002": "В 1812 году.|В тысяча восемьсот двенадцатом году.",
+            "LJ001-0003": "Без нормализации."}
+for i, uid in enumerate(lj_texts):
+    sf.write(lj / "wavs" / f"{uid}.wav", tone(sr=22050, seconds=1.0 + i / 10), 22050, subtype="PCM_16")
+(lj / "metadata.csv").write_text("".join(f"{u}|{t}\n" for u, t in lj_texts.items()), encoding="utf-8")
+lj_report = prepare_corpus(work / "downloads", work / "lj", progress=False)
+print(format_summary(lj_report).splitlines()[0].replace(str(work), "WORK"))
+test_eq((lj_report["layout"], lj_report["kept"]), ("LJSpeech", 3))
+split_texts = dict(line.split("|", 1) for name in ("train.txt", "val.txt")
+                   for line in (work / "lj" / name).read_text(encoding="utf-8").splitlines())
+test_eq(split_texts, {"LJ001-0001": "Глава первая", "LJ001-0002": "В тысяча восемьсот двенадцатом году.",
+                      "LJ001-0003": "Без нормализации."})
+
+# %% [markdown]
+# **A plain folder of audio**, no transcripts: every WAV, FLAC and OGG under it, in subfolders too, at any rate and channel count, the ID being the file name; the split files get empty texts. A file name that could not be an ID and a second file for the same name are reported, as in any layout.
+
+# %%
+recordings = work / "my recordings"
+(recordings / "day 2").mkdir(parents=True)
+sf.write(recordings / "take01.wav", tone(sr=48000, seconds=1.0), 48000, subtype="PCM_24")
+sf.write(recordings / "take02.flac", tone(sr=44100, seconds=1.0, channels=2), 44100, format="FLAC")
+sf.write(recordings / "day 2" / "take03.ogg", tone(sr=32000, seconds=1.0), 32000, format="OGG", subtype="VORBIS")
+sf.write(recordings / "day 2" / "take01.flac", tone(seconds=1.0), 44100, format="FLAC")  # a second take01
+sf.write(recordings / "запись.wav", tone(seconds=1.0), 44100, subtype="PCM_16")
+folder_report = prepare_corpus(recordings, work / "folder", progress=False)
+print(format_summary(folder_report).replace(str(work), "WORK"))
+test_eq((folder_report["layout"], folder_report["kept"]), ("audio folder", 3))
+test_eq({(p["kind"], p["id"]) for p in folder_report["problems"] if p["action"] == "skipped"},
+        {("bad_id", "запись"), ("duplicate_wav", "take01")})
+test_eq([p["kind"] for p in folder_report["problems"] if p["id"] == "take01"], ["duplicate_wav"])
+test_eq(sorted((work / "folder/train.txt").read_text().splitlines() + (work / "folder/val.txt").read_text().splitlines()),
+        ["take01|", "take02|", "take03|"])
+
+# %% [markdown]
+# ### Bad input in any layout
+#
+# A Festival voice with everything wrong with it: its transcripts saved in cp1251, an entry whose WAV is missing, a text file named `.flac`, and a FLAC of 0 samples, next to two good clips. Each bad one is named on the console and in `report.json` and costs its clip only:
+
+# %%
+bad_voice = work / "bad_voice"
+(bad_voice / "wav").mkdir(parents=True)
+(bad_voice / "etc").mkdir()
+for uid in ("ru_0003", "ru_0038"):
+    shutil.copy(voice / "wav" / f"{uid}.flac", bad_voice / "wav")
+(bad_voice / "wav" / "ru_0004.flac").write_text("Это текст, а не звук.\n", encoding="utf-8")
+streaminfo = (4096).to_bytes(2, "big") * 2 + bytes(6) + ((16000 << 44) | (15 << 36)).to_bytes(8, "big") + bytes(16)
+(bad_voice / "wav" / "ru_0005.flac").write_bytes(b"fLaC" + bytes([0x80, 0, 0, 34]) + streaminfo)
+bad_texts = ["( ru_0003 \"Со спокойным мужеством.\" )", "( ru_0038 \"Аванс.\" )", "( ru_0004 \"Текст.\" )",
+             "( ru_0005 \"Пусто.\" )", "( ru_0006 \"Записи нет.\" )"]
+(bad_voice / "etc" / FESTIVAL_NAME).write_bytes("\n".join(bad_texts).encode("cp1251") + b"\n")
+bad_voice_report = prepare_corpus(bad_voice, work / "bad_voice_out", progress=False)
+summary = format_summary(bad_voice_report).replace(str(work), "WORK")
+print(summary)
+test_eq({(p["kind"], p.get("id", p.get("line")), p["action"]) for p in bad_voice_report["problems"]},
+        {("cp1251", 1, "kept"), ("unreadable", "ru_0004", "skipped"), ("empty_file", "ru_0005", "skipped"),
+         ("missing_wav", "ru_0006", "skipped")})
+test_eq(bad_voice_report["kept"], 2)
+for uid in ("ru_0004", "ru_0005", "ru_0006"):
+    assert f"skipped {uid}: " in summary, uid
+on_disk = json.loads((work / "bad_voice_out/report.json").read_text())
+test_eq({p.get("id") for p in on_disk["problems"] if p["action"] == "skipped"}, {"ru_0004", "ru_0005", "ru_0006"})
+test_eq((work / "bad_voice_out/train.txt").read_text(encoding="utf-8").splitlines()
+        + (work / "bad_voice_out/val.txt").read_text(encoding="utf-8").splitlines(),
+        ["ru_0003|Со спокойным мужеством.", "ru_0038|Аванс."])
+
+# %% [markdown]
+# What cannot be a corpus at all is one line: an empty folder, a folder with no audio (only text files), and a folder holding two corpora side by side. A Festival voice whose `wav/` folder is empty is a corpus with no usable clip: its report is written, naming each missing file.
+
+# %%
+(work / "empty").mkdir()
+(work / "texts_only").mkdir()
+(work / "texts_only" / "notes.txt").write_text("не корпус\n", encoding="utf-8")
+(work / "two" / "a").mkdir(parents=True)
+shutil.copytree(lj, work / "two" / "a" / "lj")
+shutil.copytree(voice, work / "two" / "b" / "voice")
+for folder in ("empty", "texts_only", "two"):
+    try:
+        prepare_corpus(work / folder, work / f"{folder}_out", progress=False)
+    except UserError as e:
+        print(f"{folder}: {e}".replace(str(work), "WORK"))
+test_fail(lambda: prepare_corpus(work / "empty", work / "o4"), exc=UserError, contains="empty: no audio files")
+test_fail(lambda: prepare_corpus(work / "texts_only", work / "o4"), exc=UserError,
+          contains="texts_only: no audio files (.wav, .flac, .ogg) and no transcripts")
+test_fail(lambda: prepare_corpus(work / "two", work / "o4"), exc=UserError,
+          contains="two: holds 2 corpora (a/lj/metadata.csv, b/voice/etc/txt.done.data)")
+silent_voice = work / "silent_voice"
+shutil.copytree(voice / "etc", silent_voice / "etc")
+(silent_voice / "wav").mkdir()
+test_fail(lambda: prepare_corpus(silent_voice, work / "o5", progress=False), exc=UserError,
+          contains="none of the 24 transcript entries has an audio file")
+test_eq(json.loads((work / "o5/report.json").read_text())["problem_counts"], {"missing_wav": 24})
+test_eq([p.exists() for p in (work / "o4", work / "empty_out")], [False, False])
 
 # %% [markdown]
 # ### The split is deterministic
@@ -693,6 +915,37 @@ test_eq(r["kept"], 12)
 test_eq(list((killed / "wavs").glob(".*")), [])
 test_eq({p.name: p.stat().st_mtime_ns for p in (killed / "wavs").glob("*.wav") if p.name in mtimes}, mtimes)
 test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
+
+
+# %% [markdown]
+# ## The band the recordings hold
+#
+# A clip recorded at 16 kHz holds nothing above 8 kHz, and resampling it to 22,050 Hz adds nothing there. Training
+# uses this ([Training](09a_training.ipynb#the-loss-band-follows-the-corpus)): its loss mel stops where the corpus's
+# recordings stop. `corpus_band_hz` reads it from the report of a prepared folder: half the usual source rate (the
+# most common one, as in the report's `sample_rates`), or None when the folder has no report. RUSLAN (44.1 kHz)
+# holds 22,050 Hz, more than the 11,025 Hz a 22,050 Hz model can produce.
+
+# %%
+#| export
+def corpus_band_hz(prepared) -> float | None:
+    "Highest frequency the recordings of a prepared folder hold: half their usual source rate; None if unknown."
+    try:
+        report = json.loads((Path(prepared) / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    rate = usual_rate(report.get("sample_rates") or {})
+    return rate / 2 if rate else None
+
+
+# %%
+show_doc(corpus_band_hz)
+
+# %%
+test_eq(corpus_band_hz(work / "tiny"), 22050.0)  # 6 clips at 22,050 Hz, 6 at 44,100 Hz: the tie goes up
+test_eq(corpus_band_hz(work / "bad_out"), 22050.0)  # 7 at 44.1 kHz, one at 16 kHz
+test_eq(corpus_band_hz(work / "no_such_folder"), None)
+test_eq(usual_rate({"16000": 620}), 16000)
 
 
 # %% [markdown]

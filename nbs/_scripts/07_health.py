@@ -111,12 +111,12 @@ def audio_stats(audio: torch.Tensor, sampling_rate: int = MelConfig.sampling_rat
 show_doc(audio_stats)
 
 # %% [markdown]
-# The test recordings: Russian synthetic speech (espeak-ng) and English read speech, both at 22,050 Hz, and the recordings of the small RUSLAN sample bundled with the package (resampled to 22,050 Hz where needed), all cut into training-sized segments of 8,192 samples; against them, the output of the failed run, a constant offset plus a little noise:
+# The test recordings: Russian synthetic speech (espeak-ng) and English read speech, both at 22,050 Hz, and the 12 clips of the synthetic test corpus (`testing.tiny_corpus`, espeak-ng in RUSLAN's layout, resampled to 22,050 Hz where needed), all cut into training-sized segments of 8,192 samples; against them, the output of the failed run, a constant offset plus a little noise:
 
 # %%
 import soundfile as sf, soxr
 from pathlib import Path
-import hifigan_ruslan
+from hifigan_ruslan.testing import tiny_corpus
 
 # %%
 ref_dir, segment = Path("testdata/reference"), 8192
@@ -125,8 +125,8 @@ def segments(audio, n=segment):
     audio = torch.as_tensor(audio, dtype=torch.float32)
     return audio[: len(audio) // n * n].view(-1, n)
 def reference_speech(name): return segments(np.load(ref_dir / f"{name}.npz")["audio"])
-def corpus_speech(folder=Path(hifigan_ruslan.__file__).parent / "assets" / "tiny_ruslan" / "RUSLAN", sr=22050):
-    "The bundled RUSLAN sample as segments at `sr` (an empty batch when the package ships without it)."
+def corpus_speech(folder=tiny_corpus() / "RUSLAN", sr=22050):
+    "The synthetic test corpus as segments at `sr`."
     clips = []
     for path in sorted(folder.glob("*.wav")):
         audio, file_sr = sf.read(path, dtype="float32")
@@ -135,9 +135,9 @@ def corpus_speech(folder=Path(hifigan_ruslan.__file__).parent / "assets" / "tiny
 speech_ru, speech_en, speech_ruslan = reference_speech("mel_espeak_ru"), reference_speech("mel_real_en"), corpus_speech()
 torch.manual_seed(0)
 dc_noise = 0.3 + 0.01 * torch.randn(4, segment)
-batches = {"speech ru": speech_ru, "speech en": speech_en, "RUSLAN": speech_ruslan, "DC + noise": dc_noise}
+batches = {"speech ru": speech_ru, "speech en": speech_en, "tiny corpus": speech_ruslan, "DC + noise": dc_noise}
 for name, batch in batches.items():
-    if len(batch): print(f"{name:10} {len(batch):2} clips:", "  ".join(f"{k} {v:.4f}" for k, v in audio_stats(batch).items()))
+    if len(batch): print(f"{name:11} {len(batch):2} clips:", "  ".join(f"{k} {v:.4f}" for k, v in audio_stats(batch).items()))
 
 # %%
 st_ru, st_en, st_dc = audio_stats(speech_ru), audio_stats(speech_en), audio_stats(dc_noise)
@@ -713,7 +713,7 @@ print(lines)
 # %% [markdown]
 # ### A real start of training
 #
-# The interval means of the first 300 steps of a real run: the `tiny` preset (5 sub-discriminators) trained on the bundled RUSLAN sample on a CPU with this project's generator, discriminators and losses (AdamW, gradients clipped at 1, `lambda_fm` 2, `lambda_mel` 45), logged every 5 steps as that preset does. Two things in it shaped the defaults. The untrained generator's DC offset (0.10) fell below the alarm threshold by step 40: the discriminators see it at once even though the mel loss does not. And between steps 60 and 110 the discriminator lost its separation altogether (the generator had just caught up with it) before it regained it: a healthy run can look asleep for ten checks or so, so a sleep must last `window` = 25 checks before it is reported. The generator's gradient norm (before clipping) wandered between 140 and 1,200, which is why the absolute limit is 10,000 and the relative one 50x the running median.
+# The interval means of the first 300 steps of a real run: the `tiny` preset (5 sub-discriminators) trained on the synthetic RUSLAN-shaped test corpus on a CPU with this project's generator, discriminators and losses (AdamW, gradients clipped at 1, `lambda_fm` 2, `lambda_mel` 45), logged every 5 steps as that preset does. Two things in it shaped the defaults. The untrained generator's DC offset (0.10) fell below the alarm threshold by step 40: the discriminators see it at once even though the mel loss does not. And between steps 60 and 110 the discriminator lost its separation altogether (the generator had just caught up with it) before it regained it: a healthy run can look asleep for ten checks or so, so a sleep must last `window` = 25 checks before it is reported. The generator's gradient norm (before clipping) wandered between 140 and 1,200, which is why the absolute limit is 10,000 and the relative one 50x the running median.
 
 # %%
 tiny_run = {  # per check (every 5 steps): D loss, D(real) - D(fake), gradient norms of G and D, DC offset of the generated batch

@@ -4,7 +4,7 @@
 # > Whole training runs in their own processes and on hostile ground: killed and resumed, a corrupt checkpoint, a time budget, divergence, fp16 with an overflow, a bounded run folder, a locked one, a full disk, two processes.
 
 # %% [markdown]
-# [Training](09a_training.ipynb) describes the loop; this page checks, with real runs of the `tiny` preset on the corpus bundled with the package, that it keeps its promises when things go wrong. Most runs take seconds; they are marked `slow` and run with `nbdev_test --flags slow` (as CI does).
+# [Training](09a_training.ipynb) describes the loop; this page checks, with real runs of the `tiny` preset on the synthetic test corpus, that it keeps its promises when things go wrong. Most runs take seconds; they are marked `slow` and run with `nbdev_test --flags slow` (as CI does).
 
 # %%
 import os, shutil, socket, subprocess, sys, tempfile, textwrap, time, warnings
@@ -14,15 +14,15 @@ from fastcore.test import test_close, test_eq, test_fail
 from hifigan_ruslan.checkpoints import list_steps, load_checkpoint, step_path
 from hifigan_ruslan.config import apply_overrides, preset_config
 from hifigan_ruslan.metrics import read_metrics
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus
+from hifigan_ruslan.testing import tiny_corpus
 from hifigan_ruslan.trainer import Trainer
 from hifigan_ruslan.training import fit, train, train_summary
 
 # %%
 work = Path(tempfile.mkdtemp(prefix="hifigan_runs_"))
 prepared = work / "prepared"
-prepare_corpus(bundled_corpus(), prepared, workers=1, progress=False)
+prepare_corpus(tiny_corpus(), prepared, workers=1, progress=False)
 
 # %% [markdown]
 # **Kill and resume.** A run in another process is killed with SIGKILL (no chance to clean up) after its second checkpoint; the same run started again resumes from the newest checkpoint and says so first, and the step counter continues.

@@ -264,8 +264,8 @@ test_eq(num_steps(v1), 10)
 # A trained HiFi-GAN amplifies small changes made early in the network: the whole generator in bf16 puts the
 # pretrained universal V1's waveform only 6 to 26 dB from its fp32 output on real speech, and most of that comes
 # from the first steps, at the frame rate and the first upsampled rate, on which every later sample depends.
-# Keeping steps in fp32, measured by `benchmarks/bench_bf16.py` on the 36 clips (99 s) of the bundled and the fixture
-# corpus (speed-up of the whole over eager PyTorch on 10 s of speech, 2 threads):
+# Keeping steps in fp32, measured by `benchmarks/bench_bf16.py` on 36 synthetic clips (99 s: the test corpus and the fixture
+# corpus; speed-up of the whole over eager PyTorch on 10 s of speech, 2 threads).
 #
 # | steps in fp32 | SNR against fp32, dB | PESQ-wb against fp32 | speed-up |
 # |---|---|---|---|

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Evaluation
 #
-# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and voicing, with a figure per clip and the tables of results.
+# > Score a checkpoint on the validation clips: mel L1, multi-resolution STFT distance, PESQ, STOI, periodicity and voicing, DistillMOS, with a figure per clip and the tables of results.
 
 # %%
 #| default_exp evaluation
@@ -14,7 +14,7 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import csv, importlib, math, sys, types
+import csv, dataclasses, importlib, math, sys, types
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
@@ -57,14 +57,15 @@ test_fail(lambda: markdown_table(["a", "b"], [["1"]]), contains="a row of 1 cell
 #
 # | metric | better | what it catches |
 # |---|---|---|
-# | **mel L1** | lower | the validation error of training: L1 between the full-band loss mels (`for_loss=True`); spectral envelope errors, missing high band |
+# | **mel L1** | lower | the validation error of training on a full-band corpus: L1 between the loss mels (`for_loss=True`) up to 11,025 Hz, whatever band a run's own loss used, so that runs compare; spectral envelope errors, missing high band |
 # | **MR-STFT** | lower | spectral convergence plus log-magnitude L1, averaged over three STFT resolutions (512, 1024, 2048 points): fine spectral detail the mel pools away |
 # | **PESQ** (wide band, 16 kHz) | higher, 1.0 to 4.64 | perceived quality as a telephony-standard model of a listener rates it; very sensitive to noise and phase smearing |
 # | **STOI** | higher, 0 to 1 | intelligibility: whether the short-time envelopes of the speech bands survive |
 # | **periodicity error** | lower | RMSE between the two recordings' periodicity (CREPE's voicing confidence per 10 ms): the metallic or buzzy buzz of a vocoder that cannot hold a pitch |
 # | **V/UV F1** | higher, 0 to 1 | agreement on which frames are voiced (periodicity above 0.5): breathy voicing or voiced noise |
+# | **MOS** (DistillMOS, 16 kHz) | higher, 1 to 5 | how listeners would rate the resynthesis on its own, next to the recording's own score (`mos_recording`): buzz, muffling, noise that a listener hears |
 #
-# PESQ, STOI and the pitch metrics come from optional packages (`pesq`, `pystoi`, `torchcrepe` with its bundled 'tiny' model, which needs no download). A missing package removes its columns with a one-line note; it never stops the evaluation.
+# PESQ, STOI, the pitch metrics and MOS come from optional packages, all in the `dev` extra (`pesq`, `pystoi`, `torchcrepe` with its bundled 'tiny' model and `distillmos` with its weights, neither of which downloads anything). A missing package removes its columns with a one-line note; it never stops the evaluation.
 #
 # To compare two checkpoints, say a model fine-tuned from the official weights and one trained from scratch, evaluate both on the same prepared folder and read the two tables side by side: the clips and the metric code are identical, so the differences are the models'.
 
@@ -93,41 +94,54 @@ show_doc(mr_stft_distance)
 
 
 # %% [markdown]
-# The mel L1 is the training loss itself, `losses.mel_loss`, so that the evaluation's number and the trainer's
-# validation error can never drift apart.
+# The mel L1 is the training loss itself, `losses.mel_loss`, on the full band (up to half the sampling rate): on a
+# corpus recorded at 22,050 Hz or more, such as RUSLAN, it is exactly the trainer's validation error. A run on a
+# corpus recorded at a lower rate limits its loss to the band the recordings hold ([Training](09a_training.ipynb));
+# the evaluation still measures the full band, so that every run is scored by the same definition.
 
 # %% [markdown]
 # ## Optional metrics
 #
-# `torchcrepe` imports `torchaudio` but only needs it to read audio files, which this module never asks it to do.
-# Some installations carry a `torchaudio` that does not match the installed `torch` and fails on import (PyPI's
-# newest, 2.11.1, cannot load with torch 2.13, and `pip install torchcrepe` brings it), or none at all.
-# `import_with_stand_in` is the one place where such a package is imported: when the first import fails, it imports
-# again with an empty stand-in module for `torchaudio`, visible only during that import, so that the metric still
-# works and the broken `torchaudio` never reaches a user. Any metric added later whose package imports `torchaudio`
-# without needing it (DistillMOS, say) is imported through it too. A package that does need `torchaudio` at run
-# time fails on its first use of the stand-in, and is then a bug to fix here, not a user's problem.
+# Two of the metric packages import `torchaudio` at the top of a module but never need it for what this module asks
+# of them: `torchcrepe` only reads audio files with it, and DistillMOS (`distillmos/sqa.py`) only in its own
+# command-line entry point, which reads and resamples files; its model uses torch alone, and the one module of its
+# dependency `xls-r-sqa` that needs `torchaudio` (`e2e_model`) is never imported. The `torchaudio` that pip installs
+# next to them is often unusable: none at all, or a build for another torch (PyPI's newest, 2.11.1, fails on import
+# with torch 2.13: `OSError: Could not load this library`). `import_with_stand_in` is the one place where this is
+# handled: when the first import fails, the package is imported again with a stand-in module for `torchaudio`,
+# present in `sys.modules` only during that import, so the metric works and no broken `torchaudio` is left for
+# other code to trip on. The stand-in can be imported but not used: should one of these packages need `torchaudio`
+# after all, the first use raises an error that names it, so a wrong result is impossible.
 
 # %%
 #| export
+class _UnusableModule(types.ModuleType):
+    "A stand-in for a missing or broken package: importable, but any use of it raises an error naming it."
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)  # what import machinery and introspection probe for
+        raise RuntimeError(f"{self.__name__}.{name}: {self.__name__} is unavailable here (missing, or built for "
+                           "another torch); it was replaced by a stand-in because the metric should not need it")
+
 def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
-    "`module` imported; if that fails, imported again with an empty stand-in for `stand_in` meanwhile."
+    "`module`, imported; if that fails, imported again with a stand-in for `stand_in` during the import only."
     try:
         return importlib.import_module(module)
-    except (OSError, ImportError):  # e.g. torchaudio missing, or built for another torch
+    except (OSError, ImportError):  # `stand_in` missing, or its compiled library does not load with this torch
         for name in [k for k in sys.modules if k.split(".")[0] in (stand_in, module.split(".")[0])]:
             del sys.modules[name]  # half-imported modules of the failed attempt
-        sys.modules[stand_in] = types.ModuleType(stand_in)
+        sys.modules[stand_in] = _UnusableModule(stand_in)
         try:
             return importlib.import_module(module)
         finally:
-            del sys.modules[stand_in]
+            del sys.modules[stand_in]  # a later `import torchaudio` elsewhere fails as it would have
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    "`(available metric names, notes on unavailable ones)` among PESQ, STOI and the CREPE pitch metrics."
+    "`(available metric names, notes on unavailable ones)` among PESQ, STOI, the CREPE metrics and DistillMOS."
     names, notes = [], []
-    candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe")]
+    candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe"),
+                  (("mos", "mos_recording"), "distillmos")]
     for columns, module in candidates:
         try:
             import_with_stand_in(module)
@@ -149,31 +163,43 @@ show_doc(import_with_stand_in)
 print(optional_metrics())
 
 # %% [markdown]
-# The proof that a broken `torchaudio` never reaches a user: in a fresh process whose first `torchaudio` on the
-# path fails on import as a mismatched build does (`OSError: Could not load this library`), the pitch metrics are
-# still available, nothing is printed, and `torchaudio` is not left in `sys.modules` for anything else to trip on.
-# (Without `torchcrepe` installed, the metric is omitted with a note instead, as in any installation.)
+# The proof that a broken `torchaudio` never reaches a user: in a fresh process whose first `torchaudio` on the path
+# fails on import as a mismatched build does, both packages are imported and give numbers, nothing is printed, no
+# `torchaudio` is left in `sys.modules`, and the stand-in, if it were ever used, says what it is. (A package that is
+# not installed at all is omitted with a note instead, as in any installation.)
 
 # %%
 import importlib.util, os, subprocess, tempfile
 
 # %%
-BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: libtorchaudio.so (for another torch)")\n'
-PROBE = ("import sys; import numpy as np; "
-         "from hifigan_ruslan.evaluation import optional_metrics, crepe_periodicity; "
-         "names, notes = optional_metrics(); print(names, notes, 'torchaudio' in sys.modules); "
-         "'vuv_f1' in names and crepe_periodicity(np.zeros(16000, np.float32))")
+BROKEN_TORCHAUDIO = 'raise OSError("Could not load this library: libtorchaudio.so (built for another torch)")\n'
+PROBE = """
+import sys, numpy as np
+from hifigan_ruslan.evaluation import optional_metrics, crepe_periodicity, distillmos, import_with_stand_in
+names, notes = optional_metrics()
+print(sorted(names), notes, 'torchaudio' in sys.modules)
+if 'vuv_f1' in names:
+    print('periodicity frames', len(crepe_periodicity(np.zeros(16000, np.float32))))
+if 'mos' in names:
+    print('mos of a tone', round(distillmos(0.1 * np.sin(np.arange(32000, dtype=np.float32) / 3)), 2))
+    try:
+        import_with_stand_in('distillmos.sqa').torchaudio.load('x.wav')
+    except RuntimeError as e:
+        print('stand-in:', e)
+"""
 with tempfile.TemporaryDirectory() as broken:
     (Path(broken) / "torchaudio").mkdir()
     (Path(broken) / "torchaudio" / "__init__.py").write_text(BROKEN_TORCHAUDIO)
-    path = os.pathsep.join([broken, *filter(None, [os.environ.get("PYTHONPATH")])])
-    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300,
-                           env={**os.environ, "PYTHONPATH": path})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([broken, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    probe = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=600)
 print(probe.stdout.strip())
 test_eq((probe.returncode, probe.stderr), (0, ""))
-crepe_installed = importlib.util.find_spec("torchcrepe") is not None
-assert ("'vuv_f1'" in probe.stdout) == crepe_installed, probe.stdout
-assert probe.stdout.strip().endswith("False"), probe.stdout  # no torchaudio left behind
+first_line = probe.stdout.splitlines()[0]
+for columns, module in [("'vuv_f1'", "torchcrepe"), ("'mos'", "distillmos")]:
+    assert (columns in first_line) == (importlib.util.find_spec(module) is not None), first_line
+assert first_line.endswith("False"), first_line  # no torchaudio left behind
+if "'mos'" in first_line:
+    assert "stand-in: torchaudio.load: torchaudio is unavailable here" in probe.stdout, probe.stdout
 
 # %% [markdown]
 # Periodicity and voicing use CREPE at 16 kHz with 10 ms frames and the `tiny` model (fast on a CPU, and shipped inside the package). Frames whose periodicity exceeds `VOICED_THRESHOLD` count as voiced.
@@ -199,6 +225,61 @@ def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> fl
 
 
 # %% [markdown]
+# ## A perceptual score: DistillMOS
+#
+# PESQ compares a clip with its reference; a listener hears the clip alone. DistillMOS (Microsoft, MIT licence,
+# `distillmos` 0.9.1 on PyPI) predicts the mean opinion score (1 to 5) that listeners would give a 16 kHz clip,
+# without a reference: a small convolutional and transformer network distilled from an XLS-R based model, whose
+# weights are inside the wheel, so nothing is downloaded at run time. It peak-normalises its input itself and
+# averages its prediction over 7.7 s windows. Measured here, it separates real from synthetic Russian speech by two
+# points: recordings of the real voice bundled with the package score about 4, the espeak-ng sentences of the test
+# corpus about 2. The evaluation scores both the resynthesis (`mos`) and the recording itself (`mos_recording`),
+# so that the gap to the recording can be read off directly: a vocoder cannot be rated above its input.
+
+# %%
+#| export
+MOS_RATE = 16000  # DistillMOS reads 16 kHz audio
+
+@lru_cache(maxsize=1)
+def distillmos_model() -> torch.nn.Module:
+    "The DistillMOS network (weights from the `distillmos` wheel) on the CPU in eval mode, loaded once."
+    import contextlib, io
+    sqa = import_with_stand_in("distillmos.sqa")
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the path of its weights
+        return sqa.ConvTransformerSQAModel(load_weights=True).eval()
+
+def distillmos(audio_16k: np.ndarray) -> float:
+    "Predicted mean opinion score (1..5) of one mono clip at 16 kHz."
+    x = torch.as_tensor(np.asarray(audio_16k, np.float32)).reshape(1, -1)
+    with torch.inference_mode():
+        return float(distillmos_model()(x).reshape(-1)[0])
+
+
+# %%
+show_doc(distillmos)
+
+# %% [markdown]
+# What it hears: a clip of the real voice bundled with the package, the same with white noise added, and a sentence of espeak-ng from the test data.
+
+# %%
+if "mos" in optional_metrics()[0]:
+    import soxr
+    from hifigan_ruslan.clips import bundled_corpus
+    from hifigan_ruslan.inference import load_audio
+    voice_clip = load_audio(bundled_corpus() / "wav" / "ru_0063.flac", MOS_RATE)
+    noise = np.random.default_rng(0).standard_normal(len(voice_clip)).astype(np.float32)
+    espeak = np.load("testdata/reference/mel_espeak_ru.npz")["audio"]
+    heard = {"real voice (ru_0063)": voice_clip, "with noise at 0.003": voice_clip + 0.003 * noise,
+             "with noise at 0.03": voice_clip + 0.03 * noise,
+             "espeak-ng": soxr.resample(espeak, 22050, MOS_RATE).astype(np.float32)}
+    mos_heard = {name: distillmos(audio) for name, audio in heard.items()}
+    print({name: round(score, 2) for name, score in mos_heard.items()})
+    scores = list(mos_heard.values())
+    assert scores == sorted(scores, reverse=True), scores  # measured 3.94, 3.32, 2.64, 1.47
+    assert scores[0] - scores[-1] > 1.5, scores  # real speech against a formant synthesiser: 2.5 points
+
+
+# %% [markdown]
 # ## Scoring one clip
 
 # %%
@@ -212,7 +293,8 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     n = min(len(reference), len(generated))
     ref, gen = np.asarray(reference[:n], np.float32), np.asarray(generated[:n], np.float32)
     ref_t, gen_t = torch.from_numpy(ref)[None], torch.from_numpy(gen)[None]
-    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(loss_mel(ref_t, cfg), gen_t, cfg)),
+    full_band = dataclasses.replace(cfg, fmax_loss=None)  # whatever band a run's own loss used
+    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(loss_mel(ref_t, full_band), gen_t, full_band)),
            "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
     ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:
@@ -228,6 +310,8 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
         p_ref, p_gen = crepe_periodicity(ref16), crepe_periodicity(gen16)
         row["periodicity_error"] = float(np.sqrt(np.mean((p_ref - p_gen) ** 2)))
         row["vuv_f1"] = voicing_f1(p_ref > VOICED_THRESHOLD, p_gen > VOICED_THRESHOLD)
+    if "mos" in metrics:
+        row["mos"], row["mos_recording"] = distillmos(gen16), distillmos(ref16)
     return row
 
 
@@ -280,11 +364,6 @@ Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook smal
 # %% [markdown]
 # ## Evaluating a checkpoint
 #
-# `evaluate_checkpoint` resynthesises the validation clips of a prepared folder (`wavs/ID.wav` and `val.txt` with `ID|text` lines, as written by `hifigan-ruslan prepare`) and writes into `out`: `metrics.csv` and `metrics.md` (one row per clip, then the mean), `figures/ID.png`, and the resynthesised `audio/ID.wav` for listening. A clip that cannot be read gets a one-line error and the others are still scored.
-
-# %% [markdown]
-# ## Evaluating a checkpoint
-#
 # `evaluate_checkpoint` resynthesises the validation clips of a prepared folder (`wavs/ID.wav` and `val.txt` with
 # `ID|text` lines, as written by `hifigan-ruslan prepare`) and writes into `out`: `metrics.csv` and `metrics.md` (one
 # row per clip, then the mean), `figures/ID.png`, and the resynthesised `audio/ID.wav` for listening. A clip that
@@ -292,7 +371,8 @@ Image(buf.getvalue(), format="jpeg")  # JPEG here only to keep the notebook smal
 
 # %%
 #| export
-COLUMNS = ("seconds", "mel_l1", "mr_stft", "pesq", "stoi", "periodicity_error", "vuv_f1")
+COLUMNS = ("seconds", "mel_l1", "mr_stft", "pesq", "stoi", "periodicity_error", "vuv_f1", "mos",
+           "mos_recording")
 
 def mean_row(rows: list[dict]) -> dict:
     "The mean of every metric column over `rows`, ignoring NaN (NaN where a column is NaN in every row)."
@@ -391,7 +471,7 @@ def evaluate_checkpoint(vocoder: Vocoder, data, out, limit: int | None = None, t
 show_doc(evaluate_checkpoint)
 
 # %% [markdown]
-# On a small prepared folder: the bundled RUSLAN-shaped corpus, prepared with two validation clips, plus a third line
+# On a small prepared folder: the synthetic test corpus (`testing.tiny_corpus`), prepared with two validation clips, plus a third line
 # in `val.txt` whose WAV does not exist, to show that a broken clip costs only itself. The checkpoint is an untrained
 # `tiny` generator, so the scores are those of noise (PESQ near 1, STOI low); with a trained checkpoint the same
 # call gives the numbers to compare.
@@ -401,14 +481,14 @@ show_doc(evaluate_checkpoint)
 import tempfile
 from hifigan_ruslan.config import preset_config
 from hifigan_ruslan.data import read_split
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus
+from hifigan_ruslan.testing import tiny_corpus
 from hifigan_ruslan.generator import Generator
 
 # %%
 #| slow
 tmp = Path(tempfile.mkdtemp())
-prepare_corpus(bundled_corpus(), tmp / "prepared", workers=1, val_size=2, progress=False)
+prepare_corpus(tiny_corpus(), tmp / "prepared", workers=1, val_size=2, progress=False)
 scored = [uid for uid, _ in read_split(tmp / "prepared" / "val.txt")]
 with open(tmp / "prepared" / "val.txt", "a", encoding="utf-8") as f:
     f.write("999999_RUSLAN|a clip whose WAV is missing\n")
@@ -435,7 +515,7 @@ assert float(csv_rows[-1]["mel_l1"]) > 0.5, float(csv_rows[-1]["mel_l1"])  # noi
 # %% [markdown]
 # ## Comparing with a baseline
 #
-# A fine-tune is worth keeping only if it beats the model it started from. `hifigan-ruslan evaluate --baseline universal` scores both the checkpoint and the baseline (any checkpoint, or a pretrained model by name) on the same clips, and `write_comparison` puts them in one table: each clip with one row per model, then the means, then the gain of the first model over the second (a negative gain in mel L1 or MR-STFT, a positive one in PESQ, STOI and V/UV F1, is an improvement).
+# A fine-tune is worth keeping only if it beats the model it started from. `hifigan-ruslan evaluate --baseline universal` scores both the checkpoint and the baseline (any checkpoint, or a pretrained model by name) on the same clips, and `write_comparison` puts them in one table: each clip with one row per model, then the means, then the gain of the first model over the second (a negative gain in mel L1 or MR-STFT, a positive one in PESQ, STOI, V/UV F1 and MOS, is an improvement; `mos_recording` is the same for both, since the clips are).
 
 # %%
 #| export

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields
 from fastcore.basics import patch
 from pathlib import Path
 from hifigan_ruslan.checkpoints import list_steps, resumable_step
-from hifigan_ruslan.clips import METADATA_NAME, clip_key, is_wav_name, read_metadata
+from hifigan_ruslan.clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
 from hifigan_ruslan.config import UserError
 
 # %% [markdown]
@@ -504,7 +504,7 @@ def corpus_slice(metadata, wav_dir, out, clips: int) -> Path:
     keys = {clip_key(e.id) for e in entries}
     for wav in sorted(Path(wav_dir).iterdir()):
         link = out / "wavs" / wav.name
-        if is_wav_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
+        if is_audio_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
             link.symlink_to(wav.resolve())
     sliced = out / METADATA_NAME
     sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
@@ -512,12 +512,12 @@ def corpus_slice(metadata, wav_dir, out, clips: int) -> Path:
 
 
 # %%
-from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import find_corpus
+from hifigan_ruslan.testing import tiny_corpus
 
 # %%
 with tempfile.TemporaryDirectory() as d:
-    metadata, wav_dir = find_corpus(bundled_corpus())
+    metadata, wav_dir = find_corpus(tiny_corpus())
     sliced = corpus_slice(metadata, wav_dir, Path(d) / "slice", clips=5)
     print(sliced.read_text().splitlines()[0])
     test_eq(len(sliced.read_text().splitlines()), 5)
@@ -733,7 +733,9 @@ def write_results(run_dir, path, last: int = 10, *, outcome: str = "complete", g
     steps = max(list_steps(run_dir / "checkpoints"), default=0)
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
     lines = ["# Training results", "", f"Outcome: {outcome}", "",
-             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}."]
+             f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}.",
+             "Licence: weights trained on RUSLAN (CC BY-NC-SA 4.0) are a derived work: non-commercial use only, "
+             "shared under CC BY-NC-SA 4.0, crediting RUSLAN."]
     if val:
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "
@@ -812,6 +814,7 @@ with tempfile.TemporaryDirectory() as d:
     results_text = write_results(run, Path(d) / "RESULTS.md").read_text()
     print(results_text)
     assert "`run`: 40 steps" in results_text, results_text
+    assert "RUSLAN (CC BY-NC-SA 4.0)" in results_text, results_text
     assert "Best validation mel L1: 1.6400 at step 40" in results_text, results_text
     assert "| 40 | 2 | 1.64 | 1.43 | 4.5 | 3.4 | 1.5 | ok |" in results_text, results_text
     stopped = write_results(Path(d) / "empty", Path(d) / "R.md", outcome="stopped: no GPU").read_text()

@@ -493,7 +493,7 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## The kernel, end to end
 #
-# The generated notebook runs here as Kaggle runs it: in a Jupyter kernel, cell after cell, stopping at the first cell that fails. Kaggle's folders are temporary ones (the notebook's `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING` and `HIFIGAN_KAGGLE_TEMP`), laid out as Kaggle mounts them today: RUSLAN (here the bundled small corpus) at `input/datasets/freezerainml/ruslan/`, the weights dataset at `input/datasets/OWNER/hifigan-ruslan-universal/`, the previous version's output at `input/notebooks/OWNER/SLUG/`. Each run builds its notebook with its own settings, as `push` would write them, with the `tiny` preset and a few steps on the CPU (one process). Where a case needs to be on Kaggle, `KAGGLE_KERNEL_RUN_TYPE` is set, as Kaggle sets it.
+# The generated notebook runs here as Kaggle runs it: in a Jupyter kernel, cell after cell, stopping at the first cell that fails. Kaggle's folders are temporary ones (the notebook's `HIFIGAN_KAGGLE_INPUT`, `HIFIGAN_KAGGLE_WORKING` and `HIFIGAN_KAGGLE_TEMP`), laid out as Kaggle mounts them today: RUSLAN (here the synthetic test corpus, RUSLAN-shaped) at `input/datasets/freezerainml/ruslan/`, the weights dataset at `input/datasets/OWNER/hifigan-ruslan-universal/`, the previous version's output at `input/notebooks/OWNER/SLUG/`. Each run builds its notebook with its own settings, as `push` would write them, with the `tiny` preset and a few steps on the CPU (one process). Where a case needs to be on Kaggle, `KAGGLE_KERNEL_RUN_TYPE` is set, as Kaggle sets it.
 #
 # A run downloaded with `hifigan-ruslan kaggle output` also continues locally: `hifigan-ruslan train --data PREPARED --out runs/kaggle/run` resumes from its newest checkpoint.
 
@@ -503,7 +503,7 @@ from dataclasses import dataclass
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from hifigan_ruslan.checkpoints import resumable_step
-from hifigan_ruslan.clips import bundled_corpus
+from hifigan_ruslan.testing import tiny_corpus
 from hifigan_ruslan.kaggle_session import SESSION_FILE, ManifestCheck, check_manifest
 
 
@@ -553,8 +553,8 @@ def run_kernel(root: Path, session: str, kaggle: bool = False, **settings) -> Se
                    folder / "working", folder / "temp")
 
 def kaggle_inputs(root: Path):
-    "RUSLAN where Kaggle mounts the dataset."
-    shutil.copytree(bundled_corpus(), root / "input/datasets/freezerainml/ruslan")
+    "A RUSLAN-shaped corpus (the synthetic test corpus) where Kaggle mounts the dataset."
+    shutil.copytree(tiny_corpus(), root / "input/datasets/freezerainml/ruslan")
 
 PREVIOUS = "input/notebooks/stub-user/hifigan-ruslan-train"  # where the previous version's output is mounted
 WEIGHTS = "input/datasets/stub-user/hifigan-ruslan-universal"

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Demo
 #
-# > `hifigan-ruslan demo`: every stage on the bundled corpus in minutes, then the real thing: the pretrained vocoder before and after a short fine-tune.
+# > `hifigan-ruslan demo`: every stage on the bundled real voice in minutes, then the real thing: the pretrained vocoder before and after a short fine-tune, scored by mel L1, PESQ and DistillMOS.
 
 # %%
 #| default_exp demo
@@ -26,10 +26,10 @@ from hifigan_ruslan.training import train
 # %% [markdown]
 # The demo answers two questions a new user has, on a CPU and without downloading anything:
 #
-# 1. **Does every stage work here?** It prepares the 12 clips bundled with the package, trains the `tiny` preset for a few hundred steps, and resynthesises the validation clips (audio to mel to audio) through the `Vocoder`. A tiny model trained for two minutes does not sound like speech; the point is to see preparation, training, checkpoints, validation and inference run end to end before spending GPU hours.
-# 2. **What does a real vocoder sound like, and what does fine-tuning do to it?** It resynthesises the same validation clips with the official universal V1 generator (see [Pretrained vocoders](05_pretrained.ipynb)), fine-tunes it on the bundled clips for a short budget with the `finetune` preset, and resynthesises them again. The mel L1 and PESQ of both are printed side by side, and the WAVs and mel images are written for listening and looking.
+# 1. **Does every stage work here?** It prepares the real voice bundled with the package (24 read sentences of festvox-ru, a male Russian voice, 159 s; see [Clips and metadata](06_clips.ipynb#the-bundled-real-voice)), trains the `tiny` preset for a few hundred steps on its 20 training clips, and resynthesises the 4 validation clips (audio to mel to audio) through the `Vocoder`. A tiny model trained for minutes does not sound like speech; the point is to see preparation, training, checkpoints, validation and inference run end to end before spending GPU hours.
+# 2. **What does a real vocoder sound like, and what does fine-tuning do to it?** It resynthesises the same validation clips with the official universal V1 generator (see [Pretrained vocoders](05_pretrained.ipynb)), fine-tunes it on the 20 training clips for a short budget with the `finetune` preset, and resynthesises them again. The mel L1, PESQ and DistillMOS (the perceptual score, next to the recordings' own) of both are printed side by side, and the WAVs and mel images are written for listening and looking.
 #
-# Without the `pretrained` extra the second part says how to install it and the first part still runs.
+# Without the `pretrained` extra the second part says how to install it and the first part still runs; without the `dev` extra (which carries the metrics) only the mel L1 is printed.
 
 # %% [markdown]
 # Both parts write their resynthesised clips the same way: one WAV and one mel figure per clip, and the metrics of each clip against the original recording.
@@ -43,7 +43,7 @@ def resynthesize_clips(vocoder, wavs: list[Path], out_dir: Path) -> list[dict]:
     from hifigan_ruslan.inference import load_audio
     from hifigan_ruslan.mel import mel_figure
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = tuple(m for m in ("pesq",) if m in optional_metrics()[0])  # PESQ comes with the dev extras
+    metrics = tuple(m for m in ("pesq", "mos") if m in optional_metrics()[0])  # with the dev extras
     rows = []
     for wav in wavs:
         reference = load_audio(wav, vocoder.sampling_rate)
@@ -54,15 +54,33 @@ def resynthesize_clips(vocoder, wavs: list[Path], out_dir: Path) -> list[dict]:
         rows.append(clip_metrics(reference, generated, vocoder.config.mel, metrics=metrics))
     return rows
 
-def _scores(rows: list[dict]) -> str:
-    "Mean mel L1 and PESQ (when measured) of resynthesised clips."
+SCORES = (("mos", "MOS", "{:.2f}"), ("pesq", "PESQ", "{:.2f}"), ("mel_l1", "mel L1", "{:.3f}"))
+
+def compare_scores(before: list[dict], after: list[dict] | None = None) -> str:
+    "Mean MOS, PESQ and mel L1 of resynthesised clips (those measured), and how a second set changed them."
     from hifigan_ruslan.evaluation import mean_row
-    means = mean_row(rows)
-    return f"mel L1 {means['mel_l1']:.3f}, PESQ {means.get('pesq', float('nan')):.2f}"
+    means = [mean_row(rows) for rows in (before, after) if rows is not None]
+    parts = [f"{name} " + " -> ".join(fmt.format(m[key]) for m in means)
+             for key, name, fmt in SCORES if key in means[0]]
+    recordings = f" (recordings' MOS {means[0]['mos_recording']:.2f})" if "mos_recording" in means[0] else ""
+    return ", ".join(parts) + recordings
+
+
+# %%
+show_doc(compare_scores)
+
+# %%
+before = [{"mel_l1": 0.31, "pesq": 2.4, "mos": 3.8, "mos_recording": 3.9}, {"mel_l1": 0.29, "pesq": 2.6, "mos": 4.0,
+                                                                          "mos_recording": 4.1}]
+after = [{**row, "mel_l1": row["mel_l1"] - 0.01, "pesq": row["pesq"] + 0.1} for row in before]
+print(compare_scores(before, after))
+test_eq(compare_scores(before, after),
+        "MOS 3.90 -> 3.90, PESQ 2.50 -> 2.60, mel L1 0.300 -> 0.290 (recordings' MOS 4.00)")
+test_eq(compare_scores([{"mel_l1": 0.3}]), "mel L1 0.300")  # without the dev extras' metrics
 
 
 # %% [markdown]
-# The fine-tune runs V1 with one clip of 8,192 samples per step, small enough for a CPU; the discriminator warm-up is cut in proportion to the short budget. A few dozen steps cannot teach the vocoder a new voice, but they show the direction: the mel error on clips it has never trained on falls, while the quality it started with stays.
+# The fine-tune runs V1 with one clip of 8,192 samples per step, small enough for a CPU; the discriminator warm-up is cut in proportion to the short budget, and the loss mel stops at 8 kHz, the band of the voice's 16 kHz recordings ([Training](09a_training.ipynb#the-loss-band-follows-the-corpus)). A few dozen steps cannot teach the vocoder a new voice, but they show the direction on clips it has never trained on.
 
 # %%
 #| export
@@ -85,14 +103,15 @@ def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, dev
     except UserError as e:
         return [f"  pretrained vocoder: skipped ({e})"]
     before = resynthesize_clips(Vocoder.from_checkpoint(universal, device=device), wavs, out / "universal")
-    lines = [f"  universal vocoder: {out / 'universal'} ({_scores(before)})"]
+    lines = [f"  universal vocoder: {out / 'universal'} ({compare_scores(before)})"]
     if steps < 1:
         return lines
     tr, _ = train(finetune_config(steps), prepared, out / "finetune", max_steps=steps, init_from="universal",
                   device=device, progress=progress)
     tuned = Vocoder.from_checkpoint(step_path(tr.ckpt_dir, "g", tr.step), device=device)  # the final state
     after = resynthesize_clips(tuned, wavs, out / "finetuned")
-    lines.append(f"  fine-tuned {steps} steps: {out / 'finetuned'} ({_scores(after)}); run: {tr.run_dir}")
+    lines += [f"  fine-tuned {steps} steps: {out / 'finetuned'}; run: {tr.run_dir}",
+              f"  before -> after fine-tuning, {len(wavs)} held-out clips: {compare_scores(before, after)}"]
     return lines
 
 
@@ -100,7 +119,7 @@ def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, dev
 #| export
 def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu",
              progress: bool = True) -> str:
-    "Prepare the bundled corpus, train `tiny`, resynthesise; then universal vocoder before/after fine-tuning."
+    "Prepare the bundled voice, train `tiny`, resynthesise; then universal vocoder before/after fine-tuning."
     from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.inference import Vocoder
     if steps < 1:
@@ -134,6 +153,7 @@ show_doc(run_demo)
 
 # %%
 import shutil, tempfile
+from hifigan_ruslan.evaluation import optional_metrics
 
 # %%
 #| slow
@@ -143,6 +163,11 @@ print(summary.replace(str(work), "WORK"))
 val_clips = (work / "demo" / "prepared" / "val.txt").read_text().splitlines()
 for folder in ("resynth", "pretrained/universal", "pretrained/finetuned"):
     test_eq(len(list((work / "demo" / folder).glob("*.wav"))), len(val_clips))
+test_eq(len(val_clips), 4)
+scores = next(line for line in summary.splitlines() if "before -> after fine-tuning" in line)
+assert "4 held-out clips: " in scores and "mel L1 " in scores, scores
+if "mos" in optional_metrics()[0]:
+    assert "MOS " in scores and "recordings' MOS" in scores, scores
 test_fail(lambda: run_demo(work / "demo0", steps=0), contains="must be at least 1")
 test_fail(lambda: run_demo(work / "demo0", device="gpu"), contains="device 'gpu': not a device name")
 assert not (work / "demo0").exists()

@@ -72,10 +72,13 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
 # %%
 #| export
 def _prepare_parser(sub):
-    p = sub.add_parser("prepare", help="check, resample and split a RUSLAN-shaped corpus",
-                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus.")
+    p = sub.add_parser("prepare", help="check, resample and split a corpus (RUSLAN, LJSpeech, Festival, audio)",
+                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus. The layout is "
+                                   "found by itself: RUSLAN (metadata_RUSLAN_22200.csv), LJSpeech (metadata.csv, "
+                                   "wavs/), a Festival voice (etc/txt.done.data, wav/) or a plain folder of "
+                                   "audio without transcripts; WAV, FLAC or OGG at any rate and channel count.")
     p.add_argument("--data-path", required=True,
-                   help="folder holding the metadata file and the WAVs (any layout), or the metadata file")
+                   help="the corpus's folder, a folder above it, or its transcript file")
     p.add_argument("--out", required=True,
                    help="output folder: wavs/, train.txt, val.txt, report.json (never inside --data-path)")
     p.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
@@ -125,8 +128,10 @@ def _train_parser(sub):
     p.set_defaults(run=_train)
 
 def _demo_parser(sub):
-    p = sub.add_parser("demo", help="the whole pipeline on the bundled small corpus, in minutes on a CPU",
-                       description="The whole pipeline on the bundled corpus: prepare, train, resynthesise.")
+    p = sub.add_parser("demo", help="the whole pipeline on the bundled real voice, in minutes on a CPU",
+                       description="The whole pipeline on the bundled real voice (24 festvox-ru clips): prepare, "
+                                   "train, resynthesise; then the universal vocoder before and after a short "
+                                   "fine-tune, with mel L1, PESQ and DistillMOS.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=300, help="training steps of the tiny preset (default 300)")
     p.add_argument("--finetune-steps", type=int, default=30,
@@ -555,6 +560,23 @@ unknown = cli("fly")
 test_eq(unknown.returncode, 2)
 assert "invalid choice" in unknown.stderr, unknown.stderr
 
+# %% [markdown]
+# The help names what a user can pick: every training preset (`finetune` among them), and the pretrained models by name wherever a checkpoint is taken.
+
+# %%
+from hifigan_ruslan.cli import build_parser
+
+# %%
+assert "finetune" in run("train", "--help")[1], run("train", "--help")[1]
+subparsers = next(a for a in build_parser()._actions if a.choices and "train" in a.choices).choices
+kaggle_actions = next(a for a in subparsers["kaggle"]._actions if a.choices and "push" in a.choices).choices
+parsers = [*subparsers.items(), ("kaggle push", kaggle_actions["push"])]
+takes_checkpoint = {f"{name} {a.option_strings[0]}": a.help for name, parser in parsers for a in parser._actions
+                    if {"--checkpoint", "--init-from", "--baseline"} & set(a.option_strings)}
+print(sorted(takes_checkpoint))
+test_eq(len(takes_checkpoint), 7)  # generate, resynth, export, evaluate (and its --baseline), train, kaggle push
+test_eq({k for k, text in takes_checkpoint.items() if "(universal, lj)" not in text}, set())
+
 
 # %% [markdown]
 # A mistake is one line on stderr and exit status 2, and nothing is written; a bug keeps its traceback:
@@ -635,7 +657,7 @@ finally:
 # %% [markdown]
 # ## End to end on the bundled corpus
 #
-# `prepare`, a two-step `train` with the tiny preset (no validation), then `generate`, `resynth` and `evaluate` through the run folder itself (its newest `g_`, since no validation wrote a `generator_best.pt`). Of three mels, one has the wrong number of bands and one does not exist: each gets its one-line error, the good one is still vocoded, and the status is 1.
+# On the real voice bundled with the package (a Festival voice, found as such): `prepare`, a two-step `train` with the tiny preset (no validation), then `generate`, `resynth` and `evaluate` through the run folder itself (its newest `g_`, since no validation wrote a `generator_best.pt`). Of three mels, one has the wrong number of bands and one does not exist: each gets its one-line error, the good one is still vocoded, and the status is 1.
 
 # %%
 from hifigan_ruslan.clips import bundled_corpus
@@ -644,7 +666,8 @@ from hifigan_ruslan.clips import bundled_corpus
 status, summary, _ = run("prepare", "--data-path", str(bundled_corpus()), "--out", str(tmp / "prepared"),
                          "--val-size", "2", "--no-progress")
 test_eq(status, 0)
-assert "kept 12 of 12 clips" in summary, summary
+print(summary.splitlines()[0].replace(str(bundled_corpus()), "ASSETS/festvox_ru"))
+assert "kept 24 of 24 clips" in summary and "from the Festival voice layout" in summary, summary
 status, out, _ = run("train", "--data", str(tmp / "prepared"), "--out", str(tmp / "run"), "--preset", "tiny",
                      "--max-steps", "2", "--val-every", "0", "--no-progress", "--threads", "1")
 test_eq(status, 0)

