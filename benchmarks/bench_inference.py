@@ -26,7 +26,8 @@ import torch
 from hifigan_ruslan.config import preset_config
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.inference import Vocoder
-from hifigan_ruslan.cpu_runtime import native_bf16, onnx_model
+from hifigan_ruslan.cpu_runtime import native_bf16
+from hifigan_ruslan.export import onnx_model
 
 REFERENCE_MEL = Path(__file__).resolve().parents[1] / "nbs" / "testdata" / "reference" / "mel_espeak_ru.npz"
 

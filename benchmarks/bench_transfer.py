@@ -26,6 +26,9 @@ validation mel L1 only, with the fourth row `recipe from scratch`; rule: never 2
 
     python benchmarks/bench_transfer.py --real --plot nbs/assets/transfer_real.png --json nbs/assets/transfer_real.json
     python benchmarks/bench_transfer.py --real --replot nbs/assets/transfer_real.json    # the table again
+    python benchmarks/bench_transfer.py --real --runs finetune "recipe from universal" --json a.json &  # 2 cores:
+    python benchmarks/bench_transfer.py --real --runs "finetune, no warm-up" "finetune, full-band loss" --json b.json
+    python benchmarks/bench_transfer.py --real --replot a.json b.json --plot nbs/assets/transfer_real.png
     python benchmarks/bench_transfer.py --steps 48 --val-every 8 --plot nbs/assets/transfer.png   # fixture corpus
 """
 from __future__ import annotations
@@ -287,6 +290,18 @@ def report_real(result: dict, plot: str | None):
         print(f"plot: {plot}")
 
 
+def joined(results: list) -> dict:
+    "Several `--real` results (rows run in parallel processes, one thread each) as one, the rows in the order of `RUNS`."
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    for other in results[1:]:
+        if other["clips"] != first["clips"] or other["steps"] != first["steps"]:
+            raise SystemExit("--replot: the files hold runs on different clips or budgets")
+    runs = {name: run for r in results for name, run in r["runs"].items()}
+    return {**first, "runs": {name: runs[name] for name in sorted(runs, key=list(RUNS).index)}}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--real", action="store_true", help="festvox-ru, scored with mel L1, PESQ and DistillMOS")
@@ -304,7 +319,8 @@ def main():
     p.add_argument("--set", nargs="*", default=[], help="overrides added to every row (section.key=value)")
     p.add_argument("--plot", default=None, help="write the curves as a PNG here")
     p.add_argument("--json", default=None, help="write the curves as JSON here")
-    p.add_argument("--replot", default=None, metavar="JSON", help="only report the curves of an earlier run")
+    p.add_argument("--replot", nargs="+", default=None, metavar="JSON",
+                   help="only report the curves of earlier runs (rows of several --real files are joined)")
     args = p.parse_args()
     real = args.real
     args.steps = args.steps or (60 if real else 48)
@@ -315,11 +331,11 @@ def main():
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     if args.replot:
-        results = json.loads(Path(args.replot).read_text())
+        results = joined([json.loads(Path(f).read_text()) for f in args.replot])
     else:
         results = run_real(args) if real else run_fixture(args)
     (report_real if real else report_fixture)(results, args.plot)
-    if args.json and not args.replot:
+    if args.json and (not args.replot or len(args.replot) > 1):  # a joined file is written, too
         Path(args.json).write_text(json.dumps(results, indent=1))
 
 

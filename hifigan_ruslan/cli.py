@@ -12,7 +12,7 @@ from .config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PREC
 from .locations import check_output_file, check_output_folder
 
 # %% auto #0
-__all__ = ['LONG_FILE_SECONDS', 'build_parser', 'main']
+__all__ = ['LONG_FILE_SECONDS', 'LONG_FILE_BAR', 'build_parser', 'main']
 
 # %% ../nbs/14_cli.ipynb #e7cfb153
 def _add_device(p: argparse.ArgumentParser, default: str = "auto"):
@@ -44,11 +44,12 @@ def _add_vocoder_options(p: argparse.ArgumentParser):
 
 # %% ../nbs/14_cli.ipynb #bc0be32e
 def _prepare_parser(sub):
-    p = sub.add_parser("prepare", help="check, resample and split a corpus (RUSLAN, LJSpeech, Festival, audio)",
-                       description="Check, resample (22,050 Hz mono 16-bit) and split a corpus. The layout is "
-                                   "found by itself: RUSLAN (metadata_RUSLAN_22200.csv), LJSpeech (metadata.csv, "
-                                   "wavs/), a Festival voice (etc/txt.done.data, wav/) or a plain folder of "
-                                   "audio without transcripts; WAV, FLAC or OGG at any rate and channel count.")
+    p = sub.add_parser(
+        "prepare", help="check, resample and split a corpus (RUSLAN, LJSpeech, Festival, audio)",
+        description="Check, resample (22,050 Hz mono 16-bit) and split a corpus. The layout is found by "
+                    "itself: RUSLAN (metadata_RUSLAN_22200.csv), LJSpeech (metadata.csv, wavs/), a Festival "
+                    "voice (etc/txt.done.data, wav/) or a plain folder of audio without transcripts; WAV, "
+                    "FLAC or OGG at any rate and channel count.")
     p.add_argument("--data-path", required=True,
                    help="the corpus's folder, a folder above it, or its transcript file")
     p.add_argument("--out", required=True,
@@ -98,10 +99,11 @@ def _train_parser(sub):
     p.set_defaults(run=_train)
 
 def _demo_parser(sub):
-    p = sub.add_parser("demo", help="the whole pipeline on the bundled real voice, in minutes on a CPU",
-                       description="The whole pipeline on the bundled real voice (24 festvox-ru clips): prepare, "
-                                   "train, resynthesise; then the universal vocoder before and after a short "
-                                   "fine-tune, with mel L1, PESQ and DistillMOS.")
+    p = sub.add_parser(
+        "demo", help="the whole pipeline on the bundled real voice, in minutes on a CPU",
+        description="The whole pipeline on the bundled real voice (24 festvox-ru clips): prepare, train, "
+                    "resynthesise; then the universal vocoder before and after a short fine-tune, with mel "
+                    "L1, PESQ and DistillMOS.")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--steps", type=int, default=300, help="training steps of the tiny preset (default 300)")
     p.add_argument("--finetune-steps", type=int, default=30,
@@ -269,6 +271,7 @@ def _unique_wav(out: Path, stem: str, used: set) -> Path:
 
 # %% ../nbs/14_cli.ipynb #327b772e
 LONG_FILE_SECONDS = 60.0  # a file at least this long gets a progress bar of its own
+LONG_FILE_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]"
 
 def _write_blocks(target: Path, blocks, seconds: float, rate: int, progress: bool) -> float:
     "Write float audio blocks to the 16-bit WAV `target` as they come (atomically); the seconds written."
@@ -276,14 +279,15 @@ def _write_blocks(target: Path, blocks, seconds: float, rate: int, progress: boo
     import soundfile as sf
     from tqdm.auto import tqdm
     partial, written = target.with_name(f".{target.stem}.partial.wav"), 0
-    bar = tqdm(total=round(seconds, 1), desc=target.name, unit="s", leave=False,
+    bar = tqdm(total=seconds, desc=target.name, unit="s", leave=False, bar_format=LONG_FILE_BAR,
                disable=not progress or seconds < LONG_FILE_SECONDS)
     try:
         with sf.SoundFile(partial, "w", rate, 1, "PCM_16") as f:
             for block in blocks:
                 f.write(np.clip(block, -1, 1))
                 written += len(block)
-                bar.update(round(len(block) / rate, 1))
+                bar.update(len(block) / rate)
+        bar.refresh()  # the finished state, even when the last block came within tqdm's refresh interval
         os.replace(partial, target)
     finally:
         bar.close()

@@ -29,7 +29,7 @@ def is_audio_name(name: str) -> bool:
 
 # %% ../nbs/06_clips.ipynb #728e94b1
 def bundled_corpus() -> Path:
-    "The real-voice corpus bundled with the package: 24 festvox-ru clips in Festival's layout (`etc/`, `wav/`)."
+    "The real voice bundled with the package: 24 festvox-ru clips in Festival's layout (`etc/`, `wav/`)."
     return Path(str(resources.files("hifigan_ruslan") / "assets" / "festvox_ru"))
 
 # %% ../nbs/06_clips.ipynb #0ff8e2e6
@@ -54,6 +54,7 @@ def problem_record(where: str, value, kind: str, reason: str, action: str = "ski
     "A problem for the report: `{where: value}` (`line` or `id`), its `kind`, a `reason`, the `action` taken."
     return {where: value, "kind": kind, "reason": reason, "action": action}
 
+# %% ../nbs/06_clips.ipynb #fbce1395
 def _decode_bom(raw: bytes) -> tuple[bytes, list[dict]]:
     "UTF-8 bytes without a byte-order mark (a UTF-16 file is re-encoded), and the problem noted."
     if raw.startswith(codecs.BOM_UTF8):
@@ -91,8 +92,9 @@ def _decode_line(data: bytes) -> tuple[str, bool]:
     except UnicodeDecodeError:
         return data.decode("utf-8", errors="replace"), False
 
+# %% ../nbs/06_clips.ipynb #3751f680
 def decoded_lines(path) -> tuple[list[tuple[int, str]], list[dict]]:
-    "The numbered lines of a text file and the problems of its encoding (BOM, cp1251, CRLF, bad bytes), noted."
+    "The numbered lines of a text file, and the problems of its encoding (BOM, cp1251, CRLF, bad bytes)."
     raw, problems = _decode_bom(Path(path).read_bytes())
     if not problems:
         raw, problems = _decode_cp1251(raw)
@@ -114,6 +116,7 @@ def decoded_lines(path) -> tuple[list[tuple[int, str]], list[dict]]:
         problems.append(problem_record("line", crlf[0], "crlf", reason, "kept"))
     return decoded, problems
 
+# %% ../nbs/06_clips.ipynb #41ab7dc9
 def _entry_problem(n: int, uid: str, seen: dict) -> dict | None:
     "Why the entry of line `n` with this ID is skipped (not a file name, a second entry), or None."
     if not ID_PATTERN.fullmatch(uid):
@@ -146,10 +149,12 @@ def _entries(lines: list[tuple[int, str]], parse) -> tuple[list[MetaEntry], list
         entries.append(MetaEntry(uid, text, n))
     return entries, problems
 
+# %% ../nbs/06_clips.ipynb #0bfce096
 def _metadata_line(n: int, line: str) -> tuple[str, str] | dict:
     uid, sep, text = (part.strip() for part in line.partition("|"))
     if not sep:
-        return problem_record("line", n, "no_separator", f"no `|` between ID and text in {line[:50]!r}; skipped")
+        reason = f"no `|` between ID and text in {line[:50]!r}; skipped"
+        return problem_record("line", n, "no_separator", reason)
     return uid, text
 
 def read_metadata(path) -> tuple[list[MetaEntry], list[dict]]:
@@ -240,7 +245,8 @@ def _read_audio(src: Path) -> tuple[tuple | None, list | None]:
             return (f.read(dtype="float32", always_2d=True), f.samplerate, f.channels, f.subtype), None
     except Exception as e:
         # any decoder failure is a property of this file, reported, never a crash of the run
-        message = str(e).splitlines()[0].replace(repr(str(src)), repr(src.name)) if str(e) else type(e).__name__
+        message = str(e).splitlines()[0].replace(repr(str(src)), repr(src.name)) if str(e) else \
+            type(e).__name__
         return None, ["unreadable", f"unreadable: {message}"]
 
 def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float):
@@ -273,9 +279,10 @@ def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float)
         notes.append(["clipped", f"clipped: {at_full_scale} samples ({share:.1f} %) at full scale"])
     return audio, None, notes
 
+# %% ../nbs/06_clips.ipynb #24bb0034
 def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
                  min_seconds: float = 0.0) -> dict:
-    "Check one audio file and write it to `dst` as `target_sr` mono 16-bit WAV; its record (`kept`, `skip`, ...)."
+    "Check one audio file, write it to `dst` as `target_sr` mono 16-bit WAV; its record (`kept`, `skip`...)."
     import soxr
     src, dst = Path(src), Path(dst)
     st = src.stat()

@@ -40,10 +40,10 @@ def compare_scores(before: list[dict], after: list[dict] | None = None) -> str:
     "Mean MOS, PESQ and mel L1 of resynthesised clips (those measured), and how a second set changed them."
     from hifigan_ruslan.evaluation import mean_row
     means = [mean_row(rows) for rows in (before, after) if rows is not None]
-    parts = [f"{name} " + " -> ".join(fmt.format(m[key]) for m in means)
+    recordings = f" (recordings {means[0]['mos_recording']:.2f})" if "mos_recording" in means[0] else ""
+    parts = [f"{name} " + " -> ".join(fmt.format(m[key]) for m in means) + (recordings if key == "mos" else "")
              for key, name, fmt in SCORES if key in means[0]]
-    recordings = f" (recordings' MOS {means[0]['mos_recording']:.2f})" if "mos_recording" in means[0] else ""
-    return ", ".join(parts) + recordings
+    return ", ".join(parts)
 
 # %% ../nbs/13_demo.ipynb #719ccec6
 def finetune_config(steps: int):
@@ -65,7 +65,7 @@ def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, dev
     except UserError as e:
         return [f"  pretrained vocoder: skipped ({e})"]
     before = resynthesize_clips(Vocoder.from_checkpoint(universal, device=device), wavs, out / "universal")
-    lines = [f"  universal vocoder: {out / 'universal'} ({compare_scores(before)})"]
+    lines = [f"  universal vocoder: {out / 'universal'}: {compare_scores(before)}"]
     if steps < 1:
         return lines
     tr, _ = train(finetune_config(steps), prepared, out / "finetune", max_steps=steps, init_from="universal",

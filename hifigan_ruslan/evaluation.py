@@ -52,14 +52,15 @@ class _UnusableModule(types.ModuleType):
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)  # what import machinery and introspection probe for
-        raise RuntimeError(f"{self.__name__}.{name}: {self.__name__} is unavailable here (missing, or built for "
-                           "another torch); it was replaced by a stand-in because the metric should not need it")
+        raise RuntimeError(f"{self.__name__}.{name}: {self.__name__} is unavailable here (missing, or built "
+                           "for another torch); it was replaced by a stand-in because the metric should not "
+                           "need it")
 
 def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
     "`module`, imported; if that fails, imported again with a stand-in for `stand_in` during the import only."
     try:
         return importlib.import_module(module)
-    except (OSError, ImportError):  # `stand_in` missing, or its compiled library does not load with this torch
+    except (OSError, ImportError):  # `stand_in` missing, or its compiled library does not load with torch
         for name in [k for k in sys.modules if k.split(".")[0] in (stand_in, module.split(".")[0])]:
             del sys.modules[name]  # half-imported modules of the failed attempt
         sys.modules[stand_in] = _UnusableModule(stand_in)
@@ -70,7 +71,7 @@ def import_with_stand_in(module: str, stand_in: str = "torchaudio"):
 
 @lru_cache(maxsize=1)
 def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    "`(available metric names, notes on unavailable ones)` among PESQ, STOI, the CREPE metrics and DistillMOS."
+    "`(available metric names, notes on the others)` among PESQ, STOI, the CREPE metrics and DistillMOS."
     names, notes = [], []
     candidates = [(("pesq",), "pesq"), (("stoi",), "pystoi"), (("periodicity_error", "vuv_f1"), "torchcrepe"),
                   (("mos", "mos_recording"), "distillmos")]
@@ -130,7 +131,8 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     ref, gen = np.asarray(reference[:n], np.float32), np.asarray(generated[:n], np.float32)
     ref_t, gen_t = torch.from_numpy(ref)[None], torch.from_numpy(gen)[None]
     full_band = dataclasses.replace(cfg, fmax_loss=None)  # whatever band a run's own loss used
-    row = {"seconds": n / cfg.sampling_rate, "mel_l1": float(mel_loss(loss_mel(ref_t, full_band), gen_t, full_band)),
+    mel_l1 = float(mel_loss(loss_mel(ref_t, full_band), gen_t, full_band))
+    row = {"seconds": n / cfg.sampling_rate, "mel_l1": mel_l1,
            "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
     ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:

@@ -214,8 +214,8 @@ def loss_band_for_corpus(cfg: Config, data_dir) -> tuple[Config, str | None]:
     band = corpus_band_hz(data_dir)
     if cfg.mel.fmax_loss is not None or band is None or band >= cfg.mel.sampling_rate / 2:
         return cfg, None
-    note = (f"loss mel up to {band:.0f} Hz (mel.fmax_loss): the corpus was recorded at {2 * band:.0f} Hz and holds "
-            f"nothing above; --set mel.fmax_loss={cfg.mel.sampling_rate // 2} for the full band")
+    note = (f"loss mel up to {band:.0f} Hz (mel.fmax_loss): the corpus was recorded at {2 * band:.0f} Hz and "
+            f"holds nothing above; --set mel.fmax_loss={cfg.mel.sampling_rate // 2} for the full band")
     # the preset keeps its name: the band is the corpus's, not a change of the recipe
     return dataclasses.replace(cfg, mel=dataclasses.replace(cfg.mel, fmax_loss=band)), note
 
@@ -295,6 +295,7 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
     "Train (or resume) the run in `run_dir` on the prepared `data_dir`; returns `(trainer, stop reason)`."
     data_dir, run_dir = Path(data_dir), Path(run_dir)
     _check_inputs(data_dir, run_dir, max_steps, time_budget, init_from, resume_from)
+    cfg, band_note = loss_band_for_corpus(cfg, data_dir)  # before the comparison: the saved config has the band
     _check_saved_config(cfg, run_dir)
     resolve_precision(cfg.train.precision, "cpu")  # a bad value fails before anything starts
     own_group = not dist.is_initialized()
@@ -304,7 +305,6 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         with RunLock(run_dir) if info.main else nullcontext():  # one trainer per run folder
-            cfg, band_note = loss_band_for_corpus(cfg, data_dir)
             tr = Trainer(cfg, data_dir, run_dir, device=dev, dist_info=info, mel_dir=mel_dir)
             resumed = _restore(tr, init_from, resume_from)
             if info.main:

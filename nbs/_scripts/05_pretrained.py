@@ -174,5 +174,5 @@ for name in PRETRAINED:
     scores[name] = {k: sum(r[k] for r in rows) / len(rows) for k in keys}
     print(f"{name:>9}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores[name].items()) + f" over {len(clips)} clips")
 universal_l1 = scores["universal"]["mel_l1"]
-assert universal_l1 < 0.4, universal_l1  # measured UNIVERSAL_L1 (LJ LJ_L1); an untrained generator scores above 1.5
+assert universal_l1 < 0.4, universal_l1  # measured 0.297 (LJ 0.608); untrained: above 1.5
 assert scores["universal"]["mel_l1"] < scores["lj"]["mel_l1"], scores["universal"]["mel_l1"]

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import NamedTuple
 import soundfile as sf
 from hifigan_ruslan.config import Config, UserError
-from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION, TARGET_SUBTYPE,
-                                  MetaEntry, clip_key, is_audio_name, problem_record, process_clip, read_festival,
-                                  read_metadata)
+from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
+                                  TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
+                                  process_clip, read_festival, read_metadata)
 from hifigan_ruslan.locations import check_output_folder
 
 # %% [markdown]
@@ -77,6 +77,12 @@ class Corpus(NamedTuple):
             return f"audio folder {self.audio_dir} (no transcripts)"
         return f"{self.layout} layout: {self.transcripts}, audio in {self.audio_dir}"
 
+
+# %% [markdown]
+# Which files are transcripts: RUSLAN's and LJSpeech's by name or by a first line of `ID|text`, Festival's by its place in `etc/`; the corpus's folder is the one above them.
+
+# %%
+#| export
 def _looks_like_metadata(path: Path) -> bool:
     "Whether the first non-blank line of `path` reads `ID|text`."
     try:
@@ -101,10 +107,16 @@ def _transcript_kind(path: Path) -> str | None:
     return None
 
 def _corpus_root(transcripts: Path) -> Path:
-    "The folder of the corpus a transcript file belongs to (for Festival's `etc/txt.done.data`, above `etc/`)."
+    "The folder of the corpus a transcript file is in (for Festival's `etc/txt.done.data`: above `etc/`)."
     festival = transcripts.name.lower() == FESTIVAL_NAME and transcripts.parent.name.lower() == "etc"
     return transcripts.parent.parent if festival else transcripts.parent
 
+
+# %% [markdown]
+# One walk of the tree collects the transcript files and counts the audio files of every folder; the audio folder of a corpus is its layout's own when that holds audio, else the fullest.
+
+# %%
+#| export
 def _scan(base: Path) -> tuple[dict[str, list], Counter]:
     "One walk of `base`: transcript files by kind (with their corpus's depth), audio files per folder."
     found, audio_counts = {"named": [], "other": []}, Counter()
@@ -119,7 +131,7 @@ def _scan(base: Path) -> tuple[dict[str, list], Counter]:
     return found, audio_counts
 
 def _audio_dir(transcripts: Path, audio_counts: Counter, base: Path) -> Path:
-    "The folder of a corpus's audio: its layout's own (`wavs/`, `wav/`) when it holds audio, else the fullest."
+    "The folder of a corpus's audio: its layout's own (`wavs/`, `wav/`) if it holds audio, else the fullest."
     own = {FESTIVAL_NAME: transcripts.parent.parent / "wav", LJSPEECH_NAME: transcripts.parent / "wavs"}
     preferred = own.get(transcripts.name.lower())
     if preferred is not None and audio_counts.get(str(preferred)):
@@ -128,6 +140,12 @@ def _audio_dir(transcripts: Path, audio_counts: Counter, base: Path) -> Path:
         return preferred or base
     return Path(max(audio_counts, key=lambda d: (audio_counts[d], -len(Path(d).parts))))
 
+
+# %% [markdown]
+# `find_corpus` puts them together, and refuses with one line what cannot be one corpus:
+
+# %%
+#| export
 def find_corpus(root) -> Corpus:
     "The corpus under `root` (a folder, or a transcript file): its transcripts and audio folder."
     root = Path(root).expanduser()
@@ -263,6 +281,12 @@ def _reusable(rec: dict | None, src: Path, dst: Path, settings: dict) -> bool:
         return False
     return not rec["kept"] or _output_matches(rec, dst, settings)
 
+
+# %% [markdown]
+# A clip is converted again only when its source or the settings changed or its output is gone: `_plan` sorts the clips into those reused from the manifest and those to convert.
+
+# %%
+#| export
 def _plan(pairs: list, out: Path, previous: dict, settings: dict) -> tuple[dict, list[tuple]]:
     "`(records reused from the manifest, tasks for process_clip)`."
     records, todo = {}, []
@@ -282,6 +306,12 @@ def _write_text_atomic(path: Path, text: str):
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
 
+
+# %% [markdown]
+# The transcripts in every layout become the same list of entries: a plain folder of audio gets one entry per file (empty text), an LJSpeech line keeps its normalised text.
+
+# %%
+#| export
 def _index_audio(audio_dir: Path, recursive: bool = False) -> dict[str, list[Path]]:
     "Audio files of `audio_dir` (and of its subfolders if `recursive`) by clip key."
     index: dict[str, list[Path]] = {}
@@ -320,7 +350,14 @@ def read_transcripts(corpus: Corpus, index: dict[str, list[Path]]) -> tuple[list
         entries = [e._replace(text=_ljspeech_text(e.text)) for e in entries]
     return entries, problems
 
-def _match(entries: list[MetaEntry], audio_index: dict[str, list[Path]], audio_dir: Path, transcribed: bool = True):
+
+# %% [markdown]
+# Each entry is matched to its audio file; an entry without one, or a file named twice, is a problem of that clip:
+
+# %%
+#| export
+def _match(entries: list[MetaEntry], audio_index: dict[str, list[Path]], audio_dir: Path,
+           transcribed: bool = True):
     "`(pairs, problems)`: entries paired with audio by key; entries or files without a partner, duplicates."
     index, problems, pairs = dict(audio_index), [], []
     for e in entries:
@@ -532,8 +569,8 @@ def format_summary(report: dict) -> str:
     "A few lines a person reads after `prepare`."
     rates = ", ".join(f"{sr} Hz x{n}" for sr, n in report["sample_rates"].items())
     counts = ", ".join(f"{k} {v}" for k, v in report["problem_counts"].items()) or "none"
-    where = f"{report['layout']} layout, transcripts {report['transcripts']}, audio in {report['audio_dir']}" \
-        if report["transcripts"] else f"audio folder {report['audio_dir']} (no transcripts)"
+    where = (f"{report['layout']} layout, transcripts {report['transcripts']}, audio in {report['audio_dir']}"
+             if report["transcripts"] else f"audio folder {report['audio_dir']} (no transcripts)")
     lines = [f"kept {report['kept']} of {report['clips_found']} clips, {report['hours_kept']:.2f} h "
              f"({report['seconds_kept']:.0f} s), from the {where}",
              f"  sample rates seen: {rates} -> {report['target_sample_rate']} Hz mono 16-bit",
@@ -552,7 +589,7 @@ def format_summary(report: dict) -> str:
     for p in skipped[:SUMMARY_SKIPS]:
         lines.append(f"  skipped {p['id']}: {p['reason']}")
     if len(skipped) > SUMMARY_SKIPS:
-        lines.append(f"  ... and {len(skipped) - SUMMARY_SKIPS} more clips skipped (report.json names them all)")
+        lines.append(f"  ... and {len(skipped) - SUMMARY_SKIPS} more clips skipped (report.json names all)")
     lines += [f"  warning: {w}" for w in report.get("warnings", [])]
     out = Path(report["out"])
     lines.append(f"wrote {out / 'wavs'}/, {out / 'train.txt'}, {out / 'val.txt'}, {out / 'report.json'}")
@@ -929,7 +966,7 @@ test_eq((killed / "val.txt").read_text(), (work / "tiny/val.txt").read_text())
 # %%
 #| export
 def corpus_band_hz(prepared) -> float | None:
-    "Highest frequency the recordings of a prepared folder hold: half their usual source rate; None if unknown."
+    "The highest frequency a prepared folder's recordings hold: half their usual source rate (None: unknown)."
     try:
         report = json.loads((Path(prepared) / "report.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):

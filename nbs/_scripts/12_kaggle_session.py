@@ -734,8 +734,8 @@ def write_results(run_dir, path, last: int = 10, *, outcome: str = "complete", g
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").glob("*") if not p.name.startswith("."))
     lines = ["# Training results", "", f"Outcome: {outcome}", "",
              f"Run folder `{run_dir.name}`: {steps} steps, checkpoints {', '.join(ckpts) or 'none'}.",
-             "Licence: weights trained on RUSLAN (CC BY-NC-SA 4.0) are a derived work: non-commercial use only, "
-             "shared under CC BY-NC-SA 4.0, crediting RUSLAN."]
+             "Licence: weights trained on RUSLAN (CC BY-NC-SA 4.0) are a derived work: non-commercial use "
+             "only, shared under CC BY-NC-SA 4.0, crediting RUSLAN."]
     if val:
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "

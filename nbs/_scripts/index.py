@@ -44,7 +44,32 @@
 # It prepares the corpus (finding its Festival layout by itself), trains the `tiny` preset for a few hundred steps on its 20 training clips, resynthesises the 4 validation clips with the best generator, then does the same with the official universal vocoder before and after a short fine-tune, printing the DistillMOS (a predicted listener rating, next to the recordings' own), PESQ and mel L1 of both, and prints where everything is: `runs/demo/run/plots/losses.png` (loss curves), `runs/demo/resynth/` (WAVs, each with a real-versus-resynthesised mel image), `runs/demo/run/checkpoints/generator_best.pt`. A `tiny` model trained for a few hundred steps sounds rough; the point is that every stage runs. `hifigan-ruslan --help` lists all commands, and `hifigan-ruslan COMMAND --help` the options of each.
 
 # %% [markdown]
-# DEMO_RESULTS
+# One run of the demo (655 s on one thread of a 2-core machine busy with two other jobs) gave the files below, committed under `nbs/assets/demo/`. The loss curves of the `tiny` run: the discriminator's loss falls while the generator's adversarial and feature-matching losses rise (the discriminator learns to tell real from generated audio first), and the validation mel L1 falls from 2.85 to 0.91 in 300 steps (the recipe reached 0.231 on RUSLAN after 50 epochs):
+#
+# ![Loss curves of a 300-step demo run](assets/demo/losses.png)
+#
+# The validation clip `ru_0063` («Семь лет меня ни пуля, ни штык, не могли истребить.»), first as recorded, then resynthesised from its mel by the `tiny` generator of that run:
+#
+# <audio controls preload="metadata" src="assets/demo/original_ru_0063.wav"></audio>
+# <audio controls preload="metadata" src="assets/demo/resynth_ru_0063.wav"></audio>
+#
+# Files: [original](assets/demo/original_ru_0063.wav), [resynthesised](assets/demo/resynth_ru_0063.wav). Their log-mels (80 bands up to 8 kHz, the vocoder's input): the resynthesis has the coarse shape of the sentence but not yet its harmonics:
+#
+# ![Log-mel of the original and the resynthesised clip](assets/demo/mels_ru_0063.png)
+#
+# The same clip through the official universal vocoder, which has never heard Russian, then after the demo's 30 fine-tuning steps on the 20 training clips (one 8,192-sample clip per step):
+#
+# <audio controls preload="metadata" src="assets/demo/universal_ru_0063.wav"></audio>
+# <audio controls preload="metadata" src="assets/demo/finetuned_ru_0063.wav"></audio>
+#
+# Files: [universal](assets/demo/universal_ru_0063.wav), [fine-tuned](assets/demo/finetuned_ru_0063.wav). The demo's summary of the 4 held-out clips, before and after:
+#
+# ```
+# universal vocoder: runs/demo/pretrained/universal: MOS 4.04 (recordings 3.95), PESQ 2.49, mel L1 0.296
+# before -> after fine-tuning, 4 held-out clips: MOS 4.04 -> 4.03 (recordings 3.95), PESQ 2.49 -> 2.45, mel L1 0.296 -> 0.282
+# ```
+#
+# The universal vocoder alone already rates as high as the recordings by DistillMOS on these clips. Thirty steps of one clip each lower the mel L1 by 5% and leave the MOS where it was, but PESQ drops by 0.04: on 4 clips and a budget this small that is within the noise of a single run (on 24 held-out clips of the whole voice, the `finetune` preset raises PESQ: see [Start from the pretrained vocoder](#start-from-the-pretrained-vocoder)). The demo shows the stages and the direction of the mel error; it is not a fine-tune.
 
 # %% [markdown]
 # ## Start from the pretrained vocoder
@@ -58,7 +83,20 @@
 # hifigan-ruslan evaluate --checkpoint runs/ft --baseline universal --data data/ruslan-22k --out eval/
 # ```
 #
-# TRANSFER_SECTION
+# Without any training the universal model resynthesises a real Russian voice it has never heard: on the 24 clips of festvox-ru that the transfer benchmark holds out, its mel L1 is 0.298, its PESQ-wb 2.53 and its DistillMOS 3.91, against 3.99 for the recordings themselves (on the demo's 4 clips the `lj` model scores a mel L1 of 0.608 to universal's 0.297). For comparison, the project's own from-scratch recipe reached 0.231 on RUSLAN after 50 epochs, about 9 hours on a T4.
+#
+# **Transfer that keeps its quality.** Fine-tuning a good generator with the from-scratch recipe first makes it worse: a discriminator that knows nothing pushes it around at a learning rate meant for random weights. The `finetune` preset trains the generator at 1e-5 (the discriminators at 1e-4) and keeps it frozen for its first 20 steps while the fresh discriminators learn (skipped when `--init-from` brings the discriminators along), and on a corpus recorded below 22,050 Hz its loss stops at the band the recordings hold. Measured on the real voice (`benchmarks/bench_transfer.py --real`: festvox-ru, 596 clips to train on, 24 held out; V1 from universal, 40 steps of two 8,192-sample windows on one CPU thread; each cell mel L1 / PESQ-wb / DistillMOS on the held-out clips, recordings' MOS 3.988):
+#
+# | run | step 0 | 20 | 30 | 40 | rule (mel never 1% above step 0 and lower at the end; PESQ higher; MOS at most 0.05 lower) |
+# |---|---|---|---|---|---|
+# | `finetune` | 0.2983 / 2.534 / 3.912 | 0.2983 / 2.534 / 3.912 | 0.2874 / 2.522 / 3.884 | **0.2853 / 2.568 / 3.886** | **holds**: mel -4.4%, PESQ +0.033, MOS -0.026 |
+# | `finetune` without the warm-up | 0.2983 / 2.534 / 3.912 | 0.2841 / 2.545 / 3.841 | 0.2823 / 2.576 / 3.831 | 0.2809 / 2.639 / 3.815 | broken: MOS -0.097 |
+# | `recipe` from universal | 0.2983 / 2.534 / 3.912 | 0.3168 / 2.557 / 3.671 | 0.3422 / 2.353 / 3.735 | 0.3117 / 2.293 / 3.890 | broken: mel +25.6% at step 10, PESQ -0.241 |
+# | `finetune`, full-band loss | 0.2983 / 2.534 / 3.912 | 0.2983 / 2.534 / 3.912 | 0.2788 / 2.510 / 3.862 | 0.2708 / 2.523 / 3.859 | broken: PESQ -0.011, MOS -0.053 |
+#
+# ![mel L1, PESQ and DistillMOS of four short V1 runs on festvox-ru](assets/transfer_real.png)
+#
+# Without the warm-up the mel L1 and PESQ gain more, but the perceptual score falls at once (0.12 at step 10); the recipe from the same start jumps 26% up in mel L1; the full-band loss (how `finetune` trained before the band followed the corpus) buys the largest mel L1 drop with PESQ and MOS. The curves, the per-clip changes and what was tried: [Training](09a_training.ipynb#measured-on-a-real-voice). These are short CPU runs: how many T4-hours the transfer saves on the full RUSLAN is still to be measured on Kaggle (`hifigan-ruslan kaggle push --init-from universal`).
 #
 # **Fine-tuning on an acoustic model's mels.** A vocoder trained on mels computed from recordings sounds metallic on the slightly blurred mels that Tacotron 2 or FastSpeech 2 predict. Train it on those instead: write the acoustic model's teacher-forced mels as `ID.npy` (`[80, frames]`, one per clip of the prepared corpus, natural-log mels as this project computes them) and pass `--mel-dir DIR` to `train` (check them first with `prepare --mel-dir DIR`). The audio windows are cut at the mel frames (frames x 256 samples) and the loss still compares with the mel of the real audio. A missing, wrong-band, non-finite or misaligned file is an error that names the clip, before training starts.
 
