@@ -952,7 +952,7 @@ assert mb10 - mb1 < 500, mb10 - mb1
 # Audio(vocoder.resynthesize("speech.wav"), rate=22050)
 # ```
 #
-# Here is what that gives for a validation clip of the bundled corpus after `hifigan-ruslan demo` (the `tiny` preset, 300 steps on a CPU: rough, but clearly the sentence), next to the original:
+# Here is what that gives for a validation clip of the bundled real voice after `hifigan-ruslan demo` (the `tiny` preset, 300 steps on a CPU: rough, but clearly the sentence), next to the original:
 
 # %%
 from IPython.display import Audio, display
@@ -960,7 +960,7 @@ from IPython.display import Audio, display
 # %%
 for name in ["original", "resynth"]:
     print(name)
-    display(Audio(url=f"assets/demo/{name}_000001.wav", embed=False))  # a link, not 64 KB of base64
+    display(Audio(url=f"assets/demo/{name}_ru_0063.wav", embed=False))  # a link, not 190 KB of base64
 
 # %% [markdown]
 # ## Mel files from acoustic models

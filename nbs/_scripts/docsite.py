@@ -303,8 +303,8 @@ assert committed == readme, committed  # if not: python tools/docsite --readme
 sections = [line[3:] for line in readme.splitlines() if line.startswith("## ")]
 print(sections)
 test_eq(sections, ["Кратко по-русски", "Set up", "Start from the pretrained vocoder", "Train on Kaggle",
-                   "Prepare RUSLAN locally", "Train",
-                   "Generate and resynthesize", "Evaluate", "What the Kaggle runs showed", "The pages"])
+                   "Prepare a corpus locally", "Train", "Generate and resynthesize", "Evaluate", "Licences",
+                   "What the Kaggle runs showed", "The pages"])
 needed = ['pip install torch==2.13.0 -e ".[dev]"', "nbdev_test --flags slow",
           "hifigan-ruslan demo --out runs/demo", "0.231", "4.0", "python tools/docsite", "--init-from universal"]
 test_eq([s for s in needed if s not in readme], [])
