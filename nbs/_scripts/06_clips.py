@@ -449,7 +449,7 @@ def write_pcm16(path, pcm: np.ndarray, sr: int):
 
 
 # %% [markdown]
-# The checks of the decoded samples are one function, `_check_samples`: it returns the mono audio to write (or None) and what happened, so that `process_clip` itself only reads, converts and writes.
+# The checks of the decoded samples are one private function: it returns the mono audio to write (or None) and what happened, so that `process_clip` itself only reads, converts and writes.
 
 # %%
 #| export

@@ -283,7 +283,7 @@ def _reusable(rec: dict | None, src: Path, dst: Path, settings: dict) -> bool:
 
 
 # %% [markdown]
-# A clip is converted again only when its source or the settings changed or its output is gone: `_plan` sorts the clips into those reused from the manifest and those to convert.
+# A clip is converted again only when its source or the settings changed or its output is gone: the plan sorts the clips into those reused from the manifest and those to convert.
 
 # %%
 #| export

@@ -442,6 +442,9 @@ def update(self: HealthMonitor, step: int, *, loss_d: float, loss_adv: float, re
 # %%
 show_doc(HealthMonitor.update)
 
+# %%
+show_doc(HealthMonitor.record_step)
+
 
 # %% [markdown]
 # Impossible values need no window and no warm-up: a run of non-finite steps, or a least-squares loss below zero.
@@ -466,7 +469,7 @@ def _check_impossible(self: HealthMonitor, found, loss_d, loss_adv, real_score, 
 
 
 # %% [markdown]
-# The discriminator is asleep when real and generated scores have not been separated for `window` checks (`_discriminator_not_separating` above). The audio streaks move only at checks that bring audio; a collapse is reported once it has held `audio_window` checks.
+# The discriminator is asleep when real and generated scores have not been separated for `window` checks (the test of separation above). The audio streaks move only at checks that bring audio; a collapse is reported once it has held `audio_window` checks.
 
 # %%
 #| export

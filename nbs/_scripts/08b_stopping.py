@@ -70,6 +70,12 @@ class StopCheck:
 
 
 # %%
+show_doc(StopCheck)
+
+# %%
+show_doc(StopCheck.agreed)
+
+# %%
 test_eq(StopCheck().reason, None)
 test_eq(StopCheck(max_steps=True, time_budget=True).reason, "max_steps")
 test_eq(StopCheck(signum=int(signal.SIGTERM), collapse=True).reason, "signal SIGTERM")
@@ -98,6 +104,9 @@ class SignalFlag:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 
+
+# %%
+show_doc(SignalFlag)
 
 # %%
 with SignalFlag() as flag:
