@@ -10,17 +10,13 @@ reads every loss with `.item()` every step.
 """
 from __future__ import annotations
 import argparse, time
-from pathlib import Path
-import numpy as np
 import torch
 import torch.nn.functional as F
 from hifigan_ruslan.config import apply_overrides, preset_config
-from hifigan_ruslan.clips import bundled_corpus, is_audio_name
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from hifigan_ruslan.gpu_check import real_batch, sync
 from hifigan_ruslan.generator import Generator
-from hifigan_ruslan.inference import load_audio
 from hifigan_ruslan.losses import discriminator_loss, feature_loss, generator_loss
-from hifigan_ruslan.mel import mel_spectrogram
 from hifigan_ruslan.trainer import Trainer
 
 
@@ -87,23 +83,6 @@ class ReferenceStep:
         self.scaler.update()
         return {"loss_d": loss_disc_all.item(), "loss_g": loss_gen_all.item(), "loss_mel": loss_mel.item() / t.lambda_mel,
                 "loss_fm": (loss_fm_s + loss_fm_f).item(), "loss_adv": (loss_gen_s + loss_gen_f).item()}
-
-
-def real_batch(batch: int, segment: int, cfg, wavs=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Segments of real speech from `wavs` (default: the bundled voice); content keeps the losses realistic."
-    clips = []
-    files = [p for p in sorted(Path(wavs or bundled_corpus() / "wav").iterdir()) if is_audio_name(p.name)]
-    for path in files[:64]:
-        audio = load_audio(path, cfg.mel.sampling_rate)
-        if len(audio) >= segment: clips.append(audio[:segment])
-    if not clips:
-        raise SystemExit(f"gpu_check: error: {wavs}: no audio file with {segment} samples or more")
-    audio = torch.from_numpy(np.stack([clips[i % len(clips)] for i in range(batch)]))
-    return mel_spectrogram(audio, cfg.mel), audio
-
-
-def sync(device):
-    if device.type == "cuda": torch.cuda.synchronize(device)
 
 
 def measure(fns: list, steps: int, device, rounds: int = 3) -> list[tuple[float, float]]:

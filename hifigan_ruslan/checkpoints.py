@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoints.ipynb #a1d4a859
 from __future__ import annotations
-import errno, math, os, pickle, random, re, secrets, shutil
+import errno, math, os, pickle, random, re, secrets, shutil, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,12 +17,13 @@ from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path
 
 # %% auto #0
-__all__ = ['FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save', 'load_checkpoint', 'step_path',
-           'list_steps', 'resumable_step', 'checkpoint_dir', 'find_generator_file', 'infer_generator_preset',
-           'generator_state', 'generator_from_checkpoint', 'discriminator_parameters', 'optim_d_state', 'RunPosition',
-           'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state', 'prune_checkpoints',
-           'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint',
-           'ResumePoint', 'find_resume_checkpoint', 'init_weights']
+__all__ = ['CHECKPOINT_KINDS', 'EXPORT_USE', 'FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save',
+           'export_format', 'load_checkpoint', 'step_path', 'list_steps', 'resumable_step', 'checkpoint_dir',
+           'find_generator_file', 'infer_generator_preset', 'generator_state', 'generator_from_checkpoint',
+           'discriminator_parameters', 'optim_d_state', 'RunPosition', 'rng_state', 'set_rng_state',
+           'training_payloads', 'restore_training_state', 'prune_checkpoints', 'OutOfSpace', 'free_bytes',
+           'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint', 'ResumePoint',
+           'find_resume_checkpoint', 'init_weights']
 
 # %% ../nbs/05a_checkpoints.ipynb #5b7c96b0
 def _fsync_dir(folder: Path):
@@ -55,9 +56,33 @@ def atomic_save(obj, path) -> Path:
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 # %% ../nbs/05a_checkpoints.ipynb #7c263c49
+CHECKPOINT_KINDS = ("a training checkpoint (g_XXXXXXXX, generator_best.pt), a run folder or a pretrained model "
+                    "(universal, lj)")
+EXPORT_USE = {"TorchScript": "load it with torch.jit.load (libtorch)",
+              "ONNX": "run it with OpenVINO or ONNX Runtime"}
+
+def export_format(path) -> str | None:
+    "`TorchScript` or `ONNX` when `path` is a model written by `export`, judged from its contents; else None."
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:  # TorchScript keeps its code beside the weights
+                names = archive.namelist()
+        except zipfile.BadZipFile:  # cut short: torch.load names the problem
+            return None
+        return "TorchScript" if any(n.endswith("constants.pkl") or "/code/" in n for n in names) else None
+    # an ONNX ModelProto starts with its IR version (field 1), then the producer's name (field 2)
+    return "ONNX" if head[:1] == b"\x08" and head[2:3] == b"\x12" else None
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
     path = check_input_file(path, "checkpoint")
+    exported = export_format(path)
+    if exported is not None:
+        article = "an" if exported == "ONNX" else "a"
+        raise UserError(f"{path}: {article} {exported} export of a generator, not a checkpoint: "
+                        f"{EXPORT_USE[exported]}; give {CHECKPOINT_KINDS}")
     problem = torch_file_problem(path)
     if problem is not None:
         raise UserError(f"{path}: not a PyTorch checkpoint ({problem})")

@@ -5,11 +5,13 @@
 # %% ../nbs/13_demo.ipynb #7ca05483
 from __future__ import annotations
 import time
+from functools import partial
 from pathlib import Path
 from .config import UserError, apply_overrides, preset_config, resolve_device
 from .locations import check_output_folder
 from .clips import bundled_corpus
 from .prepare import prepare_corpus
+from .stopping import Stopped, stop_on_signal_reason
 from .training import train
 
 # %% auto #0
@@ -55,32 +57,69 @@ def finetune_config(steps: int):
                  f"train.checkpoint_every_steps={steps}", "train.num_val_samples=0"]
     return apply_overrides(cfg, overrides)
 
-def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, device: str,
-                    progress: bool) -> list[str]:
-    "Universal vocoder before and after `steps` fine-tuning steps; the summary lines."
-    from hifigan_ruslan.checkpoints import find_generator_file, step_path
+def _steps_done(first: int, last: int, run_dir: Path) -> str:
+    "How many steps a run holds and how many of them this call trained: true on a rerun too."
+    if first == 0:
+        return f"{last} steps"
+    now = "none" if last == first else f"{last - first}"
+    return f"{last} steps ({now} trained now: {run_dir} held step {first})"
+
+def _drop_discriminators(ckpt_dir: Path) -> str:
+    "Delete the `do_` files of a finished fine-tune (nothing uses them); what was freed."
+    files = list(ckpt_dir.glob("do_*"))
+    size = sum(f.stat().st_size for f in files)
+    for f in files:
+        f.unlink()
+    return f"its discriminators' state ({size / 1e6:.0f} MB) deleted: nothing uses it" if files else ""
+
+def pretrained_part(prepared: Path, wavs: list[Path], out: Path, steps: int, device: str, progress: bool,
+                    stage, lines: list[str]) -> None:
+    "Universal vocoder before and after `steps` fine-tuning steps; the summary's lines added to `lines`."
+    from hifigan_ruslan.checkpoints import find_generator_file, resumable_step, step_path
     from hifigan_ruslan.inference import Vocoder
     try:
         universal = find_generator_file("universal")
     except UserError as e:
-        return [f"  pretrained vocoder: skipped ({e})"]
+        lines.append(f"  pretrained vocoder: skipped ({e})")
+        return
+    stage(f"resynthesising them with the official universal vocoder into {out / 'universal'}")
     before = resynthesize_clips(Vocoder.from_checkpoint(universal, device=device), wavs, out / "universal")
-    lines = [f"  universal vocoder: {out / 'universal'}: {compare_scores(before)}"]
+    lines.append(f"  universal vocoder: {out / 'universal'}: {compare_scores(before)}")
     if steps < 1:
-        return lines
-    tr, _ = train(finetune_config(steps), prepared, out / "finetune", max_steps=steps, init_from="universal",
-                  device=device, progress=progress)
-    tuned = Vocoder.from_checkpoint(step_path(tr.ckpt_dir, "g", tr.step), device=device)  # the final state
-    after = resynthesize_clips(tuned, wavs, out / "finetuned")
-    lines += [f"  fine-tuned {steps} steps: {out / 'finetuned'}; run: {tr.run_dir}",
+        return
+    run_dir = out / "run"
+    final = step_path(run_dir / "checkpoints", "g", steps)
+    first = resumable_step(run_dir / "checkpoints") or 0
+    if final.is_file() and not list((run_dir / "checkpoints").glob("do_*")):
+        stage(f"fine-tuning: {final} is there from an earlier run, not trained again")
+        done, freed = f"{steps} steps (from an earlier run)", ""
+    else:
+        stage(f"fine-tuning the universal vocoder for {steps} steps into {run_dir}")
+        tr, reason = train(finetune_config(steps), prepared, run_dir, max_steps=steps, init_from="universal",
+                           device=device, progress=progress)
+        if reason.startswith("signal "):
+            lines.append(f"  fine-tune run:     {run_dir} stopped at step {tr.step} with its checkpoint")
+        stop_on_signal_reason(reason)
+        done, freed = _steps_done(first, tr.step, run_dir), _drop_discriminators(tr.ckpt_dir)
+    stage(f"resynthesising them with the fine-tuned vocoder into {out / 'finetuned'}")
+    after = resynthesize_clips(Vocoder.from_checkpoint(final, device=device), wavs, out / "finetuned")
+    lines += [f"  fine-tuned {done}: {out / 'finetuned'}; generator {final}" + (f"; {freed}" if freed else ""),
               f"  before -> after fine-tuning, {len(wavs)} held-out clips: {compare_scores(before, after)}"]
-    return lines
 
 # %% ../nbs/13_demo.ipynb #f5402579
-def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu",
-             progress: bool = True) -> str:
-    "Prepare the bundled voice, train `tiny`, resynthesise; then universal vocoder before/after fine-tuning."
-    from hifigan_ruslan.checkpoints import find_generator_file
+class _Stages:
+    "Announces each stage as it starts (`demo 2/6: ...`), and remembers which one is running."
+    def __init__(self, total: int, say):
+        self.total, self.say, self.n, self.current = total, say, 0, ""
+
+    def __call__(self, what: str):
+        self.n, self.current = self.n + 1, what
+        self.say(f"demo {self.n}/{self.total}: {what}")
+
+def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu", progress: bool = True,
+             say=partial(print, flush=True)) -> tuple[str, str | None]:
+    "Prepare, train `tiny`, resynthesise; the universal vocoder before/after fine-tuning; `(summary, stop)`."
+    from hifigan_ruslan.checkpoints import find_generator_file, resumable_step
     from hifigan_ruslan.inference import Vocoder
     if steps < 1:
         raise UserError(f"demo steps {steps}: must be at least 1")
@@ -88,18 +127,33 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         raise UserError(f"fine-tuning steps {finetune_steps}: must be 0 or more")
     resolve_device(device)  # a wrong device, or an output folder that cannot be written: before any work
     out, start, cfg = check_output_folder(out), time.monotonic(), preset_config("tiny")
-    prepare_corpus(bundled_corpus(), out / "prepared", cfg=cfg, progress=progress)
-    tr, _ = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device, progress=progress)
-    wavs = [out / "prepared" / "wavs" / f"{uid}.wav" for uid in tr.val_set.ids]
-    tiny = Vocoder.from_checkpoint(find_generator_file(tr.run_dir), device=device)
-    resynthesize_clips(tiny, wavs, out / "resynth")
-    lines = [f"  prepared corpus:   {out / 'prepared'}",
-             f"  loss curves:       {tr.run_dir / 'plots' / 'losses.png'}",
-             f"  metrics:           {tr.run_dir / 'metrics.csv'}",
-             f"  samples per step:  {tr.run_dir / 'samples'}",
-             f"  resynthesised:     {out / 'resynth'} ({len(wavs)} WAVs with mel images)",
-             f"  best generator:    {tr.ckpt_dir / 'generator_best.pt'}"]
-    lines += pretrained_part(out / "prepared", wavs, out / "pretrained", finetune_steps, device, progress)
-    head = (f"Demo done in {time.monotonic() - start:.0f} s: tiny preset {tr.step} steps, validation mel L1 "
-            f"{tr.best_val:.3f} (step {tr.best_step}).")
-    return "\n".join([head, *lines])
+    stage, lines = _Stages(4 + 2 * (finetune_steps > 0), say), []
+    try:
+        stage(f"preparing the bundled real voice (24 festvox-ru clips) into {out / 'prepared'}")
+        prepare_corpus(bundled_corpus(), out / "prepared", cfg=cfg, progress=progress)
+        lines.append(f"  prepared corpus:   {out / 'prepared'}")
+        stage(f"training the tiny preset to step {steps} into {out / 'run'}")
+        first = resumable_step(out / "run" / "checkpoints") or 0
+        tr, reason = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device, progress=progress)
+        best = "no validation yet" if tr.best_step is None else \
+            f"validation mel L1 {tr.best_val:.3f} (step {tr.best_step})"
+        lines += [f"  tiny run:          {tr.run_dir}: {_steps_done(first, tr.step, tr.run_dir)}, {best}",
+                  f"  loss curves:       {tr.run_dir / 'plots' / 'losses.png'}",
+                  f"  metrics:           {tr.run_dir / 'metrics.csv'}",
+                  f"  checkpoints:       {tr.ckpt_dir}"]
+        stop_on_signal_reason(reason)
+        wavs = [out / "prepared" / "wavs" / f"{uid}.wav" for uid in tr.val_set.ids]
+        stage(f"resynthesising the {len(wavs)} validation clips with the tiny generator into {out / 'resynth'}")
+        tiny = Vocoder.from_checkpoint(find_generator_file(tr.run_dir), device=device)
+        resynthesize_clips(tiny, wavs, out / "resynth")
+        lines += [f"  resynthesised:     {out / 'resynth'} ({len(wavs)} WAVs with mel images)",
+                  f"  best generator:    {tr.ckpt_dir / 'generator_best.pt'}"]
+        pretrained_part(out / "prepared", wavs, out / "pretrained", finetune_steps, device, progress, stage, lines)
+        head = f"Demo done in {time.monotonic() - start:.0f} s."
+        reason = None
+    except Stopped as e:
+        reason = e.reason
+        head = (f"Demo stopped by {reason.split()[1]} after {time.monotonic() - start:.0f} s, in stage "
+                f"{stage.n}/{stage.total} ({stage.current}); no later stage started; the same command goes on. "
+                + ("Done:" if lines else "Nothing done yet."))
+    return "\n".join([head, *lines]), reason

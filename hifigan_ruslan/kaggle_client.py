@@ -7,23 +7,25 @@ from __future__ import annotations
 import csv, importlib.machinery, importlib.metadata, io, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 from .config import UserError
-from .kaggle_kernel import (KERNEL_NOTEBOOK, benchmark_sources, build_kernel,
-                                          check_kernel_id, kernel_files, kernel_settings, resolve_kernel_id,
-                                          write_kernel_files)
-from .kaggle_session import SESSION_FILE, SMOKE, SessionSettings, check_manifest, weights_file
+from .kaggle_kernel import (KERNEL_NOTEBOOK, OWNER_ENV, build_kernel, check_kernel_id,
+                                          kernel_files, kernel_settings, resolve_kernel_id, write_kernel_files)
+from .kaggle_session import (SESSION_FILE, SMOKE, SessionSettings, check_manifest,
+                                           session_timeout_s, weights_file)
 from .pretrained import PRETRAINED, pretrained_path
 
 # %% auto #0
-__all__ = ['CLIENT_MIN', 'CLIENT_PYTHON', 'CLIENT_INSTALL', 'CREDENTIAL_FILES', 'CLI_ERRORS', 'DATASET_EXISTS', 'PUSH_FOLDER',
-           'INVALID_KERNEL_SOURCES', 'client_version', 'check_client', 'check_credentials', 'run_kaggle_cli', 'refusal',
-           'kaggle_call', 'previous_version', 'check_previous', 'pretrained_dataset_metadata', 'wait_for_dataset',
-           'check_dataset_file', 'upload_pretrained', 'push_message', 'output_message', 'push_kernel', 'kernel_status',
+__all__ = ['CLIENT_MIN', 'CLIENT_PYTHON', 'CLIENT_INSTALL', 'CREDENTIAL_FILES', 'CLI_ERRORS', 'REFUSED_CREDENTIALS',
+           'PREVIOUS_FOLDER', 'REPORT_PATTERN', 'DATASET_EXISTS', 'PUSH_FOLDER', 'INVALID_KERNEL_SOURCES',
+           'INVALID_DATASET_SOURCES', 'client_version', 'check_client', 'check_credentials', 'credential_user',
+           'run_kaggle_cli', 'refusal', 'kaggle_call', 'own_kernels', 'previous_version', 'previous_outcome',
+           'check_previous', 'pretrained_dataset_metadata', 'wait_for_dataset', 'check_dataset_file',
+           'upload_pretrained', 'push_message', 'refused_datasets', 'output_message', 'push_kernel', 'kernel_status',
            'download_output']
 
 # %% ../nbs/12b_kaggle_client.ipynb #74ff3d49
-CLIENT_MIN = (2, 2, 0)  # `python -m kaggle` appeared in kaggle 2.2.0
+CLIENT_MIN = (2, 2, 2)  # `python -m kaggle` from 2.2.0; all of an output's files from 2.2.2 (before: 500)
 CLIENT_PYTHON = (3, 11)  # kaggle 2.x needs Python 3.11 or newer
-CLIENT_INSTALL = 'pip install -U "kaggle>=2.2.0"'
+CLIENT_INSTALL = 'pip install -U "kaggle>=2.2.2"'
 
 def client_version(path=None) -> str | None:
     "The version of the installed `kaggle` client on `path` (default: `sys.path`), or None if it is absent."
@@ -46,8 +48,8 @@ def check_client(version: str | None = "installed", python: tuple = sys.version_
     if version is None:
         raise UserError(f"the kaggle client is not installed: {CLIENT_INSTALL}")
     if _release(version) < CLIENT_MIN:
-        raise UserError(f"kaggle {version} is too old (no `python -m kaggle`; older clients also drop the "
-                        f"kernel's GPU request): {CLIENT_INSTALL}")
+        raise UserError(f"kaggle {version} is too old (before 2.2.2 it downloads only 500 files of an output; "
+                        f"before 2.2.0 it has no `python -m kaggle` and drops the GPU request): {CLIENT_INSTALL}")
     return version
 
 # %% ../nbs/12b_kaggle_client.ipynb #b5819526
@@ -58,16 +60,34 @@ def check_credentials(environ=None):
     environ = os.environ if environ is None else environ
     if environ.get("KAGGLE_API_TOKEN") or (environ.get("KAGGLE_USERNAME") and environ.get("KAGGLE_KEY")):
         return
-    home = Path(environ.get("HOME") or Path.home())
-    folders = [home / ".kaggle", Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
-    folders += [Path(environ["KAGGLE_CONFIG_DIR"])] if environ.get("KAGGLE_CONFIG_DIR") else []
-    if not any((folder / name).is_file() for folder in folders for name in CREDENTIAL_FILES):
+    if not any((folder / name).is_file() for folder in _credential_folders(environ) for name in CREDENTIAL_FILES):
         raise UserError("no Kaggle credentials: put kaggle.json (kaggle.com/settings, API) in ~/.kaggle "
                         "or set KAGGLE_USERNAME and KAGGLE_KEY")
+
+def _credential_folders(environ) -> list[Path]:
+    "Where the client looks for its credential files, in its order."
+    home = Path(environ.get("HOME") or Path.home())
+    folders = [Path(environ["KAGGLE_CONFIG_DIR"])] if environ.get("KAGGLE_CONFIG_DIR") else []
+    return folders + [home / ".kaggle", Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+
+def credential_user(environ=None) -> str | None:
+    "The username the credentials belong to (`KAGGLE_USERNAME`, else kaggle.json's), or None if unwritten."
+    environ = os.environ if environ is None else environ
+    if environ.get("KAGGLE_USERNAME"):
+        return environ["KAGGLE_USERNAME"]
+    for file in (folder / "kaggle.json" for folder in _credential_folders(environ)):
+        try:
+            user = json.loads(file.read_text(encoding="utf-8")).get("username")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(user, str) and user:
+            return user
+    return None
 
 # %% ../nbs/12b_kaggle_client.ipynb #015ee069
 CLI_ERRORS = ("Kernel push error", "Dataset creation error", "Dataset version creation error")
 _HTTP_ERROR = re.compile(r"\b\d{3} (Client|Server) Error\b")
+REFUSED_CREDENTIALS = "Authentication required to call the Kaggle API"  # the client's first line on a 401
 
 def run_kaggle_cli(args: list[str], environ=None, echo: bool = True) -> tuple[int, list[str]]:
     "Run `python -P -m kaggle ARGS` (output passed through with `echo`); its exit status and non-empty lines."
@@ -90,6 +110,9 @@ def refusal(rc: int, lines: list[str]) -> str | None:
     errors = [line for line in lines if line.startswith(CLI_ERRORS)]
     if not (rc or errors):
         return None
+    if any(line.startswith(REFUSED_CREDENTIALS) for line in lines):  # then a page of advice, not the reason
+        return ("Kaggle refused the credentials (401): check the key in ~/.kaggle/kaggle.json or "
+                "KAGGLE_USERNAME / KAGGLE_KEY (a new one at kaggle.com/settings, API)")
     http = [line for line in lines if _HTTP_ERROR.search(line)]
     return (errors or http or lines or [f"exit status {rc}"])[-1]
 
@@ -103,21 +126,59 @@ def kaggle_call(args: list[str], step: str, environ=None, echo: bool = True) -> 
 # %% ../nbs/12b_kaggle_client.ipynb #6ccadb52
 _STATUS = re.compile(r'has status "(?:KernelWorkerStatus\.)?(\w+)"')
 _FAILURE = re.compile(r'Failure message: "(.*)"')
+_NEXT_PAGE = "Next Page Token = "
+
+def own_kernels(environ=None, pages: int = 50) -> set[str]:
+    "`OWNER/SLUG` (lower-case) of every kernel of the credentials' account: `kaggle kernels list --mine`."
+    refs, token = set(), None
+    for _ in range(pages):
+        args = ["kernels", "list", "--mine", "--csv", "--page-size", "100"]
+        lines = kaggle_call(args + (["--page-token", token] if token else []), "kaggle kernels list --mine",
+                            environ, echo=False)
+        token = next((line[len(_NEXT_PAGE):].strip() for line in lines if line.startswith(_NEXT_PAGE)), None)
+        rows = csv.DictReader(line for line in lines if not line.startswith(_NEXT_PAGE))
+        refs |= {row["ref"].lower() for row in rows if row.get("ref")}
+        if not token:
+            break
+    return refs
 
 def previous_version(kernel: str, environ=None) -> tuple[str, str] | None:
     "`(status, failure message)` of the kernel's latest version (status lower-case), or None if it has none."
     rc, lines = run_kaggle_cli(["kernels", "status", kernel], environ, echo=False)
-    if rc != 0 and any(line.startswith("404 Client Error") for line in lines):
-        return None
     found = next((m for line in lines if (m := _STATUS.search(line))), None)
-    if rc != 0 or found is None:
-        raise UserError(f"kaggle kernels status {kernel}: {refusal(rc, lines) or ' '.join(lines)}; "
-                        "nothing was pushed")
-    failure = next((m.group(1) for line in lines if (m := _FAILURE.search(line))), "")
-    return found.group(1).lower(), failure
+    if rc == 0 and found is not None:
+        failure = next((m.group(1) for line in lines if (m := _FAILURE.search(line))), "")
+        return found.group(1).lower(), failure
+    try:
+        exists = kernel.lower() in own_kernels(environ)
+    except UserError as e:
+        raise UserError(f"{e}; nothing was pushed") from None
+    if not exists:
+        return None  # never pushed: Kaggle answers 403 (older servers 404) for a kernel that does not exist
+    raise UserError(f"kaggle kernels status {kernel}: {refusal(rc, lines) or ' '.join(lines)}; "
+                    "nothing was pushed")
 
+# %% ../nbs/12b_kaggle_client.ipynb #44c3145f
+PREVIOUS_FOLDER = "runs/kaggle-previous"  # under the kernel root: the last version's report, as a push read it
+REPORT_PATTERN = r"^(SESSION\.json|RESULTS\.md)$"
+
+def previous_outcome(kernel: str, folder, environ=None) -> str:
+    "The outcome the kernel's latest version recorded (downloading its report into `folder`); '' if none."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (SESSION_FILE, "RESULTS.md"):
+        (folder / name).unlink(missing_ok=True)  # a report of an older version must not stand in
+    args = ["kernels", "output", kernel, "-p", str(folder), "--file-pattern", REPORT_PATTERN, "-o", "-q"]
+    kaggle_call(args, f"kaggle kernels output {kernel}", environ, echo=False)
+    try:
+        record = json.loads((folder / SESSION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(record.get("outcome") or "") if isinstance(record, dict) else ""
+
+# %% ../nbs/12b_kaggle_client.ipynb #286326c4
 def check_previous(kernel: str, previous: tuple[str, str] | None, fresh: bool = False,
-                   after_error: bool = False) -> bool:
+                   after_error: bool = False, outcome: str = "complete") -> bool:
     "Whether the new version must resume from the previous one; a `UserError` if it must not be pushed now."
     if previous is None or previous[0] == "new_script":
         return False
@@ -126,12 +187,17 @@ def check_previous(kernel: str, previous: tuple[str, str] | None, fresh: bool = 
         raise UserError(f"kaggle kernels push {kernel}: its latest version is still {status} on Kaggle; "
                         "wait until `hifigan-ruslan kaggle status` says complete (or stop it on its page); "
                         "nothing was pushed")
-    if status != "complete" and not (fresh or after_error):
-        why = f": {failure}" if failure else ""
-        raise UserError(f"kaggle kernels push {kernel}: its latest version ended with {status.upper()}{why}; "
-                        "see its RESULTS.md (hifigan-ruslan kaggle output), then push with --after-error to "
-                        "resume from what it left, or --fresh to start a new run; nothing was pushed")
-    return not fresh
+    if status != "complete":
+        ended = f"ended with {status.upper()}" + (f": {failure}" if failure else "")
+    elif not outcome.startswith("complete"):
+        ended = f"{outcome}" if outcome else "left no report (SESSION.json)"
+    else:
+        return not fresh
+    if fresh or after_error:
+        return not fresh
+    raise UserError(f"kaggle kernels push {kernel}: its latest version {ended}; see its RESULTS.md "
+                    f"({PREVIOUS_FOLDER}/ or hifigan-ruslan kaggle output), then push with --after-error to "
+                    "resume from what it left, or --fresh to start a new run; nothing was pushed")
 
 # %% ../nbs/12b_kaggle_client.ipynb #ec546be2
 DATASET_EXISTS = "is already in use by a dataset"  # the client's answer to a create of an existing slug
@@ -192,13 +258,25 @@ def upload_pretrained(owner: str, name: str, environ=None, timeout_s: float = 90
 # %% ../nbs/12b_kaggle_client.ipynb #092897b1
 PUSH_FOLDER = "runs/kaggle-push"  # under the kernel root: the files of the version pushed last
 INVALID_KERNEL_SOURCES = "not valid kernel sources"
+INVALID_DATASET_SOURCES = "not valid dataset sources"
+
+def _hours(seconds: float) -> str:
+    "A duration as `11 h 15 min`."
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return " ".join(filter(None, [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]))
 
 def push_message(kernel: str, settings: SessionSettings, modules: int) -> str:
     "The line `push_kernel` prints before it uploads."
     kind = "a smoke run" if settings.smoke else f"a full session ({settings.session_hours:g} h)"
     start = ("a new run" if settings.fresh or not settings.previous else f"resuming {settings.previous}")
     start += f", fine-tuning {settings.init_from} on a first start" if settings.init_from else ""
-    return f"pushing {kernel}: {kind}, {start} ({KERNEL_NOTEBOOK}, {modules} embedded modules)"
+    return (f"pushing {kernel}: {kind}, {start}, session limit {_hours(session_timeout_s(settings))} "
+            f"({KERNEL_NOTEBOOK}, {modules} embedded modules)")
+
+def refused_datasets(lines: list[str], datasets: list[str]) -> list[str]:
+    "Which of `datasets` the push's answer `lines` says Kaggle could not attach."
+    said = " ".join(line for line in lines if INVALID_DATASET_SOURCES in line)
+    return [d for d in datasets if re.search(rf"['\"]{re.escape(d)}['\"]", said)]
 
 def output_message(kernel: str, out) -> str:
     "The line `download_output` prints when the download is complete."
@@ -214,29 +292,40 @@ def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = 
         raise UserError(f"{init_from!r} is not a pretrained model: choose one of {', '.join(PRETRAINED)}")
     check_client()
     check_credentials(environ)
-    benchmarks = benchmark_sources(root) if smoke else None
+    owner, user = kernel.split("/")[0], credential_user(environ)
+    if user is not None and user.lower() != owner.lower():
+        raise UserError(f"kernel {kernel} belongs to {owner}, and the Kaggle credentials are {user}'s: only "
+                        f"its owner can push it; set kaggle_owner in settings.ini (or {OWNER_ENV}) to {user}")
     previous = previous_version(kernel, environ)
-    pinned = check_previous(kernel, previous, fresh, after_error)
-    owner = kernel.split("/")[0]
+    outcome = "complete"
+    if previous is not None and previous[0] == "complete":
+        outcome = previous_outcome(kernel, root / PREVIOUS_FOLDER, environ)
+    pinned = check_previous(kernel, previous, fresh, after_error, outcome)
     dataset = upload_pretrained(owner, init_from, environ, dataset_timeout_s) if init_from else ""
     settings = SessionSettings(kernel=kernel, previous=kernel if pinned else "", fresh=fresh,
                                init_from=(init_from or "").lower(), weights_dataset=dataset,
                                **(SMOKE if smoke else {}))
     build_kernel(root, environ=environ)
     files = kernel_files(kernel_settings(root, environ), settings, datasets=[dataset] if dataset else [],
-                         resume=previous is not None, benchmarks=benchmarks)
+                         resume=previous is not None)
     write_kernel_files(root / PUSH_FOLDER, files)
     cells = json.loads(files[KERNEL_NOTEBOOK])["cells"]
     embedded = sum("".join(c["source"]).startswith("%%writefile") for c in cells)
     print(push_message(kernel, settings, embedded), flush=True)
     try:
-        push = ["kernels", "push", "-p", str(root / PUSH_FOLDER)]
+        push = ["kernels", "push", "-p", str(root / PUSH_FOLDER), "-t", str(session_timeout_s(settings))]
         lines = kaggle_call(push, f"kaggle kernels push {kernel}", environ)
     except UserError as e:
         if not dataset:
             raise
         kept = f"the dataset {dataset} stays on Kaggle (a later --init-from push versions it)"
         raise UserError(f"{e}; {kept}") from None
+    if refused := refused_datasets(lines, [settings.corpus_dataset, *filter(None, [dataset])]):
+        what = " and ".join(f"the {'corpus' if d == settings.corpus_dataset else 'weights'} dataset {d}"
+                            for d in refused)
+        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and that "
+                        "your account can open it): the version it started stops in its first minute without "
+                        "training")
     if previous is None:
         print(f"first version of {kernel}: it starts without a previous output; the next push attaches this "
               "one's (kernel_sources)")
@@ -251,7 +340,11 @@ def kernel_status(kernel: str, environ=None) -> int:
     kernel = check_kernel_id(kernel)
     check_client()
     check_credentials(environ)
-    kaggle_call(["kernels", "status", kernel], f"kaggle kernels status {kernel}", environ)
+    lines = kaggle_call(["kernels", "status", kernel], f"kaggle kernels status {kernel}", environ)
+    if any((m := _STATUS.search(line)) and m.group(1).lower() == "complete" for line in lines):
+        with tempfile.TemporaryDirectory() as folder:
+            outcome = previous_outcome(kernel, folder, environ)
+        print(f"the session's outcome: {outcome or 'no report (SESSION.json) in its output'}")
     return 0
 
 def download_output(kernel: str, out, force: bool = False, environ=None) -> int:

@@ -9,20 +9,19 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from .config import UserError
-from .kaggle_session import SessionSettings
+from .kaggle_session import DATASET_SOURCE, SessionSettings
 
 # %% auto #0
-__all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'DATASET_SOURCE', 'KERNEL_TEMPLATE', 'KERNEL_NOTEBOOK', 'METADATA_FILE',
-           'OWNER_ENV', 'SLUG_ENV', 'KERNEL_MODULES', 'SETTINGS_MARKER', 'BENCHMARK_FILES', 'EMBED_MARKER', 'HIDDEN',
-           'KERNELSPEC', 'checkout_root', 'default_kernel_root', 'default_output_dir', 'KernelSettings',
-           'kernel_settings', 'kernel_metadata', 'check_kernel_id', 'resolve_kernel_id', 'package_imports',
-           'package_dir', 'kernel_template', 'embedded_modules', 'settings_source', 'benchmark_sources',
-           'build_notebook', 'kernel_files', 'write_kernel_files', 'build_kernel']
+__all__ = ['PLACEHOLDER_OWNER', 'DEFAULT_SLUG', 'KERNEL_TEMPLATE', 'KERNEL_NOTEBOOK', 'METADATA_FILE', 'OWNER_ENV', 'SLUG_ENV',
+           'KERNEL_MODULES', 'SETTINGS_MARKER', 'EMBED_MARKER', 'HIDDEN', 'KERNELSPEC', 'checkout_root',
+           'default_kernel_root', 'default_output_dir', 'KernelSettings', 'kernel_settings', 'kernel_metadata',
+           'check_kernel_id', 'resolve_kernel_id', 'package_imports', 'package_dir', 'kernel_template',
+           'embedded_modules', 'settings_source', 'build_notebook', 'kernel_files', 'write_kernel_files',
+           'build_kernel']
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #84f1ddb1
 PLACEHOLDER_OWNER = "your-kaggle-username"
 DEFAULT_SLUG = "hifigan-ruslan-train"
-DATASET_SOURCE = "freezerainml/ruslan"
 KERNEL_TEMPLATE = "assets/kaggle_kernel.py.txt"  # inside the package
 KERNEL_NOTEBOOK = "kaggle/train.ipynb"
 METADATA_FILE = "kernel-metadata.json"
@@ -103,13 +102,13 @@ def kernel_settings(root, environ=None, owner: str | None = None, slug: str | No
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #dd60e810
 def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=(),
-                    resume: bool = True) -> dict:
-    "The `kernel-metadata.json`: private, 2 x T4, no internet, RUSLAN (and `datasets`), resuming from itself."
+                    resume: bool = True, corpus: str = DATASET_SOURCE) -> dict:
+    "The `kernel-metadata.json`: private, 2 x T4, no internet, the corpus (and `datasets`), resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": True, "enable_tpu": False, "enable_internet": False,
             "machine_shape": "NvidiaTeslaT4",
-            "dataset_sources": [DATASET_SOURCE, *datasets], "competition_sources": [],
+            "dataset_sources": [corpus, *datasets], "competition_sources": [],
             "kernel_sources": [settings.id] if resume else [],
             "model_sources": [], "keywords": []}
 
@@ -133,7 +132,8 @@ def resolve_kernel_id(kernel: str | None, root=None, environ=None) -> str:
     return settings.id
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #940ef67e
-KERNEL_MODULES = ("__init__", "__main__", "training")  # with `cli`: `python -m hifigan_ruslan train`
+# with `cli`: `python -m hifigan_ruslan train`; `gpu_check` runs as `python -m hifigan_ruslan.gpu_check`
+KERNEL_MODULES = ("__init__", "__main__", "training", "gpu_check")
 
 def package_imports(source: str, nested: bool = True) -> set[str]:
     "Names of the `hifigan_ruslan` modules `source` imports (anywhere; with `nested=False`, at module level)."
@@ -162,13 +162,12 @@ def kernel_template(package=None) -> str:
     "The kernel's literate py:percent script, shipped as package data."
     return (package or package_dir()).joinpath(KERNEL_TEMPLATE).read_text(encoding="utf-8")
 
-def embedded_modules(script: str | None = None, package=None, extra=()) -> list[str]:
+def embedded_modules(script: str | None = None, package=None) -> list[str]:
     "File names of the modules the kernel needs, sorted: entry points, `train`, the script's imports, theirs."
     package = package or package_dir()
     script = kernel_template(package) if script is None else script
     cli = package.joinpath("cli.py").read_text(encoding="utf-8")
     pending = {"cli", *KERNEL_MODULES, *package_imports(cli, nested=False), *package_imports(script)}
-    pending |= set().union(*map(package_imports, extra))
     found = set()
     while pending:
         name = pending.pop()
@@ -198,37 +197,22 @@ def settings_source(settings: SessionSettings) -> str:
     return "\n".join(lines + ["}"])
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #4d7b8728
-BENCHMARK_FILES = ("gpu_check.py", "bench_training.py")  # the check, and the helpers it imports
-
-def benchmark_sources(root=None) -> dict[str, str]:
-    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout above `root`."
-    checkout = checkout_root(root)
-    folder = checkout / "benchmarks" if checkout else None
-    if folder is None or not all((folder / name).is_file() for name in BENCHMARK_FILES):
-        raise UserError("a smoke run carries benchmarks/gpu_check.py, which only a source checkout has: "
-                        "run the push in a checkout of hifigan-ruslan")
-    return {name: (folder / name).read_text(encoding="utf-8") for name in BENCHMARK_FILES}
-
-# %% ../nbs/12a_kaggle_kernel.ipynb #9f0fd68c
 EMBED_MARKER = "#| embed-package"
 HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True,
           "jupyter": {"source_hidden": True, "outputs_hidden": True}}
 KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
               "language_info": {"name": "python"}}
 
-def _embedded_cells(script: str, package, benchmarks: dict) -> list:
-    "One hidden `%%writefile` cell per module the kernel needs and per benchmark script."
+def _embedded_cells(script: str, package) -> list:
+    "One hidden `%%writefile` cell per module the kernel needs."
     from nbformat.v4 import new_code_cell
-    files = [(f"hifigan_ruslan/{name}", package.joinpath(name).read_text(encoding="utf-8"))
-             for name in embedded_modules(script, package, benchmarks.values())]
-    files += [(f"benchmarks/{name}", text) for name, text in sorted(benchmarks.items())]
-    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/{path}"\n{text}', metadata=HIDDEN)
-            for path, text in files]
+    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n'
+                          + package.joinpath(name).read_text(encoding="utf-8"), metadata=HIDDEN)
+            for name in embedded_modules(script, package)]
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #d46d90a6
-def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None,
-                   benchmarks: dict | None = None) -> str:
-    "The kernel notebook's JSON: the template with its settings and the package (and benchmarks) filled in."
+def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None) -> str:
+    "The kernel notebook's JSON: the template with its settings and the package filled in."
     try:
         import jupytext, nbformat
     except ImportError as e:
@@ -236,8 +220,6 @@ def build_notebook(script: str | None = None, package=None, settings: SessionSet
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     package, settings = package or package_dir(), settings or SessionSettings()
     script = kernel_template(package) if script is None else script
-    if benchmarks is None:
-        benchmarks = benchmark_sources() if settings.gpu_check else {}
     cells, found = [], {EMBED_MARKER: 0, SETTINGS_MARKER: 0}
     for cell in jupytext.reads(script, fmt="py:percent").cells:
         marker = cell.source.strip() if cell.cell_type == "code" else None
@@ -247,7 +229,7 @@ def build_notebook(script: str | None = None, package=None, settings: SessionSet
         elif marker == SETTINGS_MARKER:
             cells.append(new_code_cell(settings_source(settings)))
         elif marker == EMBED_MARKER:
-            cells += _embedded_cells(script, package, benchmarks)
+            cells += _embedded_cells(script, package)
         else:
             cells.append(new_code_cell(cell.source))
     for marker in (SETTINGS_MARKER, EMBED_MARKER):
@@ -260,11 +242,11 @@ def build_notebook(script: str | None = None, package=None, settings: SessionSet
 
 # %% ../nbs/12a_kaggle_kernel.ipynb #ae7fff26
 def kernel_files(kernel: KernelSettings, session: SessionSettings | None = None, datasets=(),
-                 resume: bool = True, benchmarks: dict | None = None) -> dict[str, str]:
+                 resume: bool = True) -> dict[str, str]:
     "`{path relative to the kernel folder: text}` of the kernel notebook and its metadata."
     session = session or SessionSettings(kernel=kernel.id)
-    meta = kernel_metadata(kernel, datasets=datasets, resume=resume)
-    return {KERNEL_NOTEBOOK: build_notebook(settings=session, benchmarks=benchmarks),
+    meta = kernel_metadata(kernel, datasets=datasets, resume=resume, corpus=session.corpus_dataset)
+    return {KERNEL_NOTEBOOK: build_notebook(settings=session),
             METADATA_FILE: json.dumps(meta, indent=2) + "\n"}
 
 def write_kernel_files(folder, files: dict[str, str], check: bool = False) -> list[Path]:

@@ -4,24 +4,29 @@
 
 # %% ../nbs/12_kaggle_session.ipynb #411fc30d
 from __future__ import annotations
-import collections, datetime, hashlib, io, json, os, re, shutil, subprocess, sys
-from dataclasses import asdict, dataclass, field, fields
+import collections, datetime, hashlib, io, json, os, re, shutil, subprocess, sys, time, traceback
+from dataclasses import asdict, dataclass, field, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
 from .checkpoints import list_steps, resumable_step
 from .clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
 from .config import UserError
+from .prepare import Corpus, find_corpus, format_summary, prepare_corpus
 
 # %% auto #0
-__all__ = ['SMOKE', 'SESSION_FILE', 'RUN_DIR', 'SMOKE_DIR', 'ARCHIVE_SUFFIXES', 'GPU_CHECK_FILE', 'RESULT_COLUMNS',
-           'MANIFEST_FILE', 'LOCK_FILE', 'SessionSettings', 'KernelStop', 'on_kaggle', 'check_gpus',
+__all__ = ['DATASET_SOURCE', 'SMOKE', 'KAGGLE_SESSION_LIMIT_S', 'SESSION_MARGIN_S', 'SESSION_FILE', 'RUN_DIR', 'SMOKE_DIR',
+           'ARCHIVE_SUFFIXES', 'GPU_CHECK_FILE', 'RESULT_COLUMNS', 'MANIFEST_FILE', 'LOCK_FILE', 'KAGGLE_FILES',
+           'SessionSettings', 'session_timeout_s', 'KernelStop', 'on_kaggle', 'check_gpus', 'gpu_names',
            'write_session_record', 'find_previous_output', 'find_runs', 'restore_newest_run', 'weights_file',
-           'find_weights', 'Start', 'plan_start', 'corpus_slice', 'training_command', 'TrainingStage',
-           'training_stages', 'run_logged', 'error_line', 'gpu_check_command', 'run_gpu_check', 'write_results',
-           'newest_samples', 'show_results', 'write_manifest', 'ManifestCheck', 'read_manifest', 'check_manifest',
-           'SessionReport']
+           'find_weights', 'Start', 'plan_start', 'mounted_dataset', 'locate_corpus', 'corpus_slice',
+           'training_command', 'TrainingStage', 'training_stages', 'run_logged', 'error_line', 'gpu_check_command',
+           'run_gpu_check', 'write_results', 'newest_samples', 'show_results', 'in_manifest', 'write_manifest',
+           'ManifestCheck', 'read_manifest', 'check_manifest', 'SessionReport', 'session_settings', 'train_stages',
+           'run_session']
 
 # %% ../nbs/12_kaggle_session.ipynb #6f37588a
+DATASET_SOURCE = "freezerainml/ruslan"  # the corpus dataset the kernel's metadata attaches
+
 def _setting(default, doc: str):
     "A field of `SessionSettings` with its default and the comment the settings cell shows for it."
     return field(default=default, metadata={"doc": doc})
@@ -32,8 +37,10 @@ class SessionSettings:
     "What one version of the Kaggle kernel does; `push` writes them into the notebook."
     kernel: str = _setting("", "OWNER/SLUG of this kernel, recorded in its output for the next version")
     smoke: bool = _setting(False, "a short check of the GPUs and of every stage instead of a long run")
-    gpu_check: bool = _setting(False, "run benchmarks/gpu_check.py on the GPUs first (smoke runs)")
-    session_hours: float = _setting(11.0, "the session's budget; Kaggle stops a GPU session after 12 h")
+    gpu_check: bool = _setting(False, "run the package's GPU check on the GPUs first (smoke runs)")
+    in_editor: str = _setting("smoke", "what Run All in Kaggle's editor runs: smoke, or full (this session)")
+    session_hours: float = _setting(11.0, "the session's budget; the push limits the session to it "
+                                          "plus 15 min (Kaggle's own limit: 12 h)")
     report_minutes: float = _setting(10.0, "kept back from training for the report")
     checkpoint_minutes: float = _setting(30.0, "a checkpoint at least this often, so a kill loses at most "
                                                "this much (0: only the config's step/epoch rule)")
@@ -46,7 +53,9 @@ class SessionSettings:
     previous: str = _setting("", "the kernel whose previous version's output must be mounted (set by push "
                                  "when that version exists)")
     fresh: bool = _setting(False, "start a new run: do not resume the previous version's checkpoints")
-    corpus: str = _setting("", "a corpus folder or metadata file (empty: search the inputs)")
+    corpus_dataset: str = _setting(DATASET_SOURCE, "OWNER/SLUG of the corpus dataset the metadata attaches")
+    corpus: str = _setting("", "a folder or transcript file inside that dataset (empty: all of it)")
+    plain_audio: bool = _setting(False, "the corpus is a folder of audio without transcripts (else refused)")
     mel_dir: str = _setting("", "mels of an acoustic model, for `train --mel-dir`")
     smoke_clips: int = _setting(400, "clips of the corpus a smoke run prepares")
     smoke_steps: int = _setting(200, "steps a smoke run trains before it resumes once")
@@ -54,6 +63,14 @@ class SessionSettings:
 
 # %% ../nbs/12_kaggle_session.ipynb #86dcb923
 SMOKE = {"smoke": True, "gpu_check": True, "session_hours": 1.0, "report_minutes": 5.0, "val_size": 16}
+
+# %% ../nbs/12_kaggle_session.ipynb #8e4f9634
+KAGGLE_SESSION_LIMIT_S = 12 * 3600  # Kaggle stops a GPU session after 12 hours
+SESSION_MARGIN_S = 15 * 60  # past the budget: the report, and the end of a training that stops late
+
+def session_timeout_s(settings: SessionSettings) -> int:
+    "The session time limit a push sends: the budget plus the margin, never past Kaggle's 12 hours."
+    return int(min(settings.session_hours * 3600 + SESSION_MARGIN_S, KAGGLE_SESSION_LIMIT_S))
 
 # %% ../nbs/12_kaggle_session.ipynb #3b57204c
 _KERNEL_REF = re.compile(r"[A-Za-z0-9][\w-]*/[a-z0-9][a-z0-9-]*")
@@ -83,11 +100,19 @@ def from_dict(cls: SessionSettings, values: dict) -> SessionSettings:
     for name in ("report_minutes", "checkpoint_minutes", "max_steps"):
         if getattr(s, name) < 0:
             raise UserError(f"kernel setting {name}={getattr(s, name)!r}: must be 0 or more")
-    for name in ("kernel", "weights_dataset", "previous"):
+    for name in ("kernel", "weights_dataset", "previous", "corpus_dataset"):
         if getattr(s, name) and not _KERNEL_REF.fullmatch(getattr(s, name)):
             raise UserError(f"kernel setting {name}={getattr(s, name)!r}: expected OWNER/SLUG")
+    if not s.corpus_dataset:
+        raise UserError("kernel setting corpus_dataset='': name the corpus dataset (OWNER/SLUG)")
     if bool(s.init_from) != bool(s.weights_dataset):
         raise UserError("kernel settings init_from and weights_dataset: give both or neither")
+    if s.in_editor not in ("smoke", "full"):
+        raise UserError(f"kernel setting in_editor={s.in_editor!r}: expected smoke or full")
+    if s.session_hours * 3600 + SESSION_MARGIN_S > KAGGLE_SESSION_LIMIT_S:
+        limit = (KAGGLE_SESSION_LIMIT_S - SESSION_MARGIN_S) / 3600
+        raise UserError(f"kernel setting session_hours={s.session_hours:g}: at most {limit:g} (Kaggle stops "
+                        "a session after 12 h, and the limit keeps 15 min for the report)")
     return s
 
 # %% ../nbs/12_kaggle_session.ipynb #a0e62da9
@@ -105,7 +130,7 @@ def check_gpus(names: list[str], kaggle: bool) -> str:
     "The line about the session's GPUs `names`; a `KernelStop` on Kaggle without any."
     if not names and kaggle:
         raise KernelStop("no GPU in this Kaggle session: the kernel asks for two T4s, which need a "
-                         "phone-verified account (kaggle.com/settings) and kaggle>=2.2.0 to push; "
+                         "phone-verified account (kaggle.com/settings) and kaggle>=2.2.2 to push; "
                          "nothing was trained")
     if not names:
         return "no GPU: training runs as one process on the CPU (outside Kaggle, to test the notebook)"
@@ -113,6 +138,19 @@ def check_gpus(names: list[str], kaggle: bool) -> str:
         return (f"warning: 1 GPU ({names[0]}) instead of 2: training goes on at about half the speed; "
                 "check the kernel's accelerator (GPU T4 x2)")
     return f"{len(names)} GPUs: {', '.join(names)}"
+
+# %% ../nbs/12_kaggle_session.ipynb #8bec5866
+def gpu_names() -> list[str]:
+    "This machine's NVIDIA GPUs by name, found without initialising CUDA in this process."
+    try:
+        found = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=60)
+        if found.returncode == 0:
+            return [line.strip() for line in found.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    import torch
+    return [f"GPU {i}" for i in range(torch.cuda.device_count())]  # NVML: no CUDA context
 
 # %% ../nbs/12_kaggle_session.ipynb #10c31849
 SESSION_FILE = "SESSION.json"
@@ -245,18 +283,60 @@ def plan_start(settings: SessionSettings, input_root, working) -> Start:
     return Start(resumed, None if resumed is not None else weights)
 
 # %% ../nbs/12_kaggle_session.ipynb #af32a8c9
-def corpus_slice(metadata, wav_dir, out, clips: int) -> Path:
-    "A corpus in `out`: the first `clips` clips of `metadata`, WAVs linked from `wav_dir`; its metadata file."
-    entries = read_metadata(metadata)[0][:clips]
+def mounted_dataset(input_root, dataset: str) -> Path | None:
+    "Where Kaggle mounted `dataset` (OWNER/SLUG) under `input_root`, today's layout or the older one; or None."
+    owner, slug = dataset.split("/", 1)
+    for folder in (Path(input_root) / "datasets" / owner / slug, Path(input_root) / slug):
+        if folder.is_dir():
+            return folder
+    return None
+
+def _mounted(input_root: Path) -> str:
+    "What is mounted under `input_root`, two or three levels deep, for a message."
+    tops = sorted(p for p in input_root.glob("*") if p.is_dir()) if input_root.is_dir() else []
+    found = [q for top in tops for q in (sorted(top.glob("*/*")) if top.name in ("datasets", "notebooks")
+                                           else [top])]
+    return ", ".join(str(q.relative_to(input_root)) for q in found[:6]) or "nothing"
+
+def locate_corpus(settings: SessionSettings, input_root) -> Corpus:
+    "The corpus this session prepares: in the attached corpus dataset, never an output; else a `KernelStop`."
+    input_root = Path(input_root)
+    if Path(settings.corpus).is_absolute():
+        base = Path(settings.corpus)
+    elif (mount := mounted_dataset(input_root, settings.corpus_dataset)) is not None:
+        base = mount / settings.corpus
+    else:
+        raise KernelStop(f"the corpus dataset {settings.corpus_dataset} is not mounted under {input_root} "
+                         f"(mounted: {_mounted(input_root)}): check its name and that your account can open "
+                         "it, then push again; nothing was trained")
+    if any((folder / SESSION_FILE).is_file() for folder in (base, *base.parents)):
+        raise KernelStop(f"{base}: a notebook's output (it holds {SESSION_FILE}), not a corpus; "
+                         "nothing was trained")
+    try:
+        corpus = find_corpus(base)
+    except UserError as e:
+        raise KernelStop(f"the corpus of {settings.corpus_dataset}: {e}; nothing was trained") from None
+    if corpus.transcripts is None and not settings.plain_audio:
+        raise KernelStop(f"{base}: audio without transcripts (no RUSLAN or LJSpeech metadata, no Festival "
+                         "txt.done.data); set plain_audio to true to train on it as it is; nothing was trained")
+    return corpus
+
+# %% ../nbs/12_kaggle_session.ipynb #39ad02d2
+def corpus_slice(corpus: Corpus, out, clips: int) -> Path:
+    "A corpus in `out` of the first `clips` clips of `corpus`, audio linked; its metadata file or folder."
     out = Path(out)
     (out / "wavs").mkdir(parents=True, exist_ok=True)
-    keys = {clip_key(e.id) for e in entries}
-    for wav in sorted(Path(wav_dir).iterdir()):
-        link = out / "wavs" / wav.name
-        if is_audio_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
-            link.symlink_to(wav.resolve())
-    sliced = out / METADATA_NAME
-    sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
+    audio = sorted(p for p in Path(corpus.audio_dir).iterdir() if is_audio_name(p.name))
+    if corpus.transcripts is None:
+        chosen, sliced = audio[:clips], out / "wavs"
+    else:
+        entries = read_metadata(corpus.transcripts)[0][:clips]
+        keys = {clip_key(e.id) for e in entries}
+        chosen, sliced = [p for p in audio if clip_key(p.stem) in keys], out / METADATA_NAME
+        sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
+    for path in chosen:
+        if not (out / "wavs" / path.name).exists():
+            (out / "wavs" / path.name).symlink_to(path.resolve())
     return sliced
 
 # %% ../nbs/12_kaggle_session.ipynb #7e334573
@@ -275,7 +355,8 @@ def training_command(prepared, run_dir, preset: str | None, gpus: int, time_budg
     cmd += ["--time-budget", str(int(time_budget_s))]
     for flag, value in (("--max-steps", max_steps), ("--init-from", init_from), ("--mel-dir", mel_dir)):
         cmd += [flag, str(value)] if value else []
-    sets = ["train.precision=fp16"] if gpus else []
+    sets = ["train.tensorboard=false"]  # Kaggle's image has TensorFlow, which TensorBoard's writer imports
+    sets += ["train.precision=fp16"] if gpus else []
     sets += [f"train.checkpoint_every_minutes={checkpoint_minutes:g}"] if checkpoint_minutes else []
     for override in sets + list(overrides):
         cmd += ["--set", override]
@@ -339,13 +420,13 @@ def error_line(lines: list[str], status: int) -> str:
 # %% ../nbs/12_kaggle_session.ipynb #0fd2569b
 GPU_CHECK_FILE = "gpu_check.txt"
 
-def gpu_check_command(script, wavs) -> list[str]:
-    "The command that runs the GPU check `script` on the clips in `wavs`."
-    return [sys.executable, "-u", str(script), "--wavs", str(wavs)]
+def gpu_check_command(wavs) -> list[str]:
+    "The command that runs the package's GPU check on the clips in `wavs`."
+    return [sys.executable, "-u", "-m", "hifigan_ruslan.gpu_check", "--wavs", str(wavs)]
 
-def run_gpu_check(script, wavs, out_dir) -> Path:
-    "Run the GPU check, printing its output and saving it in `out_dir`; a `KernelStop` if it fails."
-    status, lines = run_logged(gpu_check_command(script, wavs))
+def run_gpu_check(wavs, out_dir, command: list[str] | None = None) -> Path:
+    "Run the GPU check (or `command`), printing its output and saving it in `out_dir`; a `KernelStop` if it fails."
+    status, lines = run_logged(command or gpu_check_command(wavs))
     path = Path(out_dir) / GPU_CHECK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -426,6 +507,12 @@ def show_results(run_dir):
 # %% ../nbs/12_kaggle_session.ipynb #16c19ec0
 MANIFEST_FILE = "MANIFEST.json"
 LOCK_FILE = ".lock"  # the run folder's lock (`RunLock` of the run-folder module)
+KAGGLE_FILES = ("__notebook__.ipynb", "__results__.html", "__output__.json", "custom.css", "__results___files")
+
+def in_manifest(relative: str) -> bool:
+    "Whether the output file at `relative` (a POSIX path) is one the manifest lists: not Kaggle's, not a lock."
+    parts = relative.split("/")
+    return parts[0] not in (*KAGGLE_FILES, MANIFEST_FILE) and parts[-1] != LOCK_FILE
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -437,8 +524,7 @@ def _sha256(path: Path) -> str:
 def write_manifest(folder) -> Path:
     "Write `folder/MANIFEST.json`: the relative path, size and SHA-256 of every other file under `folder`."
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p != folder / MANIFEST_FILE and p.name != LOCK_FILE)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and in_manifest(p.relative_to(folder).as_posix()))
     entries = [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)}
                for p in files]
     path = folder / MANIFEST_FILE
@@ -467,8 +553,8 @@ def read_manifest(folder) -> list[dict]:
     "The file entries of `folder/MANIFEST.json`."
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
-        raise UserError(f"{path}: no manifest in the download (a version older than the manifest, "
-                        "or an output of more than 500 files); its completeness cannot be checked")
+        raise UserError(f"{path}: no manifest in the download (a version older than the manifest, or one "
+                        "that ended before its report); its completeness cannot be checked")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["files"]
         return [{"path": str(e["path"]), "size": int(e["size"]), "sha256": str(e["sha256"])} for e in entries]
@@ -479,7 +565,7 @@ def read_manifest(folder) -> list[dict]:
 def check_manifest(folder) -> ManifestCheck:
     "Compare the files under `folder` with its manifest: which are missing, which differ in size or SHA-256."
     folder = Path(folder)
-    entries = read_manifest(folder)
+    entries = [e for e in read_manifest(folder) if in_manifest(e["path"])]  # older manifests listed Kaggle's
     missing, differ = [], []
     for entry in entries:
         path = folder / entry["path"]
@@ -505,7 +591,7 @@ class SessionReport:
         return self.working / (SMOKE_DIR if self.settings.smoke else RUN_DIR)
 
     def write(self, outcome: str) -> Path:
-        "Write the report with `outcome` (`complete: ...` or `stopped: ...`); the manifest's path."
+        "Write the report with `outcome` (`complete: ...`, `stopped: ...`, `failed: ...`); the manifest's path."
         self.outcome = outcome
         gpu_check = self.run_dir / GPU_CHECK_FILE
         write_results(self.run_dir, self.working / "RESULTS.md", outcome=outcome, gpu_check=gpu_check)
@@ -513,23 +599,84 @@ class SessionReport:
         write_session_record(self.working, self.settings, outcome, step)
         return write_manifest(self.working)
 
-# %% ../nbs/12_kaggle_session.ipynb #268c4aa8
+# %% ../nbs/12_kaggle_session.ipynb #dcbfbeba
+def session_settings(values: dict, run_type: str | None) -> tuple[SessionSettings, str]:
+    "The settings a session runs with, and the line that says what it does (in the editor: the smoke run)."
+    settings = SessionSettings.from_dict(values)
+    if run_type == "Interactive" and not settings.smoke and settings.in_editor == "smoke":
+        return replace(settings, **SMOKE), (
+            f"Interactive session (Run All in Kaggle's editor): the smoke settings, not the "
+            f"{settings.session_hours:g}-hour session, since nothing trained here becomes a version's output; "
+            'set in_editor to "full" to train here anyway, or push a version: hifigan-ruslan kaggle push')
+    what = "smoke run" if settings.smoke else f"full session of {settings.session_hours:g} h"
+    where = {"Batch": "a pushed version", "Interactive": "in Kaggle's editor"}.get(run_type, "outside Kaggle")
+    return settings, f"{what} of {settings.kernel or 'this kernel'}, {where}"
+
+# %% ../nbs/12_kaggle_session.ipynb #0eaaf72a
 def _last_line(error: BaseException) -> str:
-    "A failure as one line: a `KernelStop`'s reason, else the type and the last line of the message."
+    "A failure as one line: a stop's reason, else the type and the last line of the message."
     text = str(error).strip()
-    if isinstance(error, KernelStop):
+    if isinstance(error, (KernelStop, UserError)):
         return text
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
-@patch
-def watch(self: SessionReport, shell=None):
-    "Write the report after any cell of `shell` (default: this IPython) that fails."
-    def after_cell(result):
-        error = result.error_in_exec or result.error_before_exec
-        if error is not None and self.outcome is None:
-            self.write(f"stopped: {_last_line(error)}")
-            print(f"the report is in {self.working} (RESULTS.md, MANIFEST.json)", flush=True)
-    if shell is None:
-        from IPython import get_ipython
-        shell = get_ipython()
-    shell.events.register("post_run_cell", after_cell)
+def train_stages(settings: SessionSettings, start: Start, working, prepared, gpus: int, deadline: float) -> str:
+    "Run this version's `train` commands until `deadline` (a `time.time()`); the last one's summary."
+    summary = ""
+    for stage in training_stages(settings, working, start):
+        cmd = training_command(prepared, stage.run_dir, stage.preset, gpus=gpus,
+                               time_budget_s=deadline - time.time(), max_steps=stage.max_steps,
+                               overrides=stage.overrides, init_from=stage.init_from,
+                               mel_dir=settings.mel_dir or None, checkpoint_minutes=settings.checkpoint_minutes)
+        print(" ".join(cmd), flush=True)
+        status, lines = run_logged(cmd)
+        if status != 0:
+            raise KernelStop(f"training failed: {error_line(lines, status)}")
+        if stage.resumes and not any(line.startswith("Resuming from") for line in lines):
+            raise KernelStop(f"the smoke run did not resume from its checkpoint in {stage.run_dir}")
+        summary = next((line for line in reversed(lines) if line.startswith("Stopped at step")), "")
+        summary = summary.split(". ")[0]
+        print(f"stage done: {summary}", flush=True)
+    return summary
+
+# %% ../nbs/12_kaggle_session.ipynb #dafe1464
+def run_session(values: dict, input_root, working, temp, started: float | None = None,
+                environ=None) -> SessionReport:
+    "One session of the kernel from its settings `values`: check, prepare, train, and always the report."
+    environ = os.environ if environ is None else environ
+    started = time.time() if started is None else started
+    input_root, working, temp = Path(input_root), Path(working), Path(temp)
+    settings = SessionSettings()
+    try:
+        settings, line = session_settings(values, environ.get("KAGGLE_KERNEL_RUN_TYPE"))
+        print(line, flush=True)
+        report = SessionReport(settings, working)
+        start = plan_start(settings, input_root, working)  # 1. the run to resume, or the weights
+        print(start, flush=True)
+        corpus = locate_corpus(settings, input_root)  # 2. the corpus dataset
+        print(f"corpus: {corpus.transcripts or corpus.audio_dir}", flush=True)
+        gpus = gpu_names()  # 3. the GPUs, CUDA left alone: `prepare` forks
+        print(check_gpus(gpus, on_kaggle(environ)), flush=True)
+        source = corpus.transcripts or corpus.audio_dir  # 4. the corpus prepared (a smoke run: a slice)
+        if settings.smoke:
+            source = corpus_slice(corpus, temp / "slice", settings.smoke_clips)
+        print(format_summary(prepare_corpus(source, temp / "prepared", val_size=settings.val_size)))
+        print(f"{(time.time() - started) / 60:.1f} min since the start", flush=True)
+        if settings.gpu_check:  # 5. a smoke run measures the GPUs
+            run_gpu_check(temp / "prepared/wavs", report.run_dir)
+        deadline = started + settings.session_hours * 3600 - settings.report_minutes * 60
+        summary = train_stages(settings, start, working, temp / "prepared", len(gpus), deadline)  # 6. train
+        outcome = f"complete: {summary}" if summary else "complete"
+    except (KernelStop, UserError) as e:
+        outcome = f"stopped: {_last_line(e)}"
+        print(f"Stopped: {_last_line(e)}", flush=True)
+    except KeyboardInterrupt:
+        SessionReport(settings, working).write("stopped: interrupted")
+        raise
+    except Exception as e:  # a bug: its traceback in the log, its last line in the report
+        traceback.print_exc()
+        outcome = f"failed: {_last_line(e)}"
+    report = SessionReport(settings, working)
+    manifest = report.write(outcome)
+    print(f"the report is in {working} (RESULTS.md, {SESSION_FILE}, {manifest.name}); outcome: {outcome}")
+    return report

@@ -9,8 +9,8 @@ from pathlib import Path
 from .config import UserError
 
 # %% auto #0
-__all__ = ['check_output_folder', 'check_output_file', 'check_input_file', 'looks_like_text', 'torch_file_problem',
-           'npy_file_problem']
+__all__ = ['check_output_folder', 'check_output_file', 'check_no_overwrite', 'check_input_file', 'looks_like_text',
+           'torch_file_problem', 'npy_file_problem']
 
 # %% ../nbs/00b_locations.ipynb #d08648a0
 def _nearest_existing(path: Path) -> Path:
@@ -51,6 +51,38 @@ def check_output_file(path, what: str = "output file", example: str = "") -> Pat
     else:
         _check_creatable(path.parent, f"folder of the {what}")
     return path
+
+# %% ../nbs/00b_locations.ipynb #2a0ae168
+def _same_path(a: Path, b: Path) -> bool:
+    "Whether `a` and `b` are one file or folder: the same path once links are resolved, or the same inode."
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+def _holds(folder: Path, path: Path) -> bool:
+    "Whether `path` lies inside `folder` (after resolving links)."
+    return folder.resolve() in path.resolve().parents
+
+def check_no_overwrite(writes, reads, spare_siblings: bool = False) -> None:
+    "A `UserError` naming both when a path in `writes` is, holds or lies in one in `reads`; pairs (path, what)."
+    writes = [(Path(p).expanduser(), what) for p, what in writes]
+    reads = [(Path(p).expanduser(), what) for p, what in reads]
+    for w, wwhat in writes:
+        for r, rwhat in reads:
+            if _same_path(w, r):
+                how = "" if w.resolve() == r.resolve() else " (the same file)"
+                raise UserError(f"{w}: the {wwhat} would replace the {rwhat} {r}{how}; an input is never "
+                                "written to: choose another output")
+            if _holds(w, r) or _holds(r, w):
+                where = f"would hold the {rwhat} {r}" if _holds(w, r) else f"is inside the {rwhat} {r}"
+                raise UserError(f"{w}: the {wwhat} {where}; an input is never written to: choose another "
+                                "output")
+            if spare_siblings and w.exists() and w.resolve().parent == r.resolve().parent:
+                raise UserError(f"{w}: exists beside the {rwhat} {r} and would be replaced by the {wwhat} "
+                                "(it may be a recording): choose another output folder")
 
 # %% ../nbs/00b_locations.ipynb #6664d1d7
 def check_input_file(path, what: str) -> Path:

@@ -67,8 +67,8 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
 
 # %% ../nbs/08_metrics.ipynb #e4ba8eb0
 class MetricsLog:
-    "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
-    def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):
+    "`RUN/metrics.csv` (and TensorBoard events if available and wanted), truncated after `start_step` on resume."
+    def __init__(self, run_dir, start_step: int = 0, resumed: bool = False, tensorboard: bool = True):
         run_dir = Path(run_dir)
         self.path = run_dir / "metrics.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +78,7 @@ class MetricsLog:
             writer = csv.DictWriter(f, METRIC_COLUMNS)
             writer.writeheader()
             writer.writerows({k: r.get(k, "") for k in METRIC_COLUMNS} for r in kept)
-        self.tb = _tensorboard(run_dir, start_step if resumed else None)
+        self.tb = _tensorboard(run_dir, start_step if resumed else None) if tensorboard else None
 
     def write(self, row: dict):
         "Append one row (missing columns stay empty) and its numbers to TensorBoard."

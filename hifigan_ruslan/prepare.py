@@ -4,9 +4,10 @@
 
 # %% ../nbs/06b_prepare.ipynb #6aa01b87
 from __future__ import annotations
-import hashlib, json, os, time
+import hashlib, json, os, signal, time
 import multiprocessing as mp
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 import soundfile as sf
@@ -14,12 +15,12 @@ from .config import Config, UserError
 from .clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)
-from .locations import check_output_folder
+from .locations import check_no_overwrite, check_output_folder
 
 # %% auto #0
-__all__ = ['LJSPEECH_NAME', 'MANIFEST_NAME', 'SUMMARY_SKIPS', 'Corpus', 'find_corpus', 'default_workers', 'split_ids',
-           'read_transcripts', 'usual_rate', 'prepare_corpus', 'split_warnings', 'metadata_encoding', 'format_summary',
-           'corpus_band_hz', 'check_mel_dir']
+__all__ = ['LJSPEECH_NAME', 'MANIFEST_NAME', 'STOP_SIGNALS', 'SUMMARY_SKIPS', 'Corpus', 'find_corpus', 'default_workers',
+           'split_ids', 'read_transcripts', 'usual_rate', 'prepare_corpus', 'split_warnings', 'metadata_encoding',
+           'format_summary', 'corpus_band_hz', 'check_mel_dir']
 
 # %% ../nbs/06b_prepare.ipynb #2f596513
 LJSPEECH_NAME = "metadata.csv"
@@ -276,10 +277,29 @@ def _convert(todo: list[tuple], workers: int, manifest_path: Path, settings: dic
                 done(_run_task(task))
             return
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
+        with _quiet_workers(ctx, workers) as pool:
             chunksize = max(1, min(16, len(todo) // (8 * workers)))
             for rec in pool.imap_unordered(_run_task, todo, chunksize=chunksize):
                 done(rec)
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+def _leave_stopping_to_parent():
+    "In a worker: ignore Ctrl-C (a terminal sends it to every process), let SIGTERM end it without a word."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+@contextmanager
+def _quiet_workers(ctx, workers: int):
+    "A pool whose workers leave a stop to the parent, which ends them (signals held while they start)."
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pool = ctx.Pool(workers, initializer=_leave_stopping_to_parent)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    with pool:
+        yield pool
 
 def usual_rate(rates: dict) -> int | None:
     "The corpus's usual source sample rate among `{rate: clips}`: the most common (a tie goes to the higher)."
@@ -310,13 +330,17 @@ def _check_counts(workers: int | None, val_size: int):
     if val_size < 0:
         raise UserError(f"val_size {val_size}: must be 0 or more")
 
-def _check_folders(data_path: Path, out: Path, mel_dir):
+def _check_folders(data_path: Path, out: Path, corpus: Corpus, mel_dir):
+    "The mel folder exists; nothing `prepare` writes is, holds or lies inside what it reads."
     if mel_dir is not None and not Path(mel_dir).expanduser().is_dir():
         raise UserError(f"{mel_dir}: mel directory not found")
     base = data_path if data_path.is_dir() else data_path.parent
-    if out == base or base in out.parents:
-        raise UserError(f"output folder {out} is inside the input corpus {base}: "
-                        "the input is never written to")
+    writes = [(out / name, "prepared output") for name in ("wavs", "train.txt", "val.txt", "report.json",
+                                                          MANIFEST_NAME)]
+    reads = [(base, "input corpus"), (corpus.audio_dir, "corpus audio")]
+    reads += [(corpus.transcripts, "transcripts")] if corpus.transcripts else []
+    reads += [(mel_dir, "mel folder")] if mel_dir is not None else []
+    check_no_overwrite(writes, reads)
 
 def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 100, seed: int = 1234,
                    mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
@@ -327,7 +351,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     start = time.perf_counter()
     data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
     corpus = find_corpus(data_path)
-    _check_folders(data_path, out, mel_dir)
+    _check_folders(data_path, out, corpus, mel_dir)
     audio_index = _index_audio(corpus.audio_dir, recursive=corpus.transcripts is None)
     entries, problems = read_transcripts(corpus, audio_index)
     if not entries:
@@ -431,6 +455,10 @@ def format_summary(report: dict) -> str:
         m = report["mel_dir"]
         lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, "
                      f"{m['mismatched']} mismatched, {m['bad']} bad (integer, NaN or infinite values)")
+        mels = [p for p in report["problems"] if p["kind"].startswith("mel_") and "id" in p]
+        lines += [f"  mel of {p['id']}: {p['reason']}" for p in mels[:SUMMARY_SKIPS]]
+        if len(mels) > SUMMARY_SKIPS:
+            lines.append(f"  ... and {len(mels) - SUMMARY_SKIPS} more mel problems (report.json names all)")
     if report.get("metadata_encoding", "utf-8") != "utf-8":
         lines.append(f"  metadata read as {report['metadata_encoding']}, not UTF-8 (see report.json)")
     skipped = [p for p in report["problems"] if p["action"] == "skipped" and "id" in p]

@@ -47,6 +47,7 @@ class RunLock:
         self.fd = None
 
     def __enter__(self) -> RunLock:
+        self.created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -61,6 +62,11 @@ class RunLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        refused = exc_type is not None and [p.name for p in self.run_dir.iterdir()] == [".lock"]
+        if refused:  # stopped or refused before the run wrote anything: leave no trace
+            self.path.unlink()
         os.close(self.fd)  # closing releases the lock
         self.fd = None
+        if refused and self.created:
+            self.run_dir.rmdir()

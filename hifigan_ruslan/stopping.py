@@ -6,11 +6,9 @@
 from __future__ import annotations
 import dataclasses, signal, threading, time
 from contextlib import contextmanager
-import torch
-import torch.distributed as dist
 
 # %% auto #0
-__all__ = ['TrainingDiverged', 'StopCheck', 'SignalFlag', 'Clock']
+__all__ = ['TrainingDiverged', 'StopCheck', 'SignalFlag', 'Stopped', 'stop_signals', 'stop_on_signal_reason', 'Clock']
 
 # %% ../nbs/08b_stopping.ipynb #0d31fa1e
 class TrainingDiverged(RuntimeError):
@@ -28,6 +26,8 @@ class StopCheck:
 
     def agreed(self, device) -> StopCheck:
         "All processes' decision: each reason holds if it holds in any of them (one all-reduce under DDP)."
+        import torch  # here: the command line imports this module before it knows it needs PyTorch
+        import torch.distributed as dist
         if not dist.is_initialized():
             return self
         names = [f.name for f in dataclasses.fields(self)]
@@ -63,6 +63,39 @@ class SignalFlag:
     def __exit__(self, *exc):
         for s, handler in self.previous.items():
             signal.signal(s, handler)
+
+# %% ../nbs/08b_stopping.ipynb #e7620ec6
+class Stopped(KeyboardInterrupt):
+    "SIGINT or SIGTERM ended a command where it was; `signum` says which, `reason` as `StopCheck` names it."
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    @property
+    def reason(self) -> str: return f"signal {signal.Signals(self.signum).name}"
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+@contextmanager
+def stop_signals():
+    "Inside: SIGINT and SIGTERM raise `Stopped` in the main thread (outside a `SignalFlag`)."
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, _raise_stopped)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+def stop_on_signal_reason(reason: str | None) -> None:
+    "Raise `Stopped` when a stage's stop `reason` is a signal (`signal SIGTERM`), so that no later stage starts."
+    if reason is not None and reason.startswith("signal "):
+        raise Stopped(signal.Signals[reason.split()[1]])
 
 # %% ../nbs/08b_stopping.ipynb #445b74fe
 class Clock:

@@ -23,8 +23,8 @@ from .stopping import Clock, SignalFlag, StopCheck, TrainingDiverged
 from .trainer import StepResult, Trainer, init_distributed, resolve_precision
 
 # %% auto #0
-__all__ = ['HEALTH_INPUTS', 'RESUME_FIXED', 'batch_groups', 'Logbook', 'fit', 'loss_band_for_corpus', 'check_resume_config',
-           'train', 'resolve_config', 'train_summary', 'stop_exit_code']
+__all__ = ['HEALTH_INPUTS', 'RESUME_FIXED', 'batch_groups', 'Logbook', 'epoch_steps', 'fit', 'loss_band_for_corpus',
+           'check_resume_config', 'train', 'resolve_config', 'train_summary', 'stop_exit_code']
 
 # %% ../nbs/09a_training.ipynb #91eccd1f
 def batch_groups(loader, size: int):
@@ -56,7 +56,7 @@ class Logbook:
         self.steps_run = 0
         self.speed_report_at = min(max(2, cfg.train.log_every_steps), total_steps - tr.step)
         writes = tr.dist.main and tr.run_dir is not None
-        self.metrics = MetricsLog(tr.run_dir, tr.step, resumed) if writes else None
+        self.metrics = MetricsLog(tr.run_dir, tr.step, resumed, cfg.train.tensorboard) if writes else None
         self.bar = tqdm(total=total_steps, initial=min(tr.step, total_steps), desc="train", unit="step",
                         dynamic_ncols=True, disable=not (tr.dist.main and progress))
 
@@ -144,16 +144,21 @@ def close(self: Logbook):
         plot_metrics(self.metrics.path, self.tr.run_dir / "plots" / "losses.png")
 
 # %% ../nbs/09a_training.ipynb #879d67a8
+def epoch_steps(tr: Trainer, loader) -> int:
+    "Optimizer steps in one epoch of `loader`; a `UserError` when the clips cannot fill one step."
+    steps = len(loader.sampler) // (tr.batch_size * tr.accum)
+    if steps == 0:
+        raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
+                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
+                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
+    return steps
+
 def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = None,
         stop_on_collapse: bool = False, resumed: bool = False, progress: bool = True) -> str:
     "Train until `max_steps`, the epochs, time budget, a signal, collapse or divergence; returns the reason."
     t = tr.cfg.train
     loader = tr.train_loader()
-    steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
-    if steps_per_epoch == 0:
-        raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
-                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
-                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
+    steps_per_epoch = epoch_steps(tr, loader)
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
@@ -162,6 +167,7 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
             if tr.step == 0 and stop.reason is None and t.val_every_steps > 0:
                 book.validate()  # the baseline
                 book.flush()
+                book.bar.reset()  # the estimated time left counts steps, not this validation
             while stop.reason is None:
                 loader.sampler.set_epoch(tr.epoch)
                 for batches in batch_groups(loader, tr.accum):
@@ -306,8 +312,9 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
             torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         with RunLock(run_dir) if info.main else nullcontext():  # one trainer per run folder
             tr = Trainer(cfg, data_dir, run_dir, device=dev, dist_info=info, mel_dir=mel_dir)
+            epoch_steps(tr, tr.train_loader())  # a batch the clips cannot fill: refused before any file
             resumed = _restore(tr, init_from, resume_from)
-            if info.main:
+            if info.main:  # the run really starts: its config is what a rerun without --preset will take
                 save_config(cfg, run_dir / "config.yaml")
             tr.log(_describe(tr))
             if band_note:

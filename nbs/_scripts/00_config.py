@@ -256,6 +256,7 @@ class TrainConfig:
     seed: int = 1234
     precision: str = "auto"            # one of TRAIN_PRECISIONS
     d_warmup_steps: int = 0            # the generator stays frozen for the first N steps of a run
+    tensorboard: bool = True           # TensorBoard events beside metrics.csv, where TensorBoard is installed
 
     def __post_init__(self):
         require(self, "train", *AT_LEAST_1, "batch_size", "grad_accum_steps", "segment_size", "epochs",

@@ -104,6 +104,91 @@ with read_only_folder(tmp / "locked") as locked:
 
 
 # %% [markdown]
+# ## An output never replaces an input
+#
+# A command that writes a file over one it reads destroys the user's data without a word: `resynth --wav
+# speech.wav --out .` would replace the recording by its resynthesis, `export --out` naming the checkpoint it
+# exports would replace the checkpoint. So every command lists, before any work, the paths it will write and the
+# paths it reads, and `check_no_overwrite` refuses in one line naming both when a written path is a read one, or
+# one holds the other (a folder written into that holds an input, an output inside a folder that is read). Paths
+# are compared after resolving links, and two existing paths also by `os.path.samefile`, which catches a hard link.
+#
+# One more case is not an input at all: `generate --mel speech.npy --out .` beside the recording `speech.wav` the
+# mel was made from would replace that recording. So where asked (`spare_siblings`), an existing file in the
+# folder of an input is never replaced either.
+
+# %%
+#| export
+def _same_path(a: Path, b: Path) -> bool:
+    "Whether `a` and `b` are one file or folder: the same path once links are resolved, or the same inode."
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+def _holds(folder: Path, path: Path) -> bool:
+    "Whether `path` lies inside `folder` (after resolving links)."
+    return folder.resolve() in path.resolve().parents
+
+def check_no_overwrite(writes, reads, spare_siblings: bool = False) -> None:
+    "A `UserError` naming both when a path in `writes` is, holds or lies in one in `reads`; pairs (path, what)."
+    writes = [(Path(p).expanduser(), what) for p, what in writes]
+    reads = [(Path(p).expanduser(), what) for p, what in reads]
+    for w, wwhat in writes:
+        for r, rwhat in reads:
+            if _same_path(w, r):
+                how = "" if w.resolve() == r.resolve() else " (the same file)"
+                raise UserError(f"{w}: the {wwhat} would replace the {rwhat} {r}{how}; an input is never "
+                                "written to: choose another output")
+            if _holds(w, r) or _holds(r, w):
+                where = f"would hold the {rwhat} {r}" if _holds(w, r) else f"is inside the {rwhat} {r}"
+                raise UserError(f"{w}: the {wwhat} {where}; an input is never written to: choose another "
+                                "output")
+            if spare_siblings and w.exists() and w.resolve().parent == r.resolve().parent:
+                raise UserError(f"{w}: exists beside the {rwhat} {r} and would be replaced by the {wwhat} "
+                                "(it may be a recording): choose another output folder")
+
+
+# %%
+show_doc(check_no_overwrite)
+
+# %% [markdown]
+# A recording, its hard link and its symbolic link are each refused as the resynthesis of that recording; a
+# folder that holds the input corpus, or lies inside it, as an output folder; an existing WAV beside a mel. A WAV
+# written to another folder, or a new name beside the input, is fine. Nothing is created or changed by the check.
+
+# %%
+import os, shutil
+import numpy as np
+
+# %%
+home = Path(tempfile.mkdtemp())
+(home / "rec").mkdir()
+(home / "rec" / "speech.wav").write_bytes(b"RIFF recording")
+os.link(home / "rec" / "speech.wav", home / "hard.wav")
+(home / "soft.wav").symlink_to(home / "rec" / "speech.wav")
+np.save(home / "rec" / "speech.npy", np.zeros(3))
+wav_in = [(home / "rec" / "speech.wav", "input --wav")]
+test_fail(lambda: check_no_overwrite([(home / "rec" / "speech.wav", "output WAV")], wav_in), exc=UserError,
+          contains="speech.wav: the output WAV would replace the input --wav")
+test_fail(lambda: check_no_overwrite([(home / "hard.wav", "output WAV")], wav_in), contains="(the same file)")
+test_fail(lambda: check_no_overwrite([(home / "soft.wav", "output WAV")], wav_in), contains="would replace")
+test_fail(lambda: check_no_overwrite([(home, "output folder")], [(home / "rec", "corpus")]),
+          contains="the output folder would hold the corpus")
+test_fail(lambda: check_no_overwrite([(home / "rec" / "out", "output folder")], [(home / "rec", "corpus")]),
+          contains="is inside the corpus")
+mel_in = [(home / "rec" / "speech.npy", "input --mel")]
+test_fail(lambda: check_no_overwrite([(home / "rec" / "speech.wav", "output WAV")], mel_in, spare_siblings=True),
+          contains="exists beside the input --mel")
+check_no_overwrite([(home / "rec" / "speech.wav", "output WAV")], mel_in)  # not an input, not asked to spare
+check_no_overwrite([(home / "out" / "speech.wav", "output WAV")], wav_in, spare_siblings=True)
+check_no_overwrite([(home / "rec" / "speech_2.wav", "output WAV")], wav_in, spare_siblings=True)
+test_eq(sorted(p.name for p in home.iterdir()), ["hard.wav", "rec", "soft.wav"])
+shutil.rmtree(home)
+
+# %% [markdown]
 # An input file that is not there, or a folder where a file belongs, is one line that says which:
 
 # %%
@@ -168,7 +253,7 @@ show_doc(torch_file_problem)
 show_doc(npy_file_problem)
 
 # %%
-import numpy as np, torch
+import torch
 
 # %%
 (tmp / "notes.npy").write_text("1 2 3\n")
@@ -179,9 +264,6 @@ test_eq([npy_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.npy"
         ["a text file", "no NumPy header", None])
 test_eq([torch_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.pt")],
         ["a text file", "neither a torch.save archive nor a pickle", None])
-
-# %%
-import shutil
 
 # %%
 shutil.rmtree(tmp)

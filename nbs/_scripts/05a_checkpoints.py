@@ -13,7 +13,7 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import errno, math, os, pickle, random, re, secrets, shutil
+import errno, math, os, pickle, random, re, secrets, shutil, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +77,43 @@ def atomic_save(obj, path) -> Path:
 # Before `torch.load` sees a file, `torch_file_problem` ([Locations](00b_locations.ipynb)) looks at its first bytes,
 # so that a text file or random bytes are named as what they are rather than reported by the unpickler's first
 # complaint.
+#
+#
+# An exported model is a file a user may well give where a checkpoint belongs (`export` writes `generator.onnx` or
+# `generator.pt`), and neither is one: a TorchScript archive is a zip like a checkpoint's, but holds code, and
+# `torch.load` only says it "cannot use weights_only=True with TorchScript archives"; an ONNX file is a protocol
+# buffer. `export_format` recognises both from their first bytes, and the error says what the file is and how it is
+# used.
 
 # %%
 #| export
+CHECKPOINT_KINDS = ("a training checkpoint (g_XXXXXXXX, generator_best.pt), a run folder or a pretrained model "
+                    "(universal, lj)")
+EXPORT_USE = {"TorchScript": "load it with torch.jit.load (libtorch)",
+              "ONNX": "run it with OpenVINO or ONNX Runtime"}
+
+def export_format(path) -> str | None:
+    "`TorchScript` or `ONNX` when `path` is a model written by `export`, judged from its contents; else None."
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:  # TorchScript keeps its code beside the weights
+                names = archive.namelist()
+        except zipfile.BadZipFile:  # cut short: torch.load names the problem
+            return None
+        return "TorchScript" if any(n.endswith("constants.pkl") or "/code/" in n for n in names) else None
+    # an ONNX ModelProto starts with its IR version (field 1), then the producer's name (field 2)
+    return "ONNX" if head[:1] == b"\x08" and head[2:3] == b"\x12" else None
+
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
     path = check_input_file(path, "checkpoint")
+    exported = export_format(path)
+    if exported is not None:
+        article = "an" if exported == "ONNX" else "a"
+        raise UserError(f"{path}: {article} {exported} export of a generator, not a checkpoint: "
+                        f"{EXPORT_USE[exported]}; give {CHECKPOINT_KINDS}")
     problem = torch_file_problem(path)
     if problem is not None:
         raise UserError(f"{path}: not a PyTorch checkpoint ({problem})")
@@ -134,6 +165,20 @@ with tempfile.TemporaryDirectory() as d:
     (Path(d) / "noise.pt").write_bytes(np.random.default_rng(0).bytes(4096))
     test_fail(lambda: load_checkpoint(Path(d) / "noise.pt"),
               contains="noise.pt: not a PyTorch checkpoint (neither a torch.save archive nor a pickle)")
+
+# %% [markdown]
+# A TorchScript and an ONNX export of a small network are each named as what they are:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    net = torch.nn.Conv1d(80, 1, 3)
+    torch.jit.save(torch.jit.script(net), Path(d) / "model.pt")
+    torch.onnx.export(net, (torch.zeros(1, 80, 8),), Path(d) / "model.onnx", dynamo=False)
+    test_eq([export_format(Path(d) / n) for n in ("model.pt", "model.onnx")], ["TorchScript", "ONNX"])
+    test_eq(export_format(atomic_save({"w": torch.ones(2)}, Path(d) / "g_00000001")), None)
+    for name, use in (("model.pt", "a TorchScript export of a generator, not a checkpoint: load it with"),
+                      ("model.onnx", "an ONNX export")):
+        test_fail(lambda: load_checkpoint(Path(d) / name), contains=f"{name}: {use}")
 
 
 # %% [markdown]

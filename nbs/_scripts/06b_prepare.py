@@ -14,9 +14,10 @@ from fastcore.test import test_close, test_eq, test_fail, test_ne
 # %%
 #| export
 from __future__ import annotations
-import hashlib, json, os, time
+import hashlib, json, os, signal, time
 import multiprocessing as mp
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 import soundfile as sf
@@ -24,7 +25,7 @@ from hifigan_ruslan.config import Config, UserError
 from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)
-from hifigan_ruslan.locations import check_output_folder
+from hifigan_ruslan.locations import check_no_overwrite, check_output_folder
 
 # %% [markdown]
 # ## The corpus
@@ -198,7 +199,7 @@ test_fail(lambda: find_corpus(voice / "wav" / "ru_0003.flac"), exc=UserError, co
 #
 # **The split** is deterministic and stable: clips are ordered by a hash of `seed:ID` and the first `val_size` go to validation. The same seed gives the same split, and adding or removing other clips does not move a clip from one side to the other. On a small corpus validation takes at most a fifth of the clips, so that training keeps most of them.
 #
-# **Safety.** The input is only ever read (on Kaggle it is read-only). An output folder inside the input corpus is refused before anything is written.
+# **Safety.** The input is only ever read (on Kaggle it is read-only). An output folder inside the input corpus, or one that holds it, is refused before anything is written (`check_no_overwrite`, [Locations](00b_locations.ipynb#an-output-never-replaces-an-input)).
 
 # %%
 #| export
@@ -378,7 +379,7 @@ def _match(entries: list[MetaEntry], audio_index: dict[str, list[Path]], audio_d
 
 
 # %% [markdown]
-# Converting runs in `workers` processes (forked where the platform can), each finished clip logged to the manifest at once; the problems of the report are collected from the records afterwards, in metadata order, so that they do not depend on which worker finished first.
+# Converting runs in `workers` processes (forked where the platform can), each finished clip logged to the manifest at once; the problems of the report are collected from the records afterwards, in metadata order, so that they do not depend on which worker finished first. A stop is the parent's to handle: Ctrl-C reaches every process of the terminal's group, so the workers ignore it and the parent ends them (SIGTERM, which ends a worker without a word); a stopped run leaves only finished clips in the manifest, and the next run goes on from them.
 
 # %%
 #| export
@@ -399,10 +400,29 @@ def _convert(todo: list[tuple], workers: int, manifest_path: Path, settings: dic
                 done(_run_task(task))
             return
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(workers) as pool:
+        with _quiet_workers(ctx, workers) as pool:
             chunksize = max(1, min(16, len(todo) // (8 * workers)))
             for rec in pool.imap_unordered(_run_task, todo, chunksize=chunksize):
                 done(rec)
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+def _leave_stopping_to_parent():
+    "In a worker: ignore Ctrl-C (a terminal sends it to every process), let SIGTERM end it without a word."
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+@contextmanager
+def _quiet_workers(ctx, workers: int):
+    "A pool whose workers leave a stop to the parent, which ends them (signals held while they start)."
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        pool = ctx.Pool(workers, initializer=_leave_stopping_to_parent)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    with pool:
+        yield pool
 
 def usual_rate(rates: dict) -> int | None:
     "The corpus's usual source sample rate among `{rate: clips}`: the most common (a tie goes to the higher)."
@@ -438,13 +458,17 @@ def _check_counts(workers: int | None, val_size: int):
     if val_size < 0:
         raise UserError(f"val_size {val_size}: must be 0 or more")
 
-def _check_folders(data_path: Path, out: Path, mel_dir):
+def _check_folders(data_path: Path, out: Path, corpus: Corpus, mel_dir):
+    "The mel folder exists; nothing `prepare` writes is, holds or lies inside what it reads."
     if mel_dir is not None and not Path(mel_dir).expanduser().is_dir():
         raise UserError(f"{mel_dir}: mel directory not found")
     base = data_path if data_path.is_dir() else data_path.parent
-    if out == base or base in out.parents:
-        raise UserError(f"output folder {out} is inside the input corpus {base}: "
-                        "the input is never written to")
+    writes = [(out / name, "prepared output") for name in ("wavs", "train.txt", "val.txt", "report.json",
+                                                          MANIFEST_NAME)]
+    reads = [(base, "input corpus"), (corpus.audio_dir, "corpus audio")]
+    reads += [(corpus.transcripts, "transcripts")] if corpus.transcripts else []
+    reads += [(mel_dir, "mel folder")] if mel_dir is not None else []
+    check_no_overwrite(writes, reads)
 
 def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 100, seed: int = 1234,
                    mel_dir=None, cfg: Config | None = None, progress: bool = True) -> dict:
@@ -455,7 +479,7 @@ def prepare_corpus(data_path, out, workers: int | None = None, val_size: int = 1
     start = time.perf_counter()
     data_path, out = Path(data_path).expanduser().resolve(), Path(out).expanduser().resolve()  # stable keys
     corpus = find_corpus(data_path)
-    _check_folders(data_path, out, mel_dir)
+    _check_folders(data_path, out, corpus, mel_dir)
     audio_index = _index_audio(corpus.audio_dir, recursive=corpus.transcripts is None)
     entries, problems = read_transcripts(corpus, audio_index)
     if not entries:
@@ -559,7 +583,7 @@ assert "--set train.batch_size=2 --set train.grad_accum_steps=1" in split_warnin
 test_eq(metadata_encoding([{"line": 1, "kind": "cp1251", "reason": "..."}]), "cp1251")
 
 # %% [markdown]
-# `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too): the layout it found, what it kept, and each clip it skipped with the reason (the first ten; `report.json` has them all).
+# `format_summary` is the few lines `hifigan-ruslan prepare` prints at the end (and the Kaggle kernel, too): the layout it found, what it kept, and each clip it skipped with the reason (the first ten; `report.json` has them all), and likewise each clip whose cached mel (`--mel-dir`) is missing, of another length or bad.
 
 # %%
 #| export
@@ -583,6 +607,10 @@ def format_summary(report: dict) -> str:
         m = report["mel_dir"]
         lines.append(f"  mel cache {m['path']}: {m['ok']} ok, {m['missing']} missing, "
                      f"{m['mismatched']} mismatched, {m['bad']} bad (integer, NaN or infinite values)")
+        mels = [p for p in report["problems"] if p["kind"].startswith("mel_") and "id" in p]
+        lines += [f"  mel of {p['id']}: {p['reason']}" for p in mels[:SUMMARY_SKIPS]]
+        if len(mels) > SUMMARY_SKIPS:
+            lines.append(f"  ... and {len(mels) - SUMMARY_SKIPS} more mel problems (report.json names all)")
     if report.get("metadata_encoding", "utf-8") != "utf-8":
         lines.append(f"  metadata read as {report['metadata_encoding']}, not UTF-8 (see report.json)")
     skipped = [p for p in report["problems"] if p["action"] == "skipped" and "id" in p]
@@ -741,7 +769,7 @@ test_fail(lambda: prepare_corpus(silent_corpus, work / "o2", progress=False), ex
           contains="all_silent: no usable clip among 1 (1 problems listed in")
 test_eq(json.loads((work / "o2/report.json").read_text())["problem_counts"], {"silent": 1})
 test_fail(lambda: prepare_corpus(bad_corpus, bad_corpus / "prepared", progress=False), exc=UserError,
-          contains="prepared is inside the input corpus")
+          contains="prepared/wavs: the prepared output is inside the input corpus")
 test_fail(lambda: prepare_corpus(tiny, work / "o3", workers=0), exc=UserError, contains="workers 0: must be")
 test_fail(lambda: prepare_corpus(tiny, work / "o3", val_size=-1), exc=UserError, contains="val_size -1: must")
 test_fail(lambda: prepare_corpus(tiny, work / "o3", mel_dir=work / "no_mels"), exc=UserError,
@@ -1040,7 +1068,10 @@ for wav in sorted((work / "tiny/wavs").glob("*.wav"))[1:]:
     fill = np.nan if wav.stem == "000004_RUSLAN" else -5.0  # one of them NaN
     np.save(mel_dir / f"{wav.stem.removesuffix('_RUSLAN')}.npy", np.full((80, frames), fill, np.float32))
 r = prepare_corpus(tiny, work / "tiny", mel_dir=mel_dir, progress=False)
-print(format_summary(r).splitlines()[-2])
+mel_lines = [line for line in format_summary(r).splitlines() if line.startswith("  mel ")]
+print("\n".join(mel_lines).replace(str(work), "WORK"))
+test_eq([line.split(":")[0].strip() for line in mel_lines[1:]],
+        ["mel of 000000_RUSLAN", "mel of 000003_RUSLAN", "mel of 000004_RUSLAN"])  # each named, as skips are
 test_eq({k: r["mel_dir"][k] for k in ["checked", "ok", "missing", "mismatched", "bad"]},
         {"checked": 12, "ok": 9, "missing": 1, "mismatched": 1, "bad": 1})
 test_eq({p["id"]: p["kind"] for p in r["problems"] if p["kind"].startswith("mel")},

@@ -68,7 +68,7 @@ test_eq(meter.means(), {"loss_d": 1.0, "loss_g": 4.0})
 # %% [markdown]
 # ## `metrics.csv` and TensorBoard
 #
-# Each logging interval adds a row to `RUN/metrics.csv` with the interval means, and validation adds `val_mel_l1` to the row of its step. The `health` column holds the health monitor's status: `ok`, or the codes of its active warnings. The same numbers go to TensorBoard (`RUN/tensorboard/`) when TensorBoard is installed. When a run resumes, rows written after the checkpoint it resumes from (by the run that was killed) are dropped, so the file describes one history.
+# Each logging interval adds a row to `RUN/metrics.csv` with the interval means, and validation adds `val_mel_l1` to the row of its step. The `health` column holds the health monitor's status: `ok`, or the codes of its active warnings. The same numbers go to TensorBoard (`RUN/tensorboard/`) when TensorBoard is installed, unless `train.tensorboard` is off: the Kaggle kernel turns it off, because Kaggle's image also has TensorFlow, which TensorBoard's writer imports (seconds, about a gigabyte of host memory, and a page of log noise), while `metrics.csv` carries the same numbers. When a run resumes, rows written after the checkpoint it resumes from (by the run that was killed) are dropped, so the file describes one history.
 
 # %%
 #| export
@@ -106,8 +106,8 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
 # %%
 #| export
 class MetricsLog:
-    "`RUN/metrics.csv` (and TensorBoard events if available), truncated after `start_step` on resume."
-    def __init__(self, run_dir, start_step: int = 0, resumed: bool = False):
+    "`RUN/metrics.csv` (and TensorBoard events if available and wanted), truncated after `start_step` on resume."
+    def __init__(self, run_dir, start_step: int = 0, resumed: bool = False, tensorboard: bool = True):
         run_dir = Path(run_dir)
         self.path = run_dir / "metrics.csv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +117,7 @@ class MetricsLog:
             writer = csv.DictWriter(f, METRIC_COLUMNS)
             writer.writeheader()
             writer.writerows({k: r.get(k, "") for k in METRIC_COLUMNS} for r in kept)
-        self.tb = _tensorboard(run_dir, start_step if resumed else None)
+        self.tb = _tensorboard(run_dir, start_step if resumed else None) if tensorboard else None
 
     def write(self, row: dict):
         "Append one row (missing columns stay empty) and its numbers to TensorBoard."
@@ -153,6 +153,11 @@ with tempfile.TemporaryDirectory() as d:
     test_eq([(r["step"], r["loss_d"], r["val_mel_l1"]) for r in rows], [("10", "1.0", ""), ("20", "2.0", "")])
     MetricsLog(d).close()  # a new run starts a new file
     test_eq(read_metrics(Path(d) / "metrics.csv"), [])
+with tempfile.TemporaryDirectory() as d:  # train.tensorboard off: metrics.csv only
+    quiet = MetricsLog(d, tensorboard=False)
+    quiet.write({"step": 1, "loss_d": 0.5})
+    quiet.close()
+    test_eq((quiet.tb, sorted(p.name for p in Path(d).iterdir())), (None, ["metrics.csv"]))
 
 # %% [markdown]
 # TensorBoard is a convenience: whatever fails in it (an install that breaks on import, a writer that fails later, say on a full disk) is a warning, and `metrics.csv` goes on:

@@ -22,7 +22,7 @@ import subprocess, sys, tempfile, textwrap, time
 from fastcore.test import test_eq, test_fail
 
 # %% [markdown]
-# A run folder is what a user downloads after a run, and on Kaggle `kaggle kernels output` downloads only its first 500 files. So what a run writes must stay bounded however many steps it trains:
+# A run folder is what a user downloads after a run, and clients of Kaggle before 2.2.2 downloaded only the first 500 files of an output. So what a run writes must stay bounded however many steps it trains:
 #
 # - **checkpoints**: the newest `keep_last` pairs and the best step's, pruned after every save ([Checkpoints](05a_checkpoints.ipynb)), plus `generator_best.pt`;
 # - **samples**: every validation writes a WAV and a mel figure of `num_val_samples` clips; only those of the newest `KEEP_SAMPLE_VALIDATIONS` validations and of the best step stay (below), plus each clip's real audio once;
@@ -101,6 +101,10 @@ with tempfile.TemporaryDirectory() as d:
 #
 # Two trainers writing to one run folder (a second `train` started by mistake while the first still runs, in another terminal or a second Kaggle session on the same dataset) would overwrite each other's checkpoints and interleave their metrics. So a trainer takes an exclusive lock on `RUN/.lock` for the time it trains, and writes its process ID into the file so that the refusal can say who holds it. The lock belongs to the operating system, not to the file: when the process ends, however it ends (a `SIGKILL` included), the lock is gone and the next run resumes; a `.lock` file left behind means nothing by itself.
 #
+# A run refused or stopped before it wrote anything (a batch larger than the corpus, a Ctrl-C while the models are
+# built) leaves no `.lock` behind, nor the run folder if the lock made it: a folder holding only a lock would look
+# like a run.
+#
 # It is a POSIX record lock (`fcntl.lockf`) rather than a `flock`: data-loader workers are forked from the trainer, and a fork inherits `flock` locks but not record locks, so a killed trainer's workers (which live on for a few seconds) cannot keep its successor out. Under DDP only process 0 takes it.
 
 # %%
@@ -113,6 +117,7 @@ class RunLock:
         self.fd = None
 
     def __enter__(self) -> RunLock:
+        self.created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
@@ -127,9 +132,14 @@ class RunLock:
         self.fd = fd
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
+        refused = exc_type is not None and [p.name for p in self.run_dir.iterdir()] == [".lock"]
+        if refused:  # stopped or refused before the run wrote anything: leave no trace
+            self.path.unlink()
         os.close(self.fd)  # closing releases the lock
         self.fd = None
+        if refused and self.created:
+            self.run_dir.rmdir()
 
 
 # %%
@@ -139,6 +149,10 @@ show_doc(RunLock)
 # Another process holds the lock: this one is refused with the holder's PID. Once the holder is killed with `SIGKILL` (no chance to clean up), the lock is free again, and taken it holds this process's PID.
 
 # %%
+def refused_run(run_dir):
+    with RunLock(run_dir):
+        raise UserError("batch too large")  # as a run refused before its first file
+
 with tempfile.TemporaryDirectory() as d:
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
         import time
@@ -155,3 +169,5 @@ with tempfile.TemporaryDirectory() as d:
         test_eq(lock.path.read_text(), f"{os.getpid()}\n")
     with RunLock(d):  # released on leaving: taken again
         pass
+    test_fail(lambda: refused_run(Path(d) / "new"), contains="batch too large")
+    test_eq(sorted(os.listdir(d)), [".lock"])  # refused: the new run folder is gone, the lock of d remains

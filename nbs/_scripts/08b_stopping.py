@@ -15,8 +15,6 @@ from nbdev.showdoc import show_doc
 from __future__ import annotations
 import dataclasses, signal, threading, time
 from contextlib import contextmanager
-import torch
-import torch.distributed as dist
 
 # %%
 import os
@@ -53,6 +51,8 @@ class StopCheck:
 
     def agreed(self, device) -> StopCheck:
         "All processes' decision: each reason holds if it holds in any of them (one all-reduce under DDP)."
+        import torch  # here: the command line imports this module before it knows it needs PyTorch
+        import torch.distributed as dist
         if not dist.is_initialized():
             return self
         names = [f.name for f in dataclasses.fields(self)]
@@ -113,6 +113,88 @@ with SignalFlag() as flag:
     os.kill(os.getpid(), signal.SIGINT)  # delivered to the handler, not as KeyboardInterrupt
     time.sleep(0.01)
 test_eq(flag.received, signal.SIGINT)
+
+
+# %% [markdown]
+# ## A stop is a stop, for every command
+#
+# `SignalFlag` lets a training loop finish its step and write a checkpoint. Everywhere else (loading a model,
+# preparing a corpus, resynthesising clips, between the stages of the demo) there is no step to finish, so the
+# command line holds the signals with `stop_signals` from its first line to its last: SIGINT and SIGTERM raise
+# `Stopped`, which unwinds the command wherever it is, and `main` prints one line and exits with 128 + the signal's
+# number (130 for Ctrl-C, 143 for SIGTERM), with no traceback. Inside `SignalFlag` the same signal only sets the
+# flag; the flag's first signal gives the handler back, so a second one raises `Stopped` at once. A multi-stage
+# command whose training stage stopped on a signal (its reason `signal SIGTERM`) calls `stop_on_signal_reason`,
+# which raises `Stopped` too: no later stage starts.
+#
+# `Stopped` is a `KeyboardInterrupt`, so what already handles Ctrl-C handles a SIGTERM the same way (PyTorch's data
+# loader workers end without a word on one).
+
+# %%
+#| export
+class Stopped(KeyboardInterrupt):
+    "SIGINT or SIGTERM ended a command where it was; `signum` says which, `reason` as `StopCheck` names it."
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = int(signum)
+
+    @property
+    def reason(self) -> str: return f"signal {signal.Signals(self.signum).name}"
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+@contextmanager
+def stop_signals():
+    "Inside: SIGINT and SIGTERM raise `Stopped` in the main thread (outside a `SignalFlag`)."
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    for s in previous:
+        signal.signal(s, _raise_stopped)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+def stop_on_signal_reason(reason: str | None) -> None:
+    "Raise `Stopped` when a stage's stop `reason` is a signal (`signal SIGTERM`), so that no later stage starts."
+    if reason is not None and reason.startswith("signal "):
+        raise Stopped(signal.Signals[reason.split()[1]])
+
+
+# %%
+show_doc(Stopped)
+
+# %%
+show_doc(stop_signals)
+
+# %% [markdown]
+# A SIGTERM inside `stop_signals` is a `Stopped` at once; inside a `SignalFlag` within it, the first one only sets
+# the flag and the second one raises. A stage that stopped on a signal stops the stages after it.
+
+# %%
+from fastcore.test import test_fail
+
+# %%
+before = signal.getsignal(signal.SIGTERM)
+with stop_signals():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        raise AssertionError("SIGTERM did not stop")
+    except Stopped as e:
+        test_eq((e.signum, e.reason, isinstance(e, KeyboardInterrupt)), (signal.SIGTERM, "signal SIGTERM", True))
+    with SignalFlag() as flag:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        test_eq(flag.received, signal.SIGINT)
+        test_fail(lambda: (os.kill(os.getpid(), signal.SIGINT), time.sleep(1)), exc=Stopped)
+test_eq(signal.getsignal(signal.SIGTERM), before)  # given back on leaving
+test_fail(lambda: stop_on_signal_reason("signal SIGINT"), exc=Stopped, contains="SIGINT")
+stop_on_signal_reason("max_steps")
 
 
 # %% [markdown]

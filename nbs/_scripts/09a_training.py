@@ -86,7 +86,7 @@ class Logbook:
         self.steps_run = 0
         self.speed_report_at = min(max(2, cfg.train.log_every_steps), total_steps - tr.step)
         writes = tr.dist.main and tr.run_dir is not None
-        self.metrics = MetricsLog(tr.run_dir, tr.step, resumed) if writes else None
+        self.metrics = MetricsLog(tr.run_dir, tr.step, resumed, cfg.train.tensorboard) if writes else None
         self.bar = tqdm(total=total_steps, initial=min(tr.step, total_steps), desc="train", unit="step",
                         dynamic_ncols=True, disable=not (tr.dist.main and progress))
 
@@ -231,16 +231,21 @@ with tempfile.TemporaryDirectory() as d:
 
 # %%
 #| export
+def epoch_steps(tr: Trainer, loader) -> int:
+    "Optimizer steps in one epoch of `loader`; a `UserError` when the clips cannot fill one step."
+    steps = len(loader.sampler) // (tr.batch_size * tr.accum)
+    if steps == 0:
+        raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
+                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
+                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
+    return steps
+
 def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = None,
         stop_on_collapse: bool = False, resumed: bool = False, progress: bool = True) -> str:
     "Train until `max_steps`, the epochs, time budget, a signal, collapse or divergence; returns the reason."
     t = tr.cfg.train
     loader = tr.train_loader()
-    steps_per_epoch = len(loader.sampler) // (tr.batch_size * tr.accum)
-    if steps_per_epoch == 0:
-        raise UserError(f"{tr.data_dir}: {len(loader.sampler)} training clips per process, fewer than one "
-                        f"step's {tr.batch_size} x {tr.accum} accumulated batches: lower "
-                        "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
+    steps_per_epoch = epoch_steps(tr, loader)
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
@@ -249,6 +254,7 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
             if tr.step == 0 and stop.reason is None and t.val_every_steps > 0:
                 book.validate()  # the baseline
                 book.flush()
+                book.bar.reset()  # the estimated time left counts steps, not this validation
             while stop.reason is None:
                 loader.sampler.set_epoch(tr.epoch)
                 for batches in batch_groups(loader, tr.accum):
@@ -363,7 +369,7 @@ test_eq(loss_band_for_corpus(full, band_work / "real")[0].mel.fmax_loss, 11025.0
 # 2. else `resume_from`: a run folder, a checkpoint folder, or a `g_`/`do_` file, of this project or of the official HiFi-GAN code, continuing its step count in `RUN`;
 # 3. else `init_from`: the weights of an existing checkpoint in a new run (step 0, fresh optimizers).
 #
-# It saves the run's config to `RUN/config.yaml` and runs `fit`, all the while holding the run folder's lock (`RunLock`: a second `train` on the same folder is refused with one line naming the process that holds it). A run that diverges raises `TrainingDiverged`; anything a user can fix raises `UserError`, a checkpoint that does not fit on the disk among them (`OutOfSpace`, which names the checkpoint to resume from). A process group that `train` joined, it leaves, whatever happens.
+# Once the trainer is built and the clips are known to fill a step, and the state is restored, the run really starts: only then does it save its config to `RUN/config.yaml` (which a later `train` without `--preset` takes, so a refused run must not leave one: `--set train.batch_size=100000` refused, the same command without it must train with the preset's batch; a run refused before it wrote anything leaves no folder either, see [`RunLock`](08a_run_folder.ipynb#one-trainer-per-run-folder)). Then it runs `fit`, all the while holding the run folder's lock (`RunLock`: a second `train` on the same folder is refused with one line naming the process that holds it). A run that diverges raises `TrainingDiverged`; anything a user can fix raises `UserError`, a checkpoint that does not fit on the disk among them (`OutOfSpace`, which names the checkpoint to resume from). A process group that `train` joined, it leaves, whatever happens.
 
 # %% [markdown]
 # A resumed run takes some values from its checkpoint whatever its config says: the shapes of the networks, and the
@@ -474,8 +480,9 @@ def train(cfg: Config, data_dir, run_dir, *, max_steps: int | None = None, time_
             torch.backends.cudnn.benchmark = True  # training segments have one fixed shape
         with RunLock(run_dir) if info.main else nullcontext():  # one trainer per run folder
             tr = Trainer(cfg, data_dir, run_dir, device=dev, dist_info=info, mel_dir=mel_dir)
+            epoch_steps(tr, tr.train_loader())  # a batch the clips cannot fill: refused before any file
             resumed = _restore(tr, init_from, resume_from)
-            if info.main:
+            if info.main:  # the run really starts: its config is what a rerun without --preset will take
                 save_config(cfg, run_dir / "config.yaml")
             tr.log(_describe(tr))
             if band_note:
@@ -605,6 +612,18 @@ test_fail(lambda: train(preset_config("tiny"), prepared, work / "x", time_budget
 test_fail(lambda: train(preset_config("tiny"), prepared, work / "x", resume_from=work / "no"), contains="no: checkpoint")
 test_fail(lambda: train(preset_config("tiny"), prepared, prepared / "train.txt"),
           contains="train.txt: is a file; the run folder must be a folder")
+
+# %% [markdown]
+# A run refused once its trainer is built, here for a batch larger than the corpus, leaves nothing behind (no
+# `config.yaml` that a rerun without `--preset` would take, no folder holding a lock), so the same run without the
+# mistake starts with the preset's own batch:
+
+# %%
+huge = apply_overrides(preset_config("tiny"), ["train.batch_size=100000"])
+test_fail(lambda: train(huge, prepared, work / "huge", max_steps=1, progress=False),
+          contains="fewer than batch_size 100000")
+test_eq((work / "huge").exists(), False)
+test_eq(resolve_config(None, None, (), work / "huge").train.batch_size, preset_config("recipe").train.batch_size)
 
 # %% [markdown]
 # A short run learns: the validation mel error falls well below its value at step 0. Its files are all where they should be, with the permissions of any new file.

@@ -14,18 +14,19 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import collections, datetime, hashlib, io, json, os, re, shutil, subprocess, sys
-from dataclasses import asdict, dataclass, field, fields
+import collections, datetime, hashlib, io, json, os, re, shutil, subprocess, sys, time, traceback
+from dataclasses import asdict, dataclass, field, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
 from hifigan_ruslan.checkpoints import list_steps, resumable_step
 from hifigan_ruslan.clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
 from hifigan_ruslan.config import UserError
+from hifigan_ruslan.prepare import Corpus, find_corpus, format_summary, prepare_corpus
 
 # %% [markdown]
 # The kernel notebook (built by [Kaggle kernel](12a_kaggle_kernel.ipynb)) is a short story; the decisions it makes live here, in functions that the kernel imports and that this notebook tests on small folders. The module needs nothing but the standard library and the package's training code, because it is one of the modules the kernel carries. The whole notebook runs as Kaggle would run it on [Kaggle runs](12c_kaggle_runs.ipynb).
 #
-# A session on Kaggle costs GPU quota (about 30 hours a week), so the kernel never falls back silently to something the user did not ask for: no GPU, weights that did not arrive, a previous version whose checkpoints are not there, each stop the session within its first minute with one line that says why. And whatever happens, the session leaves `RESULTS.md` and `MANIFEST.json` in its output.
+# A session on Kaggle costs GPU quota (about 30 hours a week), so the kernel never falls back silently to something the user did not ask for: no GPU, a corpus or weights that did not arrive, a previous version whose checkpoints are not there, each stop the session within its first minute with one line that says why. And whatever happens, the session leaves `RESULTS.md`, `SESSION.json` and `MANIFEST.json` in its output, and ends as a version Kaggle completes, so that the output is kept (see [the session, start to end](#the-session-start-to-end)).
 
 # %%
 import tempfile
@@ -34,10 +35,12 @@ import tempfile
 # %% [markdown]
 # ## The settings of a version
 #
-# What a version does is decided when it is pushed, and Kaggle cannot pass anything to a kernel but its notebook: `hifigan-ruslan kaggle push` writes the settings into the notebook's first code cell, as a dictionary that the kernel reads with `SessionSettings.from_dict`. Each field's comment is repeated in that cell.
+# What a version does is decided when it is pushed, and Kaggle cannot pass anything to a kernel but its notebook: `hifigan-ruslan kaggle push` writes the settings into the notebook's first code cell, as a dictionary that the kernel reads with `SessionSettings.from_dict`. Each field's comment is repeated in that cell. The corpus is the dataset `freezerainml/ruslan` unless the settings name another.
 
 # %%
 #| export
+DATASET_SOURCE = "freezerainml/ruslan"  # the corpus dataset the kernel's metadata attaches
+
 def _setting(default, doc: str):
     "A field of `SessionSettings` with its default and the comment the settings cell shows for it."
     return field(default=default, metadata={"doc": doc})
@@ -50,8 +53,10 @@ class SessionSettings:
     "What one version of the Kaggle kernel does; `push` writes them into the notebook."
     kernel: str = _setting("", "OWNER/SLUG of this kernel, recorded in its output for the next version")
     smoke: bool = _setting(False, "a short check of the GPUs and of every stage instead of a long run")
-    gpu_check: bool = _setting(False, "run benchmarks/gpu_check.py on the GPUs first (smoke runs)")
-    session_hours: float = _setting(11.0, "the session's budget; Kaggle stops a GPU session after 12 h")
+    gpu_check: bool = _setting(False, "run the package's GPU check on the GPUs first (smoke runs)")
+    in_editor: str = _setting("smoke", "what Run All in Kaggle's editor runs: smoke, or full (this session)")
+    session_hours: float = _setting(11.0, "the session's budget; the push limits the session to it "
+                                          "plus 15 min (Kaggle's own limit: 12 h)")
     report_minutes: float = _setting(10.0, "kept back from training for the report")
     checkpoint_minutes: float = _setting(30.0, "a checkpoint at least this often, so a kill loses at most "
                                                "this much (0: only the config's step/epoch rule)")
@@ -64,7 +69,9 @@ class SessionSettings:
     previous: str = _setting("", "the kernel whose previous version's output must be mounted (set by push "
                                  "when that version exists)")
     fresh: bool = _setting(False, "start a new run: do not resume the previous version's checkpoints")
-    corpus: str = _setting("", "a corpus folder or metadata file (empty: search the inputs)")
+    corpus_dataset: str = _setting(DATASET_SOURCE, "OWNER/SLUG of the corpus dataset the metadata attaches")
+    corpus: str = _setting("", "a folder or transcript file inside that dataset (empty: all of it)")
+    plain_audio: bool = _setting(False, "the corpus is a folder of audio without transcripts (else refused)")
     mel_dir: str = _setting("", "mels of an acoustic model, for `train --mel-dir`")
     smoke_clips: int = _setting(400, "clips of the corpus a smoke run prepares")
     smoke_steps: int = _setting(200, "steps a smoke run trains before it resumes once")
@@ -77,6 +84,24 @@ class SessionSettings:
 # %%
 #| export
 SMOKE = {"smoke": True, "gpu_check": True, "session_hours": 1.0, "report_minutes": 5.0, "val_size": 16}
+
+# %% [markdown]
+# ### The session's time limit
+#
+# A hang outside the training loop (a stuck subprocess, a data loader that deadlocks, a collective that never returns before NCCL's watchdog fires) would otherwise run until Kaggle's own cap of 12 hours, even in a smoke run. So every push sends a session time limit (`kaggle kernels push -t`): the session's budget plus 15 minutes, which the report needs and a little more. Training stops itself within the budget; the limit only ends a session that hangs.
+
+# %%
+#| export
+KAGGLE_SESSION_LIMIT_S = 12 * 3600  # Kaggle stops a GPU session after 12 hours
+SESSION_MARGIN_S = 15 * 60  # past the budget: the report, and the end of a training that stops late
+
+def session_timeout_s(settings: SessionSettings) -> int:
+    "The session time limit a push sends: the budget plus the margin, never past Kaggle's 12 hours."
+    return int(min(settings.session_hours * 3600 + SESSION_MARGIN_S, KAGGLE_SESSION_LIMIT_S))
+
+# %%
+print(session_timeout_s(SessionSettings()), session_timeout_s(SessionSettings(**SMOKE)))
+test_eq((session_timeout_s(SessionSettings()), session_timeout_s(SessionSettings(**SMOKE))), (40_500, 4_500))
 
 # %% [markdown]
 # `from_dict` checks the dictionary the way the rest of the package checks what a user gives: an unknown key, a value of the wrong type or out of range is a `UserError` that names it.
@@ -110,11 +135,19 @@ def from_dict(cls: SessionSettings, values: dict) -> SessionSettings:
     for name in ("report_minutes", "checkpoint_minutes", "max_steps"):
         if getattr(s, name) < 0:
             raise UserError(f"kernel setting {name}={getattr(s, name)!r}: must be 0 or more")
-    for name in ("kernel", "weights_dataset", "previous"):
+    for name in ("kernel", "weights_dataset", "previous", "corpus_dataset"):
         if getattr(s, name) and not _KERNEL_REF.fullmatch(getattr(s, name)):
             raise UserError(f"kernel setting {name}={getattr(s, name)!r}: expected OWNER/SLUG")
+    if not s.corpus_dataset:
+        raise UserError("kernel setting corpus_dataset='': name the corpus dataset (OWNER/SLUG)")
     if bool(s.init_from) != bool(s.weights_dataset):
         raise UserError("kernel settings init_from and weights_dataset: give both or neither")
+    if s.in_editor not in ("smoke", "full"):
+        raise UserError(f"kernel setting in_editor={s.in_editor!r}: expected smoke or full")
+    if s.session_hours * 3600 + SESSION_MARGIN_S > KAGGLE_SESSION_LIMIT_S:
+        limit = (KAGGLE_SESSION_LIMIT_S - SESSION_MARGIN_S) / 3600
+        raise UserError(f"kernel setting session_hours={s.session_hours:g}: at most {limit:g} (Kaggle stops "
+                        "a session after 12 h, and the limit keeps 15 min for the report)")
     return s
 
 
@@ -137,14 +170,17 @@ for values, message in [({"hours": 2}, "kernel settings: unknown hours; known: k
                         ({"session_hours": 0}, "kernel setting session_hours=0.0: must be positive"),
                         ({"report_minutes": -1}, "kernel setting report_minutes=-1.0: must be 0 or more"),
                         ({"previous": "alice"}, "kernel setting previous='alice': expected OWNER/SLUG"),
-                        ({"init_from": "universal"}, "init_from and weights_dataset: give both or neither")]:
+                        ({"init_from": "universal"}, "init_from and weights_dataset: give both or neither"),
+                        ({"in_editor": "train"}, "kernel setting in_editor='train': expected smoke or full"),
+                        ({"session_hours": 12}, "kernel setting session_hours=12: at most 11.75"),
+                        ({"corpus_dataset": "ruslan"}, "corpus_dataset='ruslan': expected OWNER/SLUG")]:
     test_fail(lambda: SessionSettings.from_dict(values), exc=UserError, contains=message)
 
 
 # %% [markdown]
 # ## Stopping early, with one line
 #
-# When the kernel cannot do what it was pushed to do, it raises `KernelStop`: the notebook stops there (Kaggle runs no cell after a failing one, and marks the version as failed), the report is written (see [the report](#the-report-whatever-happens)), and IPython shows the one line instead of a traceback, because the exception renders itself. The kernel knows it runs on Kaggle by the variable `KAGGLE_KERNEL_RUN_TYPE`, which Kaggle sets in every session.
+# When the kernel cannot do what it was pushed to do, it raises `KernelStop`. The session catches it (see [the session, start to end](#the-session-start-to-end)): nothing after it runs, the report says why in one line, and the version still ends as complete on Kaggle, because Kaggle may not keep the output of a version that fails. Raised in a cell of its own, the exception renders itself as that one line instead of a traceback. The kernel knows it runs on Kaggle by the variable `KAGGLE_KERNEL_RUN_TYPE`, which Kaggle sets in every session: `Batch` in a pushed version, `Interactive` in the editor.
 
 # %%
 #| export
@@ -174,7 +210,7 @@ def check_gpus(names: list[str], kaggle: bool) -> str:
     "The line about the session's GPUs `names`; a `KernelStop` on Kaggle without any."
     if not names and kaggle:
         raise KernelStop("no GPU in this Kaggle session: the kernel asks for two T4s, which need a "
-                         "phone-verified account (kaggle.com/settings) and kaggle>=2.2.0 to push; "
+                         "phone-verified account (kaggle.com/settings) and kaggle>=2.2.2 to push; "
                          "nothing was trained")
     if not names:
         return "no GPU: training runs as one process on the CPU (outside Kaggle, to test the notebook)"
@@ -190,6 +226,26 @@ print(check_gpus(["Tesla T4"], kaggle=True))
 assert check_gpus(["Tesla T4"], kaggle=True).startswith("warning: 1 GPU (Tesla T4) instead of 2")
 assert check_gpus([], kaggle=False).startswith("no GPU: training runs as one process on the CPU")
 test_fail(lambda: check_gpus([], kaggle=True), exc=KernelStop, contains="no GPU in this Kaggle session")
+
+# %% [markdown]
+# The GPUs are counted before the corpus is prepared, and `prepare` forks its worker processes: CUDA initialised in the parent before a fork is unusable in the children, and `torch.cuda.get_device_name` initialises it. So the kernel asks `nvidia-smi` for the names instead, and falls back to PyTorch's count, which reads NVML and leaves CUDA alone.
+
+# %%
+#| export
+def gpu_names() -> list[str]:
+    "This machine's NVIDIA GPUs by name, found without initialising CUDA in this process."
+    try:
+        found = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                               capture_output=True, text=True, timeout=60)
+        if found.returncode == 0:
+            return [line.strip() for line in found.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    import torch
+    return [f"GPU {i}" for i in range(torch.cuda.device_count())]  # NVML: no CUDA context
+
+# %%
+print(gpu_names())  # none on the machine that builds these docs
 
 # %% [markdown]
 # ## The previous version's output
@@ -490,39 +546,120 @@ with tempfile.TemporaryDirectory() as d:
 
 
 # %% [markdown]
-# ## A slice of the corpus
+# ## The corpus
 #
-# A smoke run prepares only the first `smoke_clips` clips of the corpus: `corpus_slice` writes their metadata lines into a folder of its own and links their WAVs next to them, so that `prepare_corpus` sees a small corpus of the same shape and nothing is copied.
+# The corpus is the dataset the metadata attaches, `corpus_dataset`, and nothing else under `/kaggle/input`. A search of all the inputs would find other things when the dataset is missing: the previous version's output holds WAVs (its validation samples), which `prepare` would take for a plain folder of audio and train on. So `locate_corpus` looks only where Kaggle mounts that dataset (`/kaggle/input/datasets/OWNER/SLUG/` today, `/kaggle/input/SLUG/` before), and stops the session in its first minute when it is not there, naming it and what is mounted instead. Inside the dataset, `prepare`'s `find_corpus` finds the layout (RUSLAN, LJSpeech, Festival); a folder of audio without transcripts is taken only when the settings say `plain_audio`, and a notebook's output (a folder with `SESSION.json`) never. An absolute `corpus` names a folder anywhere, for running the notebook outside Kaggle.
 
 # %%
 #| export
-def corpus_slice(metadata, wav_dir, out, clips: int) -> Path:
-    "A corpus in `out`: the first `clips` clips of `metadata`, WAVs linked from `wav_dir`; its metadata file."
-    entries = read_metadata(metadata)[0][:clips]
+def mounted_dataset(input_root, dataset: str) -> Path | None:
+    "Where Kaggle mounted `dataset` (OWNER/SLUG) under `input_root`, today's layout or the older one; or None."
+    owner, slug = dataset.split("/", 1)
+    for folder in (Path(input_root) / "datasets" / owner / slug, Path(input_root) / slug):
+        if folder.is_dir():
+            return folder
+    return None
+
+def _mounted(input_root: Path) -> str:
+    "What is mounted under `input_root`, two or three levels deep, for a message."
+    tops = sorted(p for p in input_root.glob("*") if p.is_dir()) if input_root.is_dir() else []
+    found = [q for top in tops for q in (sorted(top.glob("*/*")) if top.name in ("datasets", "notebooks")
+                                           else [top])]
+    return ", ".join(str(q.relative_to(input_root)) for q in found[:6]) or "nothing"
+
+def locate_corpus(settings: SessionSettings, input_root) -> Corpus:
+    "The corpus this session prepares: in the attached corpus dataset, never an output; else a `KernelStop`."
+    input_root = Path(input_root)
+    if Path(settings.corpus).is_absolute():
+        base = Path(settings.corpus)
+    elif (mount := mounted_dataset(input_root, settings.corpus_dataset)) is not None:
+        base = mount / settings.corpus
+    else:
+        raise KernelStop(f"the corpus dataset {settings.corpus_dataset} is not mounted under {input_root} "
+                         f"(mounted: {_mounted(input_root)}): check its name and that your account can open "
+                         "it, then push again; nothing was trained")
+    if any((folder / SESSION_FILE).is_file() for folder in (base, *base.parents)):
+        raise KernelStop(f"{base}: a notebook's output (it holds {SESSION_FILE}), not a corpus; "
+                         "nothing was trained")
+    try:
+        corpus = find_corpus(base)
+    except UserError as e:
+        raise KernelStop(f"the corpus of {settings.corpus_dataset}: {e}; nothing was trained") from None
+    if corpus.transcripts is None and not settings.plain_audio:
+        raise KernelStop(f"{base}: audio without transcripts (no RUSLAN or LJSpeech metadata, no Festival "
+                         "txt.done.data); set plain_audio to true to train on it as it is; nothing was trained")
+    return corpus
+
+
+# %%
+show_doc(locate_corpus)
+
+# %%
+from hifigan_ruslan.testing import tiny_corpus
+
+# %% [markdown]
+# The corpus where Kaggle mounts it, in either layout; then the stops: only the previous version's output mounted, a plain folder of audio without `plain_audio`, and an absolute `corpus` inside an output:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    d, ruslan = Path(d), SessionSettings()
+    shutil.copytree(tiny_corpus(), d / "input/datasets/freezerainml/ruslan")
+    found = locate_corpus(ruslan, d / "input")
+    print(found)
+    test_eq(found.transcripts.parent, d / "input/datasets/freezerainml/ruslan")
+    (d / "input/datasets/freezerainml/ruslan").rename(d / "input/ruslan")  # the older layout
+    test_eq(locate_corpus(ruslan, d / "input").audio_dir.parent, d / "input/ruslan")
+    shutil.rmtree(d / "input")
+    output = d / "input/notebooks/alice/hifigan-ruslan-train"  # only the previous output: WAVs, no corpus
+    (output / "run/samples").mkdir(parents=True)
+    (output / SESSION_FILE).write_text("{}")
+    shutil.copyfile(next((tiny_corpus() / "RUSLAN").glob("*.wav")), output / "run/samples/a_real.wav")
+    test_fail(lambda: locate_corpus(ruslan, d / "input"), exc=KernelStop,
+              contains=f"the corpus dataset freezerainml/ruslan is not mounted under {d / 'input'} (mounted: "
+                       "notebooks/alice/hifigan-ruslan-train): check its name")
+    test_fail(lambda: locate_corpus(SessionSettings(corpus=str(output / "run")), d / "input"),
+              exc=KernelStop, contains="run: a notebook's output (it holds SESSION.json), not a corpus")
+    plain = d / "input/datasets/alice/voice"
+    shutil.copytree(tiny_corpus() / "RUSLAN", plain)
+    voice = SessionSettings(corpus_dataset="alice/voice")
+    test_fail(lambda: locate_corpus(voice, d / "input"), exc=KernelStop,
+              contains="voice: audio without transcripts")
+    test_eq(locate_corpus(replace(voice, plain_audio=True), d / "input"), (None, plain))
+
+# %% [markdown]
+# ## A slice of the corpus
+#
+# A smoke run prepares only the first `smoke_clips` clips of the corpus: `corpus_slice` writes their transcript lines into a folder of its own and links their audio files next to them, so that `prepare_corpus` sees a small corpus of the same shape and nothing is copied. A plain audio folder gives its first clips by name. It returns what `prepare_corpus` takes: the metadata file, or the folder of a plain slice.
+
+# %%
+#| export
+def corpus_slice(corpus: Corpus, out, clips: int) -> Path:
+    "A corpus in `out` of the first `clips` clips of `corpus`, audio linked; its metadata file or folder."
     out = Path(out)
     (out / "wavs").mkdir(parents=True, exist_ok=True)
-    keys = {clip_key(e.id) for e in entries}
-    for wav in sorted(Path(wav_dir).iterdir()):
-        link = out / "wavs" / wav.name
-        if is_audio_name(wav.name) and clip_key(wav.stem) in keys and not link.exists():
-            link.symlink_to(wav.resolve())
-    sliced = out / METADATA_NAME
-    sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
+    audio = sorted(p for p in Path(corpus.audio_dir).iterdir() if is_audio_name(p.name))
+    if corpus.transcripts is None:
+        chosen, sliced = audio[:clips], out / "wavs"
+    else:
+        entries = read_metadata(corpus.transcripts)[0][:clips]
+        keys = {clip_key(e.id) for e in entries}
+        chosen, sliced = [p for p in audio if clip_key(p.stem) in keys], out / METADATA_NAME
+        sliced.write_text("".join(f"{e.id}|{e.text}\n" for e in entries), encoding="utf-8")
+    for path in chosen:
+        if not (out / "wavs" / path.name).exists():
+            (out / "wavs" / path.name).symlink_to(path.resolve())
     return sliced
 
 
 # %%
-from hifigan_ruslan.prepare import find_corpus
-from hifigan_ruslan.testing import tiny_corpus
-
-# %%
 with tempfile.TemporaryDirectory() as d:
-    metadata, wav_dir = find_corpus(tiny_corpus())
-    sliced = corpus_slice(metadata, wav_dir, Path(d) / "slice", clips=5)
+    sliced = corpus_slice(find_corpus(tiny_corpus()), Path(d) / "slice", clips=5)
     print(sliced.read_text().splitlines()[0])
     test_eq(len(sliced.read_text().splitlines()), 5)
     test_eq(len(list((Path(d) / "slice/wavs").iterdir())), 5)
     test_eq(find_corpus(Path(d) / "slice"), (sliced, Path(d) / "slice/wavs"))
+    plain = corpus_slice(Corpus(None, tiny_corpus() / "RUSLAN"), Path(d) / "plain", clips=3)
+    test_eq((plain, len(list(plain.iterdir()))), (Path(d) / "plain/wavs", 3))
 
 
 # %% [markdown]
@@ -547,7 +684,8 @@ def training_command(prepared, run_dir, preset: str | None, gpus: int, time_budg
     cmd += ["--time-budget", str(int(time_budget_s))]
     for flag, value in (("--max-steps", max_steps), ("--init-from", init_from), ("--mel-dir", mel_dir)):
         cmd += [flag, str(value)] if value else []
-    sets = ["train.precision=fp16"] if gpus else []
+    sets = ["train.tensorboard=false"]  # Kaggle's image has TensorFlow, which TensorBoard's writer imports
+    sets += ["train.precision=fp16"] if gpus else []
     sets += [f"train.checkpoint_every_minutes={checkpoint_minutes:g}"] if checkpoint_minutes else []
     for override in sets + list(overrides):
         cmd += ["--set", override]
@@ -562,17 +700,16 @@ cmd = training_command("/kaggle/temp/prepared", "/kaggle/working/run", "recipe",
                        time_budget_s=38_000.4, checkpoint_minutes=30)
 print(" ".join(cmd[1:]))
 test_eq(cmd[1:7], ["-u", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m"])
-test_eq(cmd[-6:], ["--time-budget", "38000", "--set", "train.precision=fp16",
-                   "--set", "train.checkpoint_every_minutes=30"])
+test_eq(cmd[-8:], ["--time-budget", "38000", "--set", "train.tensorboard=false", "--set",
+                   "train.precision=fp16", "--set", "train.checkpoint_every_minutes=30"])
 cpu = training_command("p", "r", "tiny", gpus=0, time_budget_s=600, max_steps=5)
 assert "--nproc_per_node=1" in cpu, cpu
-test_eq(cpu[-2:], ["--max-steps", "5"])
-assert "--set" not in cpu, cpu
+test_eq(cpu[-4:], ["--max-steps", "5", "--set", "train.tensorboard=false"])
 test_fail(lambda: training_command("p", "r", "recipe", gpus=2, time_budget_s=30), exc=KernelStop,
           contains="time budget 30 s: too little left to train")
 transfer = training_command("p", "r", "recipe", gpus=2, time_budget_s=600, init_from="/in/g.pth",
                             mel_dir="/in/mels")
-test_eq(transfer[-8:-2], ["--time-budget", "600", "--init-from", "/in/g.pth", "--mel-dir", "/in/mels"])
+test_eq(transfer[-10:-4], ["--time-budget", "600", "--init-from", "/in/g.pth", "--mel-dir", "/in/mels"])
 assert "--preset" not in training_command("p", "r", None, gpus=2, time_budget_s=600)  # resume: saved config
 
 
@@ -676,19 +813,19 @@ test_eq(error_line(["Stopped at step 40 (signal SIGTERM)."], 143), "exit status 
 # %% [markdown]
 # ## The GPU check of a smoke run
 #
-# A smoke run first measures the GPUs with the project's `benchmarks/gpu_check.py` (the build carries the script into the notebook with the package): the recipe's training step in fp32, in fp16 with the gradient scalers and in bf16 where the GPU computes it natively, with the steps per second, the peak memory, the first losses and the steps the scalers skipped, then the vocoder's real-time factor. Its segments come from the prepared slice of RUSLAN. What it prints goes to `smoke/gpu_check.txt`, and from there into `RESULTS.md`.
+# A smoke run first measures the GPUs with the package's own GPU check (`python -m hifigan_ruslan.gpu_check`, see [GPU check](11a_gpu_check.ipynb)), which the kernel carries like every other module it needs: the recipe's training step in fp32, in fp16 with the gradient scalers and in bf16 where the GPU computes it natively, with the steps per second, the peak memory, the first losses and the steps the scalers skipped, then the vocoder's real-time factor. Its segments come from the prepared slice of RUSLAN. What it prints goes to `smoke/gpu_check.txt`, and from there into `RESULTS.md`.
 
 # %%
 #| export
 GPU_CHECK_FILE = "gpu_check.txt"
 
-def gpu_check_command(script, wavs) -> list[str]:
-    "The command that runs the GPU check `script` on the clips in `wavs`."
-    return [sys.executable, "-u", str(script), "--wavs", str(wavs)]
+def gpu_check_command(wavs) -> list[str]:
+    "The command that runs the package's GPU check on the clips in `wavs`."
+    return [sys.executable, "-u", "-m", "hifigan_ruslan.gpu_check", "--wavs", str(wavs)]
 
-def run_gpu_check(script, wavs, out_dir) -> Path:
-    "Run the GPU check, printing its output and saving it in `out_dir`; a `KernelStop` if it fails."
-    status, lines = run_logged(gpu_check_command(script, wavs))
+def run_gpu_check(wavs, out_dir, command: list[str] | None = None) -> Path:
+    "Run the GPU check (or `command`), printing its output and saving it in `out_dir`; a `KernelStop` if it fails."
+    status, lines = run_logged(command or gpu_check_command(wavs))
     path = Path(out_dir) / GPU_CHECK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -699,9 +836,11 @@ def run_gpu_check(script, wavs, out_dir) -> Path:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
-    script = Path(d) / "check.py"  # a stand-in for gpu_check.py that fails halfway
+    script = Path(d) / "check.py"  # a stand-in for the GPU check that fails halfway
     script.write_text("print('  fp32 1.00 steps/s'); raise ValueError('bf16 is not supported here')")
-    test_fail(lambda: run_gpu_check(script, d, Path(d) / "smoke"), exc=KernelStop,
+    test_eq(gpu_check_command("/tmp/prepared/wavs")[1:], ["-u", "-m", "hifigan_ruslan.gpu_check", "--wavs",
+                                                          "/tmp/prepared/wavs"])
+    test_fail(lambda: run_gpu_check(d, Path(d) / "smoke", [sys.executable, str(script)]), exc=KernelStop,
               contains="the GPU check failed: ValueError: bf16 is not supported here")
     assert "fp32 1.00 steps/s" in (Path(d) / "smoke" / GPU_CHECK_FILE).read_text()
 
@@ -831,12 +970,18 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## The output manifest
 #
-# `kaggle kernels output` downloads only the first 500 files of a version's output, without a word about the rest, and a download can be cut short. So the kernel's last step lists its output in `MANIFEST.json`: every file's path relative to `/kaggle/working`, its size and its SHA-256, except the run's lock file `run/.lock` (a marker of the training process, empty and of no use in a download). After a download, `check_manifest` compares the folder with that list; files the manifest does not name (Kaggle adds its log) are not its concern.
+# A download can be cut short, and clients before kaggle 2.2.2 fetched only the first 500 files of an output without a word about the rest (2.2.2, which the project requires, pages through all of them). So the session's last step lists its output in `MANIFEST.json`: every file the project wrote, with its path relative to `/kaggle/working`, its size and its SHA-256. Two kinds of file are left out. The run's lock file `run/.lock` is a marker of the training process, empty and of no use in a download. Kaggle's own files are written after the manifest and change after it: Kaggle runs a version through papermill with `/kaggle/working/__notebook__.ipynb` as its input and output, rewritten after every cell, and then renders it (`__results__.html`, `__output__.json`, `custom.css`, `__results___files/`). After a download, `check_manifest` compares the folder with that list; files the manifest does not name (those, and the log Kaggle adds) are not its concern.
 
 # %%
 #| export
 MANIFEST_FILE = "MANIFEST.json"
 LOCK_FILE = ".lock"  # the run folder's lock (`RunLock` of the run-folder module)
+KAGGLE_FILES = ("__notebook__.ipynb", "__results__.html", "__output__.json", "custom.css", "__results___files")
+
+def in_manifest(relative: str) -> bool:
+    "Whether the output file at `relative` (a POSIX path) is one the manifest lists: not Kaggle's, not a lock."
+    parts = relative.split("/")
+    return parts[0] not in (*KAGGLE_FILES, MANIFEST_FILE) and parts[-1] != LOCK_FILE
 
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -848,8 +993,7 @@ def _sha256(path: Path) -> str:
 def write_manifest(folder) -> Path:
     "Write `folder/MANIFEST.json`: the relative path, size and SHA-256 of every other file under `folder`."
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and p != folder / MANIFEST_FILE and p.name != LOCK_FILE)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and in_manifest(p.relative_to(folder).as_posix()))
     entries = [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)}
                for p in files]
     path = folder / MANIFEST_FILE
@@ -883,8 +1027,8 @@ def read_manifest(folder) -> list[dict]:
     "The file entries of `folder/MANIFEST.json`."
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
-        raise UserError(f"{path}: no manifest in the download (a version older than the manifest, "
-                        "or an output of more than 500 files); its completeness cannot be checked")
+        raise UserError(f"{path}: no manifest in the download (a version older than the manifest, or one "
+                        "that ended before its report); its completeness cannot be checked")
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))["files"]
         return [{"path": str(e["path"]), "size": int(e["size"]), "sha256": str(e["sha256"])} for e in entries]
@@ -895,7 +1039,7 @@ def read_manifest(folder) -> list[dict]:
 def check_manifest(folder) -> ManifestCheck:
     "Compare the files under `folder` with its manifest: which are missing, which differ in size or SHA-256."
     folder = Path(folder)
-    entries = read_manifest(folder)
+    entries = [e for e in read_manifest(folder) if in_manifest(e["path"])]  # older manifests listed Kaggle's
     missing, differ = [], []
     for entry in entries:
         path = folder / entry["path"]
@@ -926,6 +1070,9 @@ with tempfile.TemporaryDirectory() as d:
     (working / "run/metrics.csv").write_text("step,loss\n0,1.0\n")
     (working / "run/checkpoints/g_00000010").write_bytes(bytes(range(256)))
     (working / "run" / LOCK_FILE).touch()  # left by the training process: not listed
+    for name in ("__notebook__.ipynb", "__results__.html", "__results___files/plot.png"):  # Kaggle's own
+        (working / name).parent.mkdir(exist_ok=True)
+        (working / name).write_text("written by Kaggle")
     manifest = json.loads(write_manifest(working).read_text())
     print(json.dumps(manifest["files"][0]))
     test_eq([e["path"] for e in manifest["files"]],
@@ -935,6 +1082,7 @@ with tempfile.TemporaryDirectory() as d:
     (download / "run/metrics.csv").unlink()
     (download / "run/checkpoints/g_00000010").write_bytes(bytes(256))
     (download / "hifigan-ruslan-train.log").write_text("[]")  # added by Kaggle, not in the manifest
+    (download / "__notebook__.ipynb").write_text("rewritten by papermill after the manifest")
     found = check_manifest(download)
     print("\n".join([*found.missing, *found.differ, found.summary]))
     test_eq(found.missing, ("missing: run/metrics.csv (16 bytes)",))
@@ -950,7 +1098,7 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## The report, whatever happens
 #
-# A session that fails must still say why in its output, or `hifigan-ruslan kaggle output` has nothing to show but a download it cannot check. `SessionReport` writes the three files of the report: `RESULTS.md` (the outcome and the run), `SESSION.json` (the record the next version looks for) and, last, `MANIFEST.json`. The kernel writes it when it ends, and `watch` makes IPython write it after any cell that fails, with the error's last line as the outcome: a `KernelStop`, a failed training, a bug, an interrupt.
+# A session that stops must still say why in its output, or `hifigan-ruslan kaggle output` has nothing to show but a download it cannot check. `SessionReport` writes the three files of the report: `RESULTS.md` (the outcome and the run), `SESSION.json` (the record the next version, and the next push, look for) and, last, `MANIFEST.json`.
 
 # %%
 #| export
@@ -966,7 +1114,7 @@ class SessionReport:
         return self.working / (SMOKE_DIR if self.settings.smoke else RUN_DIR)
 
     def write(self, outcome: str) -> Path:
-        "Write the report with `outcome` (`complete: ...` or `stopped: ...`); the manifest's path."
+        "Write the report with `outcome` (`complete: ...`, `stopped: ...`, `failed: ...`); the manifest's path."
         self.outcome = outcome
         gpu_check = self.run_dir / GPU_CHECK_FILE
         write_results(self.run_dir, self.working / "RESULTS.md", outcome=outcome, gpu_check=gpu_check)
@@ -975,70 +1123,138 @@ class SessionReport:
         return write_manifest(self.working)
 
 
+# %%
+show_doc(SessionReport.write)
+
 # %% [markdown]
-# `watch` registers the report with IPython's `post_run_cell` event. A cell that fails after the report was written (by an earlier failure) does not overwrite it:
+# ## Run All in the editor
+#
+# Kaggle runs the same notebook in two ways: as a version pushed with `kaggle kernels push` (`KAGGLE_KERNEL_RUN_TYPE=Batch`), whose `/kaggle/working` becomes the version's output, and from its editor (`Interactive`), whose `/kaggle/working` is nobody's output: neither `hifigan-ruslan kaggle output` nor the next version ever sees what it trained. A Run All there with the settings of a full session would spend eleven hours of quota on a run that is then lost. So in the editor the kernel runs the smoke settings, unless `in_editor` asks for the full session, and its first line says which:
+
+# %%
+#| export
+def session_settings(values: dict, run_type: str | None) -> tuple[SessionSettings, str]:
+    "The settings a session runs with, and the line that says what it does (in the editor: the smoke run)."
+    settings = SessionSettings.from_dict(values)
+    if run_type == "Interactive" and not settings.smoke and settings.in_editor == "smoke":
+        return replace(settings, **SMOKE), (
+            f"Interactive session (Run All in Kaggle's editor): the smoke settings, not the "
+            f"{settings.session_hours:g}-hour session, since nothing trained here becomes a version's output; "
+            'set in_editor to "full" to train here anyway, or push a version: hifigan-ruslan kaggle push')
+    what = "smoke run" if settings.smoke else f"full session of {settings.session_hours:g} h"
+    where = {"Batch": "a pushed version", "Interactive": "in Kaggle's editor"}.get(run_type, "outside Kaggle")
+    return settings, f"{what} of {settings.kernel or 'this kernel'}, {where}"
+
+
+# %%
+editor, line = session_settings({"kernel": "alice/hifigan-ruslan-train"}, "Interactive")
+print(line)
+test_eq((editor.smoke, editor.session_hours), (True, SMOKE["session_hours"]))
+full, line = session_settings({"kernel": "alice/hifigan-ruslan-train", "in_editor": "full"}, "Interactive")
+test_eq((full.smoke, line), (False, "full session of 11 h of alice/hifigan-ruslan-train, in Kaggle's editor"))
+test_eq(session_settings({}, "Batch")[0], SessionSettings())
+test_eq(session_settings({}, "Batch")[1], "full session of 11 h of this kernel, a pushed version")
+
+# %% [markdown]
+# ## The session, start to end
+#
+# `run_session` is the kernel: the notebook calls it in one cell, after writing the package. Its stages go from the cheap checks to the costly work, so that a session that cannot do its job stops in its first minute: where training starts (the run to resume, the weights to fine-tune), the corpus, the GPUs, then preparing the corpus, the GPU check of a smoke run, and training, one `train` command per stage, within the session's budget less the minutes kept for the report.
+#
+# Every way a session can end goes through the report. A stop (`KernelStop`, or a user error from the settings or `prepare`) prints its one line, a bug its traceback, and both are recorded as the outcome in `RESULTS.md` and `SESSION.json`; then the function returns normally. The version therefore ends as complete on Kaggle: Kaggle does not document whether it keeps the output of a version that fails, and the reason must reach the user either way. The push after it reads that outcome (see [Kaggle client](12b_kaggle_client.ipynb)) and refuses to resume from a session that stopped unless told to (`--after-error`, `--fresh`). An interrupt, the stop button in the editor, is passed on after the report is written.
 
 # %%
 #| export
 def _last_line(error: BaseException) -> str:
-    "A failure as one line: a `KernelStop`'s reason, else the type and the last line of the message."
+    "A failure as one line: a stop's reason, else the type and the last line of the message."
     text = str(error).strip()
-    if isinstance(error, KernelStop):
+    if isinstance(error, (KernelStop, UserError)):
         return text
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
-@patch
-def watch(self: SessionReport, shell=None):
-    "Write the report after any cell of `shell` (default: this IPython) that fails."
-    def after_cell(result):
-        error = result.error_in_exec or result.error_before_exec
-        if error is not None and self.outcome is None:
-            self.write(f"stopped: {_last_line(error)}")
-            print(f"the report is in {self.working} (RESULTS.md, MANIFEST.json)", flush=True)
-    if shell is None:
-        from IPython import get_ipython
-        shell = get_ipython()
-    shell.events.register("post_run_cell", after_cell)
+def train_stages(settings: SessionSettings, start: Start, working, prepared, gpus: int, deadline: float) -> str:
+    "Run this version's `train` commands until `deadline` (a `time.time()`); the last one's summary."
+    summary = ""
+    for stage in training_stages(settings, working, start):
+        cmd = training_command(prepared, stage.run_dir, stage.preset, gpus=gpus,
+                               time_budget_s=deadline - time.time(), max_steps=stage.max_steps,
+                               overrides=stage.overrides, init_from=stage.init_from,
+                               mel_dir=settings.mel_dir or None, checkpoint_minutes=settings.checkpoint_minutes)
+        print(" ".join(cmd), flush=True)
+        status, lines = run_logged(cmd)
+        if status != 0:
+            raise KernelStop(f"training failed: {error_line(lines, status)}")
+        if stage.resumes and not any(line.startswith("Resuming from") for line in lines):
+            raise KernelStop(f"the smoke run did not resume from its checkpoint in {stage.run_dir}")
+        summary = next((line for line in reversed(lines) if line.startswith("Stopped at step")), "")
+        summary = summary.split(". ")[0]
+        print(f"stage done: {summary}", flush=True)
+    return summary
 
 
 # %%
-show_doc(SessionReport.write)
+#| export
+def run_session(values: dict, input_root, working, temp, started: float | None = None,
+                environ=None) -> SessionReport:
+    "One session of the kernel from its settings `values`: check, prepare, train, and always the report."
+    environ = os.environ if environ is None else environ
+    started = time.time() if started is None else started
+    input_root, working, temp = Path(input_root), Path(working), Path(temp)
+    settings = SessionSettings()
+    try:
+        settings, line = session_settings(values, environ.get("KAGGLE_KERNEL_RUN_TYPE"))
+        print(line, flush=True)
+        report = SessionReport(settings, working)
+        start = plan_start(settings, input_root, working)  # 1. the run to resume, or the weights
+        print(start, flush=True)
+        corpus = locate_corpus(settings, input_root)  # 2. the corpus dataset
+        print(f"corpus: {corpus.transcripts or corpus.audio_dir}", flush=True)
+        gpus = gpu_names()  # 3. the GPUs, CUDA left alone: `prepare` forks
+        print(check_gpus(gpus, on_kaggle(environ)), flush=True)
+        source = corpus.transcripts or corpus.audio_dir  # 4. the corpus prepared (a smoke run: a slice)
+        if settings.smoke:
+            source = corpus_slice(corpus, temp / "slice", settings.smoke_clips)
+        print(format_summary(prepare_corpus(source, temp / "prepared", val_size=settings.val_size)))
+        print(f"{(time.time() - started) / 60:.1f} min since the start", flush=True)
+        if settings.gpu_check:  # 5. a smoke run measures the GPUs
+            run_gpu_check(temp / "prepared/wavs", report.run_dir)
+        deadline = started + settings.session_hours * 3600 - settings.report_minutes * 60
+        summary = train_stages(settings, start, working, temp / "prepared", len(gpus), deadline)  # 6. train
+        outcome = f"complete: {summary}" if summary else "complete"
+    except (KernelStop, UserError) as e:
+        outcome = f"stopped: {_last_line(e)}"
+        print(f"Stopped: {_last_line(e)}", flush=True)
+    except KeyboardInterrupt:
+        SessionReport(settings, working).write("stopped: interrupted")
+        raise
+    except Exception as e:  # a bug: its traceback in the log, its last line in the report
+        traceback.print_exc()
+        outcome = f"failed: {_last_line(e)}"
+    report = SessionReport(settings, working)
+    manifest = report.write(outcome)
+    print(f"the report is in {working} (RESULTS.md, {SESSION_FILE}, {manifest.name}); outcome: {outcome}")
+    return report
+
 
 # %%
-show_doc(SessionReport.watch)
+show_doc(run_session)
 
 # %% [markdown]
-# A session that stops at its GPU check, replayed through IPython's events: the failing cell leaves the report, and a second failure does not replace the first reason. The lock file of a training process is not in the manifest:
+# Sessions that stop before anything costly, run here with Kaggle's folders in a temporary one: a settings dictionary with a mistake, and a Kaggle session without a GPU. Each ends normally, with its one line printed and recorded; neither prepared the corpus. The whole kernel, executed as Kaggle executes it, is on [Kaggle runs](12c_kaggle_runs.ipynb).
 
 # %%
-from types import SimpleNamespace
-from IPython.core.events import EventManager, available_events
-from IPython.core.interactiveshell import ExecutionResult
-
-
-# %%
-def failed_cell(error: BaseException) -> ExecutionResult:
-    "The result IPython reports for a cell that raised `error`."
-    result = ExecutionResult(None)
-    result.error_in_exec = error
-    return result
-
 with tempfile.TemporaryDirectory() as d:
-    working = Path(d) / "working"
-    (working / "run").mkdir(parents=True)
-    (working / "run" / LOCK_FILE).touch()
-    shell = SimpleNamespace()
-    shell.events = EventManager(shell, available_events)
-    report = SessionReport(SessionSettings(kernel="alice/hifigan-ruslan-train"), working)
-    report.watch(shell)
-    shell.events.trigger("post_run_cell", ExecutionResult(None))  # a cell that ran fine: nothing written
-    test_eq(sorted(p.name for p in working.iterdir()), ["run"])
-    shell.events.trigger("post_run_cell", failed_cell(KernelStop("no GPU in this Kaggle session")))
-    shell.events.trigger("post_run_cell", failed_cell(ValueError("later\nand unrelated")))
-    print((working / "RESULTS.md").read_text())
-    test_eq(sorted(p.name for p in working.iterdir()), ["MANIFEST.json", "RESULTS.md", SESSION_FILE, "run"])
-    record = json.loads((working / SESSION_FILE).read_text())
-    test_eq((record["outcome"], record["step"]), ("stopped: no GPU in this Kaggle session", None))
-    test_eq(check_manifest(working), ManifestCheck(2))  # RESULTS.md and SESSION.json; not run/.lock
+    d = Path(d)
+    shutil.copytree(tiny_corpus(), d / "input/datasets/freezerainml/ruslan")
+    (d / "working" / RUN_DIR).mkdir(parents=True)
+    (d / "working" / RUN_DIR / LOCK_FILE).touch()
+    report = run_session({"smoke": "yes"}, d / "input", d / "working", d / "temp")
+    test_eq(report.outcome, "stopped: kernel setting smoke='yes': expected bool")
+    no_gpu = run_session({"kernel": "alice/hifigan-ruslan-train"}, d / "input", d / "working", d / "temp",
+                         environ={"KAGGLE_KERNEL_RUN_TYPE": "Batch"})
+    record = json.loads((d / "working" / SESSION_FILE).read_text())
+    test_eq((record["outcome"], record["step"]), (no_gpu.outcome, None))
+    assert no_gpu.outcome.startswith("stopped: no GPU in this Kaggle session"), no_gpu.outcome
+    test_eq(check_manifest(d / "working"), ManifestCheck(2))  # RESULTS.md and SESSION.json; not run/.lock
+    assert not (d / "temp/prepared").exists()
 test_eq(_last_line(ValueError("first\nsecond")), "ValueError: second")
 test_eq(_last_line(KeyboardInterrupt()), "KeyboardInterrupt")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 from hifigan_ruslan.config import UserError
-from hifigan_ruslan.kaggle_session import SessionSettings
+from hifigan_ruslan.kaggle_session import DATASET_SOURCE, SessionSettings
 
 # %% [markdown]
 # Kaggle gives a free session of up to 12 hours on two NVIDIA T4s, which is enough to train a useful HiFi-GAN on RUSLAN in a few sessions. Three constraints shape the kernel this module builds:
@@ -39,7 +39,6 @@ from hifigan_ruslan.kaggle_session import SessionSettings
 #| export
 PLACEHOLDER_OWNER = "your-kaggle-username"
 DEFAULT_SLUG = "hifigan-ruslan-train"
-DATASET_SOURCE = "freezerainml/ruslan"
 KERNEL_TEMPLATE = "assets/kaggle_kernel.py.txt"  # inside the package
 KERNEL_NOTEBOOK = "kaggle/train.ipynb"
 METADATA_FILE = "kernel-metadata.json"
@@ -184,18 +183,18 @@ with tempfile.TemporaryDirectory() as d:
 
 
 # %% [markdown]
-# The metadata follows the `kaggle` CLI's format. Two keys deserve a comment: `enable_internet` must be given as `false` explicitly, because the CLI's default is `true`; and `kernel_sources` names the kernel itself, which attaches the previous version's output to the next one (on the very first push the kernel does not exist yet, so that push leaves it out: `resume=False`). `datasets` adds inputs to RUSLAN, such as the pretrained generator that a first version fine-tunes from.
+# The metadata follows the `kaggle` CLI's format. Two keys deserve a comment: `enable_internet` must be given as `false` explicitly, because the CLI's default is `true`; and `kernel_sources` names the kernel itself, which attaches the previous version's output to the next one (on the very first push the kernel does not exist yet, so that push leaves it out: `resume=False`). `corpus` is the corpus dataset (RUSLAN unless the session's settings name another), and `datasets` adds inputs to it, such as the pretrained generator that a first version fine-tunes from.
 
 # %%
 #| export
 def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=(),
-                    resume: bool = True) -> dict:
-    "The `kernel-metadata.json`: private, 2 x T4, no internet, RUSLAN (and `datasets`), resuming from itself."
+                    resume: bool = True, corpus: str = DATASET_SOURCE) -> dict:
+    "The `kernel-metadata.json`: private, 2 x T4, no internet, the corpus (and `datasets`), resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": True, "enable_tpu": False, "enable_internet": False,
             "machine_shape": "NvidiaTeslaT4",
-            "dataset_sources": [DATASET_SOURCE, *datasets], "competition_sources": [],
+            "dataset_sources": [corpus, *datasets], "competition_sources": [],
             "kernel_sources": [settings.id] if resume else [],
             "model_sources": [], "keywords": []}
 
@@ -208,6 +207,7 @@ assert not meta["enable_internet"]
 with_weights = kernel_metadata(KernelSettings("alice"), datasets=["alice/x"])
 test_eq(with_weights["dataset_sources"], [DATASET_SOURCE, "alice/x"])
 test_eq(kernel_metadata(KernelSettings("alice"), resume=False)["kernel_sources"], [])  # a first version
+test_eq(kernel_metadata(KernelSettings("alice"), corpus="alice/voice")["dataset_sources"], ["alice/voice"])
 
 # %% [markdown]
 # The `kaggle` CLI slugifies titles with `python-slugify`; the derived title must come back as the slug:
@@ -256,13 +256,14 @@ test_fail(lambda: resolve_kernel_id(None, repo, environ={}), exc=UserError,
 # %% [markdown]
 # ## Which modules the kernel carries
 #
-# The kernel runs `train` through `python -m hifigan_ruslan` and imports a few functions itself. It carries exactly the modules those need: the package's `__init__` and `__main__`, the command line (`cli`), the module of `train`, the modules the kernel template imports, and, recursively, every package module those import (found by parsing the source, including imports inside functions). The command line is the exception to "inside functions": each of its subcommands imports its own module when it runs, and following them all would carry the ONNX export and the Kaggle client, which the kernel never runs (with dependencies that Kaggle's image may lack), so for `cli` only its module-level imports count.
+# The kernel runs `train` through `python -m hifigan_ruslan`, the GPU check of a smoke run through `python -m hifigan_ruslan.gpu_check`, and imports the session itself. It carries exactly the modules those need: the package's `__init__` and `__main__`, the command line (`cli`), the module of `train`, the GPU check, the modules the kernel template imports, and, recursively, every package module those import (found by parsing the source, including imports inside functions). The command line is the exception to "inside functions": each of its subcommands imports its own module when it runs, and following them all would carry the ONNX export and the Kaggle client, which the kernel never runs (with dependencies that Kaggle's image may lack), so for `cli` only its module-level imports count.
 #
 # Sources are read from the installed package through `importlib.resources`, never from a repository: the build works the same from a wheel.
 
 # %%
 #| export
-KERNEL_MODULES = ("__init__", "__main__", "training")  # with `cli`: `python -m hifigan_ruslan train`
+# with `cli`: `python -m hifigan_ruslan train`; `gpu_check` runs as `python -m hifigan_ruslan.gpu_check`
+KERNEL_MODULES = ("__init__", "__main__", "training", "gpu_check")
 
 def package_imports(source: str, nested: bool = True) -> set[str]:
     "Names of the `hifigan_ruslan` modules `source` imports (anywhere; with `nested=False`, at module level)."
@@ -297,7 +298,7 @@ test_eq(package_imports(sample, nested=False), {"config", "mel", "data", "__vers
 
 
 # %% [markdown]
-# `embedded_modules` follows those imports from the entry points and the template; `extra` adds sources whose imports count too (the benchmark scripts a smoke run carries, below):
+# `embedded_modules` follows those imports from the entry points and the template:
 
 # %%
 #| export
@@ -309,13 +310,12 @@ def kernel_template(package=None) -> str:
     "The kernel's literate py:percent script, shipped as package data."
     return (package or package_dir()).joinpath(KERNEL_TEMPLATE).read_text(encoding="utf-8")
 
-def embedded_modules(script: str | None = None, package=None, extra=()) -> list[str]:
+def embedded_modules(script: str | None = None, package=None) -> list[str]:
     "File names of the modules the kernel needs, sorted: entry points, `train`, the script's imports, theirs."
     package = package or package_dir()
     script = kernel_template(package) if script is None else script
     cli = package.joinpath("cli.py").read_text(encoding="utf-8")
     pending = {"cli", *KERNEL_MODULES, *package_imports(cli, nested=False), *package_imports(script)}
-    pending |= set().union(*map(package_imports, extra))
     found = set()
     while pending:
         name = pending.pop()
@@ -335,7 +335,7 @@ show_doc(embedded_modules)
 mods = embedded_modules()
 print(mods)
 needed = {"__init__.py", "__main__.py", "cli.py", "config.py", "data.py", "prepare.py", "kaggle_session.py",
-          "training.py"}
+          "training.py", "gpu_check.py", "inference.py", "trainer.py"}
 test_eq(needed - set(mods), set())
 test_eq([m for m in ["_modidx.py", "kaggle_kernel.py", "kaggle_client.py"] if m in mods], [])  # they stay here
 
@@ -380,35 +380,9 @@ test_eq(SessionSettings.from_dict(namespace["SETTINGS"]),
         SessionSettings(kernel="alice/hifigan-ruslan-train", train_set=("a=1",)))  # the cell reads back
 
 # %% [markdown]
-# ## The benchmark scripts of a smoke run
-#
-# A smoke run measures the GPUs with `benchmarks/gpu_check.py` (and the batch helpers it imports from `benchmarks/bench_training.py`). The benchmarks are part of the repository, not of the package, so a smoke kernel can only be built in a source checkout; elsewhere the build says so. The scripts go into the notebook like the modules, and the modules they import come along.
-
-# %%
-#| export
-BENCHMARK_FILES = ("gpu_check.py", "bench_training.py")  # the check, and the helpers it imports
-
-def benchmark_sources(root=None) -> dict[str, str]:
-    "`{file name: source}` of the benchmark scripts a smoke run carries, from the checkout above `root`."
-    checkout = checkout_root(root)
-    folder = checkout / "benchmarks" if checkout else None
-    if folder is None or not all((folder / name).is_file() for name in BENCHMARK_FILES):
-        raise UserError("a smoke run carries benchmarks/gpu_check.py, which only a source checkout has: "
-                        "run the push in a checkout of hifigan-ruslan")
-    return {name: (folder / name).read_text(encoding="utf-8") for name in BENCHMARK_FILES}
-
-
-# %%
-bench = benchmark_sources()
-print(sorted(bench), embedded_modules(extra=bench.values()) == mods)
-assert {"inference.py", "trainer.py"} <= set(embedded_modules(extra=bench.values()))
-with tempfile.TemporaryDirectory() as d:
-    test_fail(lambda: benchmark_sources(d), exc=UserError, contains="only a source checkout has")
-
-# %% [markdown]
 # ## Building the notebook
 #
-# The kernel template is a jupytext percent script: prose in markdown cells, short code cells. The build reads it, replaces the cell that says `#| kernel-settings` by the settings, and the one that says `#| embed-package` by one cell per module (and per benchmark script, for a smoke run), each an IPython `%%writefile` of the source (the first line of the template's next cells puts that folder on the path), and writes `kaggle/train.ipynb`. The embedded cells are marked hidden for Kaggle's viewer (`_kg_hide-input`), so a reader sees the story and can still unfold the code.
+# The kernel template is a jupytext percent script: prose in markdown cells, short code cells. The build reads it, replaces the cell that says `#| kernel-settings` by the settings, and the one that says `#| embed-package` by one cell per module, each an IPython `%%writefile` of the source (the first line of the template's next cells puts that folder on the path), and writes `kaggle/train.ipynb`. The embedded cells are marked hidden for Kaggle's viewer (`_kg_hide-input`), so a reader sees the story and can still unfold the code.
 #
 # The build is deterministic: no timestamps, no random cell ids (they are numbered), modules in file-name order, the JSON written by `nbformat` with sorted keys. The same sources always give the same bytes, which is what makes the drift check possible.
 
@@ -420,14 +394,12 @@ HIDDEN = {"_kg_hide-input": True, "_kg_hide-output": True,
 KERNELSPEC = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
               "language_info": {"name": "python"}}
 
-def _embedded_cells(script: str, package, benchmarks: dict) -> list:
-    "One hidden `%%writefile` cell per module the kernel needs and per benchmark script."
+def _embedded_cells(script: str, package) -> list:
+    "One hidden `%%writefile` cell per module the kernel needs."
     from nbformat.v4 import new_code_cell
-    files = [(f"hifigan_ruslan/{name}", package.joinpath(name).read_text(encoding="utf-8"))
-             for name in embedded_modules(script, package, benchmarks.values())]
-    files += [(f"benchmarks/{name}", text) for name, text in sorted(benchmarks.items())]
-    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/{path}"\n{text}', metadata=HIDDEN)
-            for path, text in files]
+    return [new_code_cell(f'%%writefile "{{PACKAGE_DIR}}/hifigan_ruslan/{name}"\n'
+                          + package.joinpath(name).read_text(encoding="utf-8"), metadata=HIDDEN)
+            for name in embedded_modules(script, package)]
 
 
 # %% [markdown]
@@ -435,9 +407,8 @@ def _embedded_cells(script: str, package, benchmarks: dict) -> list:
 
 # %%
 #| export
-def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None,
-                   benchmarks: dict | None = None) -> str:
-    "The kernel notebook's JSON: the template with its settings and the package (and benchmarks) filled in."
+def build_notebook(script: str | None = None, package=None, settings: SessionSettings | None = None) -> str:
+    "The kernel notebook's JSON: the template with its settings and the package filled in."
     try:
         import jupytext, nbformat
     except ImportError as e:
@@ -445,8 +416,6 @@ def build_notebook(script: str | None = None, package=None, settings: SessionSet
     from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
     package, settings = package or package_dir(), settings or SessionSettings()
     script = kernel_template(package) if script is None else script
-    if benchmarks is None:
-        benchmarks = benchmark_sources() if settings.gpu_check else {}
     cells, found = [], {EMBED_MARKER: 0, SETTINGS_MARKER: 0}
     for cell in jupytext.reads(script, fmt="py:percent").cells:
         marker = cell.source.strip() if cell.cell_type == "code" else None
@@ -456,7 +425,7 @@ def build_notebook(script: str | None = None, package=None, settings: SessionSet
         elif marker == SETTINGS_MARKER:
             cells.append(new_code_cell(settings_source(settings)))
         elif marker == EMBED_MARKER:
-            cells += _embedded_cells(script, package, benchmarks)
+            cells += _embedded_cells(script, package)
         else:
             cells.append(new_code_cell(cell.source))
     for marker in (SETTINGS_MARKER, EMBED_MARKER):
@@ -479,6 +448,7 @@ print(f"{len(text) / 1024:.0f} KiB, {len(nb['cells'])} cells, of which {len(embe
 test_eq(text, build_notebook())  # deterministic
 test_eq([c.get("outputs") for c in nb["cells"] if c.get("outputs")], [])
 test_eq(len(embedded), len(mods))
+assert len(text) < 1_000_000, len(text)  # Kaggle refuses a notebook source over 1 MB
 template = kernel_template()
 test_fail(lambda: build_notebook(template.replace(EMBED_MARKER, f"{EMBED_MARKER}\n\n# %%\n{EMBED_MARKER}")),
           exc=ValueError, contains="needs exactly one `#| embed-package` cell, found 2")
@@ -486,7 +456,7 @@ test_fail(lambda: build_notebook(template.replace(SETTINGS_MARKER, "SETTINGS = {
           exc=ValueError, contains="needs exactly one `#| kernel-settings` cell, found 0")
 
 # %% [markdown]
-# The notebook of a smoke run carries the benchmark scripts, and its settings ask for the short run and the GPU check:
+# The notebook of a smoke run carries the same modules (the GPU check is one of them, so a push from an installed package can start a smoke run), and its settings ask for the short run and the GPU check:
 
 # %%
 from hifigan_ruslan.kaggle_session import SMOKE
@@ -495,9 +465,7 @@ from hifigan_ruslan.kaggle_session import SMOKE
 smoke_nb = json.loads(build_notebook(settings=SessionSettings(kernel="alice/hifigan-ruslan-train", **SMOKE)))
 sources = ["".join(c["source"]) for c in smoke_nb["cells"]]
 written = [s.split('"')[1] for s in sources if s.startswith("%%writefile")]
-print([w for w in written if "benchmarks" in w])
-test_eq([w for w in written if "benchmarks" in w],
-        ["{PACKAGE_DIR}/benchmarks/bench_training.py", "{PACKAGE_DIR}/benchmarks/gpu_check.py"])
+test_eq(written, [f"{{PACKAGE_DIR}}/hifigan_ruslan/{m}" for m in mods])
 namespace = {}
 exec(next(s for s in sources if s.startswith("SETTINGS = {")), namespace)
 smoke_settings = SessionSettings.from_dict(namespace["SETTINGS"])
@@ -510,11 +478,11 @@ test_eq((smoke_settings.smoke, smoke_settings.gpu_check, smoke_settings.session_
 # %%
 #| export
 def kernel_files(kernel: KernelSettings, session: SessionSettings | None = None, datasets=(),
-                 resume: bool = True, benchmarks: dict | None = None) -> dict[str, str]:
+                 resume: bool = True) -> dict[str, str]:
     "`{path relative to the kernel folder: text}` of the kernel notebook and its metadata."
     session = session or SessionSettings(kernel=kernel.id)
-    meta = kernel_metadata(kernel, datasets=datasets, resume=resume)
-    return {KERNEL_NOTEBOOK: build_notebook(settings=session, benchmarks=benchmarks),
+    meta = kernel_metadata(kernel, datasets=datasets, resume=resume, corpus=session.corpus_dataset)
+    return {KERNEL_NOTEBOOK: build_notebook(settings=session),
             METADATA_FILE: json.dumps(meta, indent=2) + "\n"}
 
 def write_kernel_files(folder, files: dict[str, str], check: bool = False) -> list[Path]:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import csv, importlib.machinery, importlib.metadata, io, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 from hifigan_ruslan.config import UserError
-from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, benchmark_sources, build_kernel,
-                                          check_kernel_id, kernel_files, kernel_settings, resolve_kernel_id,
-                                          write_kernel_files)
-from hifigan_ruslan.kaggle_session import SESSION_FILE, SMOKE, SessionSettings, check_manifest, weights_file
+from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, OWNER_ENV, build_kernel, check_kernel_id,
+                                          kernel_files, kernel_settings, resolve_kernel_id, write_kernel_files)
+from hifigan_ruslan.kaggle_session import (SESSION_FILE, SMOKE, SessionSettings, check_manifest,
+                                           session_timeout_s, weights_file)
 from hifigan_ruslan.pretrained import PRETRAINED, pretrained_path
 
 # %% [markdown]
@@ -28,26 +28,25 @@ from hifigan_ruslan.pretrained import PRETRAINED, pretrained_path
 #
 # ## Training on Kaggle, step by step
 #
-# 1. **Set up.** Your Kaggle username goes in `settings.ini` (`kaggle_owner`) in a checkout, or in `kernel-metadata.json` of the kernel folder, or in `HIFIGAN_KAGGLE_OWNER` for one command; credentials come from `~/.kaggle/kaggle.json` or `KAGGLE_USERNAME` / `KAGGLE_KEY`. The client is `pip install "kaggle>=2.2.0"` (or `pip install -e ".[kaggle]"`), which needs Python 3.11 or newer. GPUs need a phone-verified Kaggle account.
-# 2. **A smoke run first**: `hifigan-ruslan kaggle push --smoke` starts a short version, about 15 minutes of GPU time, that prepares a slice of RUSLAN, measures the two T4s with `benchmarks/gpu_check.py` (steps per second, peak memory, first losses and skipped steps in fp32, fp16 with the scaler and bf16 where supported), trains a few hundred steps on both GPUs, validates, checkpoints and resumes once. `hifigan-ruslan kaggle output` downloads its `RESULTS.md` with the GPU figures. A mistake costs minutes here, not a session.
-# 3. **Train**: `hifigan-ruslan kaggle push` starts a full session (11 hours on two T4s, a checkpoint at least every 30 minutes); with `--init-from universal`, the first version fine-tunes the official universal generator, which the push uploads to a private dataset of yours. RUSLAN comes from the Kaggle dataset `freezerainml/ruslan`, which the metadata attaches; Kaggle mounts datasets at `/kaggle/input/datasets/OWNER/SLUG/` and a kernel's output at `/kaggle/input/notebooks/OWNER/SLUG/` (the kernel searches, so a change of layout does not break it).
-# 4. **Watch**: `hifigan-ruslan kaggle status`.
-# 5. **Download or continue**: `hifigan-ruslan kaggle output` downloads checkpoints, samples, plots and `RESULTS.md` and checks them against the version's manifest; pushing again starts a version that resumes from the previous one's checkpoints. A version that failed says why in its `RESULTS.md`, and the next push refuses to start until you have seen it (`--after-error`) or start over (`--fresh`).
+# 1. **Set up.** Your Kaggle username goes in `settings.ini` (`kaggle_owner`) in a checkout, or in `kernel-metadata.json` of the kernel folder, or in `HIFIGAN_KAGGLE_OWNER` for one command; credentials come from `~/.kaggle/kaggle.json` or `KAGGLE_USERNAME` / `KAGGLE_KEY`. The client is `pip install "kaggle>=2.2.2"` (or `pip install -e ".[kaggle]"`), which needs Python 3.11 or newer. GPUs need a phone-verified Kaggle account.
+# 2. **A smoke run first**: `hifigan-ruslan kaggle push --smoke` starts a short version, about 15 minutes of GPU time and limited to 75 minutes, that prepares a slice of RUSLAN, measures the two T4s with the package's GPU check (steps per second, peak memory, first losses and skipped steps in fp32, fp16 with the scaler and bf16 where supported), trains a few hundred steps on both GPUs, validates, checkpoints and resumes once. `hifigan-ruslan kaggle output` downloads its `RESULTS.md` with the GPU figures. A mistake costs minutes here, not a session.
+# 3. **Train**: `hifigan-ruslan kaggle push` starts a full session (11 hours on two T4s, a checkpoint at least every 30 minutes, the session limited to 11 h 15 min so that a hang cannot run on to Kaggle's 12 hours); with `--init-from universal`, the first version fine-tunes the official universal generator, which the push uploads to a private dataset of yours. RUSLAN comes from the Kaggle dataset `freezerainml/ruslan`, which the metadata attaches; Kaggle mounts datasets at `/kaggle/input/datasets/OWNER/SLUG/` and a kernel's output at `/kaggle/input/notebooks/OWNER/SLUG/` (the kernel searches for its previous output, so a change of layout does not break it; the corpus it takes only from the dataset's own mount). A dataset Kaggle refuses to attach stops the push with its name, and the version it started stops in its first minute.
+# 4. **Watch**: `hifigan-ruslan kaggle status` gives Kaggle's status and, once the version is complete, how its session ended.
+# 5. **Download or continue**: `hifigan-ruslan kaggle output` downloads checkpoints, samples, plots and `RESULTS.md` and checks them against the version's manifest; pushing again starts a version that resumes from the previous one's checkpoints. A session that stopped says why in its `RESULTS.md` (the version still completes, so that Kaggle keeps it), and the next push refuses to start until you have seen it (`--after-error`) or start over (`--fresh`).
 
 # %%
 import tempfile
-from hifigan_ruslan.kaggle_kernel import OWNER_ENV
 
 # %% [markdown]
 # ## The client
 #
-# The functions below run the real `kaggle` client as `python -P -m kaggle`: the one installed with this Python, and never a folder of the current directory (`-P`), such as this repository's own `kaggle/`, which holds the kernel notebook. `python -m kaggle` exists from kaggle 2.2.0; kaggle 2.x needs Python 3.11 (on 3.10, `pip install kaggle` still gets 1.7.4.5, a client without `python -m kaggle` and one that drops the kernel's `machine_shape`, so that a push would get no GPU). So before any request, `check_client` checks the Python version, that the client is installed (by its distribution's metadata and an importable package, which a folder named `kaggle` without `__init__.py` is not), and its version, each with one line that says what to install.
+# The functions below run the real `kaggle` client as `python -P -m kaggle`: the one installed with this Python, and never a folder of the current directory (`-P`), such as this repository's own `kaggle/`, which holds the kernel notebook. `python -m kaggle` exists from kaggle 2.2.0; kaggle 2.x needs Python 3.11 (on 3.10, `pip install kaggle` still gets 1.7.4.5, a client without `python -m kaggle` and one that drops the kernel's `machine_shape`, so that a push would get no GPU). So before any request, `check_client` checks the Python version, that the client is installed (by its distribution's metadata and an importable package, which a folder named `kaggle` without `__init__.py` is not), and its version, each with one line that says what to install. The project needs 2.2.2: 2.2.0 and 2.2.1 download only the first 500 files of an output, where 2.2.2 pages through all of them.
 
 # %%
 #| export
-CLIENT_MIN = (2, 2, 0)  # `python -m kaggle` appeared in kaggle 2.2.0
+CLIENT_MIN = (2, 2, 2)  # `python -m kaggle` from 2.2.0; all of an output's files from 2.2.2 (before: 500)
 CLIENT_PYTHON = (3, 11)  # kaggle 2.x needs Python 3.11 or newer
-CLIENT_INSTALL = 'pip install -U "kaggle>=2.2.0"'
+CLIENT_INSTALL = 'pip install -U "kaggle>=2.2.2"'
 
 def client_version(path=None) -> str | None:
     "The version of the installed `kaggle` client on `path` (default: `sys.path`), or None if it is absent."
@@ -70,8 +69,8 @@ def check_client(version: str | None = "installed", python: tuple = sys.version_
     if version is None:
         raise UserError(f"the kaggle client is not installed: {CLIENT_INSTALL}")
     if _release(version) < CLIENT_MIN:
-        raise UserError(f"kaggle {version} is too old (no `python -m kaggle`; older clients also drop the "
-                        f"kernel's GPU request): {CLIENT_INSTALL}")
+        raise UserError(f"kaggle {version} is too old (before 2.2.2 it downloads only 500 files of an output; "
+                        f"before 2.2.0 it has no `python -m kaggle` and drops the GPU request): {CLIENT_INSTALL}")
     return version
 
 
@@ -85,9 +84,9 @@ show_doc(check_client)
 print(f"kaggle {check_client()}")
 for version, python, message in [
         ("2.2.5", (3, 10, 13), "the kaggle client needs Python 3.11 or newer and this is Python 3.10.13"),
-        (None, (3, 12, 1), 'the kaggle client is not installed: pip install -U "kaggle>=2.2.0"'),
-        ("1.7.4.5", (3, 12, 1), 'kaggle 1.7.4.5 is too old (no `python -m kaggle`; older clients also drop'),
-        ("2.1.2", (3, 11, 7), 'kaggle 2.1.2 is too old')]:
+        (None, (3, 12, 1), 'the kaggle client is not installed: pip install -U "kaggle>=2.2.2"'),
+        ("1.7.4.5", (3, 12, 1), 'kaggle 1.7.4.5 is too old (before 2.2.2 it downloads only 500 files'),
+        ("2.2.1", (3, 11, 7), 'kaggle 2.2.1 is too old')]:
     test_fail(lambda: check_client(version, python), exc=UserError, contains=message)
     print(message.split(":")[0])
 with tempfile.TemporaryDirectory() as d:
@@ -97,7 +96,7 @@ with tempfile.TemporaryDirectory() as d:
 assert client_version() is not None
 
 # %% [markdown]
-# The client finds the credentials itself in `~/.kaggle/kaggle.json`, `KAGGLE_USERNAME` / `KAGGLE_KEY` or its newer token files; this module never reads, prints or writes them. It only checks, before the first request, that one of them is there (`check_credentials`), so that a missing key is one clear line instead of the client's page of help.
+# The client finds the credentials itself in `~/.kaggle/kaggle.json`, `KAGGLE_USERNAME` / `KAGGLE_KEY` or its newer token files; this module never reads, prints or writes a key. It only checks, before the first request, that one of them is there (`check_credentials`), so that a missing key is one clear line instead of the client's page of help, and reads the username they belong to where it is written (`credential_user`), so that a push to another user's kernel is one line too.
 
 # %%
 #| export
@@ -108,12 +107,29 @@ def check_credentials(environ=None):
     environ = os.environ if environ is None else environ
     if environ.get("KAGGLE_API_TOKEN") or (environ.get("KAGGLE_USERNAME") and environ.get("KAGGLE_KEY")):
         return
-    home = Path(environ.get("HOME") or Path.home())
-    folders = [home / ".kaggle", Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
-    folders += [Path(environ["KAGGLE_CONFIG_DIR"])] if environ.get("KAGGLE_CONFIG_DIR") else []
-    if not any((folder / name).is_file() for folder in folders for name in CREDENTIAL_FILES):
+    if not any((folder / name).is_file() for folder in _credential_folders(environ) for name in CREDENTIAL_FILES):
         raise UserError("no Kaggle credentials: put kaggle.json (kaggle.com/settings, API) in ~/.kaggle "
                         "or set KAGGLE_USERNAME and KAGGLE_KEY")
+
+def _credential_folders(environ) -> list[Path]:
+    "Where the client looks for its credential files, in its order."
+    home = Path(environ.get("HOME") or Path.home())
+    folders = [Path(environ["KAGGLE_CONFIG_DIR"])] if environ.get("KAGGLE_CONFIG_DIR") else []
+    return folders + [home / ".kaggle", Path(environ.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"]
+
+def credential_user(environ=None) -> str | None:
+    "The username the credentials belong to (`KAGGLE_USERNAME`, else kaggle.json's), or None if unwritten."
+    environ = os.environ if environ is None else environ
+    if environ.get("KAGGLE_USERNAME"):
+        return environ["KAGGLE_USERNAME"]
+    for file in (folder / "kaggle.json" for folder in _credential_folders(environ)):
+        try:
+            user = json.loads(file.read_text(encoding="utf-8")).get("username")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(user, str) and user:
+            return user
+    return None
 
 
 # %%
@@ -127,14 +143,18 @@ with tempfile.TemporaryDirectory() as home:
     (Path(home) / ".kaggle").mkdir()
     (Path(home) / ".kaggle/kaggle.json").write_text("{}")  # only its presence counts
     test_eq(check_credentials(bare), None)
+    test_eq((credential_user(bare), credential_user({**bare, "KAGGLE_USERNAME": "bob"})), (None, "bob"))
+    (Path(home) / ".kaggle/kaggle.json").write_text('{"username": "alice", "key": "k"}')
+    test_eq(credential_user(bare), "alice")
 
 # %% [markdown]
-# The client's output (and its error stream) is passed through as it comes. It reports some refusals only in its output while exiting with status 0 (`Kernel push error: ...`, `Dataset creation error: ...`), so `kaggle_call` looks for those lines as well as for the exit status, and turns a failure into a one-line `UserError` that names the step and repeats Kaggle's reason (an HTTP error line, when the client printed one, rather than its advice below it).
+# The client's output (and its error stream) is passed through as it comes. It reports some refusals only in its output while exiting with status 0 (`Kernel push error: ...`, `Dataset creation error: ...`), and answers credentials Kaggle refuses (401) with a page of advice on how to log in, so `kaggle_call` looks for those lines as well as for the exit status, and turns a failure into a one-line `UserError` that names the step and repeats Kaggle's reason (an HTTP error line, when the client printed one, rather than its advice below it).
 
 # %%
 #| export
 CLI_ERRORS = ("Kernel push error", "Dataset creation error", "Dataset version creation error")
 _HTTP_ERROR = re.compile(r"\b\d{3} (Client|Server) Error\b")
+REFUSED_CREDENTIALS = "Authentication required to call the Kaggle API"  # the client's first line on a 401
 
 def run_kaggle_cli(args: list[str], environ=None, echo: bool = True) -> tuple[int, list[str]]:
     "Run `python -P -m kaggle ARGS` (output passed through with `echo`); its exit status and non-empty lines."
@@ -157,6 +177,9 @@ def refusal(rc: int, lines: list[str]) -> str | None:
     errors = [line for line in lines if line.startswith(CLI_ERRORS)]
     if not (rc or errors):
         return None
+    if any(line.startswith(REFUSED_CREDENTIALS) for line in lines):  # then a page of advice, not the reason
+        return ("Kaggle refused the credentials (401): check the key in ~/.kaggle/kaggle.json or "
+                "KAGGLE_USERNAME / KAGGLE_KEY (a new one at kaggle.com/settings, API)")
     http = [line for line in lines if _HTTP_ERROR.search(line)]
     return (errors or http or lines or [f"exit status {rc}"])[-1]
 
@@ -174,36 +197,89 @@ test_eq(refusal(0, ["Kernel push error: Invalid machine shape"]), "Kernel push e
 test_eq(refusal(1, ["404 Client Error: Not Found for url: http://x", "Check the spelling."]),
         "404 Client Error: Not Found for url: http://x")
 test_eq(refusal(2, []), "exit status 2")
+test_eq(refusal(1, [f"{REFUSED_CREDENTIALS}.", "First, you will need a Kaggle account.", "Option B: API token"]),
+        "Kaggle refused the credentials (401): check the key in ~/.kaggle/kaggle.json or KAGGLE_USERNAME / "
+        "KAGGLE_KEY (a new one at kaggle.com/settings, API)")
 
 # %% [markdown]
 # ## The previous version
 #
-# A push starts a new version, and the new version resumes from the previous one's output, so before anything is uploaded `previous_version` asks Kaggle how the latest version is doing (`kaggle kernels status`). The client prints `OWNER/SLUG has status "KernelWorkerStatus.COMPLETE"` (older clients `"complete"`) and, after a failure, `Failure message: "..."`; a kernel that does not exist yet is a 404. `check_previous` then decides:
+# A push starts a new version, and the new version resumes from the previous one's output, so before anything is uploaded `previous_version` asks Kaggle how the latest version is doing (`kaggle kernels status`). The client prints `OWNER/SLUG has status "KernelWorkerStatus.COMPLETE"` (older clients `"complete"`) and, after a failure, `Failure message: "..."`.
 #
-# - no kernel yet (or one never run): a first version, which cannot resume;
-# - queued or running: refused, because two versions at once would both write a run, and the new one could not see the old one's output;
-# - failed or cancelled: refused with Kaggle's message, because resuming from a version that failed needs a look first: its `RESULTS.md` says why (`hifigan-ruslan kaggle output`); then `--after-error` resumes from what it left, or `--fresh` starts a new run;
-# - complete: the new version is pinned to it, and stops at its start if that output is not mounted.
+# A kernel that was never pushed has no status, and Kaggle does not say so plainly: today it answers 403, which kaggle 2.x turns into "Cannot access kernel ... (Permission 'kernels.get' was denied)", the same words as for a kernel of someone else's; older servers answered 404. So a refused status is never read by its wording: `previous_version` then asks for the account's own kernels (`kaggle kernels list --mine`), and a kernel that is not among them does not exist yet. A refusal of that list too (wrong credentials) is the one line; so is a status refused for a kernel the account does own.
 
 # %%
 #| export
 _STATUS = re.compile(r'has status "(?:KernelWorkerStatus\.)?(\w+)"')
 _FAILURE = re.compile(r'Failure message: "(.*)"')
+_NEXT_PAGE = "Next Page Token = "
+
+def own_kernels(environ=None, pages: int = 50) -> set[str]:
+    "`OWNER/SLUG` (lower-case) of every kernel of the credentials' account: `kaggle kernels list --mine`."
+    refs, token = set(), None
+    for _ in range(pages):
+        args = ["kernels", "list", "--mine", "--csv", "--page-size", "100"]
+        lines = kaggle_call(args + (["--page-token", token] if token else []), "kaggle kernels list --mine",
+                            environ, echo=False)
+        token = next((line[len(_NEXT_PAGE):].strip() for line in lines if line.startswith(_NEXT_PAGE)), None)
+        rows = csv.DictReader(line for line in lines if not line.startswith(_NEXT_PAGE))
+        refs |= {row["ref"].lower() for row in rows if row.get("ref")}
+        if not token:
+            break
+    return refs
 
 def previous_version(kernel: str, environ=None) -> tuple[str, str] | None:
     "`(status, failure message)` of the kernel's latest version (status lower-case), or None if it has none."
     rc, lines = run_kaggle_cli(["kernels", "status", kernel], environ, echo=False)
-    if rc != 0 and any(line.startswith("404 Client Error") for line in lines):
-        return None
     found = next((m for line in lines if (m := _STATUS.search(line))), None)
-    if rc != 0 or found is None:
-        raise UserError(f"kaggle kernels status {kernel}: {refusal(rc, lines) or ' '.join(lines)}; "
-                        "nothing was pushed")
-    failure = next((m.group(1) for line in lines if (m := _FAILURE.search(line))), "")
-    return found.group(1).lower(), failure
+    if rc == 0 and found is not None:
+        failure = next((m.group(1) for line in lines if (m := _FAILURE.search(line))), "")
+        return found.group(1).lower(), failure
+    try:
+        exists = kernel.lower() in own_kernels(environ)
+    except UserError as e:
+        raise UserError(f"{e}; nothing was pushed") from None
+    if not exists:
+        return None  # never pushed: Kaggle answers 403 (older servers 404) for a kernel that does not exist
+    raise UserError(f"kaggle kernels status {kernel}: {refusal(rc, lines) or ' '.join(lines)}; "
+                    "nothing was pushed")
 
+
+# %% [markdown]
+# A version that Kaggle completed may still have stopped early: the session catches its own stops, writes why into `SESSION.json` and `RESULTS.md`, and ends normally so that Kaggle keeps its output (see [Kaggle session](12_kaggle_session.ipynb#the-session-start-to-end)). So for a complete version, `previous_outcome` downloads those two files alone (`kaggle kernels output --file-pattern`), into `runs/kaggle-previous/` under the kernel root, where the user can read them, and returns the outcome recorded there.
+
+# %%
+#| export
+PREVIOUS_FOLDER = "runs/kaggle-previous"  # under the kernel root: the last version's report, as a push read it
+REPORT_PATTERN = r"^(SESSION\.json|RESULTS\.md)$"
+
+def previous_outcome(kernel: str, folder, environ=None) -> str:
+    "The outcome the kernel's latest version recorded (downloading its report into `folder`); '' if none."
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (SESSION_FILE, "RESULTS.md"):
+        (folder / name).unlink(missing_ok=True)  # a report of an older version must not stand in
+    args = ["kernels", "output", kernel, "-p", str(folder), "--file-pattern", REPORT_PATTERN, "-o", "-q"]
+    kaggle_call(args, f"kaggle kernels output {kernel}", environ, echo=False)
+    try:
+        record = json.loads((folder / SESSION_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    return str(record.get("outcome") or "") if isinstance(record, dict) else ""
+
+
+# %% [markdown]
+# `check_previous` then decides:
+#
+# - no kernel yet (or one never run): a first version, which cannot resume;
+# - queued or running: refused, because two versions at once would both write a run, and the new one could not see the old one's output;
+# - failed or cancelled on Kaggle, or complete with a session that stopped (or left no report): refused with the reason, because resuming from a session that stopped needs a look first: its `RESULTS.md` says why (it is in `runs/kaggle-previous/` when Kaggle kept it); then `--after-error` resumes from what it left, or `--fresh` starts a new run;
+# - complete, with a complete session: the new version is pinned to it, and stops at its start if that output is not mounted.
+
+# %%
+#| export
 def check_previous(kernel: str, previous: tuple[str, str] | None, fresh: bool = False,
-                   after_error: bool = False) -> bool:
+                   after_error: bool = False, outcome: str = "complete") -> bool:
     "Whether the new version must resume from the previous one; a `UserError` if it must not be pushed now."
     if previous is None or previous[0] == "new_script":
         return False
@@ -212,12 +288,17 @@ def check_previous(kernel: str, previous: tuple[str, str] | None, fresh: bool = 
         raise UserError(f"kaggle kernels push {kernel}: its latest version is still {status} on Kaggle; "
                         "wait until `hifigan-ruslan kaggle status` says complete (or stop it on its page); "
                         "nothing was pushed")
-    if status != "complete" and not (fresh or after_error):
-        why = f": {failure}" if failure else ""
-        raise UserError(f"kaggle kernels push {kernel}: its latest version ended with {status.upper()}{why}; "
-                        "see its RESULTS.md (hifigan-ruslan kaggle output), then push with --after-error to "
-                        "resume from what it left, or --fresh to start a new run; nothing was pushed")
-    return not fresh
+    if status != "complete":
+        ended = f"ended with {status.upper()}" + (f": {failure}" if failure else "")
+    elif not outcome.startswith("complete"):
+        ended = f"{outcome}" if outcome else "left no report (SESSION.json)"
+    else:
+        return not fresh
+    if fresh or after_error:
+        return not fresh
+    raise UserError(f"kaggle kernels push {kernel}: its latest version {ended}; see its RESULTS.md "
+                    f"({PREVIOUS_FOLDER}/ or hifigan-ruslan kaggle output), then push with --after-error to "
+                    "resume from what it left, or --fresh to start a new run; nothing was pushed")
 
 
 # %%
@@ -229,10 +310,15 @@ test_eq([check_previous(kernel, p) for p in (None, ("new_script", ""), ("complet
         [False, False, True])
 test_eq(check_previous(kernel, ("complete", ""), fresh=True), False)
 test_eq(check_previous(kernel, ("error", "Stopped: no GPU"), after_error=True), True)
+test_eq(check_previous(kernel, ("complete", ""), outcome="stopped: no GPU", after_error=True), True)
 test_fail(lambda: check_previous(kernel, ("running", "")), exc=UserError,
           contains="kaggle kernels push alice/hifigan-ruslan-train: its latest version is still running on")
 test_fail(lambda: check_previous(kernel, ("error", "Stopped: no GPU in this Kaggle session")), exc=UserError,
           contains="its latest version ended with ERROR: Stopped: no GPU in this Kaggle session; see its")
+test_fail(lambda: check_previous(kernel, ("complete", ""), outcome="stopped: no GPU in this Kaggle session"),
+          exc=UserError, contains="its latest version stopped: no GPU in this Kaggle session; see its RESULTS.md")
+test_fail(lambda: check_previous(kernel, ("complete", ""), outcome=""), exc=UserError,
+          contains="its latest version left no report (SESSION.json); see its RESULTS.md")
 
 # %% [markdown]
 # ## Transfer: the pretrained generator as a dataset
@@ -317,7 +403,9 @@ def upload_pretrained(owner: str, name: str, environ=None, timeout_s: float = 90
 # %% [markdown]
 # ## Pushing
 #
-# `push_kernel` checks everything it can before the first request: the owner is not the placeholder, the pretrained model is known, the client and the credentials are there, a smoke run has its benchmark scripts. Then it asks for the previous version's status (above), uploads the weights dataset (with `init_from`), and builds the version: the kernel root gets the default build, like `hifigan-ruslan kaggle build` (so that a checkout's committed kernel stays as it is), and the version's own files, with its settings and datasets, go to `runs/kaggle-push/` under the kernel root, from where they are pushed and where they can be read afterwards.
+# `push_kernel` checks everything it can before the first request: the owner is not the placeholder, the pretrained model is known, the client and the credentials are there, and the credentials are the owner's. Then it asks for the previous version's status and, for a complete one, its outcome (above), uploads the weights dataset (with `init_from`), and builds the version: the kernel root gets the default build, like `hifigan-ruslan kaggle build` (so that a checkout's committed kernel stays as it is), and the version's own files, with its settings and datasets, go to `runs/kaggle-push/` under the kernel root, from where they are pushed and where they can be read afterwards.
+#
+# Every push sends the session's time limit (`kaggle kernels push -t`, from `session_timeout_s` of the session module: the budget plus 15 minutes), and says it. Kaggle answers a push with the sources it could not attach. A kernel source refused (the previous output) is a warning, since the version stops at its start and says so. A dataset refused, the corpus or the weights, fails the push with the dataset's name and the user's exit status: the version Kaggle started cannot train on the wrong data, because the kernel takes its corpus only from the corpus dataset and its weights only from the weights dataset, and stops in its first minute without them.
 #
 # The settings the push writes: `smoke` (and the short run's values) with `--smoke`; `previous`, the kernel itself, when its latest version is complete (or failed, with `--after-error`), so that the new version stops rather than start over without its checkpoints; `fresh` with `--fresh`; `init_from` and `weights_dataset` with `--init-from`. A first version (no kernel yet) is pushed without itself in `kernel_sources`, since Kaggle cannot attach a kernel that does not exist; the next push attaches it.
 
@@ -325,13 +413,25 @@ def upload_pretrained(owner: str, name: str, environ=None, timeout_s: float = 90
 #| export
 PUSH_FOLDER = "runs/kaggle-push"  # under the kernel root: the files of the version pushed last
 INVALID_KERNEL_SOURCES = "not valid kernel sources"
+INVALID_DATASET_SOURCES = "not valid dataset sources"
+
+def _hours(seconds: float) -> str:
+    "A duration as `11 h 15 min`."
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return " ".join(filter(None, [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]))
 
 def push_message(kernel: str, settings: SessionSettings, modules: int) -> str:
     "The line `push_kernel` prints before it uploads."
     kind = "a smoke run" if settings.smoke else f"a full session ({settings.session_hours:g} h)"
     start = ("a new run" if settings.fresh or not settings.previous else f"resuming {settings.previous}")
     start += f", fine-tuning {settings.init_from} on a first start" if settings.init_from else ""
-    return f"pushing {kernel}: {kind}, {start} ({KERNEL_NOTEBOOK}, {modules} embedded modules)"
+    return (f"pushing {kernel}: {kind}, {start}, session limit {_hours(session_timeout_s(settings))} "
+            f"({KERNEL_NOTEBOOK}, {modules} embedded modules)")
+
+def refused_datasets(lines: list[str], datasets: list[str]) -> list[str]:
+    "Which of `datasets` the push's answer `lines` says Kaggle could not attach."
+    said = " ".join(line for line in lines if INVALID_DATASET_SOURCES in line)
+    return [d for d in datasets if re.search(rf"['\"]{re.escape(d)}['\"]", said)]
 
 def output_message(kernel: str, out) -> str:
     "The line `download_output` prints when the download is complete."
@@ -341,6 +441,11 @@ def output_message(kernel: str, out) -> str:
 # %%
 print(push_message("alice/hifigan-ruslan-train", SessionSettings(**SMOKE), 21))
 print(push_message("alice/hifigan-ruslan-train", SessionSettings(previous="alice/hifigan-ruslan-train"), 20))
+assert "session limit 1 h 15 min" in push_message("a/b", SessionSettings(**SMOKE), 21)
+answer = ["The following are not valid dataset sources and could not be added to the kernel: "
+          "['freezerainml/ruslan']", "Kernel version 2 successfully pushed."]
+test_eq(refused_datasets(answer, ["freezerainml/ruslan", "alice/hifigan-ruslan-universal"]),
+        ["freezerainml/ruslan"])
 
 
 # %% [markdown]
@@ -357,29 +462,40 @@ def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = 
         raise UserError(f"{init_from!r} is not a pretrained model: choose one of {', '.join(PRETRAINED)}")
     check_client()
     check_credentials(environ)
-    benchmarks = benchmark_sources(root) if smoke else None
+    owner, user = kernel.split("/")[0], credential_user(environ)
+    if user is not None and user.lower() != owner.lower():
+        raise UserError(f"kernel {kernel} belongs to {owner}, and the Kaggle credentials are {user}'s: only "
+                        f"its owner can push it; set kaggle_owner in settings.ini (or {OWNER_ENV}) to {user}")
     previous = previous_version(kernel, environ)
-    pinned = check_previous(kernel, previous, fresh, after_error)
-    owner = kernel.split("/")[0]
+    outcome = "complete"
+    if previous is not None and previous[0] == "complete":
+        outcome = previous_outcome(kernel, root / PREVIOUS_FOLDER, environ)
+    pinned = check_previous(kernel, previous, fresh, after_error, outcome)
     dataset = upload_pretrained(owner, init_from, environ, dataset_timeout_s) if init_from else ""
     settings = SessionSettings(kernel=kernel, previous=kernel if pinned else "", fresh=fresh,
                                init_from=(init_from or "").lower(), weights_dataset=dataset,
                                **(SMOKE if smoke else {}))
     build_kernel(root, environ=environ)
     files = kernel_files(kernel_settings(root, environ), settings, datasets=[dataset] if dataset else [],
-                         resume=previous is not None, benchmarks=benchmarks)
+                         resume=previous is not None)
     write_kernel_files(root / PUSH_FOLDER, files)
     cells = json.loads(files[KERNEL_NOTEBOOK])["cells"]
     embedded = sum("".join(c["source"]).startswith("%%writefile") for c in cells)
     print(push_message(kernel, settings, embedded), flush=True)
     try:
-        push = ["kernels", "push", "-p", str(root / PUSH_FOLDER)]
+        push = ["kernels", "push", "-p", str(root / PUSH_FOLDER), "-t", str(session_timeout_s(settings))]
         lines = kaggle_call(push, f"kaggle kernels push {kernel}", environ)
     except UserError as e:
         if not dataset:
             raise
         kept = f"the dataset {dataset} stays on Kaggle (a later --init-from push versions it)"
         raise UserError(f"{e}; {kept}") from None
+    if refused := refused_datasets(lines, [settings.corpus_dataset, *filter(None, [dataset])]):
+        what = " and ".join(f"the {'corpus' if d == settings.corpus_dataset else 'weights'} dataset {d}"
+                            for d in refused)
+        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and that "
+                        "your account can open it): the version it started stops in its first minute without "
+                        "training")
     if previous is None:
         print(f"first version of {kernel}: it starts without a previous output; the next push attaches this "
               "one's (kernel_sources)")
@@ -394,7 +510,7 @@ show_doc(push_kernel)
 
 
 # %% [markdown]
-# `status` passes the client's answer through; `output` downloads the latest version's output, checks it against its manifest, and says how the version ended (from its `SESSION.json`), so that a version that stopped is read as stopped, not as a broken download:
+# `status` passes the client's answer through and, for a complete version, adds how its session ended (`previous_outcome`, into a temporary folder); `output` downloads the latest version's output, checks it against its manifest, and says how the version ended (from its `SESSION.json`), so that a version that stopped is read as stopped, not as a broken download. A version that ended before its report (a kill, Kaggle's time limit) has no manifest: the download says so in one line.
 
 # %%
 #| export
@@ -403,7 +519,11 @@ def kernel_status(kernel: str, environ=None) -> int:
     kernel = check_kernel_id(kernel)
     check_client()
     check_credentials(environ)
-    kaggle_call(["kernels", "status", kernel], f"kaggle kernels status {kernel}", environ)
+    lines = kaggle_call(["kernels", "status", kernel], f"kaggle kernels status {kernel}", environ)
+    if any((m := _STATUS.search(line)) and m.group(1).lower() == "complete" for line in lines):
+        with tempfile.TemporaryDirectory() as folder:
+            outcome = previous_outcome(kernel, folder, environ)
+        print(f"the session's outcome: {outcome or 'no report (SESSION.json) in its output'}")
     return 0
 
 def download_output(kernel: str, out, force: bool = False, environ=None) -> int:
@@ -430,7 +550,7 @@ def download_output(kernel: str, out, force: bool = False, environ=None) -> int:
 show_doc(download_output)
 
 # %% [markdown]
-# Mistakes are caught before any request: the placeholder owner, missing credentials, an unknown pretrained model, a kernel that is not `OWNER/SLUG`. Nothing is built either.
+# Mistakes are caught before any request: the placeholder owner, missing credentials, an unknown pretrained model, credentials of another user, a kernel that is not `OWNER/SLUG`. Nothing is built either.
 
 # %%
 with tempfile.TemporaryDirectory() as d:
@@ -440,8 +560,8 @@ with tempfile.TemporaryDirectory() as d:
     keyed = {**no_key, "KAGGLE_USERNAME": "alice", "KAGGLE_KEY": "k"}
     test_fail(lambda: push_kernel(d, environ=keyed, init_from="vctk"), exc=UserError,
               contains="'vctk' is not a pretrained model")
-    test_fail(lambda: push_kernel(d, environ=keyed, smoke=True), exc=UserError,
-              contains="a smoke run carries benchmarks/gpu_check.py, which only a source checkout has")
+    test_fail(lambda: push_kernel(d, environ={**keyed, "KAGGLE_USERNAME": "bob"}), exc=UserError,
+              contains="kernel alice/hifigan-ruslan-train belongs to alice, and the Kaggle credentials are bob's")
     test_eq(list(Path(d).iterdir()), [])  # nothing built
 test_fail(lambda: kernel_status("hifigan-ruslan-train"), exc=UserError, contains="expected OWNER/SLUG")
 test_fail(lambda: download_output("a/b/c", "unused"), exc=UserError, contains="'a/b/c': expected OWNER/SLUG")

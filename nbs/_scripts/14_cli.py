@@ -14,18 +14,18 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import argparse, os, sys, traceback, warnings
+import argparse, os, signal, sys, traceback, warnings
 from pathlib import Path
 import hifigan_ruslan
 from hifigan_ruslan.config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
                                    UserError, preset_names)
-from hifigan_ruslan.locations import check_output_file, check_output_folder
+from hifigan_ruslan.locations import check_no_overwrite, check_output_file, check_output_folder
 
 
 # %% [markdown]
 # Every subcommand, its options and its help are defined here and nowhere else; the modules they call are libraries that take ordinary arguments and return results. The command line parses, calls one library function, and prints a short summary of what was written where.
 #
-# Two kinds of failure are kept apart. A mistake the user can fix (a wrong path, a malformed file, a bad value) is raised as `UserError` with a one-line message naming the file or value; `main` prints that line and exits with status 2. Anything else is a bug: it propagates with its traceback, so that it can be reported and fixed rather than mistaken for bad input.
+# Two kinds of failure are kept apart. A mistake the user can fix (a wrong path, a malformed file, a bad value) is raised as `UserError` with a one-line message naming the file or value; `main` prints that line and exits with status 2. Anything else is a bug: it propagates with its traceback, so that it can be reported and fixed rather than mistaken for bad input. A stop (Ctrl-C, or SIGTERM from a scheduler or `timeout`) ends any command as a whole, with one line on stderr and exit status 130 or 143 ([Stopping](08b_stopping.ipynb#a-stop-is-a-stop-for-every-command)); a training run finishes its step and writes its checkpoint first.
 #
 # Heavy imports (PyTorch, the models) happen inside the subcommands, so `hifigan-ruslan --help` answers at once.
 
@@ -293,29 +293,39 @@ def _train(args) -> int:
 
 def _demo(args) -> int:
     from hifigan_ruslan.demo import run_demo
-    print(run_demo(args.out, steps=args.steps, finetune_steps=args.finetune_steps, device=args.device,
-                   progress=not args.no_progress))
-    return 0
+    from hifigan_ruslan.training import stop_exit_code
+    summary, reason = run_demo(args.out, steps=args.steps, finetune_steps=args.finetune_steps,
+                               device=args.device, progress=not args.no_progress)
+    print(summary)
+    return 0 if reason is None else stop_exit_code(reason)
 
 
 # %% [markdown]
-# `generate` and `resynth` turn each input file into one WAV. They check the output folder and the device before
-# the model is loaded. A file that cannot be read gets a one-line error, a file with something `prepare` would flag
-# (a mel of integers, float samples beyond [-1, 1], a WAV cut short) a one-line warning, and the others are still
-# processed; a bug in one file prints its traceback and the batch goes on. The exit status is 1 when any failed, and
-# the last line is always the summary. Each output is written block by block as the vocoder produces it (under a
-# hidden name, renamed once complete), so memory does not grow with the length of a file, and a long file shows a
+# `generate` and `resynth` turn each input file into one WAV. Before the model is compiled they check the output
+# folder and the device, name every output (never an input, the checkpoint, or an existing file beside an input:
+# `check_no_overwrite`, [Locations](00b_locations.ipynb#an-output-never-replaces-an-input)), and open every input
+# with the checkpoint's mel settings: a file that cannot be read (missing, a mel of other bands) gets its one-line
+# error at once, a file with something `prepare` would flag (a mel of integers, float samples beyond [-1, 1], a WAV
+# cut short) a one-line warning. When no input can be read, nothing is compiled and no folder is made. The others
+# are processed; a bug in one file prints its traceback and the batch goes on. The exit status is 1 when any failed,
+# and the last line is always the summary. Each output is written block by block as the vocoder produces it (under
+# a hidden name, renamed once complete), so memory does not grow with the length of a file, and a long file shows a
 # progress bar of its own. Two inputs with the same name never overwrite each other's output.
 
 # %%
 #| export
-def _vocoder(args, checkpoint: str | None = None):
-    from hifigan_ruslan.checkpoints import find_generator_file
+def _generator(args, checkpoint: str | None = None) -> tuple:
+    "The checkpoint's file, generator and config, read but not yet compiled: its mel settings check the inputs."
+    from hifigan_ruslan.checkpoints import find_generator_file, generator_from_checkpoint
+    path = find_generator_file(checkpoint or args.checkpoint)
+    return (path, *generator_from_checkpoint(path, args.preset))
+
+def _vocoder(args, checkpoint: str | None = None, loaded: tuple | None = None):
     from hifigan_ruslan.config import resolve_device
     from hifigan_ruslan.inference import Vocoder
     device = resolve_device(args.device)
-    path = find_generator_file(checkpoint or args.checkpoint)
-    voc = Vocoder.from_checkpoint(path, args.preset, device, backend=args.backend, precision=args.precision)
+    path, generator, config = loaded or _generator(args, checkpoint)
+    voc = Vocoder(generator, config, device, backend=args.backend, precision=args.precision)
     print(f"{args.command}: {path.name} through {voc.backend} in {voc.precision} on {voc.device}", flush=True)
     return voc
 
@@ -326,6 +336,16 @@ def _unique_wav(out: Path, stem: str, used: set) -> Path:
         name = f"{stem}_{n}"
     used.add(name)
     return out / f"{name}.wav"
+
+
+def _targets(files: list[str], out: Path, checkpoint: Path, option: str) -> list[Path]:
+    "The WAV each input becomes, never an input, the checkpoint, nor an existing file beside an input."
+    used = set()
+    targets = [_unique_wav(out, Path(f).stem, used) for f in files]
+    writes = [(t, "output WAV") for t in targets]
+    check_no_overwrite(writes, [(f, f"input {option}") for f in files], spare_siblings=True)
+    check_no_overwrite(writes, [(checkpoint, "checkpoint")])
+    return targets
 
 
 # %%
@@ -368,21 +388,44 @@ def _warned(command: str, action):
 
 # %%
 #| export
-def _write_wavs(command: str, files: list[str], out: Path, work, what: str, rate: int, progress: bool) -> int:
-    "For each file, `work(path) -> (audio blocks, seconds)`, written to a WAV in `out`; the exit status."
-    from tqdm.auto import tqdm
-    out.mkdir(parents=True, exist_ok=True)
-    written, failed, used = [], [], set()
-    for f in tqdm(files, desc=command, unit="file", disable=not progress or len(files) < 2):
+def _open_inputs(command: str, files: list[str], open_input) -> tuple[list, list]:
+    "`open_input(path)` for each file, each failure one line on stderr: `([(index, opened)], failed paths)`."
+    opened, failed = [], []
+    for i, f in enumerate(files):
         try:
-            blocks, seconds = _warned(command, lambda: work(f))
-            target = _unique_wav(out, Path(f).stem, used)
-            written.append(_warned(command, lambda: _write_blocks(target, blocks, seconds, rate, progress)))
+            opened.append((i, _warned(command, lambda: open_input(f))))
         except UserError as e:
             failed.append(f)
-            tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr)
+            print(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr, flush=True)
         except Exception:  # a bug: its traceback, and the other files still done
             failed.append(f)
+            traceback.print_exc()
+    return opened, failed
+
+def _write_wavs(args, files: list[str], option: str, open_input, work, what: str) -> int:
+    "Each file opened (`open_input(path, config)`), then `work(vocoder, opened)` written to its WAV; exit status."
+    from tqdm.auto import tqdm
+    from hifigan_ruslan.config import resolve_device
+    command, progress = args.command, not args.no_progress
+    out = check_output_folder(args.out)
+    resolve_device(args.device)
+    path, generator, config = loaded = _generator(args)
+    targets = _targets(files, out, path, option)  # before anything is read, let alone written
+    opened, failed = _open_inputs(command, files, lambda f: open_input(f, config))
+    written = []
+    if opened:  # the model is compiled, and the folder made, only for inputs that can be vocoded
+        voc = _vocoder(args, loaded=loaded)
+        out.mkdir(parents=True, exist_ok=True)
+    for i, source in tqdm(opened, desc=command, unit="file", disable=not progress or len(opened) < 2):
+        try:
+            blocks, seconds = _warned(command, lambda: work(voc, source))
+            written.append(_warned(command, lambda: _write_blocks(targets[i], blocks, seconds,
+                                                                  voc.sampling_rate, progress)))
+        except UserError as e:
+            failed.append(files[i])
+            tqdm.write(f"hifigan-ruslan {command}: error: {e}", file=sys.stderr)
+        except Exception:
+            failed.append(files[i])
             traceback.print_exc()
     failures = f"; {len(failed)} of {len(files)} {what} failed" if failed else ""
     print(f"{command}: wrote {len(written)} WAV file(s), {sum(written):.1f} s of audio, to {out}{failures}")
@@ -394,34 +437,27 @@ def _write_wavs(command: str, files: list[str], out: Path, work, what: str, rate
 def _generate(args) -> int:
     import torch
     from hifigan_ruslan.inference import MelFile
-    out = check_output_folder(args.out)
-    voc = _vocoder(args)
 
-    def vocode(path):
-        mel = MelFile(path, voc.num_mels)
+    def vocode(voc, mel):
         audio = voc.stream(torch.from_numpy(block)[None] for block in mel.blocks(voc.chunk_frames))
         return (piece[0].numpy() for piece in audio), mel.frames * voc.hop_size / voc.sampling_rate
-    return _write_wavs("generate", args.mel, out, vocode, "mel files", voc.sampling_rate,
-                       not args.no_progress)
+    return _write_wavs(args, args.mel, "--mel", lambda f, config: MelFile(f, config.mel.num_mels), vocode,
+                       "mel files")
 
 def _resynth(args) -> int:
     from hifigan_ruslan.inference import AudioFile
-    out = check_output_folder(args.out)
-    voc = _vocoder(args)
-
-    def resynthesize(path):
-        audio = AudioFile(path, voc.sampling_rate)
-        return voc.resynthesis(audio.blocks()), audio.seconds
-    return _write_wavs("resynth", args.wav, out, resynthesize, "audio files", voc.sampling_rate,
-                       not args.no_progress)
+    return _write_wavs(args, args.wav, "--wav", lambda f, config: AudioFile(f, config.mel.sampling_rate),
+                       lambda voc, audio: (voc.resynthesis(audio.blocks()), audio.seconds), "audio files")
 
 def _export(args) -> int:
     from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.export import check_export, export_generator
     from hifigan_ruslan.inference import Vocoder
     suffix = "onnx" if args.format == "onnx" else "pt"
-    check_output_file(args.out, f"{args.format} model file", f"generator.{suffix}")
-    voc = Vocoder.from_checkpoint(find_generator_file(args.checkpoint), args.preset, "cpu", backend="torch")
+    out = check_output_file(args.out, f"{args.format} model file", f"generator.{suffix}")
+    checkpoint = find_generator_file(args.checkpoint)
+    check_no_overwrite([(out, f"{args.format} model file")], [(checkpoint, "checkpoint")])
+    voc = Vocoder.from_checkpoint(checkpoint, args.preset, "cpu", backend="torch")
     path = export_generator(voc, args.out, args.format)
     try:
         check = f"max |{args.format} - PyTorch| = {check_export(voc, path, args.format):.1e}"
@@ -442,6 +478,32 @@ def _same_model(checkpoint: str, baseline: str) -> None:
         raise UserError(f"--baseline {baseline}: the same model as --checkpoint {checkpoint} ({model}): "
                         "nothing to compare; give another baseline, or none")
 
+def _evaluation_files(out: Path, baseline: bool) -> list[tuple]:
+    "What `evaluate` writes in `out`: the files and folders of each model, and the comparison."
+    folders = [out, out / "baseline"] if baseline else [out]
+    names = ["metrics.csv", "metrics.md", "figures", "audio"]
+    compared = [out / "comparison.csv", out / "comparison.md"] if baseline else []
+    return [(f / name, "evaluation output") for f in folders for name in names] + \
+           [(f, "evaluation output") for f in compared]
+
+def _evaluation_inputs(args) -> list[tuple]:
+    "What `evaluate` reads: the prepared clips, each model's file and the run folder it was named by."
+    from hifigan_ruslan.checkpoints import find_generator_file
+    from hifigan_ruslan.pretrained import is_pretrained_name
+    data = Path(args.data)
+    reads = [(data / "wavs", "prepared clips"), (data / "val.txt", "validation list")]
+    for option in ("checkpoint", "baseline"):
+        given = getattr(args, option)
+        if given is None:
+            continue
+        model = find_generator_file(given)
+        reads.append((model, f"--{option} model"))
+        if not is_pretrained_name(given) and model.parent.name == "checkpoints":  # the run it belongs to
+            reads.append((model.parent.parent, f"--{option} run folder"))
+        elif not is_pretrained_name(given) and Path(given).is_dir():
+            reads.append((Path(given), f"--{option} folder"))
+    return reads
+
 def _evaluate(args) -> int:
     from hifigan_ruslan.evaluation import (evaluate_checkpoint, mean_row, optional_metrics, validation_clips,
                                            write_comparison)
@@ -451,6 +513,7 @@ def _evaluate(args) -> int:
     validation_clips(args.data, args.limit)  # a folder without validation clips: before any model is loaded
     if args.baseline is not None:
         _same_model(args.checkpoint, args.baseline)
+    check_no_overwrite(_evaluation_files(out, args.baseline is not None), _evaluation_inputs(args))
     for note in optional_metrics()[1]:
         print(f"note: {note}")
     models = {Path(args.checkpoint).name: (args.checkpoint, out)}
@@ -512,14 +575,20 @@ def _kaggle(args) -> int:
 #| export
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hifigan-ruslan` console script (and of `python -m hifigan_ruslan`)."
+    from hifigan_ruslan.stopping import Stopped, stop_signals
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:
-        _set_threads(getattr(args, "threads", None))
-        return int(args.run(args) or 0)
+        with stop_signals():
+            _set_threads(getattr(args, "threads", None))
+            return int(args.run(args) or 0)
     except UserError as e:
         print(f"hifigan-ruslan {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:  # `Stopped` by SIGINT or SIGTERM, or a Ctrl-C before the handler was set
+        signum = getattr(e, "signum", signal.SIGINT)
+        print(f"hifigan-ruslan {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
 
 
 # %%

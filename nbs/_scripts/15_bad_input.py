@@ -24,7 +24,7 @@
 from fastcore.test import test_eq
 
 # %%
-import os, re, shutil, stat, subprocess, sys, tempfile, time
+import hashlib, os, re, shutil, signal, stat, subprocess, sys, tempfile, time
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
@@ -53,7 +53,9 @@ print(" ".join(COMMAND))
 
 # %% [markdown]
 # A case is a command line with what it must do. `ok` cases (exit 0) check their output instead of an error line;
-# `kept` names files that must be there, unchanged, afterwards, and `absent` paths that must not have been created.
+# `kept` names files that must be there, unchanged (the same SHA-256), afterwards, and `absent` paths that must not
+# have been created. A case with a `stop` is sent a signal while it runs, as a user's Ctrl-C (to the whole process
+# group, as a terminal sends it) or a scheduler's SIGTERM would be, once its `ready` function says so.
 
 # %%
 @dataclass
@@ -66,18 +68,34 @@ class Case:
     kept: list = field(default_factory=list)     # files that must be there, unchanged, afterwards
     absent: list = field(default_factory=list)   # paths that must not exist afterwards
     check: object = None                         # a further check: a function of the finished process
+    stop: tuple = ()                             # (signal, ready: a function, to the whole group: bool)
 
 def snapshot(paths) -> dict:
-    "Size and modification time of every file under `paths`."
+    "SHA-256 and modification time of every file under `paths`."
     files = [f for p in map(Path, paths) for f in ([p] if p.is_file() else sorted(p.rglob("*")))
              if f.is_file()]
-    return {str(f): (f.stat().st_size, f.stat().st_mtime_ns) for f in files}
+    return {str(f): (hashlib.sha256(f.read_bytes()).hexdigest(), f.stat().st_mtime_ns) for f in files}
+
+def run_command(case: Case) -> subprocess.CompletedProcess:
+    "Run the case's command line; with a `stop`, send its signal once `ready()` holds."
+    argv = COMMAND + [str(a) for a in case.argv]
+    if not case.stop:
+        return subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=300)
+    signum, ready, group = case.stop
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                            start_new_session=True)  # its own process group, as a terminal's job
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if proc.poll() is None:
+        os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
+    out, err = proc.communicate(timeout=300)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 def run_case(case: Case) -> tuple[str, str]:
     "Run `case`; `(the line it printed, '')` when it did what it must, else `(that line, what went wrong)`."
     before = snapshot(case.kept)
-    done = subprocess.run(COMMAND + [str(a) for a in case.argv], capture_output=True, text=True, env=ENV,
-                          timeout=300)
+    done = run_command(case)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     said = [line for line in lines if line.startswith("hifigan-ruslan ")]
     shown = said or done.stdout.strip().splitlines()[-1:] or [""]
@@ -88,12 +106,16 @@ def run_case(case: Case) -> tuple[str, str]:
         problems.append("a traceback")
     if case.status == 2 and len(lines) != 1:
         problems.append(f"{len(lines)} lines on stderr, expected one")
-    if any(not re.match(r"hifigan-ruslan \w+: (error|warning): ", line) for line in lines):
+    if any(not re.match(r"hifigan-ruslan \w+: (error: |warning: |stopped by SIG)", line) for line in lines):
         problems.append("stderr holds lines that are neither errors nor warnings")
     text = (done.stdout + "\n".join(said)).replace(str(work), "WORK")
     problems += [f"no {fragment!r}" for fragment in case.expect if str(fragment) not in text]
     if before and snapshot(case.kept) != before:
         problems.append("files written before were changed or lost")
+    elif before:  # the digests of the first two files kept, as evidence
+        digests = ", ".join(f"{Path(f).name} {digest[:12]}" for f, (digest, _) in list(before.items())[:2])
+        more = f" and {len(before) - 2} more" if len(before) > 2 else ""
+        shown.append(f"SHA-256 unchanged: {digests}{more}")
     problems += [f"{p} was created" for p in case.absent if Path(p).exists()]
     if case.check is not None and not problems:
         problems += [m for m in [case.check(done)] if m]
@@ -227,7 +249,8 @@ prepare_cases = [
     Case("prepare: duplicate ID, missing WAV", prep(duplicates, "p_dup"), 0,
          ["kept 6 of 7", "duplicate_id 1", "missing_wav 1"]),
     Case("prepare --mel-dir: a NaN mel", prep(tiny, "p_mels", "--mel-dir", nan_mels), 0,
-         ["0 ok, 11 missing, 0 mismatched, 1 bad"]),
+         ["0 ok, 11 missing, 0 mismatched, 1 bad", f"mel of {ids[0]}: no {ids[0]}.npy in",
+          f"mel of {ids[1]}: WORK/nan_mels/{ids[1]}.npy", "... and 2 more mel problems (report.json names all)"]),
 ]
 
 
@@ -340,6 +363,107 @@ inference_cases = [
          expect=["OWNER/SLUG"]),
 ]
 
+# %% [markdown]
+# ## An output never replaces an input
+#
+# A recording with the mel made from it, both in one folder (and a link to that folder), and a folder of plain audio
+# named `wavs`, the name of `prepare`'s own output folder. Each command pointed at them as its output is refused
+# before any model is loaded, and every one of them keeps its SHA-256; so does the run whose checkpoint `export` and
+# whose folder `evaluate` are told to write over.
+
+# %%
+rec = work / "rec"
+rec.mkdir()
+shutil.copy(inputs / "whole.wav", rec / "speech.wav")
+np.save(rec / "speech.npy", good_mel)
+(work / "rec_link").symlink_to(rec)
+holder = work / "holder"
+(holder / "wavs").mkdir(parents=True)
+for uid in ids[:3]:
+    shutil.copy(tiny / "RUSLAN" / f"{uid}.wav", holder / "wavs")
+g2 = run / "checkpoints" / "g_00000002"
+
+overwrite_cases = [
+    Case("resynth: --out the recording's folder", ["resynth", *vocode, "--wav", rec / "speech.wav", "--out", rec],
+         expect=["speech.wav: the output WAV would replace the input --wav WORK/rec/speech.wav"],
+         kept=[rec], check=model_not_loaded),
+    Case("resynth: --out a link to that folder", ["resynth", *vocode, "--wav", rec / "speech.wav",
+                                                  "--out", work / "rec_link"],
+         expect=["rec_link/speech.wav: the output WAV would replace the input --wav"], kept=[rec],
+         check=model_not_loaded),
+    Case("generate: a mel beside its recording", ["generate", *vocode, "--mel", rec / "speech.npy", "--out", rec],
+         expect=["rec/speech.wav: exists beside the input --mel WORK/rec/speech.npy"], kept=[rec],
+         check=model_not_loaded),
+    Case("export: --out the checkpoint it reads", ["export", "--checkpoint", g2, "--out", g2],
+         expect=["g_00000002: the onnx model file would replace the checkpoint"], kept=run_files),
+    Case("evaluate: --out the run folder", ["evaluate", *vocode, "--data", data, "--out", run],
+         expect=["run/metrics.csv: the evaluation output is inside the --checkpoint run folder WORK/run"],
+         kept=[run]),
+    Case("prepare: --out holds the corpus", prep(holder / "wavs", "holder"),
+         expect=["holder/wavs: the prepared output would replace the input corpus WORK/holder/wavs"],
+         kept=[holder]),
+]
+
+# %% [markdown]
+# ## A refused command leaves nothing
+#
+# A run refused for its batch writes no `config.yaml` (which the same command without `--set` would obey) and no
+# folder; a mel of 100 bands and a missing recording are refused before the model is loaded, and when no input is
+# left nothing is written; an exported model given where a checkpoint belongs says what it is.
+
+# %%
+np.save(inputs / "bands100.npy", np.full((100, 40), -5.0, np.float32))
+
+refusal_cases = [
+    Case("train: batch 100000 refused", [*train, "--out", work / "bs", "--set", "train.batch_size=100000"],
+         expect=["fewer than batch_size 100000"], absent=[work / "bs"]),
+    Case("train: the same without --set", [*train, "--out", work / "bs", "--max-steps", "1", "--val-every", "0"],
+         0, ["Stopped at step 1"]),
+    Case("generate: a 100-band mel", gen("bands100.npy", out="g100"), 1,
+         ["bands100.npy: shape (100, 40): 100 bands, expected 80", "wrote 0 WAV file(s)"],
+         absent=[work / "g100"], check=model_not_loaded),
+    Case("resynth: only a missing file", ["resynth", *vocode, "--wav", inputs / "missing.wav", "--out", work / "r0"],
+         1, ["missing.wav: audio file not found"], absent=[work / "r0"], check=model_not_loaded),
+    Case("export: TorchScript", ["export", "--checkpoint", run, "--format", "torchscript", "--out",
+                                 work / "generator.pt"], 0, ["export: wrote torchscript model"]),
+    Case("generate: a TorchScript file as checkpoint", gen("good.npy", out="g3", checkpoint=work / "generator.pt"),
+         expect=["generator.pt: a TorchScript export of a generator, not a checkpoint: load it with torch.jit.load"]),
+    Case("generate: an ONNX file as checkpoint", gen("good.npy", out="g3", checkpoint=work / "generator.onnx"),
+         expect=["generator.onnx: an ONNX export of a generator, not a checkpoint: run it with OpenVINO"]),
+]
+
+
+# %% [markdown]
+# ## A stop is a stop
+#
+# Ctrl-C while `train` builds its models (once it holds its run folder's lock) ends it without a traceback, and the
+# folder it had just made is gone. Ctrl-C while `prepare` converts (sent to the whole group, its worker processes
+# included) ends it with one line, and the same command afterwards completes. SIGTERM while the demo trains its
+# `tiny` run ends the demo as a whole: the run's checkpoint, no later stage, the summary, exit status 143.
+
+# %%
+def lines_in(path: Path, text: str = "") -> callable:
+    "A `ready` function: `path` exists and holds `text`."
+    return lambda: path.is_file() and text in path.read_text(errors="replace")
+
+many = work / "corpora" / "many"
+many.mkdir()
+for n in range(120):  # a plain folder of audio, large enough to be stopped half-way
+    shutil.copy(tiny / "RUSLAN" / f"{ids[n % len(ids)]}.wav", many / f"clip_{n:03d}.wav")
+
+stop_cases = [
+    Case("train: Ctrl-C while it starts", [*train, "--out", work / "t_int", "--max-steps", "1000"], 130,
+         ["stopped by SIGINT"], absent=[work / "t_int"],
+         stop=(signal.SIGINT, lines_in(work / "t_int" / ".lock"), True)),
+    Case("prepare: Ctrl-C, workers too", prep(many, "p_int", "--workers", "2"), 130, ["stopped by SIGINT"],
+         stop=(signal.SIGINT, lines_in(work / "p_int" / "manifest.jsonl", "clip_"), True)),
+    Case("prepare: again after the Ctrl-C", prep(many, "p_int", "--workers", "2"), 0, ["kept 120 of 120 clips"]),
+    Case("demo: SIGTERM while it trains", ["demo", "--out", work / "demo_stop", "--no-progress", "--threads", "1"],
+         143, ["Demo stopped by SIGTERM", "no later stage started", "tiny run:", "checkpoints:"],
+         absent=[work / "demo_stop" / "resynth", work / "demo_stop" / "pretrained"],
+         stop=(signal.SIGTERM, lines_in(work / "demo_stop" / "run" / "train.log", "validation mel L1"), True)),
+]
+
 # %%
 pretrained_and_runs = ("universal", "lj", "run folder")
 help_cases = [
@@ -370,7 +494,8 @@ with read_only_folder(work / "locked") as locked:
         Case("resynth: read-only --out", ["resynth", *vocode, "--wav", inputs / "whole.wav", "--out", locked],
              expect=["locked: the output folder is not writable"],
              check=model_not_loaded)]
-    cases = setup + prepare_cases + train_cases + inference_cases + lock_cases + help_cases
+    cases = (setup + prepare_cases + train_cases + inference_cases + overwrite_cases + refusal_cases + stop_cases
+             + lock_cases + help_cases)
     results = []
     for case in cases:
         began = time.perf_counter()
