@@ -48,8 +48,9 @@ def check_client(version: str | None = "installed", python: tuple = sys.version_
     if version is None:
         raise UserError(f"the kaggle client is not installed: {CLIENT_INSTALL}")
     if _release(version) < CLIENT_MIN:
-        raise UserError(f"kaggle {version} is too old (before 2.2.2 it downloads only 500 files of an output; "
-                        f"before 2.2.0 it has no `python -m kaggle` and drops the GPU request): {CLIENT_INSTALL}")
+        raise UserError(f"kaggle {version} is too old (before 2.2.2 it downloads only 500 files of an "
+                        "output; before 2.2.0 it has no `python -m kaggle` and drops the GPU request): "
+                        f"{CLIENT_INSTALL}")
     return version
 
 # %% ../nbs/12b_kaggle_client.ipynb #b5819526
@@ -60,7 +61,8 @@ def check_credentials(environ=None):
     environ = os.environ if environ is None else environ
     if environ.get("KAGGLE_API_TOKEN") or (environ.get("KAGGLE_USERNAME") and environ.get("KAGGLE_KEY")):
         return
-    if not any((folder / name).is_file() for folder in _credential_folders(environ) for name in CREDENTIAL_FILES):
+    files = [folder / name for folder in _credential_folders(environ) for name in CREDENTIAL_FILES]
+    if not any(file.is_file() for file in files):
         raise UserError("no Kaggle credentials: put kaggle.json (kaggle.com/settings, API) in ~/.kaggle "
                         "or set KAGGLE_USERNAME and KAGGLE_KEY")
 
@@ -159,7 +161,7 @@ def previous_version(kernel: str, environ=None) -> tuple[str, str] | None:
                     "nothing was pushed")
 
 # %% ../nbs/12b_kaggle_client.ipynb #44c3145f
-PREVIOUS_FOLDER = "runs/kaggle-previous"  # under the kernel root: the last version's report, as a push read it
+PREVIOUS_FOLDER = "runs/kaggle-previous"  # under the kernel root: the last version's report, as pushes read it
 REPORT_PATTERN = r"^(SESSION\.json|RESULTS\.md)$"
 
 def previous_outcome(kernel: str, folder, environ=None) -> str:
@@ -323,9 +325,9 @@ def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = 
     if refused := refused_datasets(lines, [settings.corpus_dataset, *filter(None, [dataset])]):
         what = " and ".join(f"the {'corpus' if d == settings.corpus_dataset else 'weights'} dataset {d}"
                             for d in refused)
-        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and that "
-                        "your account can open it): the version it started stops in its first minute without "
-                        "training")
+        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and "
+                        "that your account can open it): the version it started stops in its first minute "
+                        "without training")
     if previous is None:
         print(f"first version of {kernel}: it starts without a previous output; the next push attaches this "
               "one's (kernel_sources)")

@@ -103,7 +103,7 @@ def kernel_settings(root, environ=None, owner: str | None = None, slug: str | No
 # %% ../nbs/12a_kaggle_kernel.ipynb #dd60e810
 def kernel_metadata(settings: KernelSettings, code_file: str = KERNEL_NOTEBOOK, datasets=(),
                     resume: bool = True, corpus: str = DATASET_SOURCE) -> dict:
-    "The `kernel-metadata.json`: private, 2 x T4, no internet, the corpus (and `datasets`), resuming from itself."
+    "The `kernel-metadata.json`: private, 2 x T4, no internet, the corpus and `datasets`, resuming from itself."
     return {"id": settings.id, "title": settings.title, "code_file": code_file,
             "language": "python", "kernel_type": "notebook", "is_private": True,
             "enable_gpu": True, "enable_tpu": False, "enable_internet": False,

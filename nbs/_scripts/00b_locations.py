@@ -188,6 +188,7 @@ check_no_overwrite([(home / "rec" / "speech_2.wav", "output WAV")], wav_in, spar
 test_eq(sorted(p.name for p in home.iterdir()), ["hard.wav", "rec", "soft.wav"])
 shutil.rmtree(home)
 
+
 # %% [markdown]
 # An input file that is not there, or a folder where a file belongs, is one line that says which:
 

@@ -145,6 +145,7 @@ class RunLock:
 # %%
 show_doc(RunLock)
 
+
 # %% [markdown]
 # Another process holds the lock: this one is refused with the holder's PID. Once the holder is killed with `SIGKILL` (no chance to clean up), the lock is free again, and taken it holds this process's PID.
 

@@ -31,7 +31,6 @@ from hifigan_ruslan.prepare import Corpus, find_corpus, format_summary, prepare_
 # %%
 import tempfile
 
-
 # %% [markdown]
 # ## The settings of a version
 #
@@ -98,6 +97,7 @@ SESSION_MARGIN_S = 15 * 60  # past the budget: the report, and the end of a trai
 def session_timeout_s(settings: SessionSettings) -> int:
     "The session time limit a push sends: the budget plus the margin, never past Kaggle's 12 hours."
     return int(min(settings.session_hours * 3600 + SESSION_MARGIN_S, KAGGLE_SESSION_LIMIT_S))
+
 
 # %%
 print(session_timeout_s(SessionSettings()), session_timeout_s(SessionSettings(**SMOKE)))
@@ -227,6 +227,7 @@ assert check_gpus(["Tesla T4"], kaggle=True).startswith("warning: 1 GPU (Tesla T
 assert check_gpus([], kaggle=False).startswith("no GPU: training runs as one process on the CPU")
 test_fail(lambda: check_gpus([], kaggle=True), exc=KernelStop, contains="no GPU in this Kaggle session")
 
+
 # %% [markdown]
 # The GPUs are counted before the corpus is prepared, and `prepare` forks its worker processes: CUDA initialised in the parent before a fork is unusable in the children, and `torch.cuda.get_device_name` initialises it. So the kernel asks `nvidia-smi` for the names instead, and falls back to PyTorch's count, which reads NVML and leaves CUDA alone.
 
@@ -243,6 +244,7 @@ def gpu_names() -> list[str]:
         pass
     import torch
     return [f"GPU {i}" for i in range(torch.cuda.device_count())]  # NVML: no CUDA context
+
 
 # %%
 print(gpu_names())  # none on the machine that builds these docs
@@ -553,7 +555,7 @@ with tempfile.TemporaryDirectory() as d:
 # %%
 #| export
 def mounted_dataset(input_root, dataset: str) -> Path | None:
-    "Where Kaggle mounted `dataset` (OWNER/SLUG) under `input_root`, today's layout or the older one; or None."
+    "Where Kaggle mounted `dataset` (OWNER/SLUG) under `input_root`, in today's layout or the older one."
     owner, slug = dataset.split("/", 1)
     for folder in (Path(input_root) / "datasets" / owner / slug, Path(input_root) / slug):
         if folder.is_dir():
@@ -587,7 +589,8 @@ def locate_corpus(settings: SessionSettings, input_root) -> Corpus:
         raise KernelStop(f"the corpus of {settings.corpus_dataset}: {e}; nothing was trained") from None
     if corpus.transcripts is None and not settings.plain_audio:
         raise KernelStop(f"{base}: audio without transcripts (no RUSLAN or LJSpeech metadata, no Festival "
-                         "txt.done.data); set plain_audio to true to train on it as it is; nothing was trained")
+                         "txt.done.data); set plain_audio to true to train on it as it is; "
+                         "nothing was trained")
     return corpus
 
 
@@ -625,6 +628,7 @@ with tempfile.TemporaryDirectory() as d:
     test_fail(lambda: locate_corpus(voice, d / "input"), exc=KernelStop,
               contains="voice: audio without transcripts")
     test_eq(locate_corpus(replace(voice, plain_audio=True), d / "input"), (None, plain))
+
 
 # %% [markdown]
 # ## A slice of the corpus
@@ -824,7 +828,7 @@ def gpu_check_command(wavs) -> list[str]:
     return [sys.executable, "-u", "-m", "hifigan_ruslan.gpu_check", "--wavs", str(wavs)]
 
 def run_gpu_check(wavs, out_dir, command: list[str] | None = None) -> Path:
-    "Run the GPU check (or `command`), printing its output and saving it in `out_dir`; a `KernelStop` if it fails."
+    "Run the GPU check (or `command`), printing and saving its output in `out_dir`; a `KernelStop` on failure."
     status, lines = run_logged(command or gpu_check_command(wavs))
     path = Path(out_dir) / GPU_CHECK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -976,10 +980,11 @@ with tempfile.TemporaryDirectory() as d:
 #| export
 MANIFEST_FILE = "MANIFEST.json"
 LOCK_FILE = ".lock"  # the run folder's lock (`RunLock` of the run-folder module)
-KAGGLE_FILES = ("__notebook__.ipynb", "__results__.html", "__output__.json", "custom.css", "__results___files")
+KAGGLE_FILES = ("__notebook__.ipynb", "__results__.html", "__output__.json", "custom.css",
+                "__results___files")  # written by Kaggle's batch runner, after the manifest
 
 def in_manifest(relative: str) -> bool:
-    "Whether the output file at `relative` (a POSIX path) is one the manifest lists: not Kaggle's, not a lock."
+    "Whether the output file at `relative` (a POSIX path) belongs in the manifest: not Kaggle's, not a lock."
     parts = relative.split("/")
     return parts[0] not in (*KAGGLE_FILES, MANIFEST_FILE) and parts[-1] != LOCK_FILE
 
@@ -993,7 +998,8 @@ def _sha256(path: Path) -> str:
 def write_manifest(folder) -> Path:
     "Write `folder/MANIFEST.json`: the relative path, size and SHA-256 of every other file under `folder`."
     folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and in_manifest(p.relative_to(folder).as_posix()))
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and in_manifest(p.relative_to(folder).as_posix()))
     entries = [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)}
                for p in files]
     path = folder / MANIFEST_FILE
@@ -1114,7 +1120,7 @@ class SessionReport:
         return self.working / (SMOKE_DIR if self.settings.smoke else RUN_DIR)
 
     def write(self, outcome: str) -> Path:
-        "Write the report with `outcome` (`complete: ...`, `stopped: ...`, `failed: ...`); the manifest's path."
+        "Write the report with `outcome` (`complete: ...`, `stopped: ...`, `failed: ...`); the manifest."
         self.outcome = outcome
         gpu_check = self.run_dir / GPU_CHECK_FILE
         write_results(self.run_dir, self.working / "RESULTS.md", outcome=outcome, gpu_check=gpu_check)
@@ -1125,6 +1131,7 @@ class SessionReport:
 
 # %%
 show_doc(SessionReport.write)
+
 
 # %% [markdown]
 # ## Run All in the editor
@@ -1139,7 +1146,8 @@ def session_settings(values: dict, run_type: str | None) -> tuple[SessionSetting
     if run_type == "Interactive" and not settings.smoke and settings.in_editor == "smoke":
         return replace(settings, **SMOKE), (
             f"Interactive session (Run All in Kaggle's editor): the smoke settings, not the "
-            f"{settings.session_hours:g}-hour session, since nothing trained here becomes a version's output; "
+            f"{settings.session_hours:g}-hour session, since nothing trained here becomes a version's "
+            "output; "
             'set in_editor to "full" to train here anyway, or push a version: hifigan-ruslan kaggle push')
     what = "smoke run" if settings.smoke else f"full session of {settings.session_hours:g} h"
     where = {"Batch": "a pushed version", "Interactive": "in Kaggle's editor"}.get(run_type, "outside Kaggle")
@@ -1154,6 +1162,7 @@ full, line = session_settings({"kernel": "alice/hifigan-ruslan-train", "in_edito
 test_eq((full.smoke, line), (False, "full session of 11 h of alice/hifigan-ruslan-train, in Kaggle's editor"))
 test_eq(session_settings({}, "Batch")[0], SessionSettings())
 test_eq(session_settings({}, "Batch")[1], "full session of 11 h of this kernel, a pushed version")
+
 
 # %% [markdown]
 # ## The session, start to end
@@ -1171,14 +1180,16 @@ def _last_line(error: BaseException) -> str:
         return text
     return f"{type(error).__name__}: {text.splitlines()[-1]}" if text else type(error).__name__
 
-def train_stages(settings: SessionSettings, start: Start, working, prepared, gpus: int, deadline: float) -> str:
+def train_stages(settings: SessionSettings, start: Start, working, prepared, gpus: int,
+                 deadline: float) -> str:
     "Run this version's `train` commands until `deadline` (a `time.time()`); the last one's summary."
     summary = ""
     for stage in training_stages(settings, working, start):
         cmd = training_command(prepared, stage.run_dir, stage.preset, gpus=gpus,
                                time_budget_s=deadline - time.time(), max_steps=stage.max_steps,
                                overrides=stage.overrides, init_from=stage.init_from,
-                               mel_dir=settings.mel_dir or None, checkpoint_minutes=settings.checkpoint_minutes)
+                               mel_dir=settings.mel_dir or None,
+                               checkpoint_minutes=settings.checkpoint_minutes)
         print(" ".join(cmd), flush=True)
         status, lines = run_logged(cmd)
         if status != 0:

@@ -595,6 +595,7 @@ def kaggle_jupyter(cache: Path = Path.home() / ".cache/hifigan-ruslan") -> Path:
                        check=True, capture_output=True)
     return python
 
+
 # %%
 #| slow
 stack = kaggle_jupyter()

@@ -197,7 +197,8 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         lines += [f"  resynthesised:     {out / 'resynth'} ({len(wavs)} WAVs with mel images)",
                   f"  best generator:    {tr.ckpt_dir / 'generator_best.pt'}"]
         pretrained_part(out / "prepared", wavs, out / "pretrained", finetune_steps, device, progress, stage, lines)
-        head = f"Demo done in {time.monotonic() - start:.0f} s."
+        size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+        head = f"Demo done in {time.monotonic() - start:.0f} s; {out} holds {size / 1e6:.0f} MB."
         reason = None
     except Stopped as e:
         reason = e.reason

@@ -702,6 +702,24 @@ finally:
     prepare_module.prepare_corpus = original
 
 # %% [markdown]
+# A stop, wherever it reaches a command, is one line and the signal's exit status (the real signals, sent to the
+# real console script, are in [Bad input](15_bad_input.ipynb#a-stop-is-a-stop)):
+
+# %%
+from hifigan_ruslan.stopping import Stopped
+
+
+# %%
+def stopped(*args, **kwargs):
+    raise Stopped(signal.SIGTERM)  # as the handler raises it when a SIGTERM arrives
+prepare_module.prepare_corpus = stopped
+try:
+    test_eq(run("prepare", "--data-path", str(tmp), "--out", str(tmp / "p")),
+            (143, "", "hifigan-ruslan prepare: stopped by SIGTERM\n"))
+finally:
+    prepare_module.prepare_corpus = original
+
+# %% [markdown]
 # The Kaggle commands: `build --check` on a folder without the kernel files says which are out of date; a build writes them; `push` with the owner still at its placeholder, and a kernel name without an owner, are refused.
 
 # %%

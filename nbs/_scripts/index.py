@@ -243,7 +243,8 @@
 # | [Inference](10a_inference.ipynb) | generating and resynthesizing; the `Vocoder` API; mel and audio files |
 # | [Export](10b_export.ipynb) | the generator as ONNX or TorchScript |
 # | [Evaluation](11_evaluation.ipynb) | scoring a checkpoint on the validation clips, DistillMOS included |
-# | [Kaggle session](12_kaggle_session.ipynb) | what the kernel does in a session: check inputs and GPUs, resume, train or smoke-check, report |
+# | [GPU check](11a_gpu_check.ipynb) | a short check of the training step (fp32, fp16, bf16) and the vocoder on a GPU; the Kaggle smoke run's figures |
+# | [Kaggle session](12_kaggle_session.ipynb) | what the kernel does in a session: check inputs, corpus and GPUs, resume, train or smoke-check, and always a report |
 # | [Kaggle kernel](12a_kaggle_kernel.ipynb) | building the kernel notebook that carries the package, and its metadata |
 # | [Kaggle client](12b_kaggle_client.ipynb) | the workflow; pushing the kernel, its weights dataset, status and output |
 # | [Kaggle runs](12c_kaggle_runs.ipynb) | push, status and output against a stand-in for Kaggle; the kernel executed as on Kaggle |
