@@ -10,7 +10,7 @@ Kaggle kernel's smoke run does.
     python benchmarks/gpu_check.py --wavs data/ruslan-22k/wavs   # segments of these clips (22,050 Hz)
 """
 import sys
-from hifigan_ruslan.gpu_check import main
+from hifigan_ruslan.gpu_check import run_check
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_check())

@@ -59,10 +59,11 @@ def finetune_config(steps: int):
 
 def _steps_done(first: int, last: int, run_dir: Path) -> str:
     "How many steps a run holds and how many of them this call trained: true on a rerun too."
+    steps = f"{last} step{'s' * (last != 1)}"
     if first == 0:
-        return f"{last} steps"
+        return steps
     now = "none" if last == first else f"{last - first}"
-    return f"{last} steps ({now} trained now: {run_dir} held step {first})"
+    return f"{steps} ({now} trained now: {run_dir} held step {first})"
 
 def _drop_discriminators(ckpt_dir: Path) -> str:
     "Delete the `do_` files of a finished fine-tune (nothing uses them); what was freed."

@@ -16,7 +16,7 @@ from .mel import mel_figure
 from .inference import Vocoder, load_audio
 
 # %% auto #0
-__all__ = ['STFT_RESOLUTIONS', 'VOICED_THRESHOLD', 'MOS_RATE', 'COLUMNS', 'markdown_table', 'mr_stft_distance',
+__all__ = ['STFT_RESOLUTIONS', 'METRIC_RATE', 'VOICED_THRESHOLD', 'COLUMNS', 'markdown_table', 'mr_stft_distance',
            'import_with_stand_in', 'optional_metrics', 'crepe_periodicity', 'voicing_f1', 'distillmos_model',
            'distillmos', 'clip_metrics', 'mean_row', 'write_tables', 'validation_clips', 'evaluate_checkpoint',
            'write_comparison']
@@ -86,13 +86,14 @@ def optional_metrics() -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(names), tuple(notes)
 
 # %% ../nbs/11_evaluation.ipynb #e6855466
+METRIC_RATE = 16000  # the rate PESQ (wide band), CREPE and DistillMOS read: every clip is scored at 16 kHz
 VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
     crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
-        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
+        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], METRIC_RATE, hop_length=160, fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
                                        return_periodicity=True, batch_size=512, device="cpu", pad=True)
     return periodicity[0].numpy()
@@ -104,8 +105,6 @@ def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> fl
     return 1.0 if tp + wrong == 0 else float(2 * tp / (2 * tp + wrong))
 
 # %% ../nbs/11_evaluation.ipynb #7d9af8f1
-MOS_RATE = 16000  # DistillMOS reads 16 kHz audio
-
 @lru_cache(maxsize=1)
 def distillmos_model() -> torch.nn.Module:
     "The DistillMOS network (weights from the `distillmos` wheel) on the CPU in eval mode, loaded once."
@@ -134,11 +133,11 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     mel_l1 = float(mel_loss(loss_mel(ref_t, full_band), gen_t, full_band))
     row = {"seconds": n / cfg.sampling_rate, "mel_l1": mel_l1,
            "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
-    ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
+    ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, METRIC_RATE).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:
         from pesq import pesq
         try:
-            row["pesq"] = float(pesq(16000, ref16, gen16, "wb"))
+            row["pesq"] = float(pesq(METRIC_RATE, ref16, gen16, "wb"))
         except Exception:  # the pesq package raises its own errors, e.g. when no speech is detected
             row["pesq"] = math.nan
     if "stoi" in metrics:

@@ -16,7 +16,7 @@ from .mel import mel_spectrogram
 from .trainer import Trainer
 
 # %% auto #0
-__all__ = ['GPU_WORKLOAD', 'CPU_WORKLOAD', 'precisions', 'real_batch', 'sync', 'check_training', 'check_vocoder', 'main']
+__all__ = ['GPU_WORKLOAD', 'CPU_WORKLOAD', 'precisions', 'real_batch', 'sync', 'check_training', 'check_vocoder', 'run_check']
 
 # %% ../nbs/11a_gpu_check.ipynb #1f000ecb
 GPU_WORKLOAD = {"preset": "recipe", "batch": 4, "segment": 8192, "warmup": 2, "steps": 5}
@@ -126,7 +126,7 @@ def _check(device_name: str, wavs):
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_check(argv: list[str] | None = None) -> int:
     "Entry point of `python -m hifigan_ruslan.gpu_check`; returns the exit status."
     p = argparse.ArgumentParser(prog="gpu_check", description="A short check of the training and inference "
                                 "paths on a GPU, in under three minutes.")
@@ -143,4 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 # %% ../nbs/11a_gpu_check.ipynb #4c2aefd5
 # A notebook's namespace is `__main__` too, but without `__file__`: only `python -m` runs the check here
 if __name__ == "__main__" and "__file__" in globals():
-    sys.exit(main())
+    sys.exit(run_check())

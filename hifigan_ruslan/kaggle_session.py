@@ -15,14 +15,13 @@ from .prepare import Corpus, find_corpus, format_summary, prepare_corpus
 
 # %% auto #0
 __all__ = ['DATASET_SOURCE', 'SMOKE', 'KAGGLE_SESSION_LIMIT_S', 'SESSION_MARGIN_S', 'SESSION_FILE', 'RUN_DIR', 'SMOKE_DIR',
-           'ARCHIVE_SUFFIXES', 'GPU_CHECK_FILE', 'RESULT_COLUMNS', 'MANIFEST_FILE', 'LOCK_FILE', 'KAGGLE_FILES',
-           'SessionSettings', 'session_timeout_s', 'KernelStop', 'on_kaggle', 'check_gpus', 'gpu_names',
-           'write_session_record', 'find_previous_output', 'find_runs', 'restore_newest_run', 'weights_file',
-           'find_weights', 'Start', 'plan_start', 'mounted_dataset', 'locate_corpus', 'corpus_slice',
-           'training_command', 'TrainingStage', 'training_stages', 'run_logged', 'error_line', 'gpu_check_command',
-           'run_gpu_check', 'write_results', 'newest_samples', 'show_results', 'in_manifest', 'write_manifest',
-           'ManifestCheck', 'read_manifest', 'check_manifest', 'SessionReport', 'session_settings', 'train_stages',
-           'run_session']
+           'GPU_CHECK_FILE', 'RESULT_COLUMNS', 'MANIFEST_FILE', 'LOCK_FILE', 'KAGGLE_FILES', 'SessionSettings',
+           'session_timeout_s', 'KernelStop', 'on_kaggle', 'check_gpus', 'gpu_names', 'write_session_record',
+           'find_previous_output', 'find_runs', 'restore_newest_run', 'weights_file', 'find_weights', 'Start',
+           'plan_start', 'mounted_dataset', 'locate_corpus', 'corpus_slice', 'training_command', 'TrainingStage',
+           'training_stages', 'run_logged', 'error_line', 'gpu_check_command', 'run_gpu_check', 'write_results',
+           'newest_samples', 'show_results', 'in_manifest', 'write_manifest', 'ManifestCheck', 'read_manifest',
+           'check_manifest', 'SessionReport', 'session_settings', 'train_stages', 'run_session']
 
 # %% ../nbs/12_kaggle_session.ipynb #6f37588a
 DATASET_SOURCE = "freezerainml/ruslan"  # the corpus dataset the kernel's metadata attaches
@@ -224,8 +223,6 @@ def restore_newest_run(roots, run_dir) -> int | None:
     return step
 
 # %% ../nbs/12_kaggle_session.ipynb #691d9db5
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".7z", ".rar")
-
 def weights_file(name: str) -> str:
     "The file name of the pretrained generator `name` in its Kaggle dataset: one Kaggle does not unpack."
     return f"generator_{name.lower()}.pth"
@@ -438,7 +435,7 @@ def run_gpu_check(wavs, out_dir, command: list[str] | None = None) -> Path:
 # %% ../nbs/12_kaggle_session.ipynb #0fe231a0
 RESULT_COLUMNS = ("step", "epoch", "val_mel_l1", "loss_mel", "loss_d", "loss_adv", "loss_fm", "health")
 
-def _cell(value) -> str:
+def _metric_text(value) -> str:
     "A metrics value as a table cell: integers as they are, other numbers to 4 significant digits."
     if value is None or str(value).isdigit():
         return "" if value is None else str(value)
@@ -464,7 +461,7 @@ def write_results(run_dir, path, last: int = 10, *, outcome: str = "complete", g
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "
                      "(`checkpoints/generator_best.pt`).")
-        rows = [[_cell(r.get(c)) for c in RESULT_COLUMNS] for r in val[-last:]]
+        rows = [[_metric_text(r.get(c)) for c in RESULT_COLUMNS] for r in val[-last:]]
         lines += ["", markdown_table(list(RESULT_COLUMNS), rows).rstrip("\n")]
     else:
         lines.append("No validation point yet." if metrics.is_file() else "No metrics written.")

@@ -207,13 +207,14 @@ if "'mos'" in first_line:
 
 # %%
 #| export
+METRIC_RATE = 16000  # the rate PESQ (wide band), CREPE and DistillMOS read: every clip is scored at 16 kHz
 VOICED_THRESHOLD = 0.5
 
 def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
     crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
-        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], 16000, hop_length=160, fmin=50.0,
+        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], METRIC_RATE, hop_length=160, fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
                                        return_periodicity=True, batch_size=512, device="cpu", pad=True)
     return periodicity[0].numpy()
@@ -239,8 +240,6 @@ def voicing_f1(reference_voiced: np.ndarray, generated_voiced: np.ndarray) -> fl
 
 # %%
 #| export
-MOS_RATE = 16000  # DistillMOS reads 16 kHz audio
-
 @lru_cache(maxsize=1)
 def distillmos_model() -> torch.nn.Module:
     "The DistillMOS network (weights from the `distillmos` wheel) on the CPU in eval mode, loaded once."
@@ -267,12 +266,12 @@ if "mos" in optional_metrics()[0]:
     import soxr
     from hifigan_ruslan.clips import bundled_corpus
     from hifigan_ruslan.inference import load_audio
-    voice_clip = load_audio(bundled_corpus() / "wav" / "ru_0063.flac", MOS_RATE)
+    voice_clip = load_audio(bundled_corpus() / "wav" / "ru_0063.flac", METRIC_RATE)
     noise = np.random.default_rng(0).standard_normal(len(voice_clip)).astype(np.float32)
     espeak = np.load("testdata/reference/mel_espeak_ru.npz")["audio"]
     heard = {"real voice (ru_0063)": voice_clip, "with noise at 0.003": voice_clip + 0.003 * noise,
              "with noise at 0.03": voice_clip + 0.03 * noise,
-             "espeak-ng": soxr.resample(espeak, 22050, MOS_RATE).astype(np.float32)}
+             "espeak-ng": soxr.resample(espeak, 22050, METRIC_RATE).astype(np.float32)}
     mos_heard = {name: distillmos(audio) for name, audio in heard.items()}
     print({name: round(score, 2) for name, score in mos_heard.items()})
     scores = list(mos_heard.values())
@@ -298,11 +297,11 @@ def clip_metrics(reference: np.ndarray, generated: np.ndarray, cfg: MelConfig | 
     mel_l1 = float(mel_loss(loss_mel(ref_t, full_band), gen_t, full_band))
     row = {"seconds": n / cfg.sampling_rate, "mel_l1": mel_l1,
            "mr_stft": mr_stft_distance(ref_t[0], gen_t[0])}
-    ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, 16000).astype(np.float32) for x in (ref, gen))
+    ref16, gen16 = (soxr.resample(x, cfg.sampling_rate, METRIC_RATE).astype(np.float32) for x in (ref, gen))
     if "pesq" in metrics:
         from pesq import pesq
         try:
-            row["pesq"] = float(pesq(16000, ref16, gen16, "wb"))
+            row["pesq"] = float(pesq(METRIC_RATE, ref16, gen16, "wb"))
         except Exception:  # the pesq package raises its own errors, e.g. when no speech is detected
             row["pesq"] = math.nan
     if "stoi" in metrics:

@@ -247,7 +247,7 @@ def _check(device_name: str, wavs):
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_check(argv: list[str] | None = None) -> int:
     "Entry point of `python -m hifigan_ruslan.gpu_check`; returns the exit status."
     p = argparse.ArgumentParser(prog="gpu_check", description="A short check of the training and inference "
                                 "paths on a GPU, in under three minutes.")
@@ -266,10 +266,10 @@ def main(argv: list[str] | None = None) -> int:
 #| export
 # A notebook's namespace is `__main__` too, but without `__file__`: only `python -m` runs the check here
 if __name__ == "__main__" and "__file__" in globals():
-    sys.exit(main())
+    sys.exit(run_check())
 
 # %%
-show_doc(main)
+show_doc(run_check)
 
 # %% [markdown]
 # The CPU workload on the bundled voice (given as `--wavs`, the way the kernel gives its clips):
@@ -277,7 +277,7 @@ show_doc(main)
 # %%
 printed = io.StringIO()
 with contextlib.redirect_stdout(printed):
-    status = main(["--device", "cpu", "--wavs", str(bundled_corpus() / "wav")])
+    status = run_check(["--device", "cpu", "--wavs", str(bundled_corpus() / "wav")])
 print(printed.getvalue(), end="")
 test_eq(status, 0)
 lines = printed.getvalue().splitlines()

@@ -390,8 +390,6 @@ with tempfile.TemporaryDirectory() as d:
 
 # %%
 #| export
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".7z", ".rar")
-
 def weights_file(name: str) -> str:
     "The file name of the pretrained generator `name` in its Kaggle dataset: one Kaggle does not unpack."
     return f"generator_{name.lower()}.pth"
@@ -429,9 +427,10 @@ with tempfile.TemporaryDirectory() as d:
               contains="the weights dataset alice/hifigan-ruslan-lj is not mounted under")
 
 # %% [markdown]
-# The names survive Kaggle's unpacking rule; the official ones would not:
+# The names survive Kaggle's unpacking rule (the archive suffixes it unpacks); the official ones would not:
 
 # %%
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".tbz2", ".xz", ".txz", ".7z", ".rar")
 names = [weights_file(n) for n in ("universal", "lj", "LJ")]
 print(names)
 test_eq([n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES)], [])
@@ -857,7 +856,7 @@ with tempfile.TemporaryDirectory() as d:
 #| export
 RESULT_COLUMNS = ("step", "epoch", "val_mel_l1", "loss_mel", "loss_d", "loss_adv", "loss_fm", "health")
 
-def _cell(value) -> str:
+def _metric_text(value) -> str:
     "A metrics value as a table cell: integers as they are, other numbers to 4 significant digits."
     if value is None or str(value).isdigit():
         return "" if value is None else str(value)
@@ -883,7 +882,7 @@ def write_results(run_dir, path, last: int = 10, *, outcome: str = "complete", g
         best = min(val, key=lambda r: float(r["val_mel_l1"]))
         lines.append(f"Best validation mel L1: {float(best['val_mel_l1']):.4f} at step {best['step']} "
                      "(`checkpoints/generator_best.pt`).")
-        rows = [[_cell(r.get(c)) for c in RESULT_COLUMNS] for r in val[-last:]]
+        rows = [[_metric_text(r.get(c)) for c in RESULT_COLUMNS] for r in val[-last:]]
         lines += ["", markdown_table(list(RESULT_COLUMNS), rows).rstrip("\n")]
     else:
         lines.append("No validation point yet." if metrics.is_file() else "No metrics written.")

@@ -97,10 +97,11 @@ def finetune_config(steps: int):
 
 def _steps_done(first: int, last: int, run_dir: Path) -> str:
     "How many steps a run holds and how many of them this call trained: true on a rerun too."
+    steps = f"{last} step{'s' * (last != 1)}"
     if first == 0:
-        return f"{last} steps"
+        return steps
     now = "none" if last == first else f"{last - first}"
-    return f"{last} steps ({now} trained now: {run_dir} held step {first})"
+    return f"{steps} ({now} trained now: {run_dir} held step {first})"
 
 def _drop_discriminators(ckpt_dir: Path) -> str:
     "Delete the `do_` files of a finished fine-tune (nothing uses them); what was freed."
@@ -221,7 +222,10 @@ from hifigan_ruslan.evaluation import optional_metrics
 # %%
 #| slow
 work = Path(tempfile.mkdtemp())
-summary, reason = run_demo(work / "demo", steps=2, finetune_steps=2, progress=False)
+def say(line: str):
+    print(line.replace(str(work), "WORK"))
+
+summary, reason = run_demo(work / "demo", steps=2, finetune_steps=2, progress=False, say=say)
 print(summary.replace(str(work), "WORK"))
 test_eq(reason, None)
 val_clips = (work / "demo" / "prepared" / "val.txt").read_text().splitlines()
@@ -272,7 +276,7 @@ def signal_when_logged(log: Path, text: str, signum: int):
 #| slow
 signal_when_logged(work / "stopped" / "run" / "train.log", "validation mel L1", signal.SIGTERM)
 with stop_signals():
-    summary, reason = run_demo(work / "stopped", steps=10_000, progress=False)
+    summary, reason = run_demo(work / "stopped", steps=10_000, progress=False, say=say)
 print(summary.replace(str(work), "WORK"))
 test_eq(reason, "signal SIGTERM")
 test_eq(sorted(p.name for p in (work / "stopped").iterdir()), ["prepared", "run"])  # no later stage

@@ -12,11 +12,15 @@
 # - that each error or warning is **one line** on stderr, `hifigan-ruslan COMMAND: error: ...` (or `warning:`),
 #   **naming the file or value** (the case's expected fragments);
 # - that **no traceback** is printed, on stdout or stderr;
-# - that the files written **before** the failure (a run's checkpoints, an earlier output) are **still there,
-#   unchanged**, and that a mistake found before any work writes nothing.
+# - that the files written **before** the failure (a run's checkpoints, an earlier output) and the inputs a command
+#   was told to write over are **still there, unchanged** (the same SHA-256), and that a mistake found before any
+#   work writes nothing;
+# - that a stop (exit status 130 for SIGINT, 143 for SIGTERM) prints no traceback either.
 #
-# The cases are the sixteen mistakes that issue 19 collected and those that already gave one clean line; a
-# regression shows up as one failing row of the table at the end. Every command runs with a broken `torchaudio`
+# The cases are the sixteen mistakes that issue 19 collected and those that already gave one clean line, then those
+# of issue 26: an output pointed at an input (each input's SHA-256 the same afterwards), a refused command that left
+# state the next one obeyed, and stops (Ctrl-C, SIGTERM) that must end a command as a whole; a regression shows up as
+# one failing row of the table at the end. Every command runs with a broken `torchaudio`
 # first on its path (one that fails on import, as a build for another `torch` does): no command may let it reach
 # the user (see [Evaluation](11_evaluation.ipynb#optional-metrics)).
 
@@ -98,7 +102,9 @@ def run_case(case: Case) -> tuple[str, str]:
     done = run_command(case)
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     said = [line for line in lines if line.startswith("hifigan-ruslan ")]
-    shown = said or done.stdout.strip().splitlines()[-1:] or [""]
+    output = done.stdout.strip().splitlines()
+    summary_head = [line for line in output if re.match(r"(Demo s|S)topped", line)]  # where a stop says why
+    shown = said or summary_head[:1] or output[-1:] or [""]
     problems = []
     if done.returncode != case.status:
         problems.append(f"exit {done.returncode}, expected {case.status}")
@@ -507,7 +513,7 @@ seconds = time.perf_counter() - start
 #| slow
 width = max(len(name) for name, *_ in results)
 for name, status, said, problem, took in results:
-    print(f"{'FAIL' if problem else 'ok':4} {name:{width}} exit {status} {took:4.1f} s  {said[:160]}"
+    print(f"{'FAIL' if problem else 'ok':4} {name:{width}} exit {status:<3} {took:4.1f} s  {said[:160]}"
           + (f"\n     {'':{width}} -> {problem}" if problem else ""))
 print(f"{len(results)} cases in {seconds:.0f} s" + ("; no read-only folder here" if locked is None else ""))
 test_eq([(name, problem) for name, _, _, problem, _ in results if problem], [])
