@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoints.ipynb #a1d4a859
 from __future__ import annotations
-import errno, math, os, pickle, random, re, secrets, shutil, zipfile
+import errno, math, pickle, random, re, shutil, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,45 +12,19 @@ import numpy as np
 import torch
 from .config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
                                    preset_config)
-from .locations import check_input_file, torch_file_problem
+from .locations import atomic_write, check_input_file, torch_file_problem
 from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path
 
 # %% auto #0
-__all__ = ['CHECKPOINT_KINDS', 'EXPORT_USE', 'FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_write', 'atomic_save',
-           'export_format', 'load_checkpoint', 'step_path', 'list_steps', 'resumable_step', 'checkpoint_dir',
-           'find_generator_file', 'infer_generator_preset', 'generator_state', 'generator_from_checkpoint',
-           'discriminator_parameters', 'optim_d_state', 'RunPosition', 'rng_state', 'set_rng_state',
-           'training_payloads', 'restore_training_state', 'prune_checkpoints', 'OutOfSpace', 'free_bytes',
-           'payload_bytes', 'out_of_space', 'space_guard', 'make_room', 'save_checkpoint', 'ResumePoint',
-           'find_resume_checkpoint', 'init_weights']
+__all__ = ['CHECKPOINT_KINDS', 'EXPORT_USE', 'FORMAT', 'SPACE_MARGIN', 'REQUIRED_DO_KEYS', 'atomic_save', 'export_format',
+           'load_checkpoint', 'step_path', 'list_steps', 'resumable_step', 'checkpoint_dir', 'find_generator_file',
+           'infer_generator_preset', 'generator_state', 'generator_from_checkpoint', 'discriminator_parameters',
+           'optim_d_state', 'RunPosition', 'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state',
+           'prune_checkpoints', 'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room',
+           'save_checkpoint', 'ResumePoint', 'find_resume_checkpoint', 'init_weights']
 
 # %% ../nbs/05a_checkpoints.ipynb #5b7c96b0
-def _fsync_dir(folder: Path):
-    "Make a rename in `folder` durable (not every file system can open a folder)."
-    try: dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(dir_fd)
-    except OSError: pass
-    finally: os.close(dir_fd)
-
-def atomic_write(path, write) -> Path:
-    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
 def atomic_save(obj, path) -> Path:
     "`torch.save(obj)` to `path` through `atomic_write`."
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))

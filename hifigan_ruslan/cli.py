@@ -499,7 +499,7 @@ def _kaggle(args) -> int:
 # %% ../nbs/14_cli.ipynb #4649dae1
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `hifigan-ruslan` console script (and of `python -m hifigan_ruslan`)."
-    from hifigan_ruslan.stopping import Stopped, stop_signals
+    from hifigan_ruslan.stopping import stop_signals
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     try:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 from .config import MelConfig
+from .locations import atomic_write
 
 # %% auto #0
 __all__ = ['METADATA_NAME', 'ID_PATTERN', 'AUDIO_EXTENSIONS', 'FESTIVAL_NAME', 'SILENCE_PEAK', 'CLIPPED_FRACTION',
@@ -300,8 +301,6 @@ def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
         audio = soxr.resample(audio, sr, target_sr, quality="HQ")
     pcm = to_pcm16(audio)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_name(f".{dst.stem}.partial.wav")
-    write_pcm16(partial, pcm, target_sr)
-    os.replace(partial, dst)
+    atomic_write(dst, lambda tmp: write_pcm16(tmp, pcm, target_sr), durable=False)  # prepare redoes a lost one
     rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
     return rec

@@ -12,8 +12,9 @@ from pathlib import Path
 __all__ = ['AT_LEAST_1', 'AT_LEAST_0', 'POSITIVE', 'NON_NEGATIVE', 'GENERATOR_PRESETS', 'TRAIN_PRECISIONS',
            'INFERENCE_PRECISIONS', 'BACKENDS', 'EXPORT_FORMATS', 'CUSTOM', 'TRAINING_PRESETS', 'UserError', 'require',
            'MelConfig', 'GeneratorConfig', 'generator_preset_name', 'DiscriminatorConfig', 'TrainConfig',
-           'HealthConfig', 'Config', 'check_hop', 'preset_names', 'preset_config', 'typed_value', 'config_to_dict',
-           'config_from_dict', 'save_config', 'load_config', 'apply_overrides', 'config_differences', 'resolve_device']
+           'HealthConfig', 'Config', 'check_hop', 'preset_names', 'preset_config', 'typed_value', 'check_field_kinds',
+           'config_to_dict', 'config_from_dict', 'save_config', 'load_config', 'apply_overrides', 'config_differences',
+           'resolve_device']
 
 # %% ../nbs/00_config.ipynb #04731ddd
 class UserError(ValueError):
@@ -318,15 +319,18 @@ def _tuple_parts(kind: str) -> list[str]:
             start = i + 1
     return parts + [args[start:].strip()]
 
-def _describe(kind: str, plural: bool = False) -> str:
+def _kind_in_words(kind: str, plural: bool = False) -> str:
     "What a value of the annotation `kind` is, in words: `tuple[float, float]` -> 'a list of 2 numbers'."
     if kind.endswith(" | None"):
-        return f"{_describe(kind[:-len(' | None')], plural)} or null"
+        return f"{_kind_in_words(kind[:-len(' | None')], plural)} or null"
     if kind.startswith("tuple["):
         parts = _tuple_parts(kind)
-        items = _describe(parts[0], plural=True)
+        items = _kind_in_words(parts[0], plural=True)
         lists = "lists" if plural else "a list"
         return f"{lists} of {items}" if parts[-1] == "..." else f"{lists} of {len(parts)} {items}"
+    if kind not in _KIND_NAMES:
+        raise TypeError(f"config field type {kind!r}: the parser reads int, float, str, bool, tuple[...] and "
+                        "X | None; add the new type to `_as_kind` and `_kind_in_words`")
     return _KIND_NAMES[kind][plural]
 
 # %% ../nbs/00_config.ipynb #194ab227
@@ -336,10 +340,10 @@ def _number(value):
         raise ValueError(value)
     return float(value) if isinstance(value, str) else value
 
-def _convert(value, kind: str):
+def _as_kind(value, kind: str):
     "`value` as the annotation `kind`; `ValueError` when it cannot be one."
     if kind.endswith(" | None"):
-        return None if value is None else _convert(value, kind[:-len(" | None")])
+        return None if value is None else _as_kind(value, kind[:-len(" | None")])
     if kind.startswith("tuple["):
         parts = _tuple_parts(kind)
         if not isinstance(value, (list, tuple)):
@@ -347,7 +351,7 @@ def _convert(value, kind: str):
         kinds = [parts[0]] * len(value) if parts[-1] == "..." else parts
         if len(kinds) != len(value):
             raise ValueError(value)
-        return tuple(_convert(v, k) for v, k in zip(value, kinds))
+        return tuple(_as_kind(v, k) for v, k in zip(value, kinds))
     if kind == "int":
         number = _number(value)
         if not (math.isfinite(number) and number == int(number)):
@@ -364,9 +368,23 @@ def _convert(value, kind: str):
 def typed_value(value, kind: str, key: str, source: str):
     "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
     try:
-        return _convert(value, kind)
+        return _as_kind(value, kind)
     except ValueError:
-        raise UserError(f"{source}: {key} = {value!r}: expected {_describe(kind)}") from None
+        raise UserError(f"{source}: {key} = {value!r}: expected {_kind_in_words(kind)}") from None
+
+# %% ../nbs/00_config.ipynb #65d91e46
+def check_field_kinds(cls, prefix: str = "") -> None:
+    "A `TypeError` naming the first field of the dataclass `cls` (or a section) of a type the parser can't read."
+    for f in fields(cls):
+        if dataclasses.is_dataclass(f.default_factory):  # a section (`MISSING` is not a dataclass)
+            check_field_kinds(f.default_factory, f"{prefix}{f.name}.")
+            continue
+        try:
+            _kind_in_words(f.type)
+        except TypeError as e:
+            raise TypeError(f"{prefix}{f.name}: {e}") from None
+
+check_field_kinds(Config)
 
 # %% ../nbs/00_config.ipynb #c0910c19
 def _from_dict(cls, data: dict, source: str, prefix: str = ""):

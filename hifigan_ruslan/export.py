@@ -9,9 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from .config import EXPORT_FORMATS, UserError
-from .checkpoints import atomic_write
 from .generator import Generator
-from .locations import check_output_file
+from .locations import atomic_write, check_output_file
 from .cpu_runtime import OpenVINOGenerator
 from .inference import Vocoder
 

@@ -4,13 +4,14 @@
 
 # %% ../nbs/12_kaggle_session.ipynb #411fc30d
 from __future__ import annotations
-import collections, datetime, hashlib, io, json, os, re, shutil, subprocess, sys, time, traceback
+import collections, datetime, io, json, os, re, shutil, subprocess, sys, time, traceback
 from dataclasses import asdict, dataclass, field, fields, replace
 from fastcore.basics import patch
 from pathlib import Path
 from .checkpoints import list_steps, resumable_step
 from .clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
 from .config import UserError
+from .locations import sha256_file
 from .prepare import Corpus, find_corpus, format_summary, prepare_corpus
 
 # %% auto #0
@@ -513,19 +514,12 @@ def in_manifest(relative: str) -> bool:
     parts = relative.split("/")
     return parts[0] not in (*KAGGLE_FILES, MANIFEST_FILE) and parts[-1] != LOCK_FILE
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 def write_manifest(folder) -> Path:
     "Write `folder/MANIFEST.json`: the relative path, size and SHA-256 of every other file under `folder`."
     folder = Path(folder)
     files = sorted(p for p in folder.rglob("*")
                    if p.is_file() and in_manifest(p.relative_to(folder).as_posix()))
-    entries = [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": _sha256(p)}
+    entries = [{"path": p.relative_to(folder).as_posix(), "size": p.stat().st_size, "sha256": sha256_file(p)}
                for p in files]
     path = folder / MANIFEST_FILE
     path.write_text(json.dumps({"files": entries}, indent=1) + "\n", encoding="utf-8")
@@ -573,8 +567,8 @@ def check_manifest(folder) -> ManifestCheck:
             missing.append(f"missing: {entry['path']} ({entry['size']} bytes)")
         elif path.stat().st_size != entry["size"]:
             differ.append(f"differs: {entry['path']} ({path.stat().st_size} bytes, expected {entry['size']})")
-        elif _sha256(path) != entry["sha256"]:
-            differ.append(f"differs: {entry['path']} (SHA-256 {_sha256(path)[:12]}..., "
+        elif sha256_file(path) != entry["sha256"]:
+            differ.append(f"differs: {entry['path']} (SHA-256 {sha256_file(path)[:12]}..., "
                           f"expected {entry['sha256'][:12]}...)")
     return ManifestCheck(len(entries), tuple(missing), tuple(differ))
 

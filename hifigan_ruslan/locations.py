@@ -4,13 +4,13 @@
 
 # %% ../nbs/00b_locations.ipynb #0c0971a9
 from __future__ import annotations
-import os
+import hashlib, os, secrets
 from pathlib import Path
 from .config import UserError
 
 # %% auto #0
 __all__ = ['check_output_folder', 'check_output_file', 'check_no_overwrite', 'check_input_file', 'looks_like_text',
-           'torch_file_problem', 'npy_file_problem']
+           'torch_file_problem', 'npy_file_problem', 'atomic_write', 'sha256_file']
 
 # %% ../nbs/00b_locations.ipynb #d08648a0
 def _nearest_existing(path: Path) -> Path:
@@ -119,3 +119,39 @@ def npy_file_problem(path) -> str | None:
     if not head:
         return "an empty file"
     return "a text file" if looks_like_text(head) else "no NumPy header"
+
+# %% ../nbs/00b_locations.ipynb #53bb7540
+def _fsync_dir(folder: Path):
+    "Make a rename in `folder` durable (not every file system can open a folder)."
+    try: dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(dir_fd)
+    except OSError: pass
+    finally: os.close(dir_fd)
+
+def atomic_write(path, write, durable: bool = True) -> Path:
+    "`write(temp)` to a new file beside `path`, then rename it to `path`: a crash never leaves half a file."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(path.parent)
+    return path
+
+def sha256_file(path) -> str:
+    "The SHA-256 of the file at `path`, read in blocks of 1 MiB."
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -4,11 +4,12 @@
 
 # %% ../nbs/05_pretrained.ipynb #4b380101
 from __future__ import annotations
-import hashlib, importlib.metadata, importlib.util
+import importlib.metadata, importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from .config import UserError
+from .locations import sha256_file
 
 # %% auto #0
 __all__ = ['PRETRAINED_PACKAGE', 'PRETRAINED_VERSION', 'PRETRAINED_INSTALL', 'PRETRAINED', 'PretrainedModel',
@@ -55,13 +56,9 @@ def _package_root() -> Path:
 
 # %% ../nbs/05_pretrained.ipynb #65b4f4fd
 @lru_cache(maxsize=8)
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    "SHA-256 of a file, cached per (path, size, modification time): a changed file is hashed again."
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _cached_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    "`sha256_file`, cached per (path, size, modification time): a changed file is hashed again."
+    return sha256_file(path)
 
 def verify_sha256(path, expected: str) -> Path:
     "`path` if its SHA-256 is `expected`; otherwise a `UserError` naming the file and both hashes."
@@ -69,7 +66,7 @@ def verify_sha256(path, expected: str) -> Path:
     if not path.is_file():
         raise UserError(f"{path}: pretrained weights not found; reinstall: {PRETRAINED_INSTALL}")
     stat = path.stat()
-    found = _sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
+    found = _cached_sha256(path.resolve(), stat.st_size, stat.st_mtime_ns)
     if found != expected:
         raise UserError(f"{path}: SHA-256 {found[:16]}... is not the published {expected[:16]}... "
                         f"(a truncated or replaced file); nothing was loaded; reinstall: "

@@ -545,15 +545,18 @@ def _tuple_parts(kind: str) -> list[str]:
             start = i + 1
     return parts + [args[start:].strip()]
 
-def _describe(kind: str, plural: bool = False) -> str:
+def _kind_in_words(kind: str, plural: bool = False) -> str:
     "What a value of the annotation `kind` is, in words: `tuple[float, float]` -> 'a list of 2 numbers'."
     if kind.endswith(" | None"):
-        return f"{_describe(kind[:-len(' | None')], plural)} or null"
+        return f"{_kind_in_words(kind[:-len(' | None')], plural)} or null"
     if kind.startswith("tuple["):
         parts = _tuple_parts(kind)
-        items = _describe(parts[0], plural=True)
+        items = _kind_in_words(parts[0], plural=True)
         lists = "lists" if plural else "a list"
         return f"{lists} of {items}" if parts[-1] == "..." else f"{lists} of {len(parts)} {items}"
+    if kind not in _KIND_NAMES:
+        raise TypeError(f"config field type {kind!r}: the parser reads int, float, str, bool, tuple[...] and "
+                        "X | None; add the new type to `_as_kind` and `_kind_in_words`")
     return _KIND_NAMES[kind][plural]
 
 
@@ -565,10 +568,10 @@ def _number(value):
         raise ValueError(value)
     return float(value) if isinstance(value, str) else value
 
-def _convert(value, kind: str):
+def _as_kind(value, kind: str):
     "`value` as the annotation `kind`; `ValueError` when it cannot be one."
     if kind.endswith(" | None"):
-        return None if value is None else _convert(value, kind[:-len(" | None")])
+        return None if value is None else _as_kind(value, kind[:-len(" | None")])
     if kind.startswith("tuple["):
         parts = _tuple_parts(kind)
         if not isinstance(value, (list, tuple)):
@@ -576,7 +579,7 @@ def _convert(value, kind: str):
         kinds = [parts[0]] * len(value) if parts[-1] == "..." else parts
         if len(kinds) != len(value):
             raise ValueError(value)
-        return tuple(_convert(v, k) for v, k in zip(value, kinds))
+        return tuple(_as_kind(v, k) for v, k in zip(value, kinds))
     if kind == "int":
         number = _number(value)
         if not (math.isfinite(number) and number == int(number)):
@@ -593,10 +596,44 @@ def _convert(value, kind: str):
 def typed_value(value, kind: str, key: str, source: str):
     "`value` as the type of the field `key` (annotation `kind`); a `UserError` naming source, key and value."
     try:
-        return _convert(value, kind)
+        return _as_kind(value, kind)
     except ValueError:
-        raise UserError(f"{source}: {key} = {value!r}: expected {_describe(kind)}") from None
+        raise UserError(f"{source}: {key} = {value!r}: expected {_kind_in_words(kind)}") from None
 
+
+# %% [markdown]
+# A field of another type (a `Path`, a `list`, a `dict`) would reach the parser only when a user sets it, and fail
+# there with a bug's traceback. So the module checks every field of `Config` when it is imported: a new field of a
+# type the parser does not read stops the import at once, with a message that names it.
+
+# %%
+#| export
+def check_field_kinds(cls, prefix: str = "") -> None:
+    "A `TypeError` naming the first field of the dataclass `cls` (or a section) of a type the parser can't read."
+    for f in fields(cls):
+        if dataclasses.is_dataclass(f.default_factory):  # a section (`MISSING` is not a dataclass)
+            check_field_kinds(f.default_factory, f"{prefix}{f.name}.")
+            continue
+        try:
+            _kind_in_words(f.type)
+        except TypeError as e:
+            raise TypeError(f"{prefix}{f.name}: {e}") from None
+
+check_field_kinds(Config)
+
+
+# %%
+@dataclasses.dataclass
+class WithPath:
+    folder: Path = Path(".")
+
+try:
+    check_field_kinds(WithPath)
+except TypeError as e:
+    print(e)
+    assert str(e).startswith("folder: config field type") and "Path" in str(e), e
+else:
+    raise AssertionError("a Path field passed the check")
 
 # %%
 show_doc(typed_value)

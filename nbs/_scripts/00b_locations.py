@@ -14,7 +14,7 @@ from fastcore.test import test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import os
+import hashlib, os, secrets
 from pathlib import Path
 from hifigan_ruslan.config import UserError
 
@@ -268,3 +268,81 @@ test_eq([torch_file_problem(tmp / n) for n in ("notes.npy", "noise.pt", "real.pt
 
 # %%
 shutil.rmtree(tmp)
+
+
+# %% [markdown]
+# ## Writing a file whole, and naming its contents
+#
+# Every file this project writes goes through `atomic_write`: the content goes to a temporary file in the same
+# folder, which is then renamed over the final name. A rename within one file system is atomic, so the final name
+# holds either the old complete file or the new complete file, never half of one, whether a Kaggle session hits its
+# time limit in the middle of `torch.save`, a `kill -9` stops `prepare`, or a disk fills up. The temporary name
+# keeps the final suffix (`.speech.1f2e3d4c.partial.wav`), because some writers choose the format by it, and starts
+# with a dot, so that it is hidden and never taken for a result. It is created with the ordinary permissions (the
+# umask applies), so a checkpoint can be shared like any other file. With `durable` (the default) the file and its
+# folder are flushed to disk before the rename is reported done, which a checkpoint needs and a clip that `prepare`
+# can redo does not.
+#
+# `sha256_file` is the one hash of a file's contents: the pretrained weights are checked with it, and the Kaggle
+# manifest lists it for every output file.
+
+# %%
+#| export
+def _fsync_dir(folder: Path):
+    "Make a rename in `folder` durable (not every file system can open a folder)."
+    try: dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(dir_fd)
+    except OSError: pass
+    finally: os.close(dir_fd)
+
+def atomic_write(path, write, durable: bool = True) -> Path:
+    "`write(temp)` to a new file beside `path`, then rename it to `path`: a crash never leaves half a file."
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.partial{path.suffix}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
+    try:
+        write(tmp)
+        if durable:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(path.parent)
+    return path
+
+def sha256_file(path) -> str:
+    "The SHA-256 of the file at `path`, read in blocks of 1 MiB."
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# %%
+show_doc(atomic_write)
+
+# %% [markdown]
+# A write that fails halfway leaves the old file as it was and no temporary file behind; one that succeeds replaces
+# it whole:
+
+# %%
+with tempfile.TemporaryDirectory() as d:
+    target = Path(d) / "speech.wav"
+    target.write_bytes(b"the old recording")
+    def fails(tmp):
+        tmp.write_bytes(b"half a")
+        raise OSError("No space left on device")
+    test_fail(lambda: atomic_write(target, fails), exc=OSError, contains="No space left")
+    test_eq((target.read_bytes(), sorted(p.name for p in Path(d).iterdir())),
+            (b"the old recording", ["speech.wav"]))
+    seen = []
+    atomic_write(target, lambda tmp: seen.append(tmp.name) or tmp.write_bytes(b"new"), durable=False)
+    print(seen[0])
+    assert seen[0].startswith(".speech.") and seen[0].endswith(".partial.wav"), seen
+    test_eq((target.read_bytes(), sha256_file(target)), (b"new", hashlib.sha256(b"new").hexdigest()))

@@ -13,7 +13,7 @@ from nbdev.showdoc import show_doc
 # %%
 #| export
 from __future__ import annotations
-import errno, math, os, pickle, random, re, secrets, shutil, zipfile
+import errno, math, pickle, random, re, shutil, zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from hifigan_ruslan.config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
                                    preset_config)
-from hifigan_ruslan.locations import check_input_file, torch_file_problem
+from hifigan_ruslan.locations import atomic_write, check_input_file, torch_file_problem
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 
@@ -37,37 +37,12 @@ from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 # | `do_XXXXXXXX` | `{"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"}`; this project adds `format`, schedulers, gradient scalers, RNG states, config, data position and the best validation error |
 # | `generator_best.pt` | the `g_` layout of the step with the best validation mel error |
 #
-# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Writing to a temporary file in the same folder, flushing it to disk (`fsync`) and then renaming it over the final name means the final name always holds either the old complete file or the new complete file, never half of one: a rename within one file system is atomic. The temporary file is created with the ordinary permissions (`0644` under the usual umask), so a checkpoint can be shared like any other file.
+# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Every checkpoint is written through `atomic_write` of [Locations](00b_locations.ipynb#writing-a-file-whole-and-naming-its-contents): to a temporary file in the same folder, flushed to disk (`fsync`), then renamed over the final name, so that the final name always holds either the old complete file or the new complete file, never half of one.
 #
 # **Safe loading.** A checkpoint downloaded from the internet is a pickle, and unpickling can run arbitrary code. Every load here uses `torch.load(..., weights_only=True)`, which only accepts tensors and plain containers: the official files and this project's files load, a booby-trapped file is refused.
 
 # %%
 #| export
-def _fsync_dir(folder: Path):
-    "Make a rename in `folder` durable (not every file system can open a folder)."
-    try: dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError: return
-    try: os.fsync(dir_fd)
-    except OSError: pass
-    finally: os.close(dir_fd)
-
-def atomic_write(path, write) -> Path:
-    "`write(temp)` to a new file beside `path`, fsync, rename it to `path`: a crash never leaves half a file."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to any file
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-    return path
-
 def atomic_save(obj, path) -> Path:
     "`torch.save(obj)` to `path` through `atomic_write`."
     return atomic_write(path, lambda tmp: torch.save(obj, tmp))
@@ -141,6 +116,7 @@ from fastcore.test import test_close, test_eq, test_fail
 # A saved file loads, leaves no temporary file behind and has the permissions of any new file; a truncated file and a file that would run a command when unpickled are refused with one line naming them:
 
 # %%
+import os
 with tempfile.TemporaryDirectory() as d:
     p = atomic_save({"generator": {"w": torch.ones(2)}, "steps": 7}, Path(d) / "g_00000007")
     test_eq(load_checkpoint(p)["steps"], 7)
@@ -244,7 +220,7 @@ with tempfile.TemporaryDirectory() as d:
         step_path(run / "checkpoints", "g", s).touch()
     step_path(run / "checkpoints", "do", 20).touch()
     step_path(run / "checkpoints", "do", 40).touch()
-    (run / "checkpoints" / "g_00000080.tmp").touch()
+    (run / "checkpoints" / ".g_00000080.1a2b3c4d.partial").touch()  # a write cut short
     test_eq(list_steps(run / "checkpoints"), [20, 40, 60])
     test_eq(list_steps(run / "checkpoints", "do"), [20, 40])
     test_eq(resumable_step(run / "checkpoints"), 40)  # g_00000060 has no do_

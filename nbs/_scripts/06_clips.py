@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import soundfile as sf
 from hifigan_ruslan.config import MelConfig
+from hifigan_ruslan.locations import atomic_write
 
 # %% [markdown]
 # ## The corpus
@@ -396,7 +397,7 @@ test_eq({p["kind"]: p["line"] for p in problems},
 # - a **silent** clip (peak below -60 dBFS) and a clip **far shorter than a training segment** (under a quarter of one: 0.09 s for the recipe's 8,192 samples) are skipped: there is nothing in them to learn.
 # - the **sample rate** is read from every file, never assumed; anything other than 22,050 Hz is resampled with soxr's high-quality filter. Once all clips are in, a rate that differs from the corpus's usual one is noted (upsampled audio has nothing above the original Nyquist frequency).
 #
-# The output is written to a hidden temporary name and moved into place with `os.replace`, so `OUT/wavs/ID.wav` is either complete or absent, even if the process is killed.
+# The output is written through `atomic_write` of [Locations](00b_locations.ipynb#writing-a-file-whole-and-naming-its-contents), to a hidden temporary name moved into place, so `OUT/wavs/ID.wav` is either complete or absent, even if the process is killed.
 
 # %%
 #| export
@@ -529,9 +530,7 @@ def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
         audio = soxr.resample(audio, sr, target_sr, quality="HQ")
     pcm = to_pcm16(audio)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    partial = dst.with_name(f".{dst.stem}.partial.wav")
-    write_pcm16(partial, pcm, target_sr)
-    os.replace(partial, dst)
+    atomic_write(dst, lambda tmp: write_pcm16(tmp, pcm, target_sr), durable=False)  # prepare redoes a lost one
     rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
     return rec
 

@@ -235,7 +235,7 @@ with patch("hifigan_ruslan.checkpoints.free_bytes", SmallDisk(full, int(2.5 * pa
               contains=f"then the same command resumes from {full}/checkpoints/g_00000004")
 test_eq(list_steps(full / "checkpoints"), [2, 4])
 test_eq(list_steps(full / "checkpoints", "do"), [2, 4])
-test_eq([f.name for f in run_files(full) if f.name.endswith(".tmp")], [])
+test_eq([f.name for f in run_files(full) if ".partial" in f.name], [])
 tr, reason = train(no_val, prepared, full, max_steps=8, device="cpu", progress=False)
 test_eq(reason, "max_steps")
 test_eq(list_steps(full / "checkpoints"), [4, 6, 8])

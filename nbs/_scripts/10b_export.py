@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.config import EXPORT_FORMATS, UserError
-from hifigan_ruslan.checkpoints import atomic_write
 from hifigan_ruslan.generator import Generator
-from hifigan_ruslan.locations import check_output_file
+from hifigan_ruslan.locations import atomic_write, check_output_file
 from hifigan_ruslan.cpu_runtime import OpenVINOGenerator
 from hifigan_ruslan.inference import Vocoder
 
@@ -152,7 +151,7 @@ for fmt in EXPORT_FORMATS:
     err = check_export(voc, p, fmt)
     print(f"{fmt}: {p.stat().st_size / 1e6:.2f} MB, max |exported - PyTorch| = {err:.1e}")
     assert err < 1e-4, err  # measured 6.0e-8 (ONNX), 0 (TorchScript)
-test_eq(list(tmp.glob(".*.tmp")), [])  # no temporary file left behind
+test_eq(list(tmp.glob(".*.partial*")), [])  # no temporary file left behind
 test_fail(lambda: export_generator(voc, tmp / "x.trt", "tensorrt"), contains="unknown export format 'tensorrt'")
 
 # %% [markdown]
