@@ -22,7 +22,7 @@ __all__ = ['CHECKPOINT_KINDS', 'EXPORT_USE', 'FORMAT', 'SPACE_MARGIN', 'REQUIRED
            'infer_generator_preset', 'generator_state', 'generator_from_checkpoint', 'discriminator_parameters',
            'optim_d_state', 'RunPosition', 'rng_state', 'set_rng_state', 'training_payloads', 'restore_training_state',
            'prune_checkpoints', 'OutOfSpace', 'free_bytes', 'payload_bytes', 'out_of_space', 'space_guard', 'make_room',
-           'save_checkpoint', 'ResumePoint', 'find_resume_checkpoint', 'init_weights']
+           'save_checkpoint', 'ResumePoint', 'find_resume_checkpoint', 'load_initial_weights']
 
 # %% ../nbs/05a_checkpoints.ipynb #5b7c96b0
 def atomic_save(obj, path) -> Path:
@@ -395,7 +395,7 @@ def _load_discriminators(sibling: Path, modules: dict):
     except (KeyError, RuntimeError):
         raise UserError(f"{sibling}: its discriminators do not fit this run's discriminator config") from None
 
-def init_weights(path, modules: dict, generator_preset: str) -> str:
+def load_initial_weights(path, modules: dict, generator_preset: str) -> str:
     "Load a checkpoint's generator (and its `do_` file's discriminators) into `modules`; says what it loaded."
     path = find_generator_file(path)
     sd = generator_state(load_checkpoint(path), path)

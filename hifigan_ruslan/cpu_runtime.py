@@ -175,6 +175,18 @@ class OpenVINOGenerator:
                       "CPU_RUNTIME_CACHE_CAPACITY": 0}  # its per-length cache grows without bound
             self._requests.append(core.compile_model(model, "CPU", config).create_infer_request())
 
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`: the parts in turn."
+        x = np.ascontiguousarray(mel, dtype=np.float32)
+        for n, request in enumerate(self._requests):
+            last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
+            x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
+        return np.ascontiguousarray(x[:, 0])
+
+    def __repr__(self):
+        parts = " + ".join(self.precisions)
+        return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"
+
 # %% ../nbs/10_cpu_runtime.ipynb #05e08c75
 @patch(cls_method=True)
 def from_onnx(cls: OpenVINOGenerator, model: bytes | str | Path, precision: str = "fp32",
@@ -191,18 +203,3 @@ def from_generator(cls: OpenVINOGenerator, generator: Generator, precision: str 
     split = min(fp32_steps, num_steps(generator) - 1)
     parts = [(openvino_model(generator, stop=split), "fp32")] if split > 0 else []
     return cls(parts + [(openvino_model(generator, start=split), "bf16")], num_threads)
-
-# %% ../nbs/10_cpu_runtime.ipynb #6369f639
-@patch
-def __call__(self: OpenVINOGenerator, mel: np.ndarray) -> np.ndarray:
-    "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`."
-    x = np.ascontiguousarray(mel, dtype=np.float32)
-    for n, request in enumerate(self._requests):
-        last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
-        x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
-    return np.ascontiguousarray(x[:, 0])
-
-@patch
-def __repr__(self: OpenVINOGenerator):
-    parts = " + ".join(self.precisions)
-    return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"

@@ -19,7 +19,7 @@ from .mel import mel_figure
 from .generator import Generator
 from .discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from .losses import discriminator_loss, generator_loss, feature_loss, loss_mel, mel_loss
-from .checkpoints import (RunPosition, atomic_save, discriminator_parameters, init_weights,
+from .checkpoints import (RunPosition, atomic_save, discriminator_parameters, load_initial_weights,
                                         payload_bytes, restore_training_state, save_checkpoint, space_guard,
                                         step_path, training_payloads)
 from .data import VocoderDataset, make_dataloader
@@ -415,7 +415,7 @@ def load(self: Trainer, g: dict, do: dict):
 @patch
 def init_from(self: Trainer, path) -> str:
     "Start this (new) run from the weights of a checkpoint; returns what was loaded."
-    loaded = init_weights(path, self.modules, self.cfg.generator_preset)
+    loaded = load_initial_weights(path, self.modules, self.cfg.generator_preset)
     if self.warmup_steps and "discriminators" in loaded:
         self.warmup_steps = 0
         loaded += "; the discriminators are trained already: no warm-up"

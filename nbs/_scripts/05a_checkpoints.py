@@ -709,7 +709,7 @@ with tempfile.TemporaryDirectory() as d:
 # %% [markdown]
 # ## Transfer: starting a new run from existing weights
 #
-# `init_weights` is for transfer learning: it starts a **new** run from existing weights (this project's `g_` files or the official ones, for example the universal V1 generator trained on English) with fresh optimizers. Given a `g_` file it also loads the discriminators from the `do_` file beside it when there is one: starting the discriminators from scratch against a pretrained generator wastes the first thousands of steps. A folder means its `find_generator_file`.
+# `load_initial_weights` is for transfer learning: it starts a **new** run from existing weights (this project's `g_` files or the official ones, for example the universal V1 generator trained on English) with fresh optimizers. Given a `g_` file it also loads the discriminators from the `do_` file beside it when there is one: starting the discriminators from scratch against a pretrained generator wastes the first thousands of steps. A folder means its `find_generator_file`.
 
 # %%
 #| export
@@ -721,7 +721,7 @@ def _load_discriminators(sibling: Path, modules: dict):
     except (KeyError, RuntimeError):
         raise UserError(f"{sibling}: its discriminators do not fit this run's discriminator config") from None
 
-def init_weights(path, modules: dict, generator_preset: str) -> str:
+def load_initial_weights(path, modules: dict, generator_preset: str) -> str:
     "Load a checkpoint's generator (and its `do_` file's discriminators) into `modules`; says what it loaded."
     path = find_generator_file(path)
     sd = generator_state(load_checkpoint(path), path)
@@ -748,10 +748,10 @@ with tempfile.TemporaryDirectory() as d:
     g, do = training_payloads(modules, optimizers, tiny, RunPosition(5), (1, 2))
     save_checkpoint(d, 5, g, do)
     fresh, _ = tiny_parts(seed=1)
-    print(init_weights(d, fresh, "tiny").replace(d, "RUN"))
+    print(load_initial_weights(d, fresh, "tiny").replace(d, "RUN"))
     assert torch.equal(fresh["generator"].conv_pre.bias, modules["generator"].conv_pre.bias)
     test_eq(torch.equal(fresh["mpd"].state_dict()["discriminators.0.conv_post.bias"],
                         modules["mpd"].state_dict()["discriminators.0.conv_post.bias"]), True)
     with torch.device("meta"):
         v1 = {"generator": Generator(preset_config("v1").generator)}
-    test_fail(lambda: init_weights(d, v1, "v1"), contains="holds a tiny generator; this run's generator is v1")
+    test_fail(lambda: load_initial_weights(d, v1, "v1"), contains="holds a tiny generator; this run's generator is v1")

@@ -368,6 +368,18 @@ class OpenVINOGenerator:
                       "CPU_RUNTIME_CACHE_CAPACITY": 0}  # its per-length cache grows without bound
             self._requests.append(core.compile_model(model, "CPU", config).create_infer_request())
 
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`: the parts in turn."
+        x = np.ascontiguousarray(mel, dtype=np.float32)
+        for n, request in enumerate(self._requests):
+            last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
+            x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
+        return np.ascontiguousarray(x[:, 0])
+
+    def __repr__(self):
+        parts = " + ".join(self.precisions)
+        return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"
+
 
 # %% [markdown]
 # Two ways to make one: from an ONNX model (an exported file), or from a generator's weights, whole in fp32, or in two parts for bf16.
@@ -389,26 +401,6 @@ def from_generator(cls: OpenVINOGenerator, generator: Generator, precision: str 
     split = min(fp32_steps, num_steps(generator) - 1)
     parts = [(openvino_model(generator, stop=split), "fp32")] if split > 0 else []
     return cls(parts + [(openvino_model(generator, start=split), "bf16")], num_threads)
-
-
-# %% [markdown]
-# A call runs the parts in turn; between them the features stay in OpenVINO's buffers.
-
-# %%
-#| export
-@patch
-def __call__(self: OpenVINOGenerator, mel: np.ndarray) -> np.ndarray:
-    "Audio `[B, hop T]` float32 for a mel `[B, num_mels, T]`."
-    x = np.ascontiguousarray(mel, dtype=np.float32)
-    for n, request in enumerate(self._requests):
-        last = n == len(self._requests) - 1  # between parts the features stay in OpenVINO's buffers
-        x = request.infer({0: x}, share_inputs=True, share_outputs=not last)[0]
-    return np.ascontiguousarray(x[:, 0])
-
-@patch
-def __repr__(self: OpenVINOGenerator):
-    parts = " + ".join(self.precisions)
-    return f"OpenVINOGenerator(precision={self.precision} ({parts}), num_threads={self.num_threads})"
 
 
 # %%
