@@ -285,6 +285,37 @@ def output_message(kernel: str, out) -> str:
     return f"output of {kernel} in {out}"
 
 # %% ../nbs/12b_kaggle_client.ipynb #3912455e
+def _check_owner(kernel: str, environ=None):
+    "A `UserError` when the credentials belong to another user than the kernel's owner (where they say)."
+    owner, user = kernel.split("/")[0], credential_user(environ)
+    if user is not None and user.lower() != owner.lower():
+        raise UserError(f"kernel {kernel} belongs to {owner}, and the Kaggle credentials are {user}'s: only "
+                        f"its owner can push it; set kaggle_owner in settings.ini (or {OWNER_ENV}) to {user}")
+
+def _resume_point(kernel: str, root: Path, fresh: bool, after_error: bool, environ=None):
+    "The kernel's latest version (or None), and whether the new one resumes from it (`check_previous`)."
+    previous, outcome = previous_version(kernel, environ), "complete"
+    if previous is not None and previous[0] == "complete":
+        outcome = previous_outcome(kernel, root / PREVIOUS_FOLDER, environ)
+    return previous, check_previous(kernel, previous, fresh, after_error, outcome)
+
+def _check_answer(kernel: str, lines: list[str], settings: SessionSettings, first: bool):
+    "Read Kaggle's answer to a push: a refused dataset is a `UserError`; the first or a refused kernel: a line."
+    datasets = [settings.corpus_dataset, *filter(None, [settings.weights_dataset])]
+    if refused := refused_datasets(lines, datasets):
+        what = " and ".join(f"the {'corpus' if d == settings.corpus_dataset else 'weights'} dataset {d}"
+                            for d in refused)
+        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and "
+                        "that your account can open it): the version it started stops in its first minute "
+                        "without training")
+    if first:
+        print(f"first version of {kernel}: it starts without a previous output; the next push attaches this "
+              "one's (kernel_sources)")
+    elif settings.previous and any(INVALID_KERNEL_SOURCES in line and kernel in line for line in lines):
+        print(f"warning: Kaggle did not attach the previous output of {kernel}: the new version will stop at "
+              "its start; push with --fresh to start a new run instead")
+
+# %% ../nbs/12b_kaggle_client.ipynb #bb38aea6
 def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = False, fresh: bool = False,
                 after_error: bool = False, dataset_timeout_s: float = 900) -> int:
     "Build the kernel in `root` and push it as a new version (a smoke run with `smoke`); returns 0."
@@ -294,15 +325,9 @@ def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = 
         raise UserError(f"{init_from!r} is not a pretrained model: choose one of {', '.join(PRETRAINED)}")
     check_client()
     check_credentials(environ)
-    owner, user = kernel.split("/")[0], credential_user(environ)
-    if user is not None and user.lower() != owner.lower():
-        raise UserError(f"kernel {kernel} belongs to {owner}, and the Kaggle credentials are {user}'s: only "
-                        f"its owner can push it; set kaggle_owner in settings.ini (or {OWNER_ENV}) to {user}")
-    previous = previous_version(kernel, environ)
-    outcome = "complete"
-    if previous is not None and previous[0] == "complete":
-        outcome = previous_outcome(kernel, root / PREVIOUS_FOLDER, environ)
-    pinned = check_previous(kernel, previous, fresh, after_error, outcome)
+    _check_owner(kernel, environ)
+    previous, pinned = _resume_point(kernel, root, fresh, after_error, environ)
+    owner = kernel.split("/")[0]
     dataset = upload_pretrained(owner, init_from, environ, dataset_timeout_s) if init_from else ""
     settings = SessionSettings(kernel=kernel, previous=kernel if pinned else "", fresh=fresh,
                                init_from=(init_from or "").lower(), weights_dataset=dataset,
@@ -322,18 +347,7 @@ def push_kernel(root, environ=None, init_from: str | None = None, smoke: bool = 
             raise
         kept = f"the dataset {dataset} stays on Kaggle (a later --init-from push versions it)"
         raise UserError(f"{e}; {kept}") from None
-    if refused := refused_datasets(lines, [settings.corpus_dataset, *filter(None, [dataset])]):
-        what = " and ".join(f"the {'corpus' if d == settings.corpus_dataset else 'weights'} dataset {d}"
-                            for d in refused)
-        raise UserError(f"kaggle kernels push {kernel}: Kaggle did not attach {what} (check the name, and "
-                        "that your account can open it): the version it started stops in its first minute "
-                        "without training")
-    if previous is None:
-        print(f"first version of {kernel}: it starts without a previous output; the next push attaches this "
-              "one's (kernel_sources)")
-    elif pinned and any(INVALID_KERNEL_SOURCES in line and kernel in line for line in lines):
-        print(f"warning: Kaggle did not attach the previous output of {kernel}: the new version will stop at "
-              "its start; push with --fresh to start a new run instead")
+    _check_answer(kernel, lines, settings, first=previous is None)
     return 0
 
 # %% ../nbs/12b_kaggle_client.ipynb #66f05fe8

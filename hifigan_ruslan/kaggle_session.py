@@ -86,6 +86,7 @@ def _coerce(name: str, value, default):
         return value
     raise UserError(f"kernel setting {name}={value!r}: expected {kind.__name__}")
 
+# %% ../nbs/12_kaggle_session.ipynb #29ee6889
 @patch(cls_method=True)
 def from_dict(cls: SessionSettings, values: dict) -> SessionSettings:
     "Settings from the notebook's dictionary, checked."
@@ -543,6 +544,7 @@ class ManifestCheck:
         return (f"{intact} of {self.expected} files of {MANIFEST_FILE} intact, "
                 f"{len(self.missing)} missing, {len(self.differ)} differ")
 
+# %% ../nbs/12_kaggle_session.ipynb #faf076dd
 def read_manifest(folder) -> list[dict]:
     "The file entries of `folder/MANIFEST.json`."
     path = Path(folder) / MANIFEST_FILE

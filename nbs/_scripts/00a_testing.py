@@ -167,7 +167,8 @@ import soundfile as sf
 tiny = tiny_corpus()
 tiny_wavs = sorted((tiny / "RUSLAN").glob("*.wav"))
 test_eq(len(tiny_wavs), 12)
-assert sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file()) < 1.5e6
+tiny_bytes = sum(p.stat().st_size for p in tiny.rglob("*") if p.is_file())
+assert tiny_bytes < 1.5e6, tiny_bytes
 test_eq(sorted({sf.info(p).samplerate for p in tiny_wavs}), [22050, 44100])
 
 # %% [markdown]

@@ -75,7 +75,8 @@ voice_files = sorted((voice / "wav").glob("*.flac"))
 print(voice.name, sorted(p.name for p in voice.iterdir()), len(voice_files), "FLAC files,",
       f"{sum(sf.info(p).duration for p in voice_files):.0f} s")
 test_eq(len(voice_files), 24)
-assert sum(p.stat().st_size for p in voice.rglob("*") if p.is_file()) < 3e6
+voice_bytes = sum(p.stat().st_size for p in voice.rglob("*") if p.is_file())
+assert voice_bytes < 3e6, voice_bytes
 test_eq({(sf.info(p).samplerate, sf.info(p).channels, sf.info(p).subtype) for p in voice_files},
         {(16000, 1, "PCM_16")})
 assert "Nickolay V. Shmyrev" in (voice / "COPYRIGHT").read_text() and "MODIFIED" in (voice / "COPYRIGHT").read_text()

@@ -173,7 +173,8 @@ print(len(train_ds), len(val_ds), train_ds.ids[:3], train_ds.texts[0], tuple(mel
 test_eq(tuple(mel.shape), (80, 16))
 test_eq(tuple(audio.shape), (4096,))
 test_eq(audio.dtype, torch.float32)
-assert bool(audio.abs().max() <= 1)
+peak = audio.abs().max().item()
+assert peak <= 1, peak
 test_eq(mel, mel_spectrogram(audio, cfg.mel))  # the same computation on the same samples: bit-identical
 vmel, vaudio = val_ds[0]
 whole = sf.read(work / "tiny/wavs" / f"{val_ds.ids[0]}.wav", dtype="int16")[0]
@@ -193,7 +194,7 @@ def window_start(whole: torch.Tensor, window: torch.Tensor, step: int = 1) -> in
 
 whole = torch.from_numpy(sf.read(train_ds.wav_paths[0], dtype="int16")[0] / 32768).float()
 starts = [window_start(whole, train_ds[0][1]) for _ in range(20)]
-assert all(s is not None and s % 256 == 0 for s in starts)
+assert all(s is not None and s % 256 == 0 for s in starts), starts
 assert len(set(starts)) > 3, len(set(starts))
 
 def window_of(seed: int) -> torch.Tensor:

@@ -281,7 +281,8 @@ class Trainer:
         # 3. generator: adversarial + feature matching + mel loss against the updated discriminators
         self.optim_g.zero_grad(set_to_none=True)
         loss_g = adv_sum = fm_sum = mel_sum = 0.0
-        with _frozen(self.mpd, self.msd), torch.set_grad_enabled(train_g):  # no discriminator weight gradients
+        # the discriminators are frozen: the generator's step needs no gradients for their weights
+        with _frozen(self.mpd, self.msd), torch.set_grad_enabled(train_g):
             for y, real_mel, y_hat in generated:
                 with self.autocast():
                     with torch.no_grad():  # the real audio's activations are only targets
@@ -291,19 +292,21 @@ class Trainer:
                 fm, _ = feature_loss(real_fmaps, fake_fmaps)
                 mel_l1 = mel_loss(real_mel, y_hat, self.cfg.mel)
                 loss_g = loss_g + (adv + t.lambda_fm * fm + t.lambda_mel * mel_l1) / k
-                adv_sum, fm_sum, mel_sum = adv_sum + adv.detach(), fm_sum + fm.detach(), mel_sum + mel_l1.detach()
+                adv_sum, fm_sum = adv_sum + adv.detach(), fm_sum + fm.detach()
+                mel_sum = mel_sum + mel_l1.detach()
             if train_g:  # one backward: DDP all-reduces the accumulated gradient once
                 self.scaler_g.scale(loss_g).backward()
         if train_g:
             norm_g, stepped_g, finite_g = _optimizer_step(self.optim_g, self.scaler_g, t.grad_clip, loss_g)
-        else:
+        else:  # the warm-up: measured, not stepped
             norm_g, stepped_g, finite_g = torch.zeros((), device=dev), True, bool(torch.isfinite(loss_g))
         stats = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k, "loss_fm": fm_sum / k,
                  "loss_mel": mel_sum / k, "grad_norm_g": norm_g, "loss_d": loss_d / k, "grad_norm_d": norm_d,
                  "real_score": real / k, "fake_score": fake / k}
         y, _, y_hat = generated[-1]
-        return StepResult({name: v.float() for name, v in stats.items()}, skipped=not (stepped_d and stepped_g),
-                          finite=finite_d and finite_g, fake=y_hat.detach(), real=y)
+        return StepResult({name: v.float() for name, v in stats.items()},
+                          skipped=not (stepped_d and stepped_g), finite=finite_d and finite_g,
+                          fake=y_hat.detach(), real=y)
 
     def end_epoch(self):
         "Decay both learning rates (the generator's once it trains) and start the next epoch's data."
@@ -418,6 +421,7 @@ assert all(torch.isfinite(v) for v in out.stats.values())
 assert not torch.equal(g0, tr.generator.conv_pre.bias)
 assert not torch.equal(d0, tr.mpd.discriminators[0].conv_post.bias)
 assert all(p.requires_grad for p in tr.mpd.parameters())  # unfrozen again
+test_eq((tr.step, tr.batch_in_epoch), (1, 1))  # the trainer counts its steps and batches
 
 # %% [markdown]
 # ### Discriminator warm-up
@@ -433,12 +437,33 @@ g0, d0 = warm.generator.conv_pre.bias.clone(), warm.mpd.discriminators[0].conv_p
 out = warm.train_step([batch])
 assert not out.skipped
 assert out.finite
+test_eq((warm.step, warm.warming_up), (1, True))
 test_eq(float(out.stats["grad_norm_g"]), 0.0)
 assert torch.equal(g0, warm.generator.conv_pre.bias)  # frozen during the warm-up
 assert not torch.equal(d0, warm.mpd.discriminators[0].conv_post.bias)
-warm.step = 1
 warm.train_step([batch])
+test_eq((warm.step, warm.warming_up), (2, False))
 assert not torch.equal(g0, warm.generator.conv_pre.bias)  # and training after it
+
+# %% [markdown]
+# ### The end of an epoch
+#
+# `end_epoch` decays both learning rates by `lr_decay` and starts the next epoch's data; the generator's rate decays only once the generator has trained, so an epoch that ends with the warm-up leaves it where it started:
+
+# %%
+def learning_rates(tr: Trainer) -> tuple[float, float]:
+    return tr.optim_g.param_groups[0]["lr"], tr.optim_d.param_groups[0]["lr"]
+
+torch.manual_seed(0)
+epochs = Trainer(warm_cfg, device="cpu")
+lr_g, lr_d, decay = warm_cfg.train.lr_g, warm_cfg.train.lr_d, warm_cfg.train.lr_decay
+epochs.train_step([batch])  # the warm-up's one step
+epochs.end_epoch()
+test_eq((epochs.epoch, epochs.batch_in_epoch), (1, 0))
+test_eq(learning_rates(epochs), (lr_g, lr_d * decay))  # the generator has not trained yet
+epochs.train_step([batch])
+epochs.end_epoch()
+test_eq(learning_rates(epochs), (lr_g * decay, lr_d * decay * decay))
 
 # %% [markdown]
 # ### Non-finite losses
@@ -565,7 +590,7 @@ test_eq([list(resume), list(resume)], [[4, 5], [0, 1, 2, 3, 4, 5]])  # ... the n
 # %% [markdown]
 # ## Validation
 #
-# Every `val_every_steps` steps (and at step 0 of a new run, for a baseline) the generator vocodes the **whole** validation utterances (not segments), and the error is measured as the reference measures it: the L1 distance between the full-band loss mels of the real and the generated audio, averaged over the clips. This is the number to compare with the reference's "validation mel-spectrogram error" (the project's RUSLAN recipe reached 0.231). The first `num_val_samples` clips are also written to `RUN/samples/` as WAV, with the evaluation's mel figure (`mel_figure`: real, generated and their difference), so that a listener can tell what the number cannot; only the samples of the newest validations and of the best one are kept (see [The run folder](08a_run_folder.ipynb)). An error below the best so far writes `generator_best.pt`. Under DDP every process validates its share and the errors are summed across processes.
+# Every `val_every_steps` steps (and at step 0 of a new run, for a baseline) the generator vocodes the **whole** validation utterances (not segments), and the error is measured as the reference measures it: the L1 distance between the full-band loss mels of the real and the generated audio, averaged over the clips. This is the number to compare with the reference's "validation mel-spectrogram error" (the project's RUSLAN recipe reached 0.231). The first `num_val_samples` clips are also written to `RUN/samples/` as WAV, with the evaluation's mel figure (`mel_figure`: real, generated and their difference), so that a listener can tell what the number cannot; only the samples of the newest validations and of the best one are kept (see [The run folder](08a_run_folder.ipynb)). Validation only measures: the training loop keeps the generator of the lowest error so far (`save_best`, below). Under DDP every process validates its share and the errors are summed across processes.
 
 # %%
 #| export
@@ -588,7 +613,7 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
 #| export
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
-    "Mean loss-mel L1 of the generator on whole validation clips; writes samples, keeps the best generator."
+    "Mean loss-mel L1 of the generator on whole validation clips; writes samples of the first clips."
     loader = make_dataloader(self.val_set, self.cfg, train=False, rank=self.dist.rank,
                              world_size=self.dist.world_size)
     ids = [self.val_set.ids[i] for i in loader.sampler]
@@ -613,8 +638,6 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
     if self.dist.world_size > 1:
         dist.all_reduce(total)
     val = (total[0] / total[1].clamp(min=1)).item()
-    if val < self.best_val:
-        self.save_best(val)
     if samples is not None:
         prune_samples(samples, keep={self.best_step})  # the newest validations' samples, and the best's
     return val
@@ -627,7 +650,7 @@ show_doc(Trainer.validate)
 # %% [markdown]
 # ## Checkpoints of the run
 #
-# The file format is the checkpoints module's ([Checkpoints](05a_checkpoints.ipynb)); the trainer only says what goes in. `save` writes the pair of the current step (process 0) and keeps the best step's pair when pruning; `load` restores a pair, this project's or an official one; `init_from` starts a new run from existing weights; `save_best` writes `generator_best.pt` after a validation that improved on the best.
+# The file format is the checkpoints module's ([Checkpoints](05a_checkpoints.ipynb)); the trainer only says what goes in. `save` writes the pair of the current step (process 0) and keeps the best step's pair when pruning; `load` restores a pair, this project's or an official one; `init_from` starts a new run from existing weights; `save_best`, which the training loop calls after a validation that improved on the best, writes `generator_best.pt` and lets the samples of the previous best go (unless they are among the newest).
 
 # %%
 #| export
@@ -652,13 +675,14 @@ def save(self: Trainer) -> Path:
 
 @patch
 def save_best(self: Trainer, val: float):
-    "Record `val` as the best validation error and write `generator_best.pt` (process 0)."
+    "Record `val` as the best error; write `generator_best.pt`, drop the previous best's samples (process 0)."
     self.best_val, self.best_step = val, self.step
     if not self.dist.main:
         return
     payload, path = {**self.payloads()[0], "val_mel_l1": val}, self.ckpt_dir / "generator_best.pt"
     with space_guard(path, self.ckpt_dir, payload_bytes(payload)):
         atomic_save(payload, path)
+    prune_samples(self.run_dir / "samples", keep={self.best_step})  # unless among the newest validations'
 
 
 # %% [markdown]

@@ -58,7 +58,8 @@ res = subprocess.run(run_training(killed, newest + 2, *every_2), capture_output=
 test_eq(res.returncode, 0)
 test_eq(res.stdout.splitlines()[0], f"Resuming from {killed}/checkpoints/g_{newest:08d} (step {newest})")
 test_eq(load_checkpoint(step_path(killed / "checkpoints", "do", newest + 2))["steps"], newest + 2)
-assert max(int(r["step"]) for r in read_metrics(killed / "metrics.csv")) <= newest + 2
+last_row = max(int(r["step"]) for r in read_metrics(killed / "metrics.csv"))
+assert last_row <= newest + 2, (last_row, newest)
 
 # %% [markdown]
 # **A corrupt newest checkpoint** (here cut in half) is skipped with a warning, and the run resumes from the one before.

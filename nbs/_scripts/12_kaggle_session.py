@@ -122,6 +122,12 @@ def _coerce(name: str, value, default):
         return value
     raise UserError(f"kernel setting {name}={value!r}: expected {kind.__name__}")
 
+
+# %% [markdown]
+# Then the values are checked together, the way `Config` checks a training config:
+
+# %%
+#| export
 @patch(cls_method=True)
 def from_dict(cls: SessionSettings, values: dict) -> SessionSettings:
     "Settings from the notebook's dictionary, checked."
@@ -1023,6 +1029,12 @@ class ManifestCheck:
         return (f"{intact} of {self.expected} files of {MANIFEST_FILE} intact, "
                 f"{len(self.missing)} missing, {len(self.differ)} differ")
 
+
+# %% [markdown]
+# `read_manifest` reads the list back, and `check_manifest` compares it with the folder:
+
+# %%
+#| export
 def read_manifest(folder) -> list[dict]:
     "The file entries of `folder/MANIFEST.json`."
     path = Path(folder) / MANIFEST_FILE
