@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .clips import id_variants
 from .config import Config, MelConfig, UserError
-from .locations import npy_file_problem
+from .mel_files import MelFile
 from .mel import mel_spectrogram
 
 # %% auto #0
 __all__ = ['LOG_MEL_FLOOR', 'MEL_FRAME_TOLERANCE', 'read_split', 'VocoderDataset', 'find_mel_file', 'aligned_mel_frames',
-           'check_mel_values', 'check_cached_mel', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+           'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06a_data.ipynb #4faafffd
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -56,21 +56,21 @@ class VocoderDataset(Dataset):
             raise UserError(f"{missing[0]}: listed in {split}.txt but missing ({len(missing)} in all); "
                             "run prepare again")
         self.mel_dir = Path(mel_dir).expanduser() if mel_dir is not None else None
-        self.mel_paths, self.mel_frames = self._check_mels() if self.mel_dir is not None else (None, None)
+        self.mels, self.mel_frames = self._check_mels() if self.mel_dir is not None else (None, None)
         self.reseed(seed)
 
-    def _check_mels(self) -> tuple[list[Path], list[int]]:
-        "The cached mel of every clip and the frames it shares with the audio."
+    def _check_mels(self) -> tuple[list[MelFile], list[int]]:
+        "The cached mel of every clip (checked as for vocoding) and the frames it shares with the audio."
         if not self.mel_dir.is_dir():
             raise UserError(f"{self.mel_dir}: mel directory not found")
-        paths, frames = [], []
+        mels, frames = [], []
         for uid, wav in zip(self.ids, self.wav_paths):
             path = find_mel_file(self.mel_dir, uid)
             if path is None:
                 raise UserError(f"{self.mel_dir / (uid + '.npy')}: no cached mel for clip {uid}")
-            frames.append(check_cached_mel(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
-            paths.append(path)
-        return paths, frames
+            mels.append(MelFile(path, self.cfg.mel.num_mels))
+            frames.append(aligned_mel_frames(mels[-1], sf.info(wav).frames, self.hop))
+        return mels, frames
 
     def reseed(self, seed: int | None):
         "Seed the generator of the random windows (done per worker by `make_dataloader`)."
@@ -101,12 +101,9 @@ class VocoderDataset(Dataset):
         audio, start, count = self._read(i)
         if self.train and len(audio) < self.segment_size:
             audio = torch.nn.functional.pad(audio, (0, self.segment_size - len(audio)))
-        if self.mel_paths is None:
+        if self.mels is None:
             return mel_spectrogram(audio, self.cfg.mel), audio
-        cached = np.load(self.mel_paths[i], mmap_mode="r")
-        if cached.ndim == 3:
-            cached = cached[0]
-        mel = torch.from_numpy(np.array(cached[:, start:start + count], dtype=np.float32))
+        mel = torch.from_numpy(self.mels[i].read(start, start + count))
         want = len(audio) // self.hop
         if mel.shape[1] < want:
             mel = torch.nn.functional.pad(mel, (0, want - mel.shape[1]), value=LOG_MEL_FLOOR)
@@ -119,41 +116,14 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
     "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
     return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
 
-def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                       num_mels: int = MelConfig.num_mels, tolerance: int = MEL_FRAME_TOLERANCE) -> int:
-    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
-    problem = npy_file_problem(mel_path)
-    if problem is not None:
-        raise UserError(f"{mel_path}: not a .npy file ({problem})")
-    try:
-        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
-    except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({str(e).splitlines()[0][:120]})") from None
-    if len(shape) == 3 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2 or shape[0] != num_mels:
-        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
+def aligned_mel_frames(mel: MelFile, audio_samples: int, hop: int = MelConfig.hop_size,
+                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+    "Frames shared by a mel file and its audio; a `UserError` if they are more than `tolerance` frames apart."
     audio_frames = audio_samples // hop
-    if abs(shape[1] - audio_frames) > tolerance:
-        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
+    if abs(mel.frames - audio_frames) > tolerance:
+        raise UserError(f"{mel.path}: {mel.frames} mel frames but the audio has {audio_frames} "
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
-    return min(shape[1], audio_frames)
-
-def check_mel_values(mel_path) -> None:
-    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
-    mel = np.load(mel_path, mmap_mode="r")
-    if mel.dtype.kind not in "f":
-        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly "
-                        "negative)")
-    if not np.isfinite(mel).all():
-        raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
-
-def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                     num_mels: int = MelConfig.num_mels) -> int:
-    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
-    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
-    check_mel_values(mel_path)
-    return frames
+    return min(mel.frames, audio_frames)
 
 # %% ../nbs/06a_data.ipynb #e21d4fe5
 def _mixed_seed(*values: int) -> int:

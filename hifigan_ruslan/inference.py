@@ -4,16 +4,15 @@
 
 # %% ../nbs/10a_inference.ipynb #a5c89a2d
 from __future__ import annotations
-import itertools, math, os, pickle, warnings
+import itertools, math, os, warnings
 from collections.abc import Iterator
-from pathlib import Path
 from fastcore.basics import patch
 import numpy as np
 import torch
 from .config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
                                    resolve_device)
 from .clips import wav_truncation
-from .locations import check_input_file, npy_file_problem, torch_file_problem
+from .locations import check_input_file
 from .generator import Generator
 from .checkpoints import find_generator_file, generator_from_checkpoint
 from .mel import mel_spectrogram
@@ -21,8 +20,7 @@ from .pretrained import pretrained_path
 from .cpu_runtime import OpenVINOGenerator, check_precision, runnable_precision
 
 # %% auto #0
-__all__ = ['FLOAT_SUBTYPES', 'MAX_LOG_MEL', 'receptive_field_frames', 'mel_stream', 'chunked_mel', 'Vocoder', 'AudioFile',
-           'load_audio', 'MelFile', 'load_mel_file']
+__all__ = ['FLOAT_SUBTYPES', 'receptive_field_frames', 'mel_stream', 'chunked_mel', 'Vocoder', 'AudioFile', 'load_audio']
 
 # %% ../nbs/10a_inference.ipynb #21ae69a1
 def receptive_field_frames(cfg: GeneratorConfig) -> int:
@@ -313,116 +311,3 @@ def load_audio(wav_or_path, target_rate: int = MelConfig.sampling_rate,
     if sampling_rate != target_rate:
         mono = soxr.resample(mono, sampling_rate, target_rate, quality="HQ")
     return np.ascontiguousarray(mono, dtype=np.float32)
-
-# %% ../nbs/10a_inference.ipynb #bb00f3cb
-MAX_LOG_MEL = 12.0  # exp(12) ~ 1.6e5: far above any mel magnitude of audio in [-1, 1]
-
-def _open_npy(path: Path) -> np.ndarray:
-    "A `.npy` file as a read-only memory map: nothing is read but the header."
-    problem = npy_file_problem(path)
-    if problem is not None:
-        raise UserError(f"{path}: not a .npy file ({problem})")
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:  # object arrays cannot be mapped (nor read without pickle)
-        raise UserError(f"{path}: not a readable mel file ({str(e).splitlines()[0][:120]})") from None
-
-def _open_pt(path: Path) -> torch.Tensor:
-    "The tensor of a `.pt` file (or its `mel` entry), memory-mapped where the file's format allows it."
-    problem = torch_file_problem(path)
-    if problem is not None:
-        raise UserError(f"{path}: not a PyTorch file ({problem})")
-    try:
-        try:
-            mel = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # the format before PyTorch 1.6 cannot be mapped
-            mel = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused)") from None
-    except Exception as e:
-        raise UserError(f"{path}: not a readable mel file ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
-    if isinstance(mel, dict) and "mel" in mel:
-        mel = mel["mel"]
-    if not isinstance(mel, torch.Tensor):
-        raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
-    return mel
-
-# %% ../nbs/10a_inference.ipynb #f3c34763
-class MelFile:
-    "A `.npy` / `.pt` log-mel `[num_mels, T]` (`[1, num_mels, T]`, `[T, num_mels]`), checked, read in pieces."
-    def __init__(self, path, num_mels: int = MelConfig.num_mels, block: int = 1 << 15):
-        self.path, self.num_mels = check_input_file(path, "mel file"), num_mels
-        if self.path.suffix not in (".npy", ".pt"):
-            raise UserError(f"{self.path}: unknown mel file type {self.path.suffix!r} (expected .npy or .pt)")
-        self._tensor = _open_pt(self.path) if self.path.suffix == ".pt" else None
-        self._layout(self._array())
-        self._check_values(block)
-
-    def _array(self):
-        "The whole mel as stored: a fresh memory map of a `.npy` file, or the `.pt` file's tensor."
-        return _open_npy(self.path) if self._tensor is None else self._tensor
-
-    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        "Frames `start:stop` as a float32 `[num_mels, frames]` array."
-        mel = self._array()
-        mel = mel[0] if self._batched else mel
-        piece = mel[start:stop].T if self._time_major else mel[:, start:stop]
-        piece = piece.float().numpy() if isinstance(piece, torch.Tensor) else piece
-        return np.array(piece, dtype=np.float32, order="C")  # a copy: the map is closed when it is dropped
-
-    def blocks(self, size: int) -> Iterator[np.ndarray]:
-        "The whole mel in pieces of `size` frames."
-        for start in range(0, self.frames, size):
-            yield self.read(start, start + size)
-
-# %% ../nbs/10a_inference.ipynb #23b7a962
-@patch
-def _layout(self: MelFile, mel):
-    "Read the layout off the shape and type: a `UserError` for one that cannot be a log-mel."
-    shape, kind = tuple(mel.shape), (str(mel.dtype).removeprefix("torch."), _dtype_kind(mel))
-    if kind[1] not in "fiu":
-        raise UserError(f"{self.path}: holds {kind[0]} values, not numbers")
-    self._batched = len(shape) == 3 and shape[0] == 1
-    rows = shape[1:] if self._batched else shape
-    if len(rows) != 2:
-        n = self.num_mels
-        raise UserError(f"{self.path}: shape {shape}: expected [{n}, T] or [1, {n}, T]")
-    self._time_major = rows[0] != self.num_mels and rows[1] == self.num_mels  # [T, num_mels]: unambiguous
-    bands, self.frames = rows[::-1] if self._time_major else rows
-    if bands != self.num_mels:
-        raise UserError(f"{self.path}: shape {shape}: {rows[0]} bands, expected {self.num_mels}")
-    if self.frames == 0:
-        raise UserError(f"{self.path}: has no frames")
-    if kind[1] in "iu":
-        warnings.warn(f"{self.path}: holds {kind[0]} values (integers), not the floats of a natural-log mel; "
-                      "vocoded as they are")
-
-def _dtype_kind(mel) -> str:
-    "numpy's kind letter of an array's or a tensor's element type: `f`, `i`, `u`, ..."
-    if isinstance(mel, torch.Tensor):
-        return np.dtype(str(mel.dtype).removeprefix("torch.").replace("bfloat16", "float32")).kind
-    return mel.dtype.kind
-
-@patch
-def _check_values(self: MelFile, block: int):
-    "One pass over the values in blocks: refuse NaN or infinity, a linear scale and a dB scale."
-    bad, low, high = 0, math.inf, -math.inf
-    for piece in self.blocks(block):
-        finite = np.isfinite(piece)
-        bad += int((~finite).sum())
-        if finite.any():
-            low, high = min(low, float(piece[finite].min())), max(high, float(piece[finite].max()))
-    if bad:
-        raise UserError(f"{self.path}: contains {bad} NaN or infinite values")
-    if low >= 0:
-        raise UserError(f"{self.path}: all values >= 0 (min {low:.3g}): looks like a linear mel, "
-                        "expected a natural-log mel")
-    if high > MAX_LOG_MEL:
-        raise UserError(f"{self.path}: values up to {high:.3g}: not a natural-log mel (dB or linear scale?)")
-
-# %% ../nbs/10a_inference.ipynb #8955892b
-def load_mel_file(path, num_mels: int = MelConfig.num_mels) -> np.ndarray:
-    "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; a `UserError` naming the file and the problem."
-    mel = MelFile(path, num_mels)
-    return mel.read()

@@ -486,7 +486,8 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
                   problems: list | None = None) -> dict:
     "Check the cached mels of `clips` (`(id, audio_samples)` pairs), adding to `problems`; returns a summary."
     # the dataset's rules, imported here: the rest of `prepare` needs no PyTorch, and starts faster without it
-    from hifigan_ruslan.data import aligned_mel_frames, check_mel_values, find_mel_file
+    from hifigan_ruslan.data import aligned_mel_frames, find_mel_file
+    from hifigan_ruslan.mel_files import MelFile
     cfg = cfg or Config()
     mel_dir = Path(mel_dir).expanduser()
     if not mel_dir.is_dir():
@@ -500,16 +501,16 @@ def check_mel_dir(mel_dir, clips: list[tuple[str, int]], cfg: Config | None = No
             problems.append(problem_record("id", uid, "mel_missing", f"no {uid}.npy in {mel_dir}", "kept"))
             continue
         try:
-            aligned_mel_frames(path, samples, cfg.mel.hop_size, cfg.mel.num_mels)
-        except UserError as e:
-            counts["mismatched"] += 1
-            problems.append(problem_record("id", uid, "mel_frames", str(e), "kept"))
-            continue
-        try:
-            check_mel_values(path)
+            mel = MelFile(path, cfg.mel.num_mels)  # the verdict `generate` gives the same file
         except UserError as e:
             counts["bad"] += 1
             problems.append(problem_record("id", uid, "mel_values", str(e), "kept"))
+            continue
+        try:
+            aligned_mel_frames(mel, samples, cfg.mel.hop_size)
+        except UserError as e:
+            counts["mismatched"] += 1
+            problems.append(problem_record("id", uid, "mel_frames", str(e), "kept"))
             continue
         counts["ok"] += 1
     return {"path": str(mel_dir), "checked": len(clips), "ok": counts["ok"], "missing": counts["missing"],

@@ -26,8 +26,7 @@ from .data import VocoderDataset, make_dataloader
 from .run_folder import prune_samples, sample_stem
 
 # %% auto #0
-__all__ = ['resolve_precision', 'DistInfo', 'init_distributed', 'per_process_batch', 'Trainer', 'discriminate', 'Update',
-           'StepResult']
+__all__ = ['resolve_precision', 'DistInfo', 'init_distributed', 'per_process_batch', 'discriminate', 'StepResult', 'Trainer']
 
 # %% ../nbs/09_trainer.ipynb #5575e945
 def resolve_precision(precision: str, device) -> str:
@@ -75,7 +74,61 @@ def per_process_batch(train: TrainConfig, world_size: int) -> tuple[int, int]:
     raise UserError(f"the effective batch {b} x {k} cannot be split over {world_size} processes; "
                     f"make train.batch_size or train.grad_accum_steps a multiple of {world_size}")
 
-# %% ../nbs/09_trainer.ipynb #fe2afdc3
+# %% ../nbs/09_trainer.ipynb #897b3261
+def discriminate(mpd, msd, audio: torch.Tensor):
+    "Scores and feature maps of all sub-discriminators, MPD first, for audio `[B, 1, N]`."
+    s1, f1 = mpd(audio)
+    s2, f2 = msd(audio)
+    return s1 + s2, f1 + f2
+
+@contextmanager
+def _sync_if(model, sync: bool):
+    "Inside: DDP gradient all-reduce only when `sync` (the last accumulation batch)."
+    with (model.no_sync() if isinstance(model, DistributedDataParallel) and not sync else nullcontext()):
+        yield
+
+@contextmanager
+def _frozen(*modules):
+    "Temporarily stop gradients to the modules' parameters."
+    params = [p for m in modules for p in m.parameters()]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
+
+# %% ../nbs/09_trainer.ipynb #00bbdd85
+def _optimizer_step(optimizer, scaler, max_norm: float,
+                    loss: torch.Tensor) -> tuple[torch.Tensor, bool, bool]:
+    "Unscale, clip (0: only measure), step if loss and gradient are finite: `(norm, stepped, finite)`."
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    scaler.unscale_(optimizer)
+    if max_norm > 0:
+        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
+    else:
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+    finite = torch.isfinite(torch.stack([loss.detach().float(), norm.detach().float()])).float()
+    if dist.is_initialized():
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)  # all processes take the same decision
+    loss_ok, grad_ok = (bool(v) for v in finite.tolist())  # the one host sync of this optimizer step
+    if loss_ok and grad_ok:
+        scaler.step(optimizer)
+    scaler.update()
+    # a non-finite gradient from a finite loss under fp16 is an overflow: the scaler lowers its scale
+    return norm.detach(), loss_ok and grad_ok, loss_ok and (grad_ok or scaler.is_enabled())
+
+@dataclass
+class StepResult:
+    "One training step: named statistics (device tensors), skipped or not, finite or not, last batch's audio."
+    stats: dict
+    skipped: bool
+    finite: bool
+    fake: torch.Tensor
+    real: torch.Tensor
+
+# %% ../nbs/09_trainer.ipynb #fa7c75d8
 class Trainer:
     "Models, optimizers, schedules, scalers, data and position of one training run writing to `run_dir`."
     def __init__(self, cfg: Config, data_dir=None, run_dir=None, device="auto",
@@ -98,6 +151,78 @@ class Trainer:
             self.train_set = VocoderDataset(self.data_dir, "train", cfg, train=True, seed=t.seed,
                                             mel_dir=mel_dir)
             self.val_set = VocoderDataset(self.data_dir, "val", cfg, train=False, mel_dir=mel_dir)
+
+    @property
+    def warming_up(self) -> bool:
+        "Whether the step in progress (between steps: the last one) is one the discriminators learn alone in."
+        return 0 < self.step <= self.warmup_steps
+
+    def autocast(self):
+        "Mixed-precision context for the networks' forward passes (a no-op in fp32)."
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def train_step(self, batches: list) -> StepResult:
+        "One discriminator and one generator update from `len(batches)` accumulated `(mel, audio)` batches."
+        t, k, dev = self.cfg.train, len(batches), self.device
+        self.step, self.batch_in_epoch = self.step + 1, self.batch_in_epoch + k
+        train_g = not self.warming_up  # in the warm-up the generator is only measured
+        # 1. generate (without the generator's graph while it is frozen)
+        generated = []  # (audio, its loss mel, generated audio) per batch
+        for i, (mel, audio) in enumerate(batches):
+            y = audio.to(dev, non_blocking=True).unsqueeze(1)
+            with _sync_if(self.generator_ddp, i == k - 1), self.autocast(), torch.set_grad_enabled(train_g):
+                y_hat = self.generator_ddp(mel.to(dev, non_blocking=True))
+            generated.append((y, loss_mel(y, self.cfg.mel), y_hat))
+        # 2. discriminators: real and generated audio stacked, gradients accumulated, one step
+        self.optim_d.zero_grad(set_to_none=True)
+        loss_d = real = fake = 0.0
+        for i, (y, _, y_hat) in enumerate(generated):
+            b = y.shape[0]
+            with _sync_if(self.mpd_ddp, i == k - 1), _sync_if(self.msd_ddp, i == k - 1):
+                with self.autocast():
+                    scores, _ = discriminate(self.mpd_ddp, self.msd_ddp, torch.cat([y, y_hat.detach()]))
+                loss, _, _ = discriminator_loss([s[:b] for s in scores], [s[b:] for s in scores])
+                self.scaler_d.scale(loss / k).backward()
+            loss_d = loss_d + loss.detach()
+            real = real + torch.stack([s[:b].float().mean() for s in scores]).mean().detach()
+            fake = fake + torch.stack([s[b:].float().mean() for s in scores]).mean().detach()
+        norm_d, stepped_d, finite_d = _optimizer_step(self.optim_d, self.scaler_d, t.grad_clip, loss_d)
+        # 3. generator: adversarial + feature matching + mel loss against the updated discriminators
+        self.optim_g.zero_grad(set_to_none=True)
+        loss_g = adv_sum = fm_sum = mel_sum = 0.0
+        # the discriminators are frozen: the generator's step needs no gradients for their weights
+        with _frozen(self.mpd, self.msd), torch.set_grad_enabled(train_g):
+            for y, real_mel, y_hat in generated:
+                with self.autocast():
+                    with torch.no_grad():  # the real audio's activations are only targets
+                        _, real_fmaps = discriminate(self.mpd, self.msd, y)
+                    fake_scores, fake_fmaps = discriminate(self.mpd, self.msd, y_hat)
+                adv, _ = generator_loss(fake_scores)
+                fm, _ = feature_loss(real_fmaps, fake_fmaps)
+                mel_l1 = mel_loss(real_mel, y_hat, self.cfg.mel)
+                loss_g = loss_g + (adv + t.lambda_fm * fm + t.lambda_mel * mel_l1) / k
+                adv_sum, fm_sum = adv_sum + adv.detach(), fm_sum + fm.detach()
+                mel_sum = mel_sum + mel_l1.detach()
+            if train_g:  # one backward: DDP all-reduces the accumulated gradient once
+                self.scaler_g.scale(loss_g).backward()
+        if train_g:
+            norm_g, stepped_g, finite_g = _optimizer_step(self.optim_g, self.scaler_g, t.grad_clip, loss_g)
+        else:  # the warm-up: measured, not stepped
+            norm_g, stepped_g, finite_g = torch.zeros((), device=dev), True, bool(torch.isfinite(loss_g))
+        stats = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k, "loss_fm": fm_sum / k,
+                 "loss_mel": mel_sum / k, "grad_norm_g": norm_g, "loss_d": loss_d / k, "grad_norm_d": norm_d,
+                 "real_score": real / k, "fake_score": fake / k}
+        y, _, y_hat = generated[-1]
+        return StepResult({name: v.float() for name, v in stats.items()},
+                          skipped=not (stepped_d and stepped_g), finite=finite_d and finite_g,
+                          fake=y_hat.detach(), real=y)
+
+    def end_epoch(self):
+        "Decay both learning rates (the generator's once it trains) and start the next epoch's data."
+        if not self.warming_up:
+            self.sched_g.step()
+        self.sched_d.step()
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
 
 # %% ../nbs/09_trainer.ipynb #1b2b07ec
 @patch
@@ -147,11 +272,6 @@ def optimizers(self: Trainer) -> dict:
 def ckpt_dir(self: Trainer) -> Path: return self.run_dir / "checkpoints"
 
 @patch
-def autocast(self: Trainer):
-    "Mixed-precision context for the networks' forward passes (a no-op in fp32)."
-    return torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
-
-@patch
 def log(self: Trainer, message: str):
     "Print (above the progress bar) and append to `RUN/train.log`, in process 0 only."
     if not self.dist.main:
@@ -162,141 +282,6 @@ def log(self: Trainer, message: str):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with open(self.run_dir / "train.log", "a", encoding="utf-8") as f:
             f.write(message + "\n")
-
-# %% ../nbs/09_trainer.ipynb #897b3261
-def discriminate(mpd, msd, audio: torch.Tensor):
-    "Scores and feature maps of all sub-discriminators, MPD first, for audio `[B, 1, N]`."
-    s1, f1 = mpd(audio)
-    s2, f2 = msd(audio)
-    return s1 + s2, f1 + f2
-
-@contextmanager
-def _sync_if(model, sync: bool):
-    "Inside: DDP gradient all-reduce only when `sync` (the last accumulation batch)."
-    with (model.no_sync() if isinstance(model, DistributedDataParallel) and not sync else nullcontext()):
-        yield
-
-@contextmanager
-def _frozen(*modules):
-    "Temporarily stop gradients to the modules' parameters."
-    params = [p for m in modules for p in m.parameters()]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
-
-# %% ../nbs/09_trainer.ipynb #00bbdd85
-@dataclass
-class Update:
-    "One optimizer step's outcome: statistics (device tensors), whether it stepped, whether it was finite."
-    stats: dict
-    stepped: bool
-    finite: bool
-
-def _optimizer_step(optimizer, scaler, max_norm: float,
-                    loss: torch.Tensor) -> tuple[torch.Tensor, bool, bool]:
-    "Unscale, clip (0: only measure), step if loss and gradient are finite: `(norm, stepped, finite)`."
-    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-    scaler.unscale_(optimizer)
-    if max_norm > 0:
-        norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-    else:
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params])
-    finite = torch.isfinite(torch.stack([loss.detach().float(), norm.detach().float()])).float()
-    if dist.is_initialized():
-        dist.all_reduce(finite, op=dist.ReduceOp.MIN)  # all processes take the same decision
-    loss_ok, grad_ok = (bool(v) for v in finite.tolist())  # the one host sync of this optimizer step
-    if loss_ok and grad_ok:
-        scaler.step(optimizer)
-    scaler.update()
-    # a non-finite gradient from a finite loss under fp16 is an overflow: the scaler lowers its scale
-    return norm.detach(), loss_ok and grad_ok, loss_ok and (grad_ok or scaler.is_enabled())
-
-# %% ../nbs/09_trainer.ipynb #fa7c75d8
-@patch
-def d_step(self: Trainer, batches: list, keep_graph: bool = True) -> tuple[Update, list]:
-    "Generate for each batch, update the discriminators once; returns the update, `[(y, real_mel, y_hat)]`."
-    k, dev = len(batches), self.device
-    generated, loss_d, real, fake = [], 0.0, 0.0, 0.0
-    self.optim_d.zero_grad(set_to_none=True)
-    for i, (mel, audio) in enumerate(batches):
-        mel, y = mel.to(dev, non_blocking=True), audio.to(dev, non_blocking=True).unsqueeze(1)
-        real_mel = loss_mel(y, self.cfg.mel)
-        last, b = i == k - 1, y.shape[0]
-        with _sync_if(self.generator_ddp, last), self.autocast(), torch.set_grad_enabled(keep_graph):
-            y_hat = self.generator_ddp(mel)  # without its graph while the generator is frozen
-        with _sync_if(self.mpd_ddp, last), _sync_if(self.msd_ddp, last):
-            with self.autocast():
-                scores, _ = discriminate(self.mpd_ddp, self.msd_ddp, torch.cat([y, y_hat.detach()]))
-            loss, _, _ = discriminator_loss([s[:b] for s in scores], [s[b:] for s in scores])
-            self.scaler_d.scale(loss / k).backward()
-        generated.append((y, real_mel, y_hat))
-        loss_d = loss_d + loss.detach()
-        real = real + torch.stack([s[:b].float().mean() for s in scores]).mean().detach()
-        fake = fake + torch.stack([s[b:].float().mean() for s in scores]).mean().detach()
-    norm, stepped, finite = _optimizer_step(self.optim_d, self.scaler_d, self.cfg.train.grad_clip, loss_d)
-    stats = {"loss_d": loss_d / k, "grad_norm_d": norm.float(),
-             "real_score": real / k, "fake_score": fake / k}
-    return Update(stats, stepped, finite), generated
-
-# %% ../nbs/09_trainer.ipynb #4d367dcb
-@patch
-def generator_losses(self: Trainer, generated: list) -> tuple[torch.Tensor, dict]:
-    "The generator's loss on `[(y, real_mel, y_hat)]` against the (frozen) discriminators, and its parts."
-    t, k = self.cfg.train, len(generated)
-    loss_g = adv_sum = fm_sum = mel_sum = 0.0
-    for y, real_mel, y_hat in generated:
-        with self.autocast():
-            with torch.no_grad():
-                _, real_fmaps = discriminate(self.mpd, self.msd, y)
-            fake_scores, fake_fmaps = discriminate(self.mpd, self.msd, y_hat)
-        adv, _ = generator_loss(fake_scores)
-        fm, _ = feature_loss(real_fmaps, fake_fmaps)
-        mel_l1 = mel_loss(real_mel, y_hat, self.cfg.mel)
-        loss_g = loss_g + (adv + t.lambda_fm * fm + t.lambda_mel * mel_l1) / k
-        adv_sum, fm_sum, mel_sum = adv_sum + adv.detach(), fm_sum + fm.detach(), mel_sum + mel_l1.detach()
-    parts = {"loss_g": loss_g.detach(), "loss_adv": adv_sum / k,
-             "loss_fm": fm_sum / k, "loss_mel": mel_sum / k}
-    return loss_g, parts
-
-@patch
-def g_step(self: Trainer, generated: list, update: bool = True) -> Update:
-    "Update the generator once on `[(y, real_mel, y_hat)]`; with `update=False` (warm-up) only measure it."
-    if not update:
-        with torch.no_grad():
-            loss_g, stats = self.generator_losses(generated)
-        finite = bool(torch.isfinite(loss_g))
-        return Update({**stats, "grad_norm_g": torch.zeros((), device=loss_g.device)}, True, finite)
-    self.optim_g.zero_grad(set_to_none=True)
-    with _frozen(self.mpd, self.msd):  # the generator step needs no discriminator weight gradients
-        loss_g, stats = self.generator_losses(generated)
-        self.scaler_g.scale(loss_g).backward()  # one backward: DDP all-reduces the accumulated gradient once
-    norm, stepped, finite = _optimizer_step(self.optim_g, self.scaler_g, self.cfg.train.grad_clip, loss_g)
-    return Update({**stats, "grad_norm_g": norm.float()}, stepped, finite)
-
-# %% ../nbs/09_trainer.ipynb #f235b15d
-@dataclass
-class StepResult:
-    "One training step: named statistics (device tensors), skipped or not, finite or not, last batch's audio."
-    stats: dict
-    skipped: bool
-    finite: bool
-    fake: torch.Tensor
-    real: torch.Tensor
-
-@patch
-def train_step(self: Trainer, batches: list) -> StepResult:
-    "One discriminator and one generator update from `len(batches)` accumulated `(mel, audio)` batches."
-    warm = self.step < self.warmup_steps  # the discriminators learn alone first
-    d, generated = self.d_step(batches, keep_graph=not warm)
-    g = self.g_step(generated, update=not warm)
-    y, _, y_hat = generated[-1]
-    stats = {k: v.float() for k, v in {**g.stats, **d.stats}.items()}
-    return StepResult(stats, skipped=not (d.stepped and g.stepped), finite=d.finite and g.finite,
-                      fake=y_hat.detach(), real=y)
 
 # %% ../nbs/09_trainer.ipynb #8b2efb69
 class _ResumeSampler(Sampler):
@@ -343,7 +328,7 @@ def _write_sample(samples: Path, uid: str, step: int, y: torch.Tensor, y_hat: to
 # %% ../nbs/09_trainer.ipynb #c15c815b
 @patch
 def validate(self: Trainer, write_samples: bool = True) -> float:
-    "Mean loss-mel L1 of the generator on whole validation clips; writes samples, keeps the best generator."
+    "Mean loss-mel L1 of the generator on whole validation clips; writes samples of the first clips."
     loader = make_dataloader(self.val_set, self.cfg, train=False, rank=self.dist.rank,
                              world_size=self.dist.world_size)
     ids = [self.val_set.ids[i] for i in loader.sampler]
@@ -368,8 +353,6 @@ def validate(self: Trainer, write_samples: bool = True) -> float:
     if self.dist.world_size > 1:
         dist.all_reduce(total)
     val = (total[0] / total[1].clamp(min=1)).item()
-    if val < self.best_val:
-        self.save_best(val)
     if samples is not None:
         prune_samples(samples, keep={self.best_step})  # the newest validations' samples, and the best's
     return val
@@ -396,13 +379,14 @@ def save(self: Trainer) -> Path:
 
 @patch
 def save_best(self: Trainer, val: float):
-    "Record `val` as the best validation error and write `generator_best.pt` (process 0)."
+    "Record `val` as the best error; write `generator_best.pt`, drop the previous best's samples (process 0)."
     self.best_val, self.best_step = val, self.step
     if not self.dist.main:
         return
     payload, path = {**self.payloads()[0], "val_mel_l1": val}, self.ckpt_dir / "generator_best.pt"
     with space_guard(path, self.ckpt_dir, payload_bytes(payload)):
         atomic_save(payload, path)
+    prune_samples(self.run_dir / "samples", keep={self.best_step})  # unless among the newest validations'
 
 # %% ../nbs/09_trainer.ipynb #5874aa59
 @patch

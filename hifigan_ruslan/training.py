@@ -41,6 +41,8 @@ def _due(every: int, step: int) -> bool:
     return every > 0 and step % every == 0
 
 # %% ../nbs/09a_training.ipynb #ce0659cd
+HEALTH_INPUTS = ("loss_d", "loss_adv", "real_score", "fake_score", "grad_norm_g", "grad_norm_d")
+
 class Logbook:
     "The bookkeeping of one `fit`: clock, interval statistics, metrics row, progress bar, health monitor."
     def __init__(self, tr: Trainer, total_steps: int, steps_per_epoch: int, time_budget: float | None = None,
@@ -60,23 +62,43 @@ class Logbook:
         self.bar = tqdm(total=total_steps, initial=min(tr.step, total_steps), desc="train", unit="step",
                         dynamic_ncols=True, disable=not (tr.dist.main and progress))
 
-# %% ../nbs/09a_training.ipynb #f3d04969
-@patch
-def record_step(self: Logbook, result: StepResult):
-    "Count one step's result: interval statistics, the monitor's non-finite count, the bar, the speed report."
-    tr = self.tr
-    self.steps_run += 1
-    if result.skipped:
-        self.skipped += 1
-    else:
-        self.interval.add(result.stats)
-    self.health.record_step(result.finite)
-    if not result.finite:
-        tr.log(f"step {tr.step}: non-finite loss, step skipped ({self.health.nonfinite_steps} in a row)")
-    self.bar.update()
-    if self.steps_run == self.speed_report_at:
-        self._report_speed()
+    def record_step(self, result: StepResult):
+        "Count one step's result: interval statistics, the monitor's non-finite count, bar, speed report."
+        tr = self.tr
+        self.steps_run += 1
+        if result.skipped:
+            self.skipped += 1
+        else:
+            self.interval.add(result.stats)
+        self.health.record_step(result.finite)
+        if not result.finite:
+            tr.log(f"step {tr.step}: non-finite loss, step skipped ({self.health.nonfinite_steps} in a row)")
+        self.bar.update()
+        if self.steps_run == self.speed_report_at:
+            self._report_speed()
 
+    def write_interval(self, result: StepResult) -> bool:
+        "Write the interval's means and the health monitor's verdict; returns whether it reports a collapse."
+        tr = self.tr
+        means = self.interval.means()  # the one host synchronisation of the interval
+        inputs = {k: means.get(k, math.nan) for k in HEALTH_INPUTS}
+        warnings = tuple(self.health.update(tr.step, **inputs, fake_audio=result.fake,
+                                            real_audio=result.real))
+        if warnings != self.warned:
+            for w in warnings:
+                tr.log(f"HEALTH WARNING at step {tr.step}: {w}")
+        self.warned = warnings
+        self.row.update(step=tr.step, epoch=tr.epoch, **{k: round(v, 5) for k, v in means.items()},
+                        lr_g=tr.optim_g.param_groups[0]["lr"], lr_d=tr.optim_d.param_groups[0]["lr"],
+                        skipped=self.skipped, seconds_per_step=round(self.clock.step_s, 4),
+                        health=self.health.status)
+        shown = {k: means.get(k, math.nan) for k in ("loss_d", "loss_g", "loss_mel")}
+        self.bar.set_postfix(loss_d=f"{shown['loss_d']:.2f}", loss_g=f"{shown['loss_g']:.2f}",
+                             mel=f"{shown['loss_mel']:.3f}", health=self.health.status, refresh=False)
+        self.skipped = 0
+        return self.health.collapsed
+
+# %% ../nbs/09a_training.ipynb #f3d04969
 @patch
 def _report_speed(self: Logbook):
     "Log how long a step, an epoch and the rest of the time budget take."
@@ -88,42 +110,15 @@ def _report_speed(self: Logbook):
                 f"{step_s * self.steps_per_epoch / 60:.1f} min{left}")
 
 # %% ../nbs/09a_training.ipynb #24f174fd
-HEALTH_INPUTS = ("loss_d", "loss_adv", "real_score", "fake_score", "grad_norm_g", "grad_norm_d")
-
 @patch
-def write_interval(self: Logbook, result: StepResult) -> bool:
-    "Write the interval's means and the health monitor's verdict; returns whether it reports a collapse."
+def record_validation(self: Logbook, val: float):
+    "Add the validation error `val` to this step's row and log it with the best so far."
     tr = self.tr
-    means = self.interval.means()  # the one host synchronisation of the interval
-    inputs = {k: means.get(k, math.nan) for k in HEALTH_INPUTS}
-    warnings = tuple(self.health.update(tr.step, **inputs, fake_audio=result.fake, real_audio=result.real))
-    if warnings != self.warned:
-        for w in warnings:
-            tr.log(f"HEALTH WARNING at step {tr.step}: {w}")
-    self.warned = warnings
-    self.row.update(step=tr.step, epoch=tr.epoch, **{k: round(v, 5) for k, v in means.items()},
-                    lr_g=tr.optim_g.param_groups[0]["lr"], lr_d=tr.optim_d.param_groups[0]["lr"],
-                    skipped=self.skipped, seconds_per_step=round(self.clock.step_s, 4),
-                    health=self.health.status)
-    shown = {k: means.get(k, math.nan) for k in ("loss_d", "loss_g", "loss_mel")}
-    self.bar.set_postfix(loss_d=f"{shown['loss_d']:.2f}", loss_g=f"{shown['loss_g']:.2f}",
-                         mel=f"{shown['loss_mel']:.3f}", health=self.health.status, refresh=False)
-    self.skipped = 0
-    return self.health.collapsed
-
-# %% ../nbs/09a_training.ipynb #42309842
-@patch
-def validate(self: Logbook) -> float:
-    "Validate (timed), add the error to this step's row, log it; returns the error."
-    tr = self.tr
-    with self.clock.timing("val"):
-        val = tr.validate()
     self.row.update(step=tr.step, epoch=tr.epoch, val_mel_l1=round(val, 5))
     tr.log(f"step {tr.step}: validation mel L1 {val:.4f} (best {tr.best_val:.4f} at step {tr.best_step})")
-    return val
 
 @patch
-def save(self: Logbook):
+def timed_save(self: Logbook):
     "Write the trainer's checkpoint pair, timed."
     with self.clock.timing("save"):
         self.tr.save()
@@ -153,6 +148,7 @@ def epoch_steps(tr: Trainer, loader) -> int:
                         "train.grad_accum_steps or train.batch_size (--set), or prepare more clips")
     return steps
 
+# %% ../nbs/09a_training.ipynb #d96ef470
 def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = None,
         stop_on_collapse: bool = False, resumed: bool = False, progress: bool = True) -> str:
     "Train until `max_steps`, the epochs, time budget, a signal, collapse or divergence; returns the reason."
@@ -162,10 +158,19 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     total_steps = max_steps if max_steps is not None else t.epochs * steps_per_epoch
     book = Logbook(tr, total_steps, steps_per_epoch, time_budget, resumed, progress)
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
+
+    def validate_and_keep_best():
+        "Validate, keep a better generator (timed together: the budget must leave room for both), log."
+        with book.clock.timing("val"):
+            val = tr.validate()
+            if val < tr.best_val:
+                tr.save_best(val)  # generator_best.pt
+        book.record_validation(val)
+
     try:
         with SignalFlag() as signals:
             if tr.step == 0 and stop.reason is None and t.val_every_steps > 0:
-                book.validate()  # the baseline
+                validate_and_keep_best()  # the baseline
                 book.flush()
                 book.bar.reset()  # the estimated time left counts steps, not this validation
             while stop.reason is None:
@@ -174,7 +179,6 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
                     # 1. one step: the discriminators, then the generator
                     with book.clock.timing("step"):
                         result = tr.train_step(batches)
-                    tr.step, tr.batch_in_epoch = tr.step + 1, tr.batch_in_epoch + tr.accum
                     # 2. record, and log the interval's means and the health verdict when due
                     book.record_step(result)
                     collapsed = book.write_interval(result) if _due(t.log_every_steps, tr.step) else False
@@ -189,27 +193,24 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
                             f"stopping: {book.health.nonfinite_steps} consecutive steps had a non-finite "
                             f"loss (at step {tr.step}); the newest checkpoint in {tr.ckpt_dir} is the last "
                             "good state: lower the learning rate or check the data")
-                    # 4. validation
+                    # 4. validation, and the best generator so far
                     if _due(t.val_every_steps, tr.step):
-                        book.validate()
+                        validate_and_keep_best()
                     book.flush()
                     if stop.reason is not None:
                         break
                     # 5. a checkpoint, by steps or by time
                     by_time = book.clock.due("save", every_minutes=t.checkpoint_every_minutes)
                     if _due(t.checkpoint_every_steps, tr.step) or by_time:
-                        book.save()
-                else:
-                    # the end of an epoch: learning-rate decay, and the epoch's checkpoint
-                    if tr.step > tr.warmup_steps:  # the generator's rate decays once it trains
-                        tr.sched_g.step()
-                    tr.sched_d.step()
-                    tr.epoch, tr.batch_in_epoch = tr.epoch + 1, 0
-                    if tr.epoch >= t.epochs:
-                        stop = StopCheck(epochs=True)
-                    elif not t.checkpoint_every_steps and _due(t.checkpoint_every_epochs, tr.epoch):
-                        book.save()
-            book.save()  # the step the run stopped at
+                        book.timed_save()
+                if stop.reason is None:
+                    # the end of an epoch: learning-rate decay, the last epoch, or the epoch's checkpoint
+                    tr.end_epoch()
+                    stop = StopCheck(epochs=tr.epoch >= t.epochs)
+                    by_epoch = not t.checkpoint_every_steps and _due(t.checkpoint_every_epochs, tr.epoch)
+                    if stop.reason is None and by_epoch:
+                        book.timed_save()
+            book.timed_save()  # the step the run stopped at
     finally:
         book.close()
     return stop.reason

@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from hifigan_ruslan.clips import id_variants
 from hifigan_ruslan.config import Config, MelConfig, UserError
-from hifigan_ruslan.locations import npy_file_problem
+from hifigan_ruslan.mel_files import MelFile
 from hifigan_ruslan.mel import mel_spectrogram
 
 # %% [markdown]
@@ -100,21 +100,21 @@ class VocoderDataset(Dataset):
             raise UserError(f"{missing[0]}: listed in {split}.txt but missing ({len(missing)} in all); "
                             "run prepare again")
         self.mel_dir = Path(mel_dir).expanduser() if mel_dir is not None else None
-        self.mel_paths, self.mel_frames = self._check_mels() if self.mel_dir is not None else (None, None)
+        self.mels, self.mel_frames = self._check_mels() if self.mel_dir is not None else (None, None)
         self.reseed(seed)
 
-    def _check_mels(self) -> tuple[list[Path], list[int]]:
-        "The cached mel of every clip and the frames it shares with the audio."
+    def _check_mels(self) -> tuple[list[MelFile], list[int]]:
+        "The cached mel of every clip (checked as for vocoding) and the frames it shares with the audio."
         if not self.mel_dir.is_dir():
             raise UserError(f"{self.mel_dir}: mel directory not found")
-        paths, frames = [], []
+        mels, frames = [], []
         for uid, wav in zip(self.ids, self.wav_paths):
             path = find_mel_file(self.mel_dir, uid)
             if path is None:
                 raise UserError(f"{self.mel_dir / (uid + '.npy')}: no cached mel for clip {uid}")
-            frames.append(check_cached_mel(path, sf.info(wav).frames, self.hop, self.cfg.mel.num_mels))
-            paths.append(path)
-        return paths, frames
+            mels.append(MelFile(path, self.cfg.mel.num_mels))
+            frames.append(aligned_mel_frames(mels[-1], sf.info(wav).frames, self.hop))
+        return mels, frames
 
     def reseed(self, seed: int | None):
         "Seed the generator of the random windows (done per worker by `make_dataloader`)."
@@ -145,12 +145,9 @@ class VocoderDataset(Dataset):
         audio, start, count = self._read(i)
         if self.train and len(audio) < self.segment_size:
             audio = torch.nn.functional.pad(audio, (0, self.segment_size - len(audio)))
-        if self.mel_paths is None:
+        if self.mels is None:
             return mel_spectrogram(audio, self.cfg.mel), audio
-        cached = np.load(self.mel_paths[i], mmap_mode="r")
-        if cached.ndim == 3:
-            cached = cached[0]
-        mel = torch.from_numpy(np.array(cached[:, start:start + count], dtype=np.float32))
+        mel = torch.from_numpy(self.mels[i].read(start, start + count))
         want = len(audio) // self.hop
         if mel.shape[1] < want:
             mel = torch.nn.functional.pad(mel, (0, want - mel.shape[1]), value=LOG_MEL_FLOOR)
@@ -241,7 +238,7 @@ test_fail(lambda: VocoderDataset(broken, "val", cfg=cfg), exc=UserError,
 # %% [markdown]
 # ### The mel cache
 #
-# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Their frame counts must agree with the audio: a clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare --mel-dir` checks a whole folder with these two functions ([Preparing the corpus](06b_prepare.ipynb)); the dataset uses them to find and cut the mels.
+# To fine-tune the vocoder on an acoustic model's own (teacher-forced) mels, point `--mel-dir` at a folder of `ID.npy` files of shape `[80, frames]`. Each is read by `MelFile` of [Mel files](01a_mel_files.ipynb), with the rules `generate` applies: the same file gets the same verdict whether it is vocoded or trained on. Training adds one rule of its own, on purpose: the frame counts must agree with the audio, since the loss compares the generated audio with the recording. A clip of `N` samples at 22,050 Hz has `N // 256` frames. Acoustic models that pad their STFT differently are off by a frame or two, so up to `MEL_FRAME_TOLERANCE` frames of difference are trimmed away (both the mel and the audio keep the shorter length); more than that means the files do not belong together, and is an error naming the file. `prepare --mel-dir` checks a whole folder with the same functions ([Preparing the corpus](06b_prepare.ipynb)); the dataset uses them to find and cut the mels.
 
 # %%
 #| export
@@ -251,41 +248,14 @@ def find_mel_file(mel_dir, uid: str) -> Path | None:
     "The `.npy` mel of clip `uid` in `mel_dir` (with or without the `_RUSLAN` suffix), or None."
     return next((p for v in id_variants(uid) if (p := Path(mel_dir) / f"{v}.npy").is_file()), None)
 
-def aligned_mel_frames(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                       num_mels: int = MelConfig.num_mels, tolerance: int = MEL_FRAME_TOLERANCE) -> int:
-    "Frames shared by a cached mel `[num_mels, frames]` and its audio; `UserError` if they are too far apart."
-    problem = npy_file_problem(mel_path)
-    if problem is not None:
-        raise UserError(f"{mel_path}: not a .npy file ({problem})")
-    try:
-        shape = np.load(mel_path, mmap_mode="r").shape  # reads the header only
-    except (OSError, ValueError) as e:
-        raise UserError(f"{mel_path}: not a readable .npy file ({str(e).splitlines()[0][:120]})") from None
-    if len(shape) == 3 and shape[0] == 1:
-        shape = shape[1:]
-    if len(shape) != 2 or shape[0] != num_mels:
-        raise UserError(f"{mel_path}: mel of shape {tuple(shape)}, expected [{num_mels}, frames]")
+def aligned_mel_frames(mel: MelFile, audio_samples: int, hop: int = MelConfig.hop_size,
+                       tolerance: int = MEL_FRAME_TOLERANCE) -> int:
+    "Frames shared by a mel file and its audio; a `UserError` if they are more than `tolerance` frames apart."
     audio_frames = audio_samples // hop
-    if abs(shape[1] - audio_frames) > tolerance:
-        raise UserError(f"{mel_path}: {shape[1]} mel frames but the audio has {audio_frames} "
+    if abs(mel.frames - audio_frames) > tolerance:
+        raise UserError(f"{mel.path}: {mel.frames} mel frames but the audio has {audio_frames} "
                         f"({audio_samples} samples / hop {hop}); more than ±{tolerance} apart")
-    return min(shape[1], audio_frames)
-
-def check_mel_values(mel_path) -> None:
-    "One pass over the values of a cached mel: a `UserError` for integers, NaN or infinity."
-    mel = np.load(mel_path, mmap_mode="r")
-    if mel.dtype.kind not in "f":
-        raise UserError(f"{mel_path}: holds {mel.dtype} values, not a natural-log mel (floats, mostly "
-                        "negative)")
-    if not np.isfinite(mel).all():
-        raise UserError(f"{mel_path}: the cached mel holds NaN or infinite values")
-
-def check_cached_mel(mel_path, audio_samples: int, hop: int = MelConfig.hop_size,
-                     num_mels: int = MelConfig.num_mels) -> int:
-    "`aligned_mel_frames` of a cached mel whose values `check_mel_values` accepts."
-    frames = aligned_mel_frames(mel_path, audio_samples, hop, num_mels)
-    check_mel_values(mel_path)
-    return frames
+    return min(mel.frames, audio_frames)
 
 
 # %%
@@ -294,40 +264,24 @@ show_doc(find_mel_file)
 # %%
 show_doc(aligned_mel_frames)
 
+# %% [markdown]
+# The mels below are silence (`log(1e-5)`, the floor of a log-mel): one with a frame too many, one seven frames off, one that `MelFile` refuses as it would for `generate`. Each refusal names the file and the reason, and the same file gets the same verdict from both:
+
 # %%
 mels = work / "mel_unit"
 mels.mkdir()
-np.save(mels / "a.npy", np.zeros((80, 101), np.float32))
-np.save(mels / "b.npy", np.zeros((80, 107), np.float32))
-np.save(mels / "c.npy", np.zeros((101, 80), np.float32))
-(mels / "d.npy").write_bytes(b"not numpy")
-test_eq(aligned_mel_frames(mels / "a.npy", 100 * 256 + 17), 100)  # one frame too many: the mel is trimmed
-test_eq(aligned_mel_frames(mels / "a.npy", 102 * 256), 101)       # one frame short: the audio is trimmed
-test_fail(lambda: aligned_mel_frames(mels / "b.npy", 100 * 256), exc=UserError,
+silence = math.log(1e-5)
+np.save(mels / "a.npy", np.full((80, 101), silence, np.float32))
+np.save(mels / "b.npy", np.full((80, 107), silence, np.float32))
+np.save(mels / "e.npy", np.zeros((80, 100), np.int16))
+test_eq(aligned_mel_frames(MelFile(mels / "a.npy"), 100 * 256 + 17), 100)  # one frame too many: the mel is cut
+test_eq(aligned_mel_frames(MelFile(mels / "a.npy"), 102 * 256), 101)       # one frame short: the audio is cut
+test_fail(lambda: aligned_mel_frames(MelFile(mels / "b.npy"), 100 * 256), exc=UserError,
           contains="b.npy: 107 mel frames but the audio has 100")
-test_fail(lambda: aligned_mel_frames(mels / "c.npy", 100 * 256), exc=UserError,
-          contains="c.npy: mel of shape (101, 80), expected [80, frames]")
-test_fail(lambda: aligned_mel_frames(mels / "d.npy", 100 * 256), exc=UserError,
-          contains="d.npy: not a .npy file (a text file)")
+test_fail(lambda: MelFile(mels / "e.npy"), exc=UserError,
+          contains="e.npy: holds int16 values (integers), not the floats of a natural-log mel")
 test_eq(find_mel_file(mels, "a_RUSLAN"), mels / "a.npy")
 test_eq(find_mel_file(mels, "z_RUSLAN"), None)
-
-# %% [markdown]
-# `check_cached_mel` also reads the values once, so that a file of integers (not a log-mel) or with NaN or
-# infinite values is refused before training rather than turning the losses into NaN mid-run:
-
-# %%
-show_doc(check_mel_values)
-
-# %%
-show_doc(check_cached_mel)
-
-# %%
-np.save(mels / "e.npy", np.zeros((80, 100), np.int16))
-np.save(mels / "f.npy", np.full((80, 100), np.nan, np.float32))
-test_eq(check_cached_mel(mels / "a.npy", 100 * 256), 100)
-test_fail(lambda: check_cached_mel(mels / "e.npy", 25600), exc=UserError, contains="e.npy: holds int16")
-test_fail(lambda: check_cached_mel(mels / "f.npy", 25600), contains="f.npy: the cached mel holds NaN")
 
 # %% [markdown]
 # ### Cached mels
@@ -377,16 +331,17 @@ for i in range(len(shifted)):
     test_close((mel - own_mel)[:, 2:-2].mean(), 0.5, eps=1e-4)  # two frames at each end see the reflect padding
 bad_uid = train_ds.ids[0]
 np.save(offset_dir / f"{bad_uid}.npy", np.full((80, 3), np.nan, np.float32))
-test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError, contains="frames")
+test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError,
+          contains=f"{bad_uid}.npy: contains 240 NaN or infinite values")
 whole = torch.from_numpy(sf.read(work / "tiny/wavs" / f"{bad_uid}.wav", dtype="int16")[0] / 32768).float()
 broken = mel_spectrogram(whole, cfg.mel).numpy()
 broken[3, 5] = np.inf
 np.save(offset_dir / f"{bad_uid}.npy", broken)
 test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError,
-          contains=f"{bad_uid}.npy: the cached mel holds NaN or infinite")
+          contains=f"{bad_uid}.npy: contains 1 NaN or infinite values")
 np.save(offset_dir / f"{bad_uid}.npy", broken[:40])
 test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir), exc=UserError,
-          contains="expected [80, frames]")
+          contains="40 bands, expected 80")
 
 
 # %% [markdown]

@@ -41,7 +41,7 @@ from hifigan_ruslan.mel import mel_spectrogram
 
 
 # %% [markdown]
-# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below in the order of the official HiFi-GAN `train.py`: the models and optimizers, the generator's forward pass, the discriminator update, the generator update, validation, and the checkpoints. The loop that calls them (`fit`) and the command's entry point `train` are plain functions in the next notebook, [Training](09a_training.ipynb); the reasons a run stops are in [Stopping a run](08b_stopping.ipynb).
+# A `Trainer` holds what a run consists of and its methods are the steps of training, introduced below: one training step in the stages of the official HiFi-GAN `train.py` (generate, update the discriminators, update the generator), the class that holds the models and optimizers and takes that step, the training data in order, validation, and the checkpoints. The loop that calls them (`fit`) and the command's entry point `train` are plain functions in the next notebook, [Training](09a_training.ipynb); the reasons a run stops are in [Stopping a run](08b_stopping.ipynb).
 #
 # ## Precision
 #
@@ -444,6 +444,7 @@ assert not torch.equal(d0, warm.mpd.discriminators[0].conv_post.bias)
 warm.train_step([batch])
 test_eq((warm.step, warm.warming_up), (2, False))
 assert not torch.equal(g0, warm.generator.conv_pre.bias)  # and training after it
+
 
 # %% [markdown]
 # ### The end of an epoch

@@ -63,13 +63,12 @@ def _due(every: int, step: int) -> bool:
 test_eq(list(batch_groups(range(7), 3)), [[0, 1, 2], [3, 4, 5]])
 test_eq([_due(5, 10), _due(5, 11), _due(0, 10)], [True, False, False])
 
-
 # %% [markdown]
 # ## The logbook
 #
 # What the loop counts and writes along the way, and nothing it decides with, lives in a `Logbook` made afresh for each `fit`: the clock (for the time budget and the speed report), the running sums of the step statistics, the pending row of `metrics.csv` (and TensorBoard), the progress bar, and the health monitor (which the run's `config.health` configures). Process 0 alone writes files; every process keeps a clock and a monitor, since the stop decision is taken by all of them.
 #
-# Its two methods of every step are in the class body. After every step, `record_step` counts its result: its statistics go into the interval's sums (a skipped step's do not), its finite-or-not verdict to the health monitor, which owns the count of non-finite steps in a row. Every `log_every_steps` steps, `write_interval` sends the interval's means (one host synchronisation) to the row of `metrics.csv`, to the progress bar and to the health monitor, which also sees the last batch's generated and real audio. The monitor's warnings are logged when they change, and its verdict (collapsed or not) is returned to the loop, which stops on it with `--stop-on-collapse`.
+# The class body holds the logbook's two calls of every step. After every step, `record_step` counts its result: its statistics go into the interval's sums (a skipped step's do not), its finite-or-not verdict to the health monitor, which owns the count of non-finite steps in a row. Every `log_every_steps` steps, `write_interval` sends the interval's means (one host synchronisation) to the row of `metrics.csv`, to the progress bar and to the health monitor, which also sees the last batch's generated and real audio. The monitor's warnings are logged when they change, and its verdict (collapsed or not) is returned to the loop, which stops on it with `--stop-on-collapse`.
 
 # %%
 #| export
@@ -95,7 +94,7 @@ class Logbook:
                         dynamic_ncols=True, disable=not (tr.dist.main and progress))
 
     def record_step(self, result: StepResult):
-        "Count one step's result: interval statistics, the monitor's non-finite count, the bar, the speed report."
+        "Count one step's result: interval statistics, the monitor's non-finite count, bar, speed report."
         tr = self.tr
         self.steps_run += 1
         if result.skipped:
@@ -114,7 +113,8 @@ class Logbook:
         tr = self.tr
         means = self.interval.means()  # the one host synchronisation of the interval
         inputs = {k: means.get(k, math.nan) for k in HEALTH_INPUTS}
-        warnings = tuple(self.health.update(tr.step, **inputs, fake_audio=result.fake, real_audio=result.real))
+        warnings = tuple(self.health.update(tr.step, **inputs, fake_audio=result.fake,
+                                            real_audio=result.real))
         if warnings != self.warned:
             for w in warnings:
                 tr.log(f"HEALTH WARNING at step {tr.step}: {w}")
@@ -233,7 +233,8 @@ def epoch_steps(tr: Trainer, loader) -> int:
 
 
 # %% [markdown]
-# The loop itself:
+# The loop. Validation and the best generator are one small function inside it, used for the baseline and for
+# every due validation; checkpoints are written in stage 5, at the end of an epoch, and when the run stops.
 
 # %%
 #| export
@@ -248,6 +249,7 @@ def fit(tr: Trainer, max_steps: int | None = None, time_budget: float | None = N
     stop = StopCheck(max_steps=tr.step >= total_steps, epochs=tr.epoch >= t.epochs)
 
     def validate_and_keep_best():
+        "Validate, keep a better generator (timed together: the budget must leave room for both), log."
         with book.clock.timing("val"):
             val = tr.validate()
             if val < tr.best_val:
@@ -625,6 +627,36 @@ test_fail(lambda: train(huge, prepared, work / "huge", max_steps=1, progress=Fal
           contains="fewer than batch_size 100000")
 test_eq((work / "huge").exists(), False)
 test_eq(resolve_config(None, None, (), work / "huge").train.batch_size, preset_config("recipe").train.batch_size)
+
+# %% [markdown]
+# The progress bar's estimate of the time left counts steps only. Here the opening validation is slowed to 10 s on
+# purpose; after the first of 10 steps the bar estimates the nine left at their own pace (well under a second each
+# here), where counting the validation as a step would have said about 90 s.
+
+# %%
+import io, re, time
+import tqdm.auto, tqdm.std
+from contextlib import redirect_stderr
+
+# %%
+#| slow
+validate_as_usual, any_bar = Trainer.validate, tqdm.auto.tqdm
+
+def validate_slowly(self, *args, **kwargs):
+    time.sleep(10)
+    return validate_as_usual(self, *args, **kwargs)
+
+# the text bar a terminal shows (in Jupyter, tqdm.auto draws a widget)
+Trainer.validate, tqdm.auto.tqdm, bar = validate_slowly, tqdm.std.tqdm, io.StringIO()
+try:
+    with redirect_stderr(bar):
+        train(preset_config("tiny"), prepared, work / "eta", max_steps=10, device="cpu")
+finally:
+    Trainer.validate, tqdm.auto.tqdm = validate_as_usual, any_bar
+first = re.search(r" 1/10 \[[0-9:]+<(\d+):(\d+)", bar.getvalue())
+left = 60 * int(first[1]) + int(first[2])
+print(f"after step 1 of 10: {left} s left")
+assert left < 45, left  # nine steps; nine validations' time would be 90 s
 
 # %% [markdown]
 # A short run learns: the validation mel error falls well below its value at step 0. Its files are all where they should be, with the permissions of any new file.

@@ -111,7 +111,7 @@ test_eq(tr.step, 3)
 test_eq(list_steps(tr.ckpt_dir), [])  # no checkpoint of the poisoned state
 
 # %% [markdown]
-# **fp16 with the gradient scaler**, the path of every Kaggle run, on the CPU (batches of one 1,024-sample segment: fp16 backward passes are slow there). The scalers start at the scale a fresh run reaches after its first overflows (512; a fresh scaler's 65,536 costs the generator its first seven steps here, see [The trainer](09_trainer.ipynb)). At step 9 an overflow is injected (a gradient hook returns `inf`): the step is skipped and the scale halved, but it is not a non-finite step for the health monitor (set to stop after 3 of them), and the run goes on to its last step. It learns as much as the same run in fp32. The scaler's state is in the checkpoint, and a resumed run restores it.
+# **fp16 with the gradient scaler**, the path of every Kaggle run, on the CPU (batches of one 1,024-sample segment: fp16 backward passes are slow there). The scalers start at the scale a fresh run reaches after its first overflows (512; a fresh scaler's 65,536 costs the generator its first seven steps here, see [The trainer](09_trainer.ipynb)). At step 10 an overflow is injected (a gradient hook returns `inf` while the trainer's `step` is 10: a step counts from its start): the step is skipped and the scale halved, but it is not a non-finite step for the health monitor (set to stop after 3 of them), and the run goes on to its last step. It learns as much as the same run in fp32. The scaler's state is in the checkpoint, and a resumed run restores it.
 
 # %%
 #| slow
@@ -136,7 +136,7 @@ for precision in ("fp32", "fp16"):
     if precision == "fp16":
         for scaler in (tr.scaler_g, tr.scaler_d):
             scaler.load_state_dict({**scaler.state_dict(), "scale": 512.0})
-        tr.generator.conv_pre.bias.register_hook(overflow_at(tr, 9))
+        tr.generator.conv_pre.bias.register_hook(overflow_at(tr, 10))
     reason = fit(tr, max_steps=12, progress=False)
     val = [float(r["val_mel_l1"]) for r in read_metrics(work / precision / "metrics.csv") if r["val_mel_l1"]]
     drops[precision] = val[-1] / val[0]

@@ -14,16 +14,15 @@ from fastcore.test import test_close, test_eq, test_fail
 # %%
 #| export
 from __future__ import annotations
-import itertools, math, os, pickle, warnings
+import itertools, math, os, warnings
 from collections.abc import Iterator
-from pathlib import Path
 from fastcore.basics import patch
 import numpy as np
 import torch
 from hifigan_ruslan.config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
                                    resolve_device)
 from hifigan_ruslan.clips import wav_truncation
-from hifigan_ruslan.locations import check_input_file, npy_file_problem, torch_file_problem
+from hifigan_ruslan.locations import check_input_file
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.checkpoints import find_generator_file, generator_from_checkpoint
 from hifigan_ruslan.mel import mel_spectrogram
@@ -66,6 +65,7 @@ def receptive_field_frames(cfg: GeneratorConfig) -> int:
 show_doc(receptive_field_frames)
 
 # %%
+from pathlib import Path
 from hifigan_ruslan.config import GENERATOR_PRESETS
 
 # %%
@@ -965,208 +965,12 @@ for name in ["original", "resynth"]:
 # %% [markdown]
 # ## Mel files from acoustic models
 #
-# Acoustic models write mels as `.npy` or `.pt`, as `[80, T]` or with a batch axis `[1, 80, T]`. A file that cannot be a HiFi-GAN log-mel is refused with a reason, because vocoding it would silently produce noise:
-#
-# - the wrong number of bands or rank; a `[T, 80]` layout is transposed only when unambiguous (exactly one axis has 80 entries);
-# - NaN or infinite values;
-# - values that are not a natural-log mel: all values `>= 0` (a linear magnitude or power mel: a log-mel of speech always has negative values, silence sits at `log(1e-5) = -11.5`), or values above 12 (a dB scale; no audio in [-1, 1] reaches `exp(12)`);
-# - `.pt` files that need pickle beyond tensors (`weights_only=True` refuses them) and `.npy` files holding Python objects.
-
-# %%
-#| export
-MAX_LOG_MEL = 12.0  # exp(12) ~ 1.6e5: far above any mel magnitude of audio in [-1, 1]
-
-def _open_npy(path: Path) -> np.ndarray:
-    "A `.npy` file as a read-only memory map: nothing is read but the header."
-    problem = npy_file_problem(path)
-    if problem is not None:
-        raise UserError(f"{path}: not a .npy file ({problem})")
-    try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
-    except ValueError as e:  # object arrays cannot be mapped (nor read without pickle)
-        raise UserError(f"{path}: not a readable mel file ({str(e).splitlines()[0][:120]})") from None
-
-def _open_pt(path: Path) -> torch.Tensor:
-    "The tensor of a `.pt` file (or its `mel` entry), memory-mapped where the file's format allows it."
-    problem = torch_file_problem(path)
-    if problem is not None:
-        raise UserError(f"{path}: not a PyTorch file ({problem})")
-    try:
-        try:
-            mel = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # the format before PyTorch 1.6 cannot be mapped
-            mel = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise UserError(f"{path}: not a plain tensor file (needs pickle, refused)") from None
-    except Exception as e:
-        raise UserError(f"{path}: not a readable mel file ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
-    if isinstance(mel, dict) and "mel" in mel:
-        mel = mel["mel"]
-    if not isinstance(mel, torch.Tensor):
-        raise UserError(f"{path}: holds a {type(mel).__name__}, not a tensor")
-    return mel
-
-
-# %% [markdown]
-# A `MelFile` reads a mel file in pieces: opening it reads the shape and type, then checks the values in one pass
-# over blocks of frames, and `read` returns the frames asked for as a float32 `[num_mels, frames]` array. A `.npy`
-# file is mapped afresh for each read, so the pages of a long file never stay in memory; a `.pt` file is mapped
-# where its format allows it (files written since PyTorch 1.6). A mel of integers is vocoded, with a warning: an
-# acoustic model writes floats, so such a file is more likely something else.
-
-# %%
-#| export
-class MelFile:
-    "A `.npy` / `.pt` log-mel `[num_mels, T]` (`[1, num_mels, T]`, `[T, num_mels]`), checked, read in pieces."
-    def __init__(self, path, num_mels: int = MelConfig.num_mels, block: int = 1 << 15):
-        self.path, self.num_mels = check_input_file(path, "mel file"), num_mels
-        if self.path.suffix not in (".npy", ".pt"):
-            raise UserError(f"{self.path}: unknown mel file type {self.path.suffix!r} (expected .npy or .pt)")
-        self._tensor = _open_pt(self.path) if self.path.suffix == ".pt" else None
-        self._layout(self._array())
-        self._check_values(block)
-
-    def _array(self):
-        "The whole mel as stored: a fresh memory map of a `.npy` file, or the `.pt` file's tensor."
-        return _open_npy(self.path) if self._tensor is None else self._tensor
-
-    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        "Frames `start:stop` as a float32 `[num_mels, frames]` array."
-        mel = self._array()
-        mel = mel[0] if self._batched else mel
-        piece = mel[start:stop].T if self._time_major else mel[:, start:stop]
-        piece = piece.float().numpy() if isinstance(piece, torch.Tensor) else piece
-        return np.array(piece, dtype=np.float32, order="C")  # a copy: the map is closed when it is dropped
-
-    def blocks(self, size: int) -> Iterator[np.ndarray]:
-        "The whole mel in pieces of `size` frames."
-        for start in range(0, self.frames, size):
-            yield self.read(start, start + size)
-
-
-# %%
-#| export
-@patch
-def _layout(self: MelFile, mel):
-    "Read the layout off the shape and type: a `UserError` for one that cannot be a log-mel."
-    shape, kind = tuple(mel.shape), (str(mel.dtype).removeprefix("torch."), _dtype_kind(mel))
-    if kind[1] not in "fiu":
-        raise UserError(f"{self.path}: holds {kind[0]} values, not numbers")
-    self._batched = len(shape) == 3 and shape[0] == 1
-    rows = shape[1:] if self._batched else shape
-    if len(rows) != 2:
-        n = self.num_mels
-        raise UserError(f"{self.path}: shape {shape}: expected [{n}, T] or [1, {n}, T]")
-    self._time_major = rows[0] != self.num_mels and rows[1] == self.num_mels  # [T, num_mels]: unambiguous
-    bands, self.frames = rows[::-1] if self._time_major else rows
-    if bands != self.num_mels:
-        raise UserError(f"{self.path}: shape {shape}: {rows[0]} bands, expected {self.num_mels}")
-    if self.frames == 0:
-        raise UserError(f"{self.path}: has no frames")
-    if kind[1] in "iu":
-        warnings.warn(f"{self.path}: holds {kind[0]} values (integers), not the floats of a natural-log mel; "
-                      "vocoded as they are")
-
-def _dtype_kind(mel) -> str:
-    "numpy's kind letter of an array's or a tensor's element type: `f`, `i`, `u`, ..."
-    if isinstance(mel, torch.Tensor):
-        return np.dtype(str(mel.dtype).removeprefix("torch.").replace("bfloat16", "float32")).kind
-    return mel.dtype.kind
-
-@patch
-def _check_values(self: MelFile, block: int):
-    "One pass over the values in blocks: refuse NaN or infinity, a linear scale and a dB scale."
-    bad, low, high = 0, math.inf, -math.inf
-    for piece in self.blocks(block):
-        finite = np.isfinite(piece)
-        bad += int((~finite).sum())
-        if finite.any():
-            low, high = min(low, float(piece[finite].min())), max(high, float(piece[finite].max()))
-    if bad:
-        raise UserError(f"{self.path}: contains {bad} NaN or infinite values")
-    if low >= 0:
-        raise UserError(f"{self.path}: all values >= 0 (min {low:.3g}): looks like a linear mel, "
-                        "expected a natural-log mel")
-    if high > MAX_LOG_MEL:
-        raise UserError(f"{self.path}: values up to {high:.3g}: not a natural-log mel (dB or linear scale?)")
-
-
-# %%
-#| export
-def load_mel_file(path, num_mels: int = MelConfig.num_mels) -> np.ndarray:
-    "A log-mel `[num_mels, T]` from a `.npy` / `.pt` file; a `UserError` naming the file and the problem."
-    mel = MelFile(path, num_mels)
-    return mel.read()
-
-
-# %%
-show_doc(MelFile)
-
-# %%
-show_doc(MelFile.read)
-
-# %%
-show_doc(load_mel_file)
+# Acoustic models write mels as `.npy` or `.pt` files, which `generate` reads with `MelFile` of [Mel files](01a_mel_files.ipynb): in pieces, with the same rules as training uses for an acoustic model's mels, so that a file gets the same verdict whether it is vocoded or trained on.
 
 # %%
 good = np.load(ref_dir / "mel_espeak_ru.npz")["mel"]
 mels = tmp / "mels"
 mels.mkdir()
-np.save(mels / "ok.npy", good)
-torch.save(torch.from_numpy(good)[None], mels / "batched.pt")
-np.save(mels / "time_major.npy", good.T)
-for ok in ["ok.npy", "batched.pt", "time_major.npy"]:
-    test_eq(load_mel_file(mels / ok), good)
-
-
-# %% [markdown]
-# Every refused file gets its own reason:
-
-# %%
-class Evil:
-    "An object whose unpickling would run a shell command."
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
-
-bad_arrays = {"bands.npy": good[:64], "rank.npy": good[None, None],
-              "nan.npy": np.where(good > -3, np.nan, good), "linear.npy": np.exp(good),
-              # a dB mel: its floor, 20 log10(1e-5) = -100 dB, lifted to -20 dB (not to 0 dB, where its minimum would
-              # sit on the linear-mel test's boundary and rounding would decide), its peaks far above 12
-              "decibel.npy": 20 * np.log10(np.exp(good)) + 80, "empty.npy": good[:, :0]}
-for name, arr in bad_arrays.items():
-    np.save(mels / name, arr)
-np.save(mels / "objects.npy", np.array([{"mel": 1}], dtype=object), allow_pickle=True)
-(mels / "text.pt").write_text("not a tensor")
-(mels / "renamed.npy").write_text("0.1 0.2 0.3\n")
-(mels / "noise.pt").write_bytes(np.random.default_rng(0).bytes(1000))
-(mels / "folder.npy").mkdir()
-torch.save({"mel": Evil()}, mels / "pickled.pt")
-(mels / "mel.txt").write_text("1 2 3")
-expected = {"bands.npy": "64 bands, expected 80", "rank.npy": "expected [80, T] or [1, 80, T]",
-            "nan.npy": "NaN or infinite values", "linear.npy": "looks like a linear mel",
-            "decibel.npy": "not a natural-log mel", "empty.npy": "has no frames",
-            "objects.npy": "not a readable mel file", "text.pt": "not a PyTorch file (a text file)",
-            "renamed.npy": "not a .npy file (a text file)",
-            "noise.pt": "not a PyTorch file (neither a torch.save archive nor a pickle)",
-            "folder.npy": "is a folder, not a mel file",
-            "pickled.pt": "needs pickle, refused", "mel.txt": "unknown mel file type '.txt'",
-            "missing.npy": "mel file not found"}
-for name, reason in expected.items():
-    test_fail(lambda: load_mel_file(mels / name), contains=f"{name}: ")
-    test_fail(lambda: load_mel_file(mels / name), contains=reason)
-test_fail(lambda: load_mel_file(mels / "ok.npy", num_mels=100), contains="80 bands, expected 100")
-
-# %% [markdown]
-# A mel of integers is read, with a warning naming the file:
-
-# %%
-np.save(mels / "integers.npy", np.round(good).astype(np.int16))
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    test_eq(load_mel_file(mels / "integers.npy"), np.round(good))
-test_eq([str(w.message).split(": ", 1)[1] for w in caught],
-        ["holds int16 values (integers), not the floats of a natural-log mel; vocoded as they are"])
 
 # %% [markdown]
 # ### Long mel files in bounded memory
@@ -1182,7 +986,8 @@ STREAM_PROBE = """
 import sys
 from pathlib import Path
 import numpy as np, soundfile as sf, torch
-from hifigan_ruslan.inference import MelFile, Vocoder
+from hifigan_ruslan.inference import Vocoder
+from hifigan_ruslan.mel_files import MelFile
 voc = Vocoder.from_checkpoint(sys.argv[1], device="cpu")
 mel = MelFile(sys.argv[2])
 with sf.SoundFile(sys.argv[3], "w", 22050, 1, "PCM_16") as out:

@@ -216,7 +216,7 @@ show_doc(run_demo)
 # The demo cut to a few steps; `hifigan-ruslan demo --out DIR` runs it in full (300 tiny steps and 30 fine-tuning steps). The fine-tune's discriminators are deleted once it is done (961 MB for V1's: nothing uses them), and its run sits beside the clips it made, in `pretrained/run/`, as the `tiny` run sits beside `resynth/`.
 
 # %%
-import shutil, tempfile
+import contextlib, io, shutil, tempfile
 from hifigan_ruslan.evaluation import optional_metrics
 
 # %%
@@ -247,7 +247,8 @@ assert not (work / "demo0").exists()
 
 # %%
 #| slow
-again, _ = run_demo(work / "demo", steps=2, finetune_steps=2, progress=False, say=lambda line: None)
+with contextlib.redirect_stdout(io.StringIO()):  # the stages and the runs' logs: only the summary is shown
+    again, _ = run_demo(work / "demo", steps=2, finetune_steps=2, progress=False)
 print("\n".join(line for line in again.splitlines() if "steps" in line).replace(str(work), "WORK"))
 assert "2 steps (none trained now: " in again, again
 assert "fine-tuned 2 steps (from an earlier run)" in again, again

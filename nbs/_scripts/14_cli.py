@@ -405,12 +405,13 @@ def _open_inputs(command: str, files: list[str], open_input) -> tuple[list, list
 def _write_wavs(args, files: list[str], option: str, open_input, work, what: str) -> int:
     "Each file opened (`open_input(path, config)`), then `work(vocoder, opened)` written to its WAV; exit status."
     from tqdm.auto import tqdm
+    from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.config import resolve_device
     command, progress = args.command, not args.no_progress
     out = check_output_folder(args.out)
     resolve_device(args.device)
-    path, generator, config = loaded = _generator(args)
-    targets = _targets(files, out, path, option)  # before anything is read, let alone written
+    targets = _targets(files, out, find_generator_file(args.checkpoint), option)  # before anything is read
+    _, _, config = loaded = _generator(args)  # read, not compiled: its mel settings check the inputs
     opened, failed = _open_inputs(command, files, lambda f: open_input(f, config))
     written = []
     if opened:  # the model is compiled, and the folder made, only for inputs that can be vocoded
@@ -436,7 +437,7 @@ def _write_wavs(args, files: list[str], option: str, open_input, work, what: str
 #| export
 def _generate(args) -> int:
     import torch
-    from hifigan_ruslan.inference import MelFile
+    from hifigan_ruslan.mel_files import MelFile
 
     def vocode(voc, mel):
         audio = voc.stream(torch.from_numpy(block)[None] for block in mel.blocks(voc.chunk_frames))
