@@ -17,7 +17,7 @@ from .mel import mel_spectrogram
 
 # %% auto #0
 __all__ = ['LOG_MEL_FLOOR', 'MEL_FRAME_TOLERANCE', 'read_split', 'VocoderDataset', 'find_mel_file', 'aligned_mel_frames',
-           'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
+           'mixed_seed', 'EpochShuffleSampler', 'seed_worker', 'make_dataloader']
 
 # %% ../nbs/06a_data.ipynb #4faafffd
 LOG_MEL_FLOOR = math.log(1e-5)  # the value of silence in a log-mel (mel_spectrogram clamps at 1e-5)
@@ -126,7 +126,7 @@ def aligned_mel_frames(mel: MelFile, audio_samples: int, hop: int = MelConfig.ho
     return min(mel.frames, audio_frames)
 
 # %% ../nbs/06a_data.ipynb #e21d4fe5
-def _mixed_seed(*values: int) -> int:
+def mixed_seed(*values: int) -> int:
     "One 32-bit seed from several integers (numpy's SeedSequence mixes them)."
     return int(np.random.SeedSequence(list(values)).generate_state(1)[0])
 
@@ -142,7 +142,7 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(_mixed_seed(self.seed, self.epoch))
+        g = torch.Generator().manual_seed(mixed_seed(self.seed, self.epoch))
         self.epoch += 1
         return iter(torch.randperm(self.n, generator=g).tolist())
 
@@ -155,10 +155,9 @@ def seed_worker(worker_id: int):
     if info is not None and hasattr(info.dataset, "reseed"):
         info.dataset.reseed(seed)
 
-def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, world_size: int = 1,
-                    epoch_seed=None) -> DataLoader:
+def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, world_size: int = 1) -> DataLoader:
     "The training (shuffled, `cfg.train.batch_size`, drop_last) or validation (in order, batch 1) loader."
-    seed = cfg.train.seed if epoch_seed is None else _mixed_seed(cfg.train.seed, epoch_seed)
+    seed = cfg.train.seed
     if not train:
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=False) if world_size > 1 else None
         return DataLoader(dataset, batch_size=1, shuffle=False, sampler=sampler, num_workers=0)

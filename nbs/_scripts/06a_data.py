@@ -347,11 +347,11 @@ test_fail(lambda: VocoderDataset(work / "tiny", "train", cfg, mel_dir=offset_dir
 # %% [markdown]
 # ## Data loaders
 #
-# `make_dataloader` builds the loader the trainer iterates over. For training: `batch_size` clips per process, shuffled, incomplete last batch dropped. Under DDP (`world_size > 1`) a `DistributedSampler` gives each process its share; on one process `EpochShuffleSampler` shuffles with a `torch.Generator` seeded from `cfg.train.seed` and the epoch. Both have `set_epoch`, so a trainer calls `loader.sampler.set_epoch(epoch)` whatever the setup, and a resumed run replays the same order for the same epoch; `EpochShuffleSampler` also moves to the next epoch by itself, so that forgetting `set_epoch` does not repeat one order forever. Workers stay alive between epochs (`persistent_workers`), and `seed_worker` gives every worker its own deterministic seed for numpy, `random` and the dataset's windows. `epoch_seed`, when given, is mixed into the seed (for a run that wants a different order from the default one, not needed for resuming). Validation uses one clip per batch (utterances differ in length), in order, in the main process: it is a hundred clips, not worth starting workers for.
+# `make_dataloader` builds the loader the trainer iterates over. For training: `batch_size` clips per process, shuffled, incomplete last batch dropped. Under DDP (`world_size > 1`) a `DistributedSampler` gives each process its share; on one process `EpochShuffleSampler` shuffles with a `torch.Generator` seeded from `cfg.train.seed` and the epoch. Both have `set_epoch`, so a trainer calls `loader.sampler.set_epoch(epoch)` whatever the setup, and a resumed run replays the same order for the same epoch; `EpochShuffleSampler` also moves to the next epoch by itself, so that forgetting `set_epoch` does not repeat one order forever. Workers stay alive between epochs (`persistent_workers`), and `seed_worker` gives every worker its own deterministic seed for numpy, `random` and the dataset's windows. `mixed_seed` is the one rule for deriving a seed from several numbers: the sampler mixes the run's seed with the epoch, and a resumed run mixes it with the step and the process's rank. Validation uses one clip per batch (utterances differ in length), in order, in the main process: it is a hundred clips, not worth starting workers for.
 
 # %%
 #| export
-def _mixed_seed(*values: int) -> int:
+def mixed_seed(*values: int) -> int:
     "One 32-bit seed from several integers (numpy's SeedSequence mixes them)."
     return int(np.random.SeedSequence(list(values)).generate_state(1)[0])
 
@@ -367,7 +367,7 @@ class EpochShuffleSampler(Sampler[int]):
         return self.n
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(_mixed_seed(self.seed, self.epoch))
+        g = torch.Generator().manual_seed(mixed_seed(self.seed, self.epoch))
         self.epoch += 1
         return iter(torch.randperm(self.n, generator=g).tolist())
 
@@ -380,10 +380,9 @@ def seed_worker(worker_id: int):
     if info is not None and hasattr(info.dataset, "reseed"):
         info.dataset.reseed(seed)
 
-def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, world_size: int = 1,
-                    epoch_seed=None) -> DataLoader:
+def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, world_size: int = 1) -> DataLoader:
     "The training (shuffled, `cfg.train.batch_size`, drop_last) or validation (in order, batch 1) loader."
-    seed = cfg.train.seed if epoch_seed is None else _mixed_seed(cfg.train.seed, epoch_seed)
+    seed = cfg.train.seed
     if not train:
         sampler = DistributedSampler(dataset, world_size, rank, shuffle=False) if world_size > 1 else None
         return DataLoader(dataset, batch_size=1, shuffle=False, sampler=sampler, num_workers=0)

@@ -17,7 +17,6 @@ import dataclasses, itertools, math, os, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
@@ -31,7 +30,7 @@ from hifigan_ruslan.losses import discriminator_loss, generator_loss, feature_lo
 from hifigan_ruslan.checkpoints import (RunPosition, atomic_save, discriminator_parameters, load_initial_weights,
                                         payload_bytes, restore_training_state, save_checkpoint, space_guard,
                                         step_path, training_payloads)
-from hifigan_ruslan.data import VocoderDataset, make_dataloader
+from hifigan_ruslan.data import VocoderDataset, make_dataloader, mixed_seed
 from hifigan_ruslan.run_folder import prune_samples, sample_stem
 
 # %%
@@ -570,7 +569,7 @@ def train_loader(self: Trainer) -> DataLoader:
                            world_size=self.dist.world_size)
     if self.step == 0:
         return base
-    seed = int(np.random.SeedSequence([self.cfg.train.seed, self.step, self.dist.rank]).generate_state(1)[0])
+    seed = mixed_seed(self.cfg.train.seed, self.step, self.dist.rank)  # a resumed run's windows: new, reproducible
     self.train_set.reseed(seed)
     return DataLoader(base.dataset, batch_size=base.batch_size,
                       sampler=_ResumeSampler(base.sampler, self.batch_in_epoch * base.batch_size),
