@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from .config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
-                                   preset_config)
+from .config import GENERATOR_PRESETS, Config, config_from_dict, config_to_dict, preset_config
+from .errors import UserError
 from .locations import atomic_write, check_input_file, torch_file_problem
 from .generator import Generator
 from .pretrained import is_pretrained_name, pretrained_path

@@ -8,7 +8,8 @@ import argparse, os, signal, sys, traceback, warnings
 from pathlib import Path
 import hifigan_ruslan
 from .config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
-                                   UserError, preset_names)
+                                   preset_names)
+from .errors import UserError
 from .locations import check_no_overwrite, check_output_file, check_output_folder
 
 # %% auto #0
@@ -260,7 +261,7 @@ def _generator(args, checkpoint: str | None = None) -> tuple:
     return (path, *generator_from_checkpoint(path, args.preset))
 
 def _vocoder(args, checkpoint: str | None = None, loaded: tuple | None = None):
-    from hifigan_ruslan.config import resolve_device
+    from hifigan_ruslan.devices import resolve_device
     from hifigan_ruslan.inference import Vocoder
     device = resolve_device(args.device)
     path, generator, config = loaded or _generator(args, checkpoint)
@@ -341,7 +342,7 @@ def _write_wavs(args, files: list[str], option: str, open_input, work, what: str
     "Each file opened (`open_input(path, config)`), then `work(vocoder, opened)` written to its WAV; exit status."
     from tqdm.auto import tqdm
     from hifigan_ruslan.checkpoints import find_generator_file
-    from hifigan_ruslan.config import resolve_device
+    from hifigan_ruslan.devices import resolve_device
     command, progress = args.command, not args.no_progress
     out = check_output_folder(args.out)
     resolve_device(args.device)

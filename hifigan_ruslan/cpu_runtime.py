@@ -12,7 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .config import INFERENCE_PRECISIONS, UserError
+from .config import INFERENCE_PRECISIONS
+from .errors import UserError
 from .generator import LRELU_SLOPE, Generator
 
 # %% auto #0

@@ -11,7 +11,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from .clips import id_variants
-from .config import Config, MelConfig, UserError
+from .config import Config, MelConfig
+from .errors import UserError
 from .mel_files import MelFile
 from .mel import mel_spectrogram
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from .config import UserError, apply_overrides, preset_config, resolve_device
+from .config import apply_overrides, preset_config
+from .devices import resolve_device
+from .errors import UserError
 from .locations import check_output_folder
 from .clips import bundled_corpus
 from .prepare import prepare_corpus

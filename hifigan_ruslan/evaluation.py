@@ -9,7 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
-from .config import MelConfig, UserError
+from .config import MelConfig
+from .errors import UserError
 from .locations import check_output_folder
 from .losses import loss_mel, mel_loss
 from .mel import mel_figure

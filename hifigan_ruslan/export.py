@@ -8,7 +8,8 @@ import io, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from .config import EXPORT_FORMATS, UserError
+from .config import EXPORT_FORMATS
+from .errors import UserError
 from .generator import Generator
 from .locations import atomic_write, check_output_file
 from .cpu_runtime import OpenVINOGenerator

@@ -9,7 +9,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from .config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
+from .config import GENERATOR_PRESETS, GeneratorConfig, MelConfig
+from .errors import UserError
 
 # %% auto #0
 __all__ = ['LRELU_SLOPE', 'get_padding', 'weight_norm', 'remove_weight_norm_from', 'init_weights', 'ResBlock', 'Generator']

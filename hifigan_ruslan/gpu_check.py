@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from .clips import bundled_corpus, is_audio_name
-from .config import UserError, apply_overrides, preset_config, resolve_device
+from .config import apply_overrides, preset_config
+from .devices import resolve_device
+from .errors import UserError
 from .generator import Generator
 from .inference import Vocoder, load_audio
 from .mel import mel_spectrogram

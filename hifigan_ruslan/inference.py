@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from fastcore.basics import patch
 import numpy as np
 import torch
-from .config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
-                                   resolve_device)
+from .config import BACKENDS, Config, GeneratorConfig, MelConfig, check_hop
+from .devices import resolve_device
+from .errors import UserError
 from .clips import wav_truncation
 from .locations import check_input_file
 from .generator import Generator

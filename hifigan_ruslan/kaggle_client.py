@@ -6,7 +6,7 @@
 from __future__ import annotations
 import csv, importlib.machinery, importlib.metadata, io, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
-from .config import UserError
+from .errors import UserError
 from .kaggle_kernel import (KERNEL_NOTEBOOK, OWNER_ENV, build_kernel, check_kernel_id,
                                           kernel_files, kernel_settings, resolve_kernel_id, write_kernel_files)
 from .kaggle_session import (SESSION_FILE, SMOKE, SessionSettings, check_manifest,

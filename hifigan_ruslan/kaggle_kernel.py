@@ -8,7 +8,7 @@ import ast, configparser, json, os, re
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from .config import UserError
+from .errors import UserError
 from .kaggle_session import DATASET_SOURCE, SessionSettings
 
 # %% auto #0

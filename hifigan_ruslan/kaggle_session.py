@@ -10,7 +10,7 @@ from fastcore.basics import patch
 from pathlib import Path
 from .checkpoints import list_steps, resumable_step
 from .clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
-from .config import UserError
+from .errors import UserError
 from .locations import sha256_file
 from .prepare import Corpus, find_corpus, format_summary, prepare_corpus
 

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 import numpy as np
 import torch
-from .config import MelConfig, UserError
+from .config import MelConfig
+from .errors import UserError
 from .locations import check_input_file, npy_file_problem, torch_file_problem
 
 # %% auto #0

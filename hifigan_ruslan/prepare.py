@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 import soundfile as sf
-from .config import Config, UserError
+from .config import Config
+from .errors import UserError
 from .clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)

@@ -8,7 +8,7 @@ import importlib.metadata, importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from .config import UserError
+from .errors import UserError
 from .locations import sha256_file
 
 # %% auto #0

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import fcntl, os, re
 from pathlib import Path
-from .config import UserError
+from .errors import UserError
 
 # %% auto #0
 __all__ = ['KEEP_SAMPLE_VALIDATIONS', 'sample_stem', 'sample_steps', 'prune_samples', 'RunLock']

@@ -13,7 +13,9 @@ import torch.distributed as dist
 from fastcore.basics import patch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
-from .config import TRAIN_PRECISIONS, Config, TrainConfig, UserError, resolve_device
+from .config import TRAIN_PRECISIONS, Config, TrainConfig
+from .devices import resolve_device
+from .errors import UserError
 from .mel import mel_figure
 from .generator import Generator
 from .discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator

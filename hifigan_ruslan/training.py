@@ -10,8 +10,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
-from .config import (Config, UserError, apply_overrides, config_differences, config_from_dict,
+from .config import (Config, apply_overrides, config_differences, config_from_dict,
                                    load_config, preset_config, save_config)
+from .errors import UserError
 from .checkpoints import (checkpoint_dir, find_generator_file, find_resume_checkpoint,
                                         resumable_step)
 from .locations import check_output_folder

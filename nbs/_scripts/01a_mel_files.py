@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import MelConfig, UserError
+from hifigan_ruslan.config import MelConfig
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import check_input_file, npy_file_problem, torch_file_problem
 
 # %% [markdown]

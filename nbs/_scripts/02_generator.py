@@ -19,7 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from hifigan_ruslan.config import GENERATOR_PRESETS, GeneratorConfig, MelConfig, UserError
+from hifigan_ruslan.config import GENERATOR_PRESETS, GeneratorConfig, MelConfig
+from hifigan_ruslan.errors import UserError
 
 # %% [markdown]
 # ## How the generator works
@@ -213,7 +214,7 @@ test_eq(Generator(GENERATOR_PRESETS["tiny"], num_mels=100).conv_pre.in_channels,
 # %% [markdown]
 # ## Official checkpoints
 #
-# The official `g_XXXXXXXX` files hold `{"generator": state_dict}` with weight-norm keys. The reference test data lists every key and shape of those state dicts, and holds the reference generator's output for a fixed input with weights that anyone can rebuild from the key names alone (each tensor is filled from a random generator seeded with the CRC-32 of its key; see `testdata/reference/README.md`). `reference_weights` ([Testing helpers](00a_testing.ipynb)) rebuilds them; loading is strict, so a single missing or unexpected key fails.
+# The official `g_XXXXXXXX` files hold `{"generator": state_dict}` with weight-norm keys. The reference test data lists every key and shape of those state dicts, and holds the reference generator's output for a fixed input with weights that anyone can rebuild from the key names alone (each tensor is filled from a random generator seeded with the CRC-32 of its key; see `testdata/reference/README.md`). `reference_weights` ([Testing helpers](00b_testing.ipynb)) rebuilds them; loading is strict, so a single missing or unexpected key fails.
 
 # %%
 from hifigan_ruslan.testing import reference_weights, relative_rms_error

@@ -18,7 +18,7 @@ import importlib.metadata, importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import sha256_file
 
 # %% [markdown]

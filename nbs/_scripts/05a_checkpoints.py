@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import (GENERATOR_PRESETS, Config, UserError, config_from_dict, config_to_dict,
-                                   preset_config)
+from hifigan_ruslan.config import GENERATOR_PRESETS, Config, config_from_dict, config_to_dict, preset_config
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import atomic_write, check_input_file, torch_file_problem
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
@@ -37,7 +37,7 @@ from hifigan_ruslan.pretrained import is_pretrained_name, pretrained_path
 # | `do_XXXXXXXX` | `{"mpd", "msd", "optim_g", "optim_d", "steps", "epoch"}`; this project adds `format`, schedulers, gradient scalers, RNG states, config, data position and the best validation error |
 # | `generator_best.pt` | the `g_` layout of the step with the best validation mel error |
 #
-# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Every checkpoint is written through `atomic_write` of [Locations](00b_locations.ipynb#writing-a-file-whole-and-naming-its-contents): to a temporary file in the same folder, flushed to disk (`fsync`), then renamed over the final name, so that the final name always holds either the old complete file or the new complete file, never half of one.
+# **Atomic writes.** A Kaggle session that hits its time limit, or a `kill -9`, can stop a process in the middle of `torch.save`. Every checkpoint is written through `atomic_write` of [Locations](00c_locations.ipynb#writing-a-file-whole-and-naming-its-contents): to a temporary file in the same folder, flushed to disk (`fsync`), then renamed over the final name, so that the final name always holds either the old complete file or the new complete file, never half of one.
 #
 # **Safe loading.** A checkpoint downloaded from the internet is a pickle, and unpickling can run arbitrary code. Every load here uses `torch.load(..., weights_only=True)`, which only accepts tensors and plain containers: the official files and this project's files load, a booby-trapped file is refused.
 
@@ -49,7 +49,7 @@ def atomic_save(obj, path) -> Path:
 
 
 # %% [markdown]
-# Before `torch.load` sees a file, `torch_file_problem` ([Locations](00b_locations.ipynb)) looks at its first bytes,
+# Before `torch.load` sees a file, `torch_file_problem` ([Locations](00c_locations.ipynb)) looks at its first bytes,
 # so that a text file or random bytes are named as what they are rather than reported by the unpickler's first
 # complaint.
 #

@@ -398,7 +398,7 @@ test_eq({p["kind"]: p["line"] for p in problems},
 # - a **silent** clip (peak below -60 dBFS) and a clip **far shorter than a training segment** (under a quarter of one: 0.09 s for the recipe's 8,192 samples) are skipped: there is nothing in them to learn.
 # - the **sample rate** is read from every file, never assumed; anything other than 22,050 Hz is resampled with soxr's high-quality filter. Once all clips are in, a rate that differs from the corpus's usual one is noted (upsampled audio has nothing above the original Nyquist frequency).
 #
-# The output is written through `atomic_write` of [Locations](00b_locations.ipynb#writing-a-file-whole-and-naming-its-contents), to a hidden temporary name moved into place, so `OUT/wavs/ID.wav` is either complete or absent, even if the process is killed.
+# The output is written through `atomic_write` of [Locations](00c_locations.ipynb#writing-a-file-whole-and-naming-its-contents), to a hidden temporary name moved into place, so `OUT/wavs/ID.wav` is either complete or absent, even if the process is killed.
 
 # %%
 #| export

@@ -21,7 +21,8 @@ import soundfile as sf
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 from hifigan_ruslan.clips import id_variants
-from hifigan_ruslan.config import Config, MelConfig, UserError
+from hifigan_ruslan.config import Config, MelConfig
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.mel_files import MelFile
 from hifigan_ruslan.mel import mel_spectrogram
 

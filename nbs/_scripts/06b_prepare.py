@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 import soundfile as sf
-from hifigan_ruslan.config import Config, UserError
+from hifigan_ruslan.config import Config
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)
@@ -49,7 +50,7 @@ from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.testing import tiny_corpus
 
 # %%
-tiny = tiny_corpus()  # the synthetic test corpus, RUSLAN-shaped (see [Testing helpers](00a_testing.ipynb))
+tiny = tiny_corpus()  # the synthetic test corpus, RUSLAN-shaped (see [Testing helpers](00b_testing.ipynb))
 voice = bundled_corpus()  # the real voice bundled with the package, a Festival voice
 
 # %% [markdown]
@@ -199,7 +200,7 @@ test_fail(lambda: find_corpus(voice / "wav" / "ru_0003.flac"), exc=UserError, co
 #
 # **The split** is deterministic and stable: clips are ordered by a hash of `seed:ID` and the first `val_size` go to validation. The same seed gives the same split, and adding or removing other clips does not move a clip from one side to the other. On a small corpus validation takes at most a fifth of the clips, so that training keeps most of them.
 #
-# **Safety.** The input is only ever read (on Kaggle it is read-only). An output folder inside the input corpus, or one that holds it, is refused before anything is written (`check_no_overwrite`, [Locations](00b_locations.ipynb#an-output-never-replaces-an-input)).
+# **Safety.** The input is only ever read (on Kaggle it is read-only). An output folder inside the input corpus, or one that holds it, is refused before anything is written (`check_no_overwrite`, [Locations](00c_locations.ipynb#an-output-never-replaces-an-input)).
 
 # %%
 #| export

@@ -35,7 +35,7 @@ from hifigan_ruslan.losses import chance_discriminator_loss
 # ## Configuration
 #
 # The monitor's windows and thresholds are a `HealthConfig`, part of the run's `Config` (see
-# [Configuration](00_config.ipynb)), so a run records them in its `config.yaml` and the command line changes them
+# [Configuration](00a_config.ipynb)), so a run records them in its `config.yaml` and the command line changes them
 # like any other value: `--set health.warmup_steps=500 --set health.window=5`. Every alarm except the impossible
 # ones needs its condition to hold for a window of consecutive checks (logging intervals), and none fires during
 # the warm-up at the start of training, when an untrained generator and discriminator look exactly like the

@@ -15,7 +15,7 @@ from nbdev.showdoc import show_doc
 from __future__ import annotations
 import fcntl, os, re
 from pathlib import Path
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 # %%
 import subprocess, sys, tempfile, textwrap, time

@@ -22,7 +22,9 @@ import torch.distributed as dist
 from fastcore.basics import patch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Sampler
-from hifigan_ruslan.config import TRAIN_PRECISIONS, Config, TrainConfig, UserError, resolve_device
+from hifigan_ruslan.config import TRAIN_PRECISIONS, Config, TrainConfig
+from hifigan_ruslan.devices import resolve_device
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.mel import mel_figure
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator

@@ -19,8 +19,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from fastcore.basics import patch
-from hifigan_ruslan.config import (Config, UserError, apply_overrides, config_differences, config_from_dict,
+from hifigan_ruslan.config import (Config, apply_overrides, config_differences, config_from_dict,
                                    load_config, preset_config, save_config)
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.checkpoints import (checkpoint_dir, find_generator_file, find_resume_checkpoint,
                                         resumable_step)
 from hifigan_ruslan.locations import check_output_folder

@@ -22,7 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
-from hifigan_ruslan.config import INFERENCE_PRECISIONS, UserError
+from hifigan_ruslan.config import INFERENCE_PRECISIONS
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.generator import LRELU_SLOPE, Generator
 
 

@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from fastcore.basics import patch
 import numpy as np
 import torch
-from hifigan_ruslan.config import (BACKENDS, Config, GeneratorConfig, MelConfig, UserError, check_hop,
-                                   resolve_device)
+from hifigan_ruslan.config import BACKENDS, Config, GeneratorConfig, MelConfig, check_hop
+from hifigan_ruslan.devices import resolve_device
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.clips import wav_truncation
 from hifigan_ruslan.locations import check_input_file
 from hifigan_ruslan.generator import Generator
@@ -196,7 +197,7 @@ for n in (len(x), len(x) - 100, 256 * 37 + 5):
 # %% [markdown]
 # ## `Vocoder`
 #
-# The device is chosen once, by `resolve_device` ([Configuration](00_config.ipynb)): `None` or `auto` means CUDA when
+# The device is chosen once, by `resolve_device` ([Devices](00d_devices.ipynb)): `None` or `auto` means CUDA when
 # it is available and the CPU otherwise; asking for CUDA on a machine without it is a mistake the user can fix, a
 # `UserError` rather than a failure later inside PyTorch. The backends are `BACKENDS`, owned by the config too.
 

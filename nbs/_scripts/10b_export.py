@@ -17,7 +17,8 @@ import io, warnings
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import EXPORT_FORMATS, UserError
+from hifigan_ruslan.config import EXPORT_FORMATS
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.locations import atomic_write, check_output_file
 from hifigan_ruslan.cpu_runtime import OpenVINOGenerator

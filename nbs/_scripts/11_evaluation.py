@@ -19,7 +19,8 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import torch
-from hifigan_ruslan.config import MelConfig, UserError
+from hifigan_ruslan.config import MelConfig
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import check_output_folder
 from hifigan_ruslan.losses import loss_mel, mel_loss
 from hifigan_ruslan.mel import mel_figure

@@ -18,7 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from hifigan_ruslan.clips import bundled_corpus, is_audio_name
-from hifigan_ruslan.config import UserError, apply_overrides, preset_config, resolve_device
+from hifigan_ruslan.config import apply_overrides, preset_config
+from hifigan_ruslan.devices import resolve_device
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.generator import Generator
 from hifigan_ruslan.inference import Vocoder, load_audio
 from hifigan_ruslan.mel import mel_spectrogram

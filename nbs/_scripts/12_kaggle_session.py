@@ -20,7 +20,7 @@ from fastcore.basics import patch
 from pathlib import Path
 from hifigan_ruslan.checkpoints import list_steps, resumable_step
 from hifigan_ruslan.clips import METADATA_NAME, clip_key, is_audio_name, read_metadata
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import sha256_file
 from hifigan_ruslan.prepare import Corpus, find_corpus, format_summary, prepare_corpus
 

@@ -18,7 +18,7 @@ import ast, configparser, json, os, re
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.kaggle_session import DATASET_SOURCE, SessionSettings
 
 # %% [markdown]

@@ -16,7 +16,7 @@ from fastcore.test import test_eq, test_fail
 from __future__ import annotations
 import csv, importlib.machinery, importlib.metadata, io, json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, OWNER_ENV, build_kernel, check_kernel_id,
                                           kernel_files, kernel_settings, resolve_kernel_id, write_kernel_files)
 from hifigan_ruslan.kaggle_session import (SESSION_FILE, SMOKE, SessionSettings, check_manifest,

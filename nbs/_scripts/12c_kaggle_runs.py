@@ -14,7 +14,7 @@ from unittest import mock
 import nbformat
 from fastcore.basics import patch
 from fastcore.test import test_eq, test_ne
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.kaggle_client import (PREVIOUS_FOLDER, PUSH_FOLDER, download_output, kernel_status,
                                           output_message, push_kernel, push_message)
 from hifigan_ruslan.kaggle_kernel import (KERNEL_NOTEBOOK, METADATA_FILE, OWNER_ENV, SLUG_ENV, build_kernel,

@@ -17,7 +17,9 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from hifigan_ruslan.config import UserError, apply_overrides, preset_config, resolve_device
+from hifigan_ruslan.config import apply_overrides, preset_config
+from hifigan_ruslan.devices import resolve_device
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import check_output_folder
 from hifigan_ruslan.clips import bundled_corpus
 from hifigan_ruslan.prepare import prepare_corpus

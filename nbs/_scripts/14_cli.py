@@ -18,7 +18,8 @@ import argparse, os, signal, sys, traceback, warnings
 from pathlib import Path
 import hifigan_ruslan
 from hifigan_ruslan.config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
-                                   UserError, preset_names)
+                                   preset_names)
+from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.locations import check_no_overwrite, check_output_file, check_output_folder
 
 
@@ -303,7 +304,7 @@ def _demo(args) -> int:
 # %% [markdown]
 # `generate` and `resynth` turn each input file into one WAV. Before the model is compiled they check the output
 # folder and the device, name every output (never an input, the checkpoint, or an existing file beside an input:
-# `check_no_overwrite`, [Locations](00b_locations.ipynb#an-output-never-replaces-an-input)), and open every input
+# `check_no_overwrite`, [Locations](00c_locations.ipynb#an-output-never-replaces-an-input)), and open every input
 # with the checkpoint's mel settings: a file that cannot be read (missing, a mel of other bands) gets its one-line
 # error at once, a file with something `prepare` would flag (a mel of integers, float samples beyond [-1, 1], a WAV
 # cut short) a one-line warning. When no input can be read, nothing is compiled and no folder is made. The others
@@ -321,7 +322,7 @@ def _generator(args, checkpoint: str | None = None) -> tuple:
     return (path, *generator_from_checkpoint(path, args.preset))
 
 def _vocoder(args, checkpoint: str | None = None, loaded: tuple | None = None):
-    from hifigan_ruslan.config import resolve_device
+    from hifigan_ruslan.devices import resolve_device
     from hifigan_ruslan.inference import Vocoder
     device = resolve_device(args.device)
     path, generator, config = loaded or _generator(args, checkpoint)
@@ -406,7 +407,7 @@ def _write_wavs(args, files: list[str], option: str, open_input, work, what: str
     "Each file opened (`open_input(path, config)`), then `work(vocoder, opened)` written to its WAV; exit status."
     from tqdm.auto import tqdm
     from hifigan_ruslan.checkpoints import find_generator_file
-    from hifigan_ruslan.config import resolve_device
+    from hifigan_ruslan.devices import resolve_device
     command, progress = args.command, not args.no_progress
     out = check_output_folder(args.out)
     resolve_device(args.device)

@@ -220,10 +220,13 @@
 #
 # | page | what it covers |
 # |---|---|
-# | [Configuration](00_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, devices and precisions |
-# | [Testing helpers](00a_testing.ipynb) | the relative error, the reference weights, a read-only folder and the synthetic test corpus that the tests share |
-# | [Locations](00b_locations.ipynb) | output folders and files checked before any work; input files named as what they are |
+# | [Errors](00_errors.ipynb) | `UserError`, the one-line mistake a user can fix |
+# | [Configuration](00a_config.ipynb) | the config dataclasses (mel, generator, discriminators, training, health), the presets `recipe`, `finetune`, `exp1`–`exp3`, `tiny`, `v1`–`v3`, the precisions |
+# | [Testing helpers](00b_testing.ipynb) | the relative error, the reference weights, a read-only folder and the synthetic test corpus that the tests share |
+# | [Locations](00c_locations.ipynb) | output folders and files checked before any work; input files named as what they are; writing a file whole |
+# | [Devices](00d_devices.ipynb) | the device a command computes on, checked before any model is built |
 # | [Mel spectrogram](01_mel.ipynb) | audio to log-mel, identical to the reference HiFi-GAN |
+# | [Mel files](01a_mel_files.ipynb) | an acoustic model's mel files, read in pieces and judged by one set of rules for `generate` and training |
 # | [Generator](02_generator.ipynb) | the generator, its sizes, loading official checkpoints |
 # | [Discriminators](03_discriminators.ipynb) | the multi-period and multi-scale discriminators |
 # | [Losses](04_losses.ipynb) | least-squares GAN, feature-matching and mel losses, and the chance level of the discriminator loss |

@@ -12,7 +12,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 # Root needs --no-sandbox. The rest switches off what needs a GPU or the network (updates, sync, QUIC): in a
 # sandbox without network their attempts only produce errors.

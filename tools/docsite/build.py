@@ -5,7 +5,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 from .markdown import notebook_for_page
 from .pages import page_from_notebook, render_page

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 from .browser import check_site
 from .project import SiteInfo

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 
 @dataclass(frozen=True)

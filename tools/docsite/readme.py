@@ -5,7 +5,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 from .markdown import notebook_for_page
 from .pages import re_url_attr, local_target

@@ -16,7 +16,7 @@ from fastcore.test import test_eq, test_fail
 from __future__ import annotations
 import hashlib, os, secrets
 from pathlib import Path
-from hifigan_ruslan.config import UserError
+from hifigan_ruslan.errors import UserError
 
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Configuration
 #
-# > Dataclasses for the mel features, the generator presets V1/V2/V3, the discriminators, the training recipe and the health monitor; loaded from and saved to YAML or JSON, with command-line overrides; the devices and precisions a run may use.
+# > Dataclasses for the mel features, the generator presets V1/V2/V3, the discriminators, the training recipe and the health monitor; loaded from and saved to YAML or JSON, with command-line overrides; the precisions a run may use.
 
 # %%
 #| default_exp config
@@ -17,19 +17,7 @@ from __future__ import annotations
 import dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
-
-
-# %% [markdown]
-# A mistake that the user can fix (a wrong value, a missing file, a config key that does not exist) raises `UserError`, whose message is one line naming the value or file and what is wrong. The command line prints that line and exits with status 2; every other exception is a bug and keeps its traceback. `UserError` is a `ValueError`, so library callers that catch `ValueError` keep working.
-
-# %%
-#| export
-class UserError(ValueError):
-    "A problem the user can fix; its message is one line naming the file or value and what is wrong."
-
-
-# %%
-assert issubclass(UserError, ValueError)
+from hifigan_ruslan.errors import UserError
 
 
 # %% [markdown]
@@ -959,46 +947,6 @@ test_eq(config_differences(tiny, tiny), [])
 test_eq(config_differences(tiny, recipe, under=("train.lr_g",)), ["train.lr_g 0.0005 -> 0.0002"])
 test_eq(config_differences(recipe, preset_config("v1")), [])  # the label alone is no difference
 
-
-# %% [markdown]
-# ## Devices
-#
-# Every command that computes takes `--device`. `resolve_device` turns what the user typed into a
-# `torch.device`, or a one-line error before any model is built: `auto` (or None) is this process's GPU if
-# there is one, else the CPU; a bare `cuda` means this process's GPU (`local_rank` under `torchrun`).
-
-# %%
-#| export
-def resolve_device(device="auto", local_rank: int = 0):
-    "`device` as a `torch.device` (`auto`: this process's GPU if any, else the CPU); `UserError` if unusable."
-    import torch  # here, not at the top: the command line's --help imports this module and must stay quick
-    if device is None or device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise UserError(f"device {device!r}: not a device name (auto, cpu, cuda, cuda:N)") from None
-    if dev.type not in ("cpu", "cuda", "meta"):
-        raise UserError(f"device {device!r}: only cpu and cuda devices are supported")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"device {device!r}: no CUDA device available")
-    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
-        raise UserError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here")
-    return torch.device("cuda", local_rank) if dev.type == "cuda" and dev.index is None else dev
-
-
-# %%
-show_doc(resolve_device)
-
-# %%
-import torch
-
-# %%
-test_eq(resolve_device("cpu"), torch.device("cpu"))
-test_eq(resolve_device("auto"), torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu"))
-test_fail(lambda: resolve_device("gpu"), exc=UserError, contains="device 'gpu': not a device name")
-if not torch.cuda.is_available():
-    test_fail(lambda: resolve_device("cuda"), exc=UserError, contains="device 'cuda': no CUDA device available")
 
 # %%
 import shutil
