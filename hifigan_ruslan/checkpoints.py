@@ -49,6 +49,7 @@ def export_format(path) -> str | None:
     # an ONNX ModelProto starts with its IR version (field 1), then the producer's name (field 2)
     return "ONNX" if head[:1] == b"\x08" and head[2:3] == b"\x12" else None
 
+# %% ../nbs/05a_checkpoints.ipynb #58cb2f4b
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
     path = check_input_file(path, "checkpoint")

@@ -217,6 +217,7 @@ def wav_truncation(path) -> str | None:
                 return _data_chunk_problem(size, pos, csize, byte_rate)
             pos += 8 + csize + (csize & 1)
 
+# %% ../nbs/06_clips.ipynb #e862fe02
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
     "Float audio in [-1, 1] to int16 with the x32768 convention (exact for audio that came from 16-bit)."
     return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
@@ -250,6 +251,7 @@ def _read_audio(src: Path) -> tuple[tuple | None, list | None]:
             type(e).__name__
         return None, ["unreadable", f"unreadable: {message}"]
 
+# %% ../nbs/06_clips.ipynb #456a5e3e
 def _check_samples(audio: np.ndarray, sr: int, subtype: str, min_seconds: float):
     "`(mono audio or None, skip [kind, reason] or None, notes)` for the decoded samples of one clip."
     notes = []

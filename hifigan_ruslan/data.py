@@ -147,6 +147,7 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch += 1
         return iter(torch.randperm(self.n, generator=g).tolist())
 
+# %% ../nbs/06a_data.ipynb #abe934bf
 def seed_worker(worker_id: int):
     "`worker_init_fn`: seed numpy, `random` and the dataset's windows from the worker's own torch seed."
     seed = torch.initial_seed() % 2**32

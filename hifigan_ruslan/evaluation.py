@@ -196,6 +196,7 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
     return row
 
+# %% ../nbs/11_evaluation.ipynb #02db8aef
 def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
     "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split

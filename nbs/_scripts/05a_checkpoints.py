@@ -81,6 +81,12 @@ def export_format(path) -> str | None:
     # an ONNX ModelProto starts with its IR version (field 1), then the producer's name (field 2)
     return "ONNX" if head[:1] == b"\x08" and head[2:3] == b"\x12" else None
 
+
+# %% [markdown]
+# `load_checkpoint` then reads the file itself, and names every kind of file that is not a checkpoint as what it is:
+
+# %%
+#| export
 def load_checkpoint(path, map_location="cpu") -> dict:
     "Load a checkpoint with `weights_only=True`; a missing, truncated or unsafe file raises a `UserError`."
     path = check_input_file(path, "checkpoint")

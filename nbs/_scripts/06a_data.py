@@ -372,6 +372,12 @@ class EpochShuffleSampler(Sampler[int]):
         self.epoch += 1
         return iter(torch.randperm(self.n, generator=g).tolist())
 
+
+# %% [markdown]
+# Each loader worker gets a seed of its own, derived from torch's, for numpy, `random` and the windows its copy of the dataset draws; `make_dataloader` puts the pieces together:
+
+# %%
+#| export
 def seed_worker(worker_id: int):
     "`worker_init_fn`: seed numpy, `random` and the dataset's windows from the worker's own torch seed."
     seed = torch.initial_seed() % 2**32

@@ -434,6 +434,12 @@ def _score_clip(vocoder: Vocoder, uid: str, reference: np.ndarray, out: Path) ->
     figure.savefig(out / "figures" / f"{uid}.png", dpi=80)
     return row
 
+
+# %% [markdown]
+# The clips of a prepared corpus an evaluation scores, and the whole evaluation of a checkpoint:
+
+# %%
+#| export
 def validation_clips(data, limit: int | None = None) -> list[tuple[str, str]]:
     "The first `limit` `(id, text)` pairs of the prepared folder's `val.txt`; a `UserError` if none."
     from hifigan_ruslan.data import read_split
