@@ -10,6 +10,7 @@
 #| hide
 from fastcore.test import test_fail
 
+
 # %% [markdown]
 # A mistake that the user can fix (a wrong value, a missing file, a config key that does not exist) raises `UserError`, whose message is one line naming the value or file and what is wrong. The command line prints that line and exits with status 2; every other exception is a bug and keeps its traceback. Every module raises it, so it lives in a module of its own that imports nothing. `UserError` is a `ValueError`, so library callers that catch `ValueError` keep working.
 

@@ -947,7 +947,6 @@ test_eq(config_differences(tiny, tiny), [])
 test_eq(config_differences(tiny, recipe, under=("train.lr_g",)), ["train.lr_g 0.0005 -> 0.0002"])
 test_eq(config_differences(recipe, preset_config("v1")), [])  # the label alone is no difference
 
-
 # %%
 import shutil
 

@@ -16,6 +16,7 @@ from fastcore.test import test_eq, test_fail
 from __future__ import annotations
 from hifigan_ruslan.errors import UserError
 
+
 # %% [markdown]
 # Every command that computes takes `--device`. `resolve_device` turns what the user typed into a
 # `torch.device`, or a one-line error before any model is built: `auto` (or None) is this process's GPU if
