@@ -303,6 +303,7 @@ def process_clip(uid: str, src, dst, target_sr: int = MelConfig.sampling_rate,
         audio = soxr.resample(audio, sr, target_sr, quality="HQ")
     pcm = to_pcm16(audio)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(dst, lambda tmp: write_pcm16(tmp, pcm, target_sr), durable=False)  # prepare redoes a lost one
+    # not durable: a clip lost in a crash is redone by the next prepare
+    atomic_write(dst, lambda tmp: write_pcm16(tmp, pcm, target_sr), durable=False)
     rec.update(kept=True, out_frames=len(pcm), out_size=dst.stat().st_size, seconds=len(pcm) / target_sr)
     return rec

@@ -89,7 +89,8 @@ def _layout(self: MelFile, mel):
     "Read the layout off the shape and type: a `UserError` for one that cannot be a log-mel."
     shape, kind = tuple(mel.shape), (str(mel.dtype).removeprefix("torch."), _dtype_kind(mel))
     if kind[1] in "iu":
-        raise UserError(f"{self.path}: holds {kind[0]} values (integers), not the floats of a natural-log mel")
+        raise UserError(f"{self.path}: holds {kind[0]} values (integers), "
+                        "not the floats of a natural-log mel")
     if kind[1] != "f":
         raise UserError(f"{self.path}: holds {kind[0]} values, not numbers")
     self._batched = len(shape) == 3 and shape[0] == 1

@@ -306,7 +306,8 @@ def train_loader(self: Trainer) -> DataLoader:
                            world_size=self.dist.world_size)
     if self.step == 0:
         return base
-    seed = mixed_seed(self.cfg.train.seed, self.step, self.dist.rank)  # a resumed run's windows: new, reproducible
+    # a resumed run draws new windows, reproducibly
+    seed = mixed_seed(self.cfg.train.seed, self.step, self.dist.rank)
     self.train_set.reseed(seed)
     return DataLoader(base.dataset, batch_size=base.batch_size,
                       sampler=_ResumeSampler(base.sampler, self.batch_in_epoch * base.batch_size),

@@ -387,7 +387,8 @@ def seed_worker(worker_id: int):
     if info is not None and hasattr(info.dataset, "reseed"):
         info.dataset.reseed(seed)
 
-def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0, world_size: int = 1) -> DataLoader:
+def make_dataloader(dataset, cfg: Config, train: bool = True, rank: int = 0,
+                    world_size: int = 1) -> DataLoader:
     "The training (shuffled, `cfg.train.batch_size`, drop_last) or validation (in order, batch 1) loader."
     seed = cfg.train.seed
     if not train:

@@ -215,7 +215,8 @@ def crepe_periodicity(audio_16k: np.ndarray) -> np.ndarray:
     "Periodicity (CREPE voicing confidence, 0..1) per 10 ms frame of 16 kHz audio; the 'tiny' model on CPU."
     crepe = import_with_stand_in("torchcrepe")
     with torch.inference_mode():
-        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], METRIC_RATE, hop_length=160, fmin=50.0,
+        _, periodicity = crepe.predict(torch.from_numpy(audio_16k)[None], METRIC_RATE, hop_length=160,
+                                       fmin=50.0,
                                        fmax=550.0, model="tiny", decoder=crepe.decode.argmax,
                                        return_periodicity=True, batch_size=512, device="cpu", pad=True)
     return periodicity[0].numpy()

@@ -407,7 +407,7 @@ with tempfile.TemporaryDirectory() as d:
     test_eq(version["body"]["files"], [{"token": "blob-1"}])
 
 # %% [markdown]
-# Kaggle failing at each step is one line that names the step, and what is left on Kaggle: a refused dataset (nothing pushed), a failed upload (no dataset), a ready dataset that does not list the weights (nothing pushed), a push that fails after the dataset was created (the dataset stays, and says so). The key appears in none of the output:
+# Kaggle failing at each step is one line that names the step, and what is left on Kaggle: a refused dataset (nothing pushed), a failed upload (no dataset), a ready dataset that does not list the weights (nothing pushed), a push that fails after the dataset was created (the dataset stays, and says so), a push whose weights dataset Kaggle did not attach (the version it started stops in its first minute). The key appears in none of the output:
 
 # %%
 with tempfile.TemporaryDirectory() as d:
@@ -423,7 +423,11 @@ with tempfile.TemporaryDirectory() as d:
                  "model.bin); nothing was pushed"),
                 ({**NEW, **ready(), **listed, "SaveKernel": {"error": "Invalid machine shape"}},
                  f"kaggle kernels push {KERNEL}: Kernel push error: Invalid machine shape; "
-                 f"the dataset {DATASET} stays on Kaggle (a later --init-from push versions it)")]
+                 f"the dataset {DATASET} stays on Kaggle (a later --init-from push versions it)"),
+                ({**NEW, **ready(), **listed, "SaveKernel": {**SAVED, "invalidDatasetSources": [DATASET]}},
+                 f"kaggle kernels push {KERNEL}: Kaggle did not attach the weights dataset {DATASET} (check "
+                 "the name, and that your account can open it): the version it started stops in its first "
+                 "minute without training")]
     for replies, message in failures:
         with kaggle_stub(replies) as received:
             error, log = printed(lambda: push_kernel(scratch, init_from="universal"))
