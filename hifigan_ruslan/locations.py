@@ -53,36 +53,43 @@ def check_output_file(path, what: str = "output file", example: str = "") -> Pat
     return path
 
 # %% ../nbs/00c_locations.ipynb #2a0ae168
-def _same_path(a: Path, b: Path) -> bool:
-    "Whether `a` and `b` are one file or folder: the same path once links are resolved, or the same inode."
-    if a.resolve() == b.resolve():
-        return True
+def _identity(path: Path) -> tuple | None:
+    "`(device, inode)` of an existing path, which a hard link shares; None if there is none."
     try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
-
-def _holds(folder: Path, path: Path) -> bool:
-    "Whether `path` lies inside `folder` (after resolving links)."
-    return folder.resolve() in path.resolve().parents
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
 
 def check_no_overwrite(writes, reads, spare_siblings: bool = False) -> None:
     "A `UserError` naming both when a path in `writes` is, holds or lies in one in `reads`; pairs (path, what)."
-    writes = [(Path(p).expanduser(), what) for p, what in writes]
-    reads = [(Path(p).expanduser(), what) for p, what in reads]
+    # each path resolved once, looked up by table: a batch of thousands of files is checked in linear time
+    at, by_inode, under, beside = {}, {}, {}, {}
+    for r, rwhat in reads:
+        r = Path(r).expanduser()
+        resolved = r.resolve()
+        at.setdefault(resolved, (r, rwhat))
+        if (inode := _identity(r)) is not None:
+            by_inode.setdefault(inode, (r, rwhat))
+        for folder in resolved.parents:
+            under.setdefault(folder, (r, rwhat))
+        beside.setdefault(resolved.parent, (r, rwhat))
     for w, wwhat in writes:
-        for r, rwhat in reads:
-            if _same_path(w, r):
-                how = "" if w.resolve() == r.resolve() else " (the same file)"
-                raise UserError(f"{w}: the {wwhat} would replace the {rwhat} {r}{how}; an input is never "
-                                "written to: choose another output")
-            if _holds(w, r) or _holds(r, w):
-                where = f"would hold the {rwhat} {r}" if _holds(w, r) else f"is inside the {rwhat} {r}"
-                raise UserError(f"{w}: the {wwhat} {where}; an input is never written to: choose another "
-                                "output")
-            if spare_siblings and w.exists() and w.resolve().parent == r.resolve().parent:
-                raise UserError(f"{w}: exists beside the {rwhat} {r} and would be replaced by the {wwhat} "
-                                "(it may be a recording): choose another output folder")
+        w = Path(w).expanduser()
+        resolved = w.resolve()
+        if (same := at.get(resolved) or by_inode.get(_identity(w))) is not None:
+            how = "" if resolved in at else " (the same file)"
+            raise UserError(f"{w}: the {wwhat} would replace the {same[1]} {same[0]}{how}; an input is never "
+                            "written to: choose another output")
+        held = under.get(resolved)
+        holder = next((at[folder] for folder in resolved.parents if folder in at), None)
+        if held is not None or holder is not None:
+            r, rwhat = held or holder
+            where = f"would hold the {rwhat} {r}" if held is not None else f"is inside the {rwhat} {r}"
+            raise UserError(f"{w}: the {wwhat} {where}; an input is never written to: choose another output")
+        if spare_siblings and w.exists() and (r_beside := beside.get(resolved.parent)) is not None:
+            raise UserError(f"{w}: exists beside the {r_beside[1]} {r_beside[0]} and would be replaced by the "
+                            f"{wwhat} (it may be a recording): choose another output folder")
 
 # %% ../nbs/00c_locations.ipynb #6664d1d7
 def check_input_file(path, what: str) -> Path:
