@@ -4,13 +4,13 @@
 
 # %% ../nbs/14_cli.ipynb #d0b36de1
 from __future__ import annotations
-import argparse, os, signal, sys, traceback, warnings
+import argparse, signal, sys, traceback, warnings
 from pathlib import Path
 import hifigan_ruslan
 from .config import (BACKENDS, EXPORT_FORMATS, GENERATOR_PRESETS, INFERENCE_PRECISIONS,
                                    preset_names)
 from .errors import UserError
-from .locations import check_no_overwrite, check_output_file, check_output_folder
+from .locations import atomic_write, check_no_overwrite, check_output_file, check_output_folder
 
 # %% auto #0
 __all__ = ['LONG_FILE_SECONDS', 'LONG_FILE_BAR', 'build_parser', 'main']
@@ -296,20 +296,22 @@ def _write_blocks(target: Path, blocks, seconds: float, rate: int, progress: boo
     import numpy as np
     import soundfile as sf
     from tqdm.auto import tqdm
-    partial, written = target.with_name(f".{target.stem}.partial.wav"), 0
+    written = 0
     bar = tqdm(total=seconds, desc=target.name, unit="s", leave=False, bar_format=LONG_FILE_BAR,
                disable=not progress or seconds < LONG_FILE_SECONDS)
-    try:
-        with sf.SoundFile(partial, "w", rate, 1, "PCM_16") as f:
+
+    def write(tmp: Path):
+        nonlocal written
+        with sf.SoundFile(tmp, "w", rate, 1, "PCM_16") as f:
             for block in blocks:
                 f.write(np.clip(block, -1, 1))
                 written += len(block)
                 bar.update(len(block) / rate)
+    try:
+        atomic_write(target, write)
         bar.refresh()  # the finished state, even when the last block came within tqdm's refresh interval
-        os.replace(partial, target)
     finally:
         bar.close()
-        partial.unlink(missing_ok=True)
     return written / rate
 
 def _warned(command: str, action):
@@ -339,7 +341,7 @@ def _open_inputs(command: str, files: list[str], open_input) -> tuple[list, list
     return opened, failed
 
 def _write_wavs(args, files: list[str], option: str, open_input, work, what: str) -> int:
-    "Each file opened (`open_input(path, config)`), then `work(vocoder, opened)` written to its WAV; exit status."
+    "Open each file (`open_input(path, config)`), write `work(vocoder, opened)` to its WAV; the exit status."
     from tqdm.auto import tqdm
     from hifigan_ruslan.checkpoints import find_generator_file
     from hifigan_ruslan.devices import resolve_device

@@ -137,7 +137,8 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         lines.append(f"  prepared corpus:   {out / 'prepared'}")
         stage(f"training the tiny preset to step {steps} into {out / 'run'}")
         first = resumable_step(out / "run" / "checkpoints") or 0
-        tr, reason = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device, progress=progress)
+        tr, reason = train(cfg, out / "prepared", out / "run", max_steps=steps, device=device,
+                           progress=progress)
         best = "no validation yet" if tr.best_step is None else \
             f"validation mel L1 {tr.best_val:.3f} (step {tr.best_step})"
         lines += [f"  tiny run:          {tr.run_dir}: {_steps_done(first, tr.step, tr.run_dir)}, {best}",
@@ -151,7 +152,8 @@ def run_demo(out, steps: int = 300, finetune_steps: int = 30, device: str = "cpu
         resynthesize_clips(tiny, wavs, out / "resynth")
         lines += [f"  resynthesised:     {out / 'resynth'} ({len(wavs)} WAVs with mel images)",
                   f"  best generator:    {tr.ckpt_dir / 'generator_best.pt'}"]
-        pretrained_part(out / "prepared", wavs, out / "pretrained", finetune_steps, device, progress, stage, lines)
+        pretrained_part(out / "prepared", wavs, out / "pretrained", finetune_steps, device, progress, stage,
+                        lines)
         size = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
         head = f"Demo done in {time.monotonic() - start:.0f} s; {out} holds {size / 1e6:.0f} MB."
         reason = None

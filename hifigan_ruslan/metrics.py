@@ -67,7 +67,7 @@ def _tensorboard(run_dir: Path, purge_step: int | None):
 
 # %% ../nbs/08_metrics.ipynb #e4ba8eb0
 class MetricsLog:
-    "`RUN/metrics.csv` (and TensorBoard events if available and wanted), truncated after `start_step` on resume."
+    "`RUN/metrics.csv` (and TensorBoard events where wanted and installed), cut after `start_step` on resume."
     def __init__(self, run_dir, start_step: int = 0, resumed: bool = False, tensorboard: bool = True):
         run_dir = Path(run_dir)
         self.path = run_dir / "metrics.csv"

@@ -16,7 +16,7 @@ from .errors import UserError
 from .clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)
-from .locations import check_no_overwrite, check_output_folder
+from .locations import atomic_write, check_no_overwrite, check_output_folder
 
 # %% auto #0
 __all__ = ['LJSPEECH_NAME', 'MANIFEST_NAME', 'STOP_SIGNALS', 'SUMMARY_SKIPS', 'Corpus', 'find_corpus', 'default_workers',
@@ -196,9 +196,7 @@ def _run_task(task: tuple) -> dict:
     return process_clip(*task)
 
 def _write_text_atomic(path: Path, text: str):
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 # %% ../nbs/06b_prepare.ipynb #df6ae73b
 def _index_audio(audio_dir: Path, recursive: bool = False) -> dict[str, list[Path]]:

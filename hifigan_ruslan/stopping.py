@@ -93,7 +93,7 @@ def stop_signals():
             signal.signal(s, handler)
 
 def stop_on_signal_reason(reason: str | None) -> None:
-    "Raise `Stopped` when a stage's stop `reason` is a signal (`signal SIGTERM`), so that no later stage starts."
+    "Raise `Stopped` when a stage's stop `reason` is a signal (`signal SIGTERM`): no later stage starts."
     if reason is not None and reason.startswith("signal "):
         raise Stopped(signal.Signals[reason.split()[1]])
 

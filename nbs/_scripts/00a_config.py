@@ -597,7 +597,7 @@ def typed_value(value, kind: str, key: str, source: str):
 # %%
 #| export
 def check_field_kinds(cls, prefix: str = "") -> None:
-    "A `TypeError` naming the first field of the dataclass `cls` (or a section) of a type the parser can't read."
+    "A `TypeError` naming the first field of dataclass `cls` (or a section) of a type the parser can't read."
     for f in fields(cls):
         if dataclasses.is_dataclass(f.default_factory):  # a section (`MISSING` is not a dataclass)
             check_field_kinds(f.default_factory, f"{prefix}{f.name}.")

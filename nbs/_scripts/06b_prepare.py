@@ -26,7 +26,7 @@ from hifigan_ruslan.errors import UserError
 from hifigan_ruslan.clips import (FESTIVAL_NAME, ID_PATTERN, METADATA_NAME, MIN_SEGMENT_FRACTION,
                                   TARGET_SUBTYPE, MetaEntry, clip_key, is_audio_name, problem_record,
                                   process_clip, read_festival, read_metadata)
-from hifigan_ruslan.locations import check_no_overwrite, check_output_folder
+from hifigan_ruslan.locations import atomic_write, check_no_overwrite, check_output_folder
 
 # %% [markdown]
 # ## The corpus
@@ -304,9 +304,7 @@ def _run_task(task: tuple) -> dict:
     return process_clip(*task)
 
 def _write_text_atomic(path: Path, text: str):
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 # %% [markdown]
